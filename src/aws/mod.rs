@@ -1,0 +1,26 @@
+//! The one AWS adapter of each port.
+
+mod dynamodb;
+mod s3;
+
+pub use dynamodb::DynamoSessions;
+pub use s3::S3Objects;
+
+/// The SDK configuration from the standard chain (env, profile, IMDS/ECS, Lambda's role).
+/// `AWS_ENDPOINT_URL` points every client at a local emulator.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// The upload service over S3 and DynamoDB: built once per cold start.
+pub fn uploads(
+    sdk: &aws_config::SdkConfig,
+    config: &crate::config::Config,
+) -> Result<crate::service::Uploads, crate::presign::EndpointError> {
+    Ok(crate::service::Uploads::new(
+        std::sync::Arc::new(S3Objects::new(sdk, &config.bucket)?),
+        std::sync::Arc::new(DynamoSessions::new(sdk, &config.table)),
+        config.limits.clone(),
+        config.verify,
+    ))
+}

@@ -1,0 +1,347 @@
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
+use tokio::sync::RwLock;
+
+use crate::domain::PartNumber;
+use crate::ports::{
+    ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, PortError, SignedPart,
+};
+use crate::presign::{Credentials, EndpointError, Presigner};
+
+/// How often a ranged GET whose body breaks mid-way is resumed from the byte it reached.
+const BODY_RESUMES: u32 = 3;
+
+pub struct S3Objects {
+    client: Client,
+    bucket: String,
+    presigner: Presigner,
+    credentials: Option<SharedCredentialsProvider>,
+    cached: RwLock<Option<(Credentials, Option<SystemTime>)>>,
+}
+
+impl S3Objects {
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        bucket: impl Into<String>,
+    ) -> Result<Self, EndpointError> {
+        let bucket = bucket.into();
+        let endpoint = sdk.endpoint_url();
+        // Emulators and S3-compatible stores address buckets by path, not by host name.
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(endpoint.is_some())
+            .build();
+        let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
+        Ok(Self {
+            client: Client::from_conf(conf),
+            presigner: Presigner::new(endpoint, region, &bucket)?,
+            bucket,
+            credentials: sdk.credentials_provider(),
+            cached: RwLock::new(None),
+        })
+    }
+
+    /// Credentials for pre-signing, cached until five minutes before they expire.
+    async fn credentials(&self) -> Result<Credentials, PortError> {
+        let fresh = |exp: &Option<SystemTime>| {
+            exp.is_none_or(|e| e > SystemTime::now() + Duration::from_secs(300))
+        };
+        if let Some((c, exp)) = self.cached.read().await.as_ref()
+            && fresh(exp)
+        {
+            return Ok(c.clone());
+        }
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| PortError::Unavailable {
+                service: "credentials",
+                source: "no AWS credentials provider is configured".into(),
+            })?;
+        let c = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| PortError::Unavailable {
+                service: "credentials",
+                source: Box::new(e),
+            })?;
+        let creds = Credentials {
+            access_key_id: c.access_key_id().to_owned(),
+            secret_access_key: c.secret_access_key().to_owned(),
+            session_token: c.session_token().map(str::to_owned),
+        };
+        *self.cached.write().await = Some((creds.clone(), c.expiry()));
+        Ok(creds)
+    }
+}
+
+fn port_error<E>(e: SdkError<E, aws_smithy_runtime_api::http::Response>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    match (e.code(), status) {
+        (Some("NoSuchUpload" | "NoSuchKey" | "NotFound"), _) | (None, Some(404)) => {
+            PortError::NotFound
+        }
+        (Some("PreconditionFailed"), _) | (_, Some(412)) => PortError::PreconditionFailed,
+        (Some("InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "BadDigest"), _) => {
+            PortError::Rejected(e.message().unwrap_or("S3 refused the parts").to_owned())
+        }
+        _ => PortError::Unavailable {
+            service: "S3",
+            source: Box::new(e),
+        },
+    }
+}
+
+fn unquote(etag: &str) -> String {
+    etag.trim_matches('"').to_owned()
+}
+
+#[async_trait]
+impl ObjectStore for S3Objects {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn create_multipart(&self, req: &NewMultipart<'_>) -> Result<String, PortError> {
+        let metadata: HashMap<String, String> = req.metadata.as_map().clone().into_iter().collect();
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(req.key)
+            .content_type(req.content_type.as_str())
+            .set_metadata((!metadata.is_empty()).then_some(metadata))
+            .set_checksum_algorithm(req.part_checksums.then_some(ChecksumAlgorithm::Sha256))
+            .send()
+            .await
+            .map_err(port_error)?;
+        out.upload_id.ok_or_else(|| PortError::Unavailable {
+            service: "S3",
+            source: "CreateMultipartUpload answered without an UploadId".into(),
+        })
+    }
+
+    async fn presign_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[PartToSign],
+        expires: Duration,
+    ) -> Result<Vec<SignedPart>, PortError> {
+        let creds = self.credentials().await?;
+        let batch = self
+            .presigner
+            .batch(&creds, time::OffsetDateTime::now_utc(), expires);
+        Ok(parts
+            .iter()
+            .map(|p| {
+                let number = p.part_number.to_string();
+                let len = p.len.to_string();
+                let checksum = p.sha256.map(|s| s.to_base64());
+                let mut headers = vec![("content-length", len.as_str())];
+                if let Some(c) = &checksum {
+                    headers.push(("x-amz-checksum-sha256", c.as_str()));
+                }
+                let url = batch.sign(
+                    "PUT",
+                    key,
+                    &[("partNumber", &number), ("uploadId", upload_id)],
+                    &headers,
+                );
+                SignedPart {
+                    part_number: p.part_number,
+                    url,
+                    headers: headers
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<ListedPart>, PortError> {
+        let mut parts = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.take())
+                .send()
+                .await
+                .map_err(port_error)?;
+            for p in page.parts() {
+                let (Some(n), Some(size)) = (p.part_number(), p.size()) else {
+                    continue;
+                };
+                let Ok(part_number) = PartNumber::new(u64::try_from(n).unwrap_or(0)) else {
+                    continue;
+                };
+                parts.push(ListedPart {
+                    part_number,
+                    size: u64::try_from(size).unwrap_or(0),
+                    etag: unquote(p.e_tag().unwrap_or_default()),
+                    checksum_sha256: p.checksum_sha256().map(str::to_owned),
+                });
+            }
+            match (page.is_truncated(), page.next_part_number_marker()) {
+                (Some(true), Some(next)) if !next.is_empty() => marker = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        parts.sort_by_key(|p| p.part_number);
+        Ok(parts)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[ListedPart],
+    ) -> Result<(), PortError> {
+        let completed = parts
+            .iter()
+            .map(|p| {
+                CompletedPart::builder()
+                    .part_number(i32::from(p.part_number.get()))
+                    .e_tag(format!("\"{}\"", p.etag))
+                    .set_checksum_sha256(p.checksum_sha256.clone())
+                    .build()
+            })
+            .collect();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), PortError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, PortError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(ObjectInfo {
+                size: out
+                    .content_length()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+                etag: unquote(out.e_tag().unwrap_or_default()),
+            })),
+            Err(e) => match port_error(e) {
+                PortError::NotFound => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        len: u64,
+        if_match: &str,
+    ) -> Result<Vec<Bytes>, PortError> {
+        let end = start + len;
+        let mut chunks = Vec::new();
+        let mut at = start;
+        let mut resumes = 0;
+        while at < end {
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .range(format!("bytes={at}-{}", end - 1))
+                .if_match(format!("\"{if_match}\""))
+                .send()
+                .await
+                .map_err(port_error)?;
+            let mut body = out.body;
+            let broke = loop {
+                match body.try_next().await {
+                    Ok(Some(chunk)) => {
+                        at += chunk.len() as u64;
+                        chunks.push(chunk);
+                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(e),
+                }
+            };
+            if at >= end {
+                break;
+            }
+            // A body that breaks or ends early resumes from the byte it reached; the bytes
+            // already received stay, so the digest is the same as a clean read.
+            resumes += 1;
+            if resumes > BODY_RESUMES {
+                let source: crate::ports::BoxError = match broke {
+                    Some(e) => Box::new(e),
+                    None => format!("ranged GET ended {} bytes early", end - at).into(),
+                };
+                return Err(PortError::Unavailable {
+                    service: "S3",
+                    source,
+                });
+            }
+            tracing::warn!(error = ?broke, at, resumes, "ranged GET body broke; resuming");
+            tokio::time::sleep(Duration::from_millis(50 << resumes)).await;
+        }
+        if at != end {
+            return Err(PortError::Unavailable {
+                service: "S3",
+                source: format!("ranged GET returned {} bytes, expected {len}", at - start).into(),
+            });
+        }
+        Ok(chunks)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
+}

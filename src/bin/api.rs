@@ -1,0 +1,32 @@
+//! The HTTP API: in Lambda behind API Gateway, or as a plain local server on `LISTEN_ADDR`.
+
+use std::sync::Arc;
+
+use verified_uploads::{aws, config::Config, http};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let sdk = aws::load_sdk_config().await;
+    let app = http::router(Arc::new(aws::uploads(&sdk, &config)?));
+
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return lambda_http::run(app).await;
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
+    tracing::info!(
+        "verified-uploads API on http://{} (bucket {}, table {})",
+        listener.local_addr()?,
+        config.bucket,
+        config.table
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Streams an object through SHA-256. In Lambda: a handler for S3 `ObjectCreated` events.
+//! Elsewhere: `verifier --bucket B --key K [--expect-sha256 HEX]`, printing one JSON line and
+//! exiting 1 on a mismatch.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use aws_lambda_events::event::s3::S3Event;
+use lambda_runtime::{LambdaEvent, service_fn};
+use verified_uploads::aws::{self, S3Objects};
+use verified_uploads::config::VerifyConfig;
+use verified_uploads::domain::Sha256;
+use verified_uploads::ports::ObjectStore;
+use verified_uploads::verify;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const USAGE: &str = "usage: verifier --bucket BUCKET --key KEY [--expect-sha256 HEX]";
+
+struct Args {
+    bucket: String,
+    key: String,
+    expect: Option<Sha256>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let (mut bucket, mut key, mut expect) = (None, None, None);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--bucket" => bucket = Some(value()?),
+            "--key" => key = Some(value()?),
+            "--expect-sha256" => {
+                expect = Some(
+                    Sha256::parse_hex("--expect-sha256", &value()?).map_err(|e| e.to_string())?,
+                )
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(Args {
+        bucket: bucket.ok_or(USAGE)?,
+        key: key.ok_or(USAGE)?,
+        expect,
+    })
+}
+
+/// Verifies one object; the JSON line the CLI prints and the Lambda logs.
+async fn run(
+    sdk: &aws_config::SdkConfig,
+    cfg: VerifyConfig,
+    bucket: &str,
+    key: &str,
+) -> Result<(serde_json::Value, Sha256), BoxError> {
+    let store = S3Objects::new(sdk, bucket)?;
+    let info = store
+        .head(key)
+        .await?
+        .ok_or_else(|| format!("s3://{bucket}/{key} does not exist"))?;
+    let started = Instant::now();
+    let digest = verify::sha256_object(&store, key, info.size, &info.etag, cfg).await?;
+    let line = serde_json::json!({
+        "bucket": bucket,
+        "key": key,
+        "size": info.size,
+        "sha256": digest,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    Ok((line, digest))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    lambda_http::tracing::init_default_subscriber();
+    let cfg = match VerifyConfig::from_lookup(|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let sdk = aws::load_sdk_config().await;
+
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        let handler = service_fn(|event: LambdaEvent<S3Event>| {
+            let sdk = &sdk;
+            async move {
+                for record in event.payload.records {
+                    let (Some(bucket), Some(key)) = (record.s3.bucket.name, record.s3.object.key)
+                    else {
+                        continue;
+                    };
+                    let (line, _) = run(sdk, cfg, &bucket, &key).await?;
+                    tracing::info!(result = %line, "verified object");
+                }
+                Ok::<(), BoxError>(())
+            }
+        });
+        return match lambda_runtime::run(handler).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "runtime failed");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&sdk, cfg, &args.bucket, &args.key).await {
+        Ok((line, digest)) => {
+            println!("{line}");
+            match args.expect {
+                Some(expected) if expected != digest => {
+                    eprintln!("sha256 mismatch: expected {expected}, computed {digest}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "verification failed: {}",
+                verified_uploads::error::chain(e.as_ref())
+            );
+            ExitCode::from(3)
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Configuration from the environment, read and validated once per cold start.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::domain::{MAX_PART_SIZE, MIN_PART_SIZE, S3_MAX_OBJECT_BYTES};
+
+const MIB: u64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be set")]
+    Missing(&'static str),
+    #[error("{name}={value:?}: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// What the upload service enforces; independent of where it runs.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_object_bytes: u64,
+    pub default_part_size: u64,
+    pub url_expiry: Duration,
+    pub session_ttl: Duration,
+    /// How long a completion holds a record before another caller may take it over.
+    pub completion_lease: Duration,
+    /// How long a second `complete` waits for the first one's result before answering 409.
+    pub completion_wait: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_object_bytes: 5 * 1024 * 1024 * MIB,
+            default_part_size: 16 * MIB,
+            url_expiry: Duration::from_secs(3600),
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+            completion_lease: Duration::from_secs(900),
+            completion_wait: Duration::from_secs(20),
+        }
+    }
+}
+
+/// How the verifier reads objects back.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyConfig {
+    pub concurrency: usize,
+    pub range_bytes: u64,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            range_bytes: 8 * MIB,
+        }
+    }
+}
+
+impl VerifyConfig {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let v = Self::default();
+        Ok(Self {
+            concurrency: number(&get, "VERIFY_CONCURRENCY", v.concurrency as u64, 1, 64)? as usize,
+            range_bytes: number(
+                &get,
+                "VERIFY_RANGE_BYTES",
+                v.range_bytes,
+                64 * 1024,
+                256 * MIB,
+            )?,
+        })
+    }
+}
+
+/// An optional whole number within `min..=max`, `default` when unset or empty.
+fn number(
+    get: impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = get(name).filter(|s| !s.trim().is_empty()) else {
+        return Ok(default);
+    };
+    let invalid = |reason: String| ConfigError::Invalid {
+        name,
+        value: raw.clone(),
+        reason,
+    };
+    let n: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| invalid("not a whole number".into()))?;
+    if (min..=max).contains(&n) {
+        Ok(n)
+    } else {
+        Err(invalid(format!("must be between {min} and {max}")))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bucket: String,
+    pub table: String,
+    pub limits: Limits,
+    pub verify: VerifyConfig,
+    pub listen_addr: SocketAddr,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `get` so tests need not touch the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        let d = Limits::default();
+        let num = |name, default, min, max| number(&get, name, default, min, max);
+        let secs = |name, default: Duration, min, max| {
+            num(name, default.as_secs(), min, max).map(Duration::from_secs)
+        };
+        let listen_raw = get("LISTEN_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
+        let listen_addr = listen_raw.parse().map_err(|_| ConfigError::Invalid {
+            name: "LISTEN_ADDR",
+            value: listen_raw.clone(),
+            reason: "must be host:port, e.g. 127.0.0.1:3000".into(),
+        })?;
+        Ok(Self {
+            bucket: required("BUCKET_NAME")?,
+            table: required("TABLE_NAME")?,
+            limits: Limits {
+                max_object_bytes: num(
+                    "MAX_OBJECT_BYTES",
+                    d.max_object_bytes,
+                    1,
+                    S3_MAX_OBJECT_BYTES,
+                )?,
+                default_part_size: num(
+                    "DEFAULT_PART_SIZE",
+                    d.default_part_size,
+                    MIN_PART_SIZE,
+                    MAX_PART_SIZE,
+                )?,
+                // SigV4 pre-signed URLs live at most 7 days.
+                url_expiry: secs("URL_EXPIRY_SECONDS", d.url_expiry, 60, 604_800)?,
+                session_ttl: secs("SESSION_TTL_SECONDS", d.session_ttl, 300, 365 * 86_400)?,
+                completion_lease: secs("COMPLETION_LEASE_SECONDS", d.completion_lease, 30, 86_400)?,
+                completion_wait: secs("COMPLETION_WAIT_SECONDS", d.completion_wait, 0, 28)?,
+            },
+            verify: VerifyConfig::from_lookup(&get)?,
+            listen_addr,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Config::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn requires_bucket_and_table_and_applies_defaults() {
+        assert!(matches!(cfg(&[]), Err(ConfigError::Missing("BUCKET_NAME"))));
+        assert!(matches!(
+            cfg(&[("BUCKET_NAME", "b")]),
+            Err(ConfigError::Missing("TABLE_NAME"))
+        ));
+        let c = cfg(&[("BUCKET_NAME", "b"), ("TABLE_NAME", "t")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.limits.default_part_size, 16 * MIB);
+        assert_eq!(c.listen_addr.port(), 3000);
+    }
+
+    #[test]
+    fn refuses_out_of_range_values() {
+        let base = [("BUCKET_NAME", "b"), ("TABLE_NAME", "t")];
+        let with = |k, v| {
+            let mut p = base.to_vec();
+            p.push((k, v));
+            cfg(&p)
+        };
+        assert!(with("MAX_OBJECT_BYTES", "60000000000000").is_err());
+        assert!(with("DEFAULT_PART_SIZE", "1024").is_err());
+        assert!(with("URL_EXPIRY_SECONDS", "ten").is_err());
+        assert!(with("LISTEN_ADDR", "nope").is_err());
+        assert_eq!(
+            with("MAX_OBJECT_BYTES", "1000")
+                .map(|c| c.limits.max_object_bytes)
+                .ok(),
+            Some(1000)
+        );
+    }
+}

@@ -1,0 +1,126 @@
+use super::{Invalid, PartNumber};
+
+pub const MIB: u64 = 1024 * 1024;
+pub const GIB: u64 = 1024 * MIB;
+pub const MIN_PART_SIZE: u64 = 5 * MIB;
+pub const MAX_PART_SIZE: u64 = 5 * GIB;
+pub const MAX_PART_COUNT: u64 = PartNumber::MAX as u64;
+/// What S3 can hold as one multipart object: 10,000 parts of 5 GiB.
+pub const S3_MAX_OBJECT_BYTES: u64 = MAX_PART_COUNT * MAX_PART_SIZE;
+
+/// How an object of `size` bytes splits into parts: every part is `part_size` but the last,
+/// which holds the remainder. Only constructible when S3 would accept the split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartPlan {
+    size: u64,
+    part_size: u64,
+}
+
+impl PartPlan {
+    /// `requested` is the client's `part_size`; without it, `default` grows (in whole MiB)
+    /// until the object fits in 10,000 parts.
+    pub fn new(size: u64, requested: Option<u64>, default: u64) -> Result<Self, Invalid> {
+        if size == 0 {
+            return Err(Invalid::new("size", "must be at least 1 byte"));
+        }
+        let part_size = match requested {
+            Some(p) if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&p) => {
+                return Err(Invalid::new(
+                    "part_size",
+                    format!("must be between {MIN_PART_SIZE} (5 MiB) and {MAX_PART_SIZE} (5 GiB)"),
+                ));
+            }
+            Some(p) => p,
+            None => {
+                let needed = size.div_ceil(MAX_PART_COUNT).div_ceil(MIB) * MIB;
+                default.max(needed)
+            }
+        };
+        let plan = Self { size, part_size };
+        if plan.part_count() > MAX_PART_COUNT {
+            return Err(Invalid::new(
+                "part_size",
+                format!(
+                    "{part_size} bytes would need {} parts; S3 allows at most {MAX_PART_COUNT}",
+                    plan.part_count()
+                ),
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// Rebuilds a plan from a stored record, which was validated when it was created.
+    pub fn from_record(size: u64, part_size: u64) -> Self {
+        Self { size, part_size }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn part_size(&self) -> u64 {
+        self.part_size
+    }
+
+    pub fn part_count(&self) -> u64 {
+        self.size.div_ceil(self.part_size)
+    }
+
+    pub fn contains(&self, part: PartNumber) -> bool {
+        u64::from(part.get()) <= self.part_count()
+    }
+
+    /// The exact byte length of `part`, which its pre-signed URL signs as `Content-Length`.
+    pub fn part_len(&self, part: PartNumber) -> u64 {
+        let start = part.index() * self.part_size;
+        self.part_size.min(self.size.saturating_sub(start))
+    }
+
+    pub fn parts(&self) -> impl Iterator<Item = PartNumber> + '_ {
+        (1..=self.part_count()).filter_map(|n| PartNumber::new(n).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(n: u64) -> PartNumber {
+        PartNumber::new(n).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn last_part_holds_the_remainder() {
+        let plan =
+            PartPlan::new(12 * MIB + 7, Some(5 * MIB), 16 * MIB).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.part_count(), 3);
+        assert_eq!(plan.part_len(p(1)), 5 * MIB);
+        assert_eq!(plan.part_len(p(3)), 2 * MIB + 7);
+        assert!(plan.contains(p(3)) && !plan.contains(p(4)));
+        assert_eq!(
+            plan.parts().map(|n| plan.part_len(n)).sum::<u64>(),
+            plan.size()
+        );
+    }
+
+    #[test]
+    fn default_part_size_grows_to_fit_ten_thousand_parts() {
+        let plan = PartPlan::new(5 * 1024 * GIB, None, 16 * MIB).unwrap_or_else(|e| panic!("{e}"));
+        assert!(plan.part_count() <= MAX_PART_COUNT);
+        assert_eq!(plan.part_size() % MIB, 0);
+        let small = PartPlan::new(100, None, 16 * MIB).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((small.part_count(), small.part_len(p(1))), (1, 100));
+        let max =
+            PartPlan::new(S3_MAX_OBJECT_BYTES, None, 16 * MIB).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(max.part_count(), MAX_PART_COUNT);
+    }
+
+    #[test]
+    fn refuses_what_s3_would_refuse() {
+        assert!(PartPlan::new(0, None, 16 * MIB).is_err());
+        assert!(PartPlan::new(100, Some(MIB), 16 * MIB).is_err());
+        assert!(PartPlan::new(100, Some(6 * GIB), 16 * MIB).is_err());
+        let err = PartPlan::new(10_001 * 5 * MIB, Some(5 * MIB), 16 * MIB);
+        assert_eq!(err.map_err(|e| e.field), Err("part_size".to_owned()));
+    }
+}

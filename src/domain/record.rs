@@ -1,0 +1,103 @@
+use serde::Serialize;
+
+use super::{ContentType, Filename, Metadata, PartPlan, Sha256, UploadId};
+
+/// An upload session's life: `pending → completing → verified | failed`, `pending → aborted`,
+/// and `pending → verifying → verified | failed` for objects verified asynchronously.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    Completing,
+    Verifying,
+    Verified,
+    Failed,
+    Aborted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Completing => "completing",
+            Self::Verifying => "verifying",
+            Self::Verified => "verified",
+            Self::Failed => "failed",
+            Self::Aborted => "aborted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Completing,
+            Self::Verifying,
+            Self::Verified,
+            Self::Failed,
+            Self::Aborted,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// No transition leaves these.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Verified | Self::Failed | Self::Aborted)
+    }
+}
+
+/// The session as stored in DynamoDB and shown to its owner.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UploadRecord {
+    pub upload_id: UploadId,
+    pub owner: String,
+    pub status: Status,
+    pub bucket: String,
+    pub key: String,
+    pub filename: Filename,
+    pub content_type: ContentType,
+    pub size: u64,
+    pub part_size: u64,
+    pub part_count: u64,
+    pub part_checksums: bool,
+    #[serde(skip)]
+    pub s3_upload_id: String,
+    pub expected_sha256: Option<Sha256>,
+    pub sha256: Option<Sha256>,
+    pub etag: Option<String>,
+    pub metadata: Metadata,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub updated_at: String,
+    pub verified_at: Option<String>,
+    pub error: Option<String>,
+    /// Epoch seconds; DynamoDB's TTL removes unfinished sessions after it.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub expires_at: Option<i64>,
+    /// Epoch seconds until which a completion holds the record; 0 when released.
+    #[serde(skip)]
+    pub lease_until: i64,
+}
+
+impl UploadRecord {
+    pub fn plan(&self) -> PartPlan {
+        PartPlan::from_record(self.size, self.part_size)
+    }
+}
+
+pub fn rfc3339(epoch: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(epoch)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn rfc3339_opt<S: serde::Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(epoch) => s.serialize_str(&rfc3339(*epoch)),
+        None => s.serialize_none(),
+    }
+}

@@ -1,0 +1,51 @@
+//! What a use case can answer instead of its result. Mapped to HTTP once, in `http::problem`.
+
+use crate::domain::{Invalid, UploadRecord};
+use crate::ports::PortError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("no such upload")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("size {size} exceeds the limit of {max} bytes")]
+    TooLarge { size: u64, max: u64 },
+    #[error(
+        "{missing_count} of {part_count} parts are not uploaded yet (first missing: {first_missing:?})"
+    )]
+    Incomplete {
+        part_count: u64,
+        missing_count: usize,
+        first_missing: Vec<u16>,
+    },
+    #[error("part {part} is {size} bytes; it must be {expected}")]
+    PartSize { part: u16, size: u64, expected: u64 },
+    #[error("verification failed: {}", .0.error.as_deref().unwrap_or("digest mismatch"))]
+    VerificationFailed(Box<UploadRecord>),
+    #[error("storage request failed")]
+    Upstream(#[source] PortError),
+}
+
+impl From<PortError> for Error {
+    fn from(e: PortError) -> Self {
+        match e {
+            PortError::NotFound => Self::NotFound,
+            other => Self::Upstream(other),
+        }
+    }
+}
+
+/// The error and every cause beneath it, for logs (never for clients).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}

@@ -1,0 +1,246 @@
+//! Thin handlers: parse the edge's JSON into domain values, call the use case, shape the answer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::caller::Caller;
+use super::json::JsonBody;
+use crate::domain::{
+    ContentType, Filename, Invalid, Metadata, PartNumber, Sha256, UploadId, UploadRecord,
+};
+use crate::error::Error;
+use crate::ports::{ListedPart, SignedPart};
+use crate::service::{ClaimedPart, MAX_URLS_PER_CALL, NewUpload, Uploads};
+
+type App = State<Arc<Uploads>>;
+
+fn upload_id(raw: &str) -> Result<UploadId, Error> {
+    let id = UploadId::parse(raw)?;
+    tracing::Span::current().record("upload_id", tracing::field::display(id));
+    Ok(id)
+}
+
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    filename: String,
+    size: u64,
+    content_type: Option<String>,
+    sha256: Option<String>,
+    part_size: Option<u64>,
+    metadata: Option<BTreeMap<String, String>>,
+    part_checksums: Option<bool>,
+}
+
+impl CreateRequest {
+    fn parse(self) -> Result<NewUpload, Invalid> {
+        Ok(NewUpload {
+            filename: Filename::parse(&self.filename)?,
+            size: self.size,
+            content_type: self
+                .content_type
+                .as_deref()
+                .map(ContentType::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            sha256: self
+                .sha256
+                .as_deref()
+                .map(|s| Sha256::parse_hex("sha256", s))
+                .transpose()?,
+            part_size: self.part_size,
+            metadata: Metadata::parse(self.metadata.unwrap_or_default())?,
+            part_checksums: self.part_checksums.unwrap_or(false),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct CreateResponse {
+    upload_id: UploadId,
+    bucket: String,
+    key: String,
+    status: crate::domain::Status,
+    part_size: u64,
+    part_count: u64,
+    part_checksums: bool,
+    expires_at: Option<String>,
+    parts: Vec<SignedPart>,
+}
+
+pub async fn create(
+    State(app): App,
+    caller: Caller,
+    JsonBody(req): JsonBody<CreateRequest>,
+) -> Result<Response, Error> {
+    let created = app.create(caller.id(), req.parse()?).await?;
+    let r = created.record;
+    tracing::Span::current().record("upload_id", tracing::field::display(r.upload_id));
+    let body = CreateResponse {
+        upload_id: r.upload_id,
+        bucket: r.bucket,
+        key: r.key,
+        status: r.status,
+        part_size: r.part_size,
+        part_count: r.part_count,
+        part_checksums: r.part_checksums,
+        expires_at: r.expires_at.map(crate::domain::rfc3339),
+        parts: created.parts,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn get_upload(
+    State(app): App,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<UploadRecord>, Error> {
+    Ok(Json(app.get(caller.id(), upload_id(&id)?).await?))
+}
+
+pub async fn abort(
+    State(app): App,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    app.abort(caller.id(), upload_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequest {
+    part_numbers: Vec<u64>,
+    sha256: Option<BTreeMap<String, String>>,
+}
+
+impl SignRequest {
+    fn parse(self) -> Result<Vec<(PartNumber, Option<Sha256>)>, Invalid> {
+        if self.part_numbers.is_empty() || self.part_numbers.len() > MAX_URLS_PER_CALL {
+            return Err(Invalid::new(
+                "part_numbers",
+                format!("must list 1 to {MAX_URLS_PER_CALL} part numbers"),
+            ));
+        }
+        let mut digests = BTreeMap::new();
+        for (k, v) in self.sha256.unwrap_or_default() {
+            let n = PartNumber::parse(&k)
+                .map_err(|_| Invalid::new(format!("sha256.{k}"), "keys are part numbers"))?;
+            digests.insert(n, Sha256::parse_base64(&format!("sha256.{k}"), &v)?);
+        }
+        let mut parts = Vec::with_capacity(self.part_numbers.len());
+        for raw in self.part_numbers {
+            let n = PartNumber::new(raw).map_err(|e| Invalid::new("part_numbers", e.reason))?;
+            if parts.iter().any(|(p, _)| *p == n) {
+                return Err(Invalid::new(
+                    "part_numbers",
+                    format!("part {n} is listed twice"),
+                ));
+            }
+            parts.push((n, digests.remove(&n)));
+        }
+        if let Some(extra) = digests.keys().next() {
+            return Err(Invalid::new(
+                format!("sha256.{extra}"),
+                "not among part_numbers",
+            ));
+        }
+        Ok(parts)
+    }
+}
+
+#[derive(Serialize)]
+struct PartsResponse<T> {
+    parts: Vec<T>,
+}
+
+pub async fn sign_parts(
+    State(app): App,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<SignRequest>,
+) -> Result<Response, Error> {
+    let id = upload_id(&id)?;
+    let parts = app.sign_parts(caller.id(), id, &req.parse()?).await?;
+    Ok(Json(PartsResponse { parts }).into_response())
+}
+
+#[derive(Serialize)]
+struct PartView {
+    part_number: PartNumber,
+    size: u64,
+    etag: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum_sha256: Option<String>,
+}
+
+impl From<ListedPart> for PartView {
+    fn from(p: ListedPart) -> Self {
+        Self {
+            part_number: p.part_number,
+            size: p.size,
+            etag: p.etag,
+            checksum_sha256: p.checksum_sha256,
+        }
+    }
+}
+
+pub async fn list_parts(
+    State(app): App,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Error> {
+    let parts = app.list_parts(caller.id(), upload_id(&id)?).await?;
+    let parts: Vec<PartView> = parts.into_iter().map(PartView::from).collect();
+    Ok(Json(PartsResponse { parts }).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteRequest {
+    parts: Option<Vec<ClaimedPartBody>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimedPartBody {
+    part_number: u64,
+    etag: String,
+}
+
+pub async fn complete(
+    State(app): App,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<CompleteRequest>,
+) -> Result<Json<UploadRecord>, Error> {
+    let id = upload_id(&id)?;
+    let claimed = req
+        .parts
+        .map(|parts| {
+            parts
+                .into_iter()
+                .map(|p| {
+                    Ok(ClaimedPart {
+                        part_number: PartNumber::new(p.part_number)
+                            .map_err(|e| Invalid::new("parts", e.reason))?,
+                        etag: p.etag,
+                    })
+                })
+                .collect::<Result<Vec<_>, Invalid>>()
+        })
+        .transpose()?;
+    Ok(Json(
+        app.complete(caller.id(), id, claimed.as_deref()).await?,
+    ))
+}

@@ -1,0 +1,82 @@
+//! One axum `Router`, served by `lambda_http::run` in Lambda and by `axum::serve` locally.
+
+mod caller;
+mod handlers;
+mod json;
+pub mod problem;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tracing::Instrument as _;
+
+pub use caller::ANONYMOUS;
+use problem::Problem;
+
+use crate::service::Uploads;
+
+pub fn router(uploads: Arc<Uploads>) -> Router {
+    Router::new()
+        .route("/healthz", get(handlers::healthz))
+        .route("/uploads", post(handlers::create))
+        .route(
+            "/uploads/{upload_id}",
+            get(handlers::get_upload).delete(handlers::abort),
+        )
+        .route(
+            "/uploads/{upload_id}/parts",
+            get(handlers::list_parts).post(handlers::sign_parts),
+        )
+        .route("/uploads/{upload_id}/complete", post(handlers::complete))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
+        .layer(middleware::from_fn(request_span))
+        .with_state(uploads)
+}
+
+async fn not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "no-route",
+        "No such route",
+        "see the README for the API",
+    )
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this route does not take that method",
+    )
+}
+
+/// One span per request; handlers record the upload id into it once parsed.
+async fn request_span(req: Request, next: Next) -> Response {
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        upload_id = tracing::field::Empty,
+    );
+    async move {
+        let started = Instant::now();
+        let res = next.run(req).await;
+        tracing::info!(
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "handled"
+        );
+        res
+    }
+    .instrument(span)
+    .await
+}

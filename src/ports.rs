@@ -1,0 +1,147 @@
+//! The two things the domain needs from the outside world, as small traits. Each has one AWS
+//! adapter in `crate::aws`; the domain never names an SDK type.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::domain::{ContentType, Metadata, PartNumber, Sha256, Status, UploadId, UploadRecord};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("not found")]
+    NotFound,
+    /// A condition did not hold: a conditional write lost a race, or `If-Match` failed.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// The service refused the request's content (e.g. S3 `InvalidPart`).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    #[error("{service} request failed")]
+    Unavailable {
+        service: &'static str,
+        #[source]
+        source: BoxError,
+    },
+}
+
+pub struct NewMultipart<'a> {
+    pub key: &'a str,
+    pub content_type: &'a ContentType,
+    pub metadata: &'a Metadata,
+    /// Create with `ChecksumAlgorithm=SHA256` so every part must carry its SHA-256.
+    pub part_checksums: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PartToSign {
+    pub part_number: PartNumber,
+    pub len: u64,
+    pub sha256: Option<Sha256>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SignedPart {
+    pub part_number: PartNumber,
+    pub url: String,
+    /// Headers the client must send with its PUT, exactly as given: they are signed.
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedPart {
+    pub part_number: PartNumber,
+    pub size: u64,
+    pub etag: String,
+    /// Base64 SHA-256, present when the upload was created with part checksums.
+    pub checksum_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub etag: String,
+}
+
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    fn bucket(&self) -> &str;
+    async fn create_multipart(&self, req: &NewMultipart<'_>) -> Result<String, PortError>;
+    async fn presign_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[PartToSign],
+        expires: Duration,
+    ) -> Result<Vec<SignedPart>, PortError>;
+    /// Every part S3 holds for the upload, all pages, in part order.
+    async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<ListedPart>, PortError>;
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[ListedPart],
+    ) -> Result<(), PortError>;
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), PortError>;
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, PortError>;
+    /// `len` bytes from `start`, only while the object's ETag is still `if_match`
+    /// (`PreconditionFailed` otherwise). Returned as the chunks that arrived, uncopied.
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        len: u64,
+        if_match: &str,
+    ) -> Result<Vec<Bytes>, PortError>;
+    async fn delete(&self, key: &str) -> Result<(), PortError>;
+}
+
+/// Which record state a conditional write requires.
+#[derive(Debug, Clone, Copy)]
+pub struct Guard {
+    pub status: Status,
+    /// Also require the completion lease to have run out by this epoch second.
+    pub lease_expired_by: Option<i64>,
+}
+
+impl Guard {
+    pub fn status(status: Status) -> Self {
+        Self {
+            status,
+            lease_expired_by: None,
+        }
+    }
+}
+
+/// What a transition writes besides `status` and `updated_at`.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub sha256: Option<Sha256>,
+    pub etag: Option<String>,
+    pub error: Option<String>,
+    pub verified_at: Option<String>,
+    pub lease_until: Option<i64>,
+    /// Drop the TTL: finished records are kept.
+    pub clear_expiry: bool,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Writes a new record; never overwrites one with the same id.
+    async fn create(&self, record: &UploadRecord) -> Result<(), PortError>;
+    async fn get(&self, id: UploadId) -> Result<Option<UploadRecord>, PortError>;
+    /// Moves the record to `to` only if `guard` holds (`PreconditionFailed` otherwise), and
+    /// returns it as written.
+    async fn transition(
+        &self,
+        id: UploadId,
+        guard: Guard,
+        to: Status,
+        change: Change,
+        now: &str,
+    ) -> Result<UploadRecord, PortError>;
+}

@@ -1,0 +1,299 @@
+//! SigV4 query-string pre-signing for S3 (`UNSIGNED-PAYLOAD`).
+//!
+//! Written against the SigV4 spec rather than through the SDK's presigner for two reasons: we
+//! must control exactly which headers are signed (`content-length`, `x-amz-checksum-sha256` —
+//! the SDK has dropped checksum headers from pre-signed requests before, aws-sdk-rust#1103), and
+//! a batch of up to 10,000 URLs should derive the signing key once, not once per URL.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use sha2::{Digest, Sha256};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// RFC 3986 unreserved characters stay; everything else is percent-encoded (SigV4's rule).
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+/// Same for paths, but '/' separates key segments and stays.
+const PATH: &AsciiSet = &QUERY.remove(b'/');
+
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid S3 endpoint URL {0:?}")]
+pub struct EndpointError(String);
+
+/// Where a bucket's objects are addressed.
+#[derive(Debug, Clone)]
+pub struct Presigner {
+    scheme: String,
+    host: String,
+    /// Path prefix before the key: `/{bucket}` for path-style, empty for virtual-hosted.
+    prefix: String,
+    region: String,
+}
+
+impl Presigner {
+    /// With an endpoint override (a local emulator, LocalStack, MinIO) objects are addressed
+    /// path-style, as the SDK client is configured; otherwise virtual-hosted on AWS.
+    pub fn new(endpoint: Option<&str>, region: &str, bucket: &str) -> Result<Self, EndpointError> {
+        let bucket_path = utf8_percent_encode(bucket, PATH).to_string();
+        match endpoint {
+            Some(url) => {
+                let (scheme, rest) = url
+                    .split_once("://")
+                    .filter(|(s, _)| *s == "http" || *s == "https")
+                    .ok_or_else(|| EndpointError(url.to_owned()))?;
+                let (host, base) = match rest.find('/') {
+                    Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+                    None => (rest, ""),
+                };
+                if host.is_empty() {
+                    return Err(EndpointError(url.to_owned()));
+                }
+                Ok(Self {
+                    scheme: scheme.to_owned(),
+                    host: host.to_owned(),
+                    prefix: format!("{base}/{bucket_path}"),
+                    region: region.to_owned(),
+                })
+            }
+            None => Ok(Self {
+                scheme: "https".into(),
+                host: format!("{bucket}.s3.{region}.amazonaws.com"),
+                prefix: String::new(),
+                region: region.to_owned(),
+            }),
+        }
+    }
+
+    /// Starts a batch of URLs signed at `now` that stay valid for `expires`.
+    pub fn batch<'a>(
+        &'a self,
+        creds: &'a Credentials,
+        now: time::OffsetDateTime,
+        expires: Duration,
+    ) -> Batch<'a> {
+        let now = now.to_offset(time::UtcOffset::UTC);
+        let date = format!(
+            "{:04}{:02}{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day()
+        );
+        let amz_date = format!(
+            "{date}T{:02}{:02}{:02}Z",
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        let scope = format!("{date}/{}/s3/aws4_request", self.region);
+        let mut key = hmac(
+            format!("AWS4{}", creds.secret_access_key).as_bytes(),
+            date.as_bytes(),
+        );
+        for part in [self.region.as_bytes(), b"s3", b"aws4_request"] {
+            key = hmac(&key, part);
+        }
+        let signer = HmacSha256::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let credential =
+            utf8_percent_encode(&format!("{}/{scope}", creds.access_key_id), QUERY).to_string();
+        let token = creds
+            .session_token
+            .as_deref()
+            .map(|t| utf8_percent_encode(t, QUERY).to_string());
+        Batch {
+            presigner: self,
+            signer,
+            amz_date,
+            scope,
+            credential,
+            token,
+            expires: expires.as_secs().clamp(1, 604_800),
+        }
+    }
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// URLs signed with one derived key; cheap to sign many.
+pub struct Batch<'a> {
+    presigner: &'a Presigner,
+    signer: HmacSha256,
+    amz_date: String,
+    scope: String,
+    credential: String,
+    token: Option<String>,
+    expires: u64,
+}
+
+impl Batch<'_> {
+    /// Signs `method` on `key` with extra query parameters (unencoded) and headers the client
+    /// must send (lower-case names, unencoded values; `host` is added). Returns the URL.
+    pub fn sign(
+        &self,
+        method: &str,
+        key: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> String {
+        let p = self.presigner;
+        let path = format!("{}/{}", p.prefix, utf8_percent_encode(key, PATH));
+
+        let mut hdrs: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + 1);
+        hdrs.push(("host", &p.host));
+        hdrs.extend_from_slice(headers);
+        hdrs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let signed_headers = hdrs.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(";");
+
+        let expires = self.expires.to_string();
+        let signed_enc = utf8_percent_encode(&signed_headers, QUERY).to_string();
+        let mut params: Vec<(String, String)> = vec![
+            ("X-Amz-Algorithm".into(), "AWS4-HMAC-SHA256".into()),
+            ("X-Amz-Credential".into(), self.credential.clone()),
+            ("X-Amz-Date".into(), self.amz_date.clone()),
+            ("X-Amz-Expires".into(), expires),
+            ("X-Amz-SignedHeaders".into(), signed_enc),
+        ];
+        if let Some(t) = &self.token {
+            params.push(("X-Amz-Security-Token".into(), t.clone()));
+        }
+        for (k, v) in query {
+            params.push((
+                utf8_percent_encode(k, QUERY).to_string(),
+                utf8_percent_encode(v, QUERY).to_string(),
+            ));
+        }
+        params.sort_unstable();
+        let mut canonical_query = String::with_capacity(512);
+        for (i, (k, v)) in params.iter().enumerate() {
+            if i > 0 {
+                canonical_query.push('&');
+            }
+            let _ = write!(canonical_query, "{k}={v}");
+        }
+
+        let mut creq = String::with_capacity(1024);
+        let _ = write!(creq, "{method}\n{path}\n{canonical_query}\n");
+        for (k, v) in &hdrs {
+            let _ = writeln!(creq, "{k}:{}", v.trim());
+        }
+        let _ = write!(creq, "\n{signed_headers}\nUNSIGNED-PAYLOAD");
+
+        let string_to_sign = format!(
+            "AWS4-HMAC-SHA256\n{}\n{}\n{}",
+            self.amz_date,
+            self.scope,
+            hex::encode(Sha256::digest(creq.as_bytes()))
+        );
+        let mut mac = self.signer.clone();
+        mac.update(string_to_sign.as_bytes());
+        let signature = hex::encode(mac.finalize().into_bytes());
+
+        format!(
+            "{}://{}{path}?{canonical_query}&X-Amz-Signature={signature}",
+            p.scheme, p.host
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example in AWS's SigV4 query-string documentation ("Authenticating Requests:
+    /// Using Query Parameters"): a GET of examplebucket/test.txt signed at 20130524T000000Z.
+    #[test]
+    fn matches_the_aws_documented_example() {
+        let creds = Credentials {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
+        };
+        let p =
+            Presigner::new(None, "us-east-1", "examplebucket").unwrap_or_else(|e| panic!("{e}"));
+        let now = time::macros::datetime!(2013-05-24 00:00:00 UTC);
+        let url =
+            p.batch(&creds, now, Duration::from_secs(86400))
+                .sign("GET", "test.txt", &[], &[]);
+        // AWS's example uses the legacy global host, examplebucket.s3.amazonaws.com; the regional
+        // host changes the signature, so compare against the same request re-derived with it.
+        assert!(url.starts_with("https://examplebucket.s3.us-east-1.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature="));
+        let legacy = Presigner {
+            host: "examplebucket.s3.amazonaws.com".into(),
+            ..p
+        };
+        let url =
+            legacy
+                .batch(&creds, now, Duration::from_secs(86400))
+                .sign("GET", "test.txt", &[], &[]);
+        assert!(url.ends_with(
+            "X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+        ));
+    }
+
+    #[test]
+    fn path_style_with_an_endpoint_and_encoded_keys() {
+        let creds = Credentials {
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+            session_token: Some("tok/en+=".into()),
+        };
+        let p = Presigner::new(Some("http://127.0.0.1:4566/"), "us-east-1", "b")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = p
+            .batch(
+                &creds,
+                time::OffsetDateTime::now_utc(),
+                Duration::from_secs(60),
+            )
+            .sign(
+                "PUT",
+                "uploads/X/a b+ü.txt",
+                &[("partNumber", "2"), ("uploadId", "u/1")],
+                &[("content-length", "5")],
+            );
+        assert!(
+            url.starts_with("http://127.0.0.1:4566/b/uploads/X/a%20b%2B%C3%BC.txt?"),
+            "{url}"
+        );
+        assert!(
+            url.contains("&X-Amz-Security-Token=tok%2Fen%2B%3D&"),
+            "{url}"
+        );
+        assert!(
+            url.contains("X-Amz-SignedHeaders=content-length%3Bhost&"),
+            "{url}"
+        );
+        assert!(
+            url.contains("&partNumber=2&uploadId=u%2F1&X-Amz-Signature="),
+            "{url}"
+        );
+        assert!(Presigner::new(Some("ftp://x"), "us-east-1", "b").is_err());
+    }
+}

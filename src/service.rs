@@ -1,0 +1,709 @@
+//! The upload use cases. Each state change is a conditional write, so concurrent callers
+//! (two `complete`s, a `complete` racing a `DELETE`) cannot both act or overwrite each other.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::{Limits, VerifyConfig};
+use crate::domain::{
+    ContentType, Filename, Invalid, Metadata, PartNumber, PartPlan, Sha256, Status, UploadId,
+    UploadRecord, rfc3339,
+};
+use crate::error::{Error, chain};
+use crate::ports::{
+    Change, Guard, ListedPart, NewMultipart, ObjectStore, PartToSign, PortError, SessionStore,
+    SignedPart,
+};
+use crate::verify;
+
+/// Most URLs signed in one response: 10,000 URLs carrying Lambda session tokens would pass
+/// Lambda's 6 MB response limit.
+pub const MAX_URLS_PER_CALL: usize = 100;
+
+/// A validated `POST /uploads`.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub filename: Filename,
+    pub size: u64,
+    pub content_type: ContentType,
+    pub sha256: Option<Sha256>,
+    pub part_size: Option<u64>,
+    pub metadata: Metadata,
+    pub part_checksums: bool,
+}
+
+#[derive(Debug)]
+pub struct Created {
+    pub record: UploadRecord,
+    pub parts: Vec<SignedPart>,
+}
+
+/// A part the client says it uploaded, with the ETag S3 gave it.
+#[derive(Debug, Clone)]
+pub struct ClaimedPart {
+    pub part_number: PartNumber,
+    pub etag: String,
+}
+
+pub struct Uploads {
+    objects: Arc<dyn ObjectStore>,
+    sessions: Arc<dyn SessionStore>,
+    limits: Limits,
+    verify: VerifyConfig,
+}
+
+fn epoch_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl Uploads {
+    pub fn new(
+        objects: Arc<dyn ObjectStore>,
+        sessions: Arc<dyn SessionStore>,
+        limits: Limits,
+        verify: VerifyConfig,
+    ) -> Self {
+        Self {
+            objects,
+            sessions,
+            limits,
+            verify,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub async fn create(&self, owner: &str, req: NewUpload) -> Result<Created, Error> {
+        if req.size > self.limits.max_object_bytes {
+            return Err(Error::TooLarge {
+                size: req.size,
+                max: self.limits.max_object_bytes,
+            });
+        }
+        let plan = PartPlan::new(req.size, req.part_size, self.limits.default_part_size)?;
+        let upload_id = UploadId::generate();
+        let key = format!("uploads/{upload_id}/{}", req.filename.as_str());
+        let s3_upload_id = self
+            .objects
+            .create_multipart(&NewMultipart {
+                key: &key,
+                content_type: &req.content_type,
+                metadata: &req.metadata,
+                part_checksums: req.part_checksums,
+            })
+            .await?;
+        let now = epoch_now();
+        let record = UploadRecord {
+            upload_id,
+            owner: owner.to_owned(),
+            status: Status::Pending,
+            bucket: self.objects.bucket().to_owned(),
+            key,
+            filename: req.filename,
+            content_type: req.content_type,
+            size: req.size,
+            part_size: plan.part_size(),
+            part_count: plan.part_count(),
+            part_checksums: req.part_checksums,
+            s3_upload_id,
+            expected_sha256: req.sha256,
+            sha256: None,
+            etag: None,
+            metadata: req.metadata,
+            created_at: rfc3339(now),
+            updated_at: rfc3339(now),
+            verified_at: None,
+            error: None,
+            expires_at: Some(now + secs(self.limits.session_ttl)),
+            lease_until: 0,
+        };
+        if let Err(e) = self.sessions.create(&record).await {
+            // Without a record nobody could complete or abort it: take the multipart upload back.
+            if let Err(abort) = self
+                .objects
+                .abort_multipart(&record.key, &record.s3_upload_id)
+                .await
+            {
+                tracing::warn!(error = %chain(&abort), "could not abort an orphaned multipart upload");
+            }
+            return Err(e.into());
+        }
+        // With part checksums the client must give each part's digest first, so no URLs yet.
+        let parts = if record.part_checksums {
+            Vec::new()
+        } else {
+            let first: Vec<_> = plan
+                .parts()
+                .take(MAX_URLS_PER_CALL)
+                .map(|n| (n, None))
+                .collect();
+            self.sign(&record, &first).await?
+        };
+        Ok(Created { record, parts })
+    }
+
+    /// The record, if `owner` owns it; anyone else's id answers exactly like an unknown one.
+    pub async fn get(&self, owner: &str, id: UploadId) -> Result<UploadRecord, Error> {
+        match self.sessions.get(id).await? {
+            Some(r) if r.owner == owner => Ok(r),
+            _ => Err(Error::NotFound),
+        }
+    }
+
+    fn require_open(record: &UploadRecord, action: &str) -> Result<(), Error> {
+        if record.status != Status::Pending {
+            return Err(Error::Conflict(format!(
+                "cannot {action}: the upload is {}",
+                record.status.as_str()
+            )));
+        }
+        if record.expires_at.is_some_and(|t| t <= epoch_now()) {
+            return Err(Error::Conflict(format!(
+                "cannot {action}: the upload session has expired"
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn sign_parts(
+        &self,
+        owner: &str,
+        id: UploadId,
+        parts: &[(PartNumber, Option<Sha256>)],
+    ) -> Result<Vec<SignedPart>, Error> {
+        let record = self.get(owner, id).await?;
+        Self::require_open(&record, "sign parts")?;
+        self.sign(&record, parts).await
+    }
+
+    async fn sign(
+        &self,
+        record: &UploadRecord,
+        parts: &[(PartNumber, Option<Sha256>)],
+    ) -> Result<Vec<SignedPart>, Error> {
+        let plan = record.plan();
+        let mut to_sign = Vec::with_capacity(parts.len());
+        for &(n, sha256) in parts {
+            if !plan.contains(n) {
+                return Err(Invalid::new(
+                    "part_numbers",
+                    format!("part {n} is outside 1..={}", plan.part_count()),
+                )
+                .into());
+            }
+            match (record.part_checksums, sha256) {
+                (true, None) => {
+                    return Err(Invalid::new(
+                        format!("sha256.{n}"),
+                        "this upload was created with part_checksums: every part needs its SHA-256",
+                    )
+                    .into());
+                }
+                (false, Some(_)) => {
+                    return Err(Invalid::new(
+                        format!("sha256.{n}"),
+                        "this upload was created without part_checksums; S3 would refuse a part checksum",
+                    )
+                    .into());
+                }
+                _ => {}
+            }
+            to_sign.push(PartToSign {
+                part_number: n,
+                len: plan.part_len(n),
+                sha256,
+            });
+        }
+        Ok(self
+            .objects
+            .presign_parts(
+                &record.key,
+                &record.s3_upload_id,
+                &to_sign,
+                self.limits.url_expiry,
+            )
+            .await?)
+    }
+
+    /// The parts S3 holds, for a client resuming an upload.
+    pub async fn list_parts(&self, owner: &str, id: UploadId) -> Result<Vec<ListedPart>, Error> {
+        let record = self.get(owner, id).await?;
+        Self::require_open(&record, "list parts")?;
+        match self
+            .objects
+            .list_parts(&record.key, &record.s3_upload_id)
+            .await
+        {
+            Err(PortError::NotFound) => Err(gone()),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn abort(&self, owner: &str, id: UploadId) -> Result<(), Error> {
+        let record = self.get(owner, id).await?;
+        match record.status {
+            Status::Pending => {
+                // Claim the record first, so a racing `complete` cannot start on it.
+                let change = Change {
+                    clear_expiry: true,
+                    ..Change::default()
+                };
+                match self
+                    .sessions
+                    .transition(
+                        id,
+                        Guard::status(Status::Pending),
+                        Status::Aborted,
+                        change,
+                        &rfc3339(epoch_now()),
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(PortError::PreconditionFailed) => {
+                        return Box::pin(self.abort(owner, id)).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            // Aborting again retries the S3 side, which may have failed the first time.
+            Status::Aborted => {}
+            other => {
+                return Err(Error::Conflict(format!(
+                    "cannot abort: the upload is {}",
+                    other.as_str()
+                )));
+            }
+        }
+        match self
+            .objects
+            .abort_multipart(&record.key, &record.s3_upload_id)
+            .await
+        {
+            Ok(()) | Err(PortError::NotFound) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Completes the multipart upload, verifies the object's SHA-256 and records the result.
+    /// Idempotent: a finished upload answers its recorded result again.
+    pub async fn complete(
+        &self,
+        owner: &str,
+        id: UploadId,
+        claimed: Option<&[ClaimedPart]>,
+    ) -> Result<UploadRecord, Error> {
+        let record = self.get(owner, id).await?;
+        if record.status != Status::Pending {
+            return self.settle(owner, record).await;
+        }
+        Self::require_open(&record, "complete")?;
+        let listed = match self
+            .objects
+            .list_parts(&record.key, &record.s3_upload_id)
+            .await
+        {
+            Err(PortError::NotFound) => return Err(gone()),
+            other => other?,
+        };
+        let parts = check_parts(&record, &listed, claimed)?;
+        let now = epoch_now();
+        let taken = self
+            .sessions
+            .transition(
+                id,
+                Guard::status(Status::Pending),
+                Status::Completing,
+                Change {
+                    lease_until: Some(now + secs(self.limits.completion_lease)),
+                    ..Change::default()
+                },
+                &rfc3339(now),
+            )
+            .await;
+        match taken {
+            Ok(record) => self.finish(record, Some(parts)).await,
+            // Someone else moved it first (another `complete`, or a `DELETE`).
+            Err(PortError::PreconditionFailed) => {
+                let record = self.get(owner, id).await?;
+                self.settle(owner, record).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Answers for a record another caller has moved on: its result when final, after waiting a
+    /// little while another completion runs, or by taking over a completion whose lease ran out.
+    async fn settle(&self, owner: &str, mut record: UploadRecord) -> Result<UploadRecord, Error> {
+        let started = Instant::now();
+        loop {
+            match record.status {
+                Status::Verified => return Ok(record),
+                Status::Failed => return Err(Error::VerificationFailed(Box::new(record))),
+                Status::Aborted => {
+                    return Err(Error::Conflict(
+                        "cannot complete: the upload was aborted".into(),
+                    ));
+                }
+                Status::Pending => {
+                    return Box::pin(self.complete(owner, record.upload_id, None)).await;
+                }
+                Status::Completing if record.lease_until < epoch_now() => {
+                    if let Some(result) = self.take_over(&record).await? {
+                        return result;
+                    }
+                }
+                Status::Completing | Status::Verifying => {
+                    if started.elapsed() >= self.limits.completion_wait {
+                        return Err(Error::Conflict(format!(
+                            "the upload is {}; poll GET /uploads/{} for the result",
+                            record.status.as_str(),
+                            record.upload_id
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            record = self.get(owner, record.upload_id).await?;
+        }
+    }
+
+    /// Resumes a completion whose holder died or gave up. `None` when another caller won it.
+    async fn take_over(
+        &self,
+        record: &UploadRecord,
+    ) -> Result<Option<Result<UploadRecord, Error>>, Error> {
+        let now = epoch_now();
+        let guard = Guard {
+            status: Status::Completing,
+            lease_expired_by: Some(now),
+        };
+        let change = Change {
+            lease_until: Some(now + secs(self.limits.completion_lease)),
+            ..Change::default()
+        };
+        let record = match self
+            .sessions
+            .transition(
+                record.upload_id,
+                guard,
+                Status::Completing,
+                change,
+                &rfc3339(now),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(PortError::PreconditionFailed) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        // The multipart upload may still be open (the holder died before completing it) or
+        // already completed into the object.
+        let parts = match self
+            .objects
+            .list_parts(&record.key, &record.s3_upload_id)
+            .await
+        {
+            Ok(listed) => match check_parts(&record, &listed, None) {
+                Ok(parts) => Some(parts),
+                Err(e) => {
+                    self.reopen(&record).await;
+                    return Ok(Some(Err(e)));
+                }
+            },
+            Err(PortError::NotFound) => None,
+            Err(e) => {
+                self.release(&record).await;
+                return Err(e.into());
+            }
+        };
+        Ok(Some(self.finish(record, parts).await))
+    }
+
+    /// Runs a completion this caller holds (status `completing`). `parts` is `None` when the
+    /// multipart upload is already completed in S3.
+    async fn finish(
+        &self,
+        record: UploadRecord,
+        parts: Option<Vec<ListedPart>>,
+    ) -> Result<UploadRecord, Error> {
+        if let Some(parts) = parts {
+            match self
+                .objects
+                .complete_multipart(&record.key, &record.s3_upload_id, &parts)
+                .await
+            {
+                // NotFound: an earlier attempt completed it; the object tells the rest.
+                Ok(()) | Err(PortError::NotFound) => {}
+                Err(PortError::Rejected(reason)) => {
+                    self.reopen(&record).await;
+                    return Err(Error::Conflict(format!(
+                        "S3 refused to complete the upload: {reason}"
+                    )));
+                }
+                Err(e) => {
+                    self.release(&record).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        let info = match self.objects.head(&record.key).await {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                return self
+                    .fail(
+                        record,
+                        None,
+                        None,
+                        "the multipart upload no longer exists (aborted or expired)".into(),
+                    )
+                    .await;
+            }
+            Err(e) => {
+                self.release(&record).await;
+                return Err(e.into());
+            }
+        };
+        if info.size != record.size {
+            let why = format!(
+                "the object is {} bytes; {} were declared",
+                info.size, record.size
+            );
+            return self.fail(record, None, Some(info.etag), why).await;
+        }
+        let span = tracing::info_span!("verify", size = record.size);
+        let started = Instant::now();
+        let digest = tracing::Instrument::instrument(
+            verify::sha256_object(
+                self.objects.as_ref(),
+                &record.key,
+                record.size,
+                &info.etag,
+                self.verify,
+            ),
+            span,
+        )
+        .await;
+        let digest = match digest {
+            Ok(d) => d,
+            Err(PortError::PreconditionFailed) => {
+                let why = "the object changed during verification".to_owned();
+                return self.fail(record, None, Some(info.etag), why).await;
+            }
+            Err(e) => {
+                self.release(&record).await;
+                return Err(e.into());
+            }
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        tracing::info!(
+            size = record.size,
+            seconds = elapsed,
+            mib_per_s = record.size as f64 / 1_048_576.0 / elapsed.max(1e-9),
+            "verified digest"
+        );
+        match record.expected_sha256 {
+            Some(expected) if expected != digest => {
+                let why = format!("sha256 mismatch: declared {expected}, computed {digest}");
+                self.fail(record, Some(digest), Some(info.etag), why).await
+            }
+            _ => {
+                let now = rfc3339(epoch_now());
+                let change = Change {
+                    sha256: Some(digest),
+                    etag: Some(info.etag),
+                    verified_at: Some(now.clone()),
+                    lease_until: Some(0),
+                    clear_expiry: true,
+                    ..Change::default()
+                };
+                let guard = Guard::status(Status::Completing);
+                Ok(self
+                    .sessions
+                    .transition(record.upload_id, guard, Status::Verified, change, &now)
+                    .await?)
+            }
+        }
+    }
+
+    /// Records a failed verification; the object is deleted first so that no unverified bytes
+    /// stay under the key once the record says `failed`.
+    async fn fail(
+        &self,
+        record: UploadRecord,
+        sha256: Option<Sha256>,
+        etag: Option<String>,
+        why: String,
+    ) -> Result<UploadRecord, Error> {
+        if let Err(e) = self.objects.delete(&record.key).await {
+            self.release(&record).await;
+            return Err(e.into());
+        }
+        let change = Change {
+            sha256,
+            etag,
+            error: Some(why),
+            lease_until: Some(0),
+            clear_expiry: true,
+            ..Change::default()
+        };
+        let now = rfc3339(epoch_now());
+        let failed = self
+            .sessions
+            .transition(
+                record.upload_id,
+                Guard::status(Status::Completing),
+                Status::Failed,
+                change,
+                &now,
+            )
+            .await?;
+        Err(Error::VerificationFailed(Box::new(failed)))
+    }
+
+    /// Gives up a completion after an upstream fault, so the next `complete` resumes it at once.
+    async fn release(&self, record: &UploadRecord) {
+        self.move_on(
+            record,
+            Status::Completing,
+            Change {
+                lease_until: Some(0),
+                ..Change::default()
+            },
+        )
+        .await;
+    }
+
+    /// Back to `pending` when S3 still holds the multipart upload and the client can fix its parts.
+    async fn reopen(&self, record: &UploadRecord) {
+        self.move_on(
+            record,
+            Status::Pending,
+            Change {
+                lease_until: Some(0),
+                ..Change::default()
+            },
+        )
+        .await;
+    }
+
+    async fn move_on(&self, record: &UploadRecord, to: Status, change: Change) {
+        let now = rfc3339(epoch_now());
+        if let Err(e) = self
+            .sessions
+            .transition(
+                record.upload_id,
+                Guard::status(Status::Completing),
+                to,
+                change,
+                &now,
+            )
+            .await
+        {
+            // The lease still runs out on its own; log and carry on with the original error.
+            tracing::warn!(error = %chain(&e), to = to.as_str(), "could not release a completion");
+        }
+    }
+}
+
+fn gone() -> Error {
+    Error::Conflict("the multipart upload no longer exists in S3 (aborted or expired)".into())
+}
+
+/// The parts to complete with, in order, after checking that S3 holds every planned part at its
+/// exact size (and with its checksum when the upload asked for part checksums), and that any
+/// parts the client listed are exactly those.
+fn check_parts(
+    record: &UploadRecord,
+    listed: &[ListedPart],
+    claimed: Option<&[ClaimedPart]>,
+) -> Result<Vec<ListedPart>, Error> {
+    let plan = record.plan();
+    let by_number: std::collections::HashMap<PartNumber, &ListedPart> =
+        listed.iter().map(|p| (p.part_number, p)).collect();
+    let missing: Vec<u16> = plan
+        .parts()
+        .filter(|n| !by_number.contains_key(n))
+        .map(PartNumber::get)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Incomplete {
+            part_count: plan.part_count(),
+            missing_count: missing.len(),
+            first_missing: missing.into_iter().take(20).collect(),
+        });
+    }
+    let mut parts = Vec::with_capacity(by_number.len());
+    for n in plan.parts() {
+        let Some(&p) = by_number.get(&n) else {
+            continue;
+        };
+        let expected = plan.part_len(n);
+        if p.size != expected {
+            return Err(Error::PartSize {
+                part: n.get(),
+                size: p.size,
+                expected,
+            });
+        }
+        if record.part_checksums && p.checksum_sha256.is_none() {
+            return Err(Error::Conflict(format!(
+                "part {n} was stored without its SHA-256 checksum; upload it again with x-amz-checksum-sha256"
+            )));
+        }
+        parts.push(p.clone());
+    }
+    if let Some(claimed) = claimed {
+        let mut seen = std::collections::HashSet::new();
+        for c in claimed {
+            if !seen.insert(c.part_number) {
+                return Err(Invalid::new(
+                    "parts",
+                    format!("part {} is listed twice", c.part_number),
+                )
+                .into());
+            }
+            let Some(held) = by_number
+                .get(&c.part_number)
+                .filter(|_| plan.contains(c.part_number))
+            else {
+                return Err(Invalid::new(
+                    "parts",
+                    format!(
+                        "part {} is outside 1..={}",
+                        c.part_number,
+                        plan.part_count()
+                    ),
+                )
+                .into());
+            };
+            if c.etag.trim_matches('"') != held.etag {
+                return Err(Invalid::new(
+                    "parts",
+                    format!("the etag of part {} is not the one S3 holds", c.part_number),
+                )
+                .into());
+            }
+        }
+        if seen.len() as u64 != plan.part_count() {
+            return Err(Invalid::new(
+                "parts",
+                format!(
+                    "must list every part 1..={} ({} listed)",
+                    plan.part_count(),
+                    seen.len()
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(parts)
+}
