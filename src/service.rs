@@ -619,8 +619,8 @@ fn gone() -> Error {
 }
 
 /// The parts to complete with, in order, after checking that S3 holds every planned part at its
-/// exact size (and with its checksum when the upload asked for part checksums), and that any
-/// parts the client listed are exactly those.
+/// exact size, and that any parts the client listed are exactly those. Part checksums travel
+/// with the parts as S3 lists them: S3 checked each body against its signed checksum at PUT.
 fn check_parts(
     record: &UploadRecord,
     listed: &[ListedPart],
@@ -653,11 +653,6 @@ fn check_parts(
                 size: p.size,
                 expected,
             });
-        }
-        if record.part_checksums && p.checksum_sha256.is_none() {
-            return Err(Error::Conflict(format!(
-                "part {n} was stored without its SHA-256 checksum; upload it again with x-amz-checksum-sha256"
-            )));
         }
         parts.push(p.clone());
     }

@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make dev` runs the service locally, `make test` passes the tests.
+.PHONY: dev test lint unit setup stack-start stack-stop invoke-create
+
+# Emulator ports: dev and test stacks can run side by side.
+DEV_PORT ?= 4566
+TEST_PORT ?= 4599
+
+setup:
+	scripts/stack.sh setup
+	rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+dev: setup
+	scripts/dev.sh $(DEV_PORT)
+
+test: setup
+	scripts/test.sh $(TEST_PORT)
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --locked --all-targets -- -D warnings
+
+unit:
+	cargo test --locked --lib
+
+stack-start:
+	scripts/stack.sh start $(DEV_PORT)
+
+stack-stop:
+	scripts/stack.sh stop $(DEV_PORT)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make dev`: the emulator on 127.0.0.1:PORT (S3 + DynamoDB, bucket and table created) and the
+# API on LISTEN_ADDR (127.0.0.1:3000). Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+port=${1:-4566}
+. scripts/env.sh
+local_aws_env "$port"
+trap 'scripts/stack.sh stop "$port"' EXIT
+scripts/stack.sh start "$port"
+cargo build --locked --bin api
+echo "API: http://${LISTEN_ADDR:-127.0.0.1:3000}  (emulator: $AWS_ENDPOINT_URL)  Ctrl-C stops both"
+./target/debug/api

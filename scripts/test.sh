@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `make test`: format and lint checks, then every test against a fresh emulator on PORT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+port=${1:-4599}
+. scripts/env.sh
+
+echo "== fmt"; cargo fmt --all -- --check
+echo "== clippy"; cargo clippy --locked --all-targets -- -D warnings
+
+# A fresh emulator per run, so no state leaks between runs.
+scripts/stack.sh stop "$port"
+local_aws_env "$port"
+trap 'scripts/stack.sh stop "$port"' EXIT
+scripts/stack.sh start "$port"
+echo "== tests"
+cargo test --locked --all-targets

@@ -1,0 +1,151 @@
+//! Helpers shared by the integration tests: the real `Router` and AWS SDK clients against the
+//! emulator that `make test` starts (`AWS_ENDPOINT_URL`), driven with `tower::ServiceExt::oneshot`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use verified_uploads::aws::{DynamoSessions, S3Objects};
+use verified_uploads::config::{Limits, VerifyConfig};
+use verified_uploads::service::Uploads;
+
+pub const MIB: usize = 1024 * 1024;
+
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect(
+        "AWS_ENDPOINT_URL must point at the local emulator: run `make test`, which starts it",
+    )
+}
+
+pub fn bucket() -> String {
+    std::env::var("BUCKET_NAME").unwrap_or_else(|_| "verified-uploads".into())
+}
+
+pub fn table() -> String {
+    std::env::var("TABLE_NAME").unwrap_or_else(|_| "verified-uploads".into())
+}
+
+pub async fn sdk() -> aws_config::SdkConfig {
+    let _ = endpoint();
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+pub fn test_limits() -> Limits {
+    Limits {
+        max_object_bytes: 1024 * 1024 * 1024,
+        completion_wait: Duration::from_secs(10),
+        ..Limits::default()
+    }
+}
+
+pub fn small_ranges() -> VerifyConfig {
+    // Small ranges so a few-MiB test object still crosses many range boundaries.
+    VerifyConfig {
+        concurrency: 3,
+        range_bytes: 1024 * 1024 + 17,
+    }
+}
+
+pub async fn router_with(limits: Limits, verify: VerifyConfig) -> Router {
+    let sdk = sdk().await;
+    let uploads = Uploads::new(
+        Arc::new(S3Objects::new(&sdk, bucket()).unwrap()),
+        Arc::new(DynamoSessions::new(&sdk, table())),
+        limits,
+        verify,
+    );
+    verified_uploads::http::router(Arc::new(uploads))
+}
+
+pub async fn router() -> Router {
+    router_with(test_limits(), small_ranges()).await
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Value,
+}
+
+pub async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> Answer {
+    let body = body.map_or_else(Body::empty, |v| Body::from(v.to_string()));
+    raw(app, method, uri, body).await
+}
+
+pub async fn raw(app: &Router, method: &str, uri: &str, body: Body) -> Answer {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Answer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// Deterministic test data that is not all one byte value.
+pub fn data(len: usize, seed: u8) -> Vec<u8> {
+    let mut x = u32::from(seed) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// PUTs a part to its pre-signed URL with exactly the headers the API listed, as a client would.
+pub async fn put_part(part: &Value, bytes: Vec<u8>) -> (u16, Option<String>) {
+    let client = reqwest::Client::new();
+    let mut req = client
+        .put(part["url"].as_str().unwrap())
+        .header("content-type", "application/octet-stream")
+        .timeout(Duration::from_secs(30));
+    for (k, v) in part["headers"].as_object().unwrap() {
+        if k != "content-length" {
+            req = req.header(k, v.as_str().unwrap());
+        }
+    }
+    let res = req.body(bytes).send().await.unwrap();
+    let etag = res
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().trim_matches('"').to_owned());
+    (res.status().as_u16(), etag)
+}
+
+/// The bytes of part `n` (1-based) of `file` split into `part_size` parts.
+pub fn slice(file: &[u8], part_size: usize, n: usize) -> Vec<u8> {
+    let start = (n - 1) * part_size;
+    file[start..(start + part_size).min(file.len())].to_vec()
+}

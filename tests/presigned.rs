@@ -1,0 +1,249 @@
+//! Pre-signed part URLs against an S3 server that verifies SigV4 (s3s + s3s-fs, in process):
+//! a URL works only for its own part, key, upload, length and checksum, and only until it expires.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use aws_credential_types::Credentials as SdkCredentials;
+use hyper_util::rt::TokioIo;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use verified_uploads::aws::S3Objects;
+use verified_uploads::domain::{ContentType, Metadata, PartNumber, Sha256};
+use verified_uploads::ports::{NewMultipart, ObjectStore, PartToSign};
+use verified_uploads::presign::{Credentials, Presigner};
+
+const ACCESS_KEY: &str = "AKIAVERIFIEDUPLOADS1";
+const SECRET_KEY: &str = "verified/uploads/secret/key/for/tests/only";
+const BUCKET: &str = "signed-bucket";
+
+struct Server {
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn s3s_server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(BUCKET)).unwrap();
+    let fs = s3s_fs::FileSystem::new(dir.path()).unwrap();
+    let mut builder = S3ServiceBuilder::new(fs);
+    builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+    let service = builder.build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
+            let service = service.clone();
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Server {
+        endpoint,
+        _dir: dir,
+    }
+}
+
+fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                SdkCredentials::for_tests_with_session_token().clone(),
+            ),
+        )
+        .build()
+}
+
+fn store(endpoint: &str) -> S3Objects {
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(SdkCredentials::new(
+                ACCESS_KEY, SECRET_KEY, None, None, "test",
+            )),
+        )
+        .build();
+    S3Objects::new(&sdk, BUCKET).unwrap()
+}
+
+fn part(n: u64) -> PartNumber {
+    PartNumber::new(n).unwrap()
+}
+
+async fn put(url: &str, headers: &[(&str, String)], body: Vec<u8>) -> u16 {
+    let mut req = reqwest::Client::new()
+        .put(url)
+        .timeout(Duration::from_secs(10));
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    req.body(body).send().await.unwrap().status().as_u16()
+}
+
+async fn new_upload(s: &S3Objects, key: &str, checksums: bool) -> String {
+    s.create_multipart(&NewMultipart {
+        key,
+        content_type: &ContentType::default(),
+        metadata: &Metadata::default(),
+        part_checksums: checksums,
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_part_url_is_bound_to_its_part_key_upload_and_length() {
+    let server = s3s_server().await;
+    let s = store(&server.endpoint);
+    let key = "uploads/01TEST/a file+ü.bin";
+    let upload = new_upload(&s, key, false).await;
+    let other_upload = new_upload(&s, key, false).await;
+    let body = vec![7u8; 1000];
+    let signed = s
+        .presign_parts(
+            key,
+            &upload,
+            &[
+                PartToSign {
+                    part_number: part(1),
+                    len: 1000,
+                    sha256: None,
+                },
+                PartToSign {
+                    part_number: part(2),
+                    len: 10,
+                    sha256: None,
+                },
+            ],
+            Duration::from_secs(300),
+        )
+        .await
+        .unwrap();
+    let url = signed[0].url.clone();
+
+    // Tampered URLs: another part, another upload, another key.
+    let other_part = url.replace("partNumber=1", "partNumber=2");
+    assert_eq!(put(&other_part, &[], body.clone()).await, 403);
+    let other_id = url.replace(
+        &format!("uploadId={upload}"),
+        &format!("uploadId={other_upload}"),
+    );
+    assert_ne!(other_id, url);
+    assert_eq!(put(&other_id, &[], body.clone()).await, 403);
+    let other_key = url.replace("a%20file", "b%20file");
+    assert_eq!(put(&other_key, &[], body.clone()).await, 403);
+    // The signed Content-Length: a longer or shorter body is refused.
+    assert_eq!(put(&url, &[], vec![7u8; 1001]).await, 403);
+    assert_eq!(put(&url, &[], vec![7u8; 999]).await, 403);
+    // The URL itself works, and the signature-checking server stored the part.
+    assert_eq!(put(&url, &[], body.clone()).await, 200);
+    let listed = s.list_parts(key, &upload).await.unwrap();
+    assert_eq!((listed.len(), listed[0].size), (1, 1000));
+}
+
+#[tokio::test]
+async fn a_checksum_url_refuses_a_changed_or_missing_checksum_header() {
+    let server = s3s_server().await;
+    let s = store(&server.endpoint);
+    let key = "uploads/01TEST/sums.bin";
+    let upload = new_upload(&s, key, true).await;
+    let body = b"hello, checksummed part".to_vec();
+    let digest = Sha256::of(&body);
+    let signed = s
+        .presign_parts(
+            key,
+            &upload,
+            &[PartToSign {
+                part_number: part(1),
+                len: body.len() as u64,
+                sha256: Some(digest),
+            }],
+            Duration::from_secs(300),
+        )
+        .await
+        .unwrap();
+    let p = &signed[0];
+    assert_eq!(p.headers["x-amz-checksum-sha256"], digest.to_base64());
+    let other = Sha256::of(b"something else").to_base64();
+    assert_eq!(
+        put(&p.url, &[("x-amz-checksum-sha256", other)], body.clone()).await,
+        403
+    );
+    assert_eq!(put(&p.url, &[], body.clone()).await, 403);
+    assert_eq!(
+        put(
+            &p.url,
+            &[("x-amz-checksum-sha256", digest.to_base64())],
+            body
+        )
+        .await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_expired_url_is_refused() {
+    let server = s3s_server().await;
+    let s = store(&server.endpoint);
+    let key = "uploads/01TEST/late.bin";
+    let upload = new_upload(&s, key, false).await;
+    let creds = Credentials {
+        access_key_id: ACCESS_KEY.into(),
+        secret_access_key: SECRET_KEY.into(),
+        session_token: None,
+    };
+    let presigner = Presigner::new(Some(&server.endpoint), "us-east-1", BUCKET).unwrap();
+    let sign_at = |at: time::OffsetDateTime| {
+        presigner.batch(&creds, at, Duration::from_secs(60)).sign(
+            "PUT",
+            key,
+            &[("partNumber", "1"), ("uploadId", &upload)],
+            &[("content-length", "3")],
+        )
+    };
+    let now = time::OffsetDateTime::now_utc();
+    assert_eq!(
+        put(
+            &sign_at(now - time::Duration::minutes(2)),
+            &[],
+            vec![1, 2, 3]
+        )
+        .await,
+        403
+    );
+    assert_eq!(put(&sign_at(now), &[], vec![1, 2, 3]).await, 200);
+}
+
+#[tokio::test]
+async fn a_url_signed_with_other_credentials_is_refused() {
+    let server = s3s_server().await;
+    let s = store(&server.endpoint);
+    let key = "uploads/01TEST/creds.bin";
+    let upload = new_upload(&s, key, false).await;
+    let impostor = S3Objects::new(&sdk(&server.endpoint), BUCKET).unwrap();
+    let signed = impostor
+        .presign_parts(
+            key,
+            &upload,
+            &[PartToSign {
+                part_number: part(1),
+                len: 3,
+                sha256: None,
+            }],
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(put(&signed[0].url, &[], vec![1, 2, 3]).await, 403);
+}
