@@ -30,6 +30,9 @@ pub struct Limits {
     pub completion_lease: Duration,
     /// How long a second `complete` waits for the first one's result before answering 409.
     pub completion_wait: Duration,
+    /// Larger objects are verified by the `verifier` function after `complete` answers 202, so
+    /// the API stays inside API Gateway's ~30 s timeout.
+    pub verify_inline_max_bytes: u64,
 }
 
 impl Default for Limits {
@@ -41,6 +44,7 @@ impl Default for Limits {
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             completion_lease: Duration::from_secs(900),
             completion_wait: Duration::from_secs(20),
+            verify_inline_max_bytes: 1024 * MIB,
         }
     }
 }
@@ -74,6 +78,18 @@ impl VerifyConfig {
                 256 * MIB,
             )?,
         })
+    }
+}
+
+fn flag(get: impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::trim) {
+        None | Some("" | "false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name,
+            value: other.to_owned(),
+            reason: "must be true or false".into(),
+        }),
     }
 }
 
@@ -111,6 +127,8 @@ pub struct Config {
     pub limits: Limits,
     pub verify: VerifyConfig,
     pub listen_addr: SocketAddr,
+    /// `AUTH_REQUIRED=true` behind the JWT authorizer: requests without a `sub` claim get 401.
+    pub auth_required: bool,
 }
 
 impl Config {
@@ -157,9 +175,16 @@ impl Config {
                 session_ttl: secs("SESSION_TTL_SECONDS", d.session_ttl, 300, 365 * 86_400)?,
                 completion_lease: secs("COMPLETION_LEASE_SECONDS", d.completion_lease, 30, 86_400)?,
                 completion_wait: secs("COMPLETION_WAIT_SECONDS", d.completion_wait, 0, 28)?,
+                verify_inline_max_bytes: num(
+                    "VERIFY_INLINE_MAX_BYTES",
+                    d.verify_inline_max_bytes,
+                    0,
+                    S3_MAX_OBJECT_BYTES,
+                )?,
             },
             verify: VerifyConfig::from_lookup(&get)?,
             listen_addr,
+            auth_required: flag(&get, "AUTH_REQUIRED")?,
         })
     }
 }

@@ -10,5 +10,6 @@ pub mod error;
 pub mod http;
 pub mod ports;
 pub mod presign;
+pub mod s3_event;
 pub mod service;
 pub mod verify;

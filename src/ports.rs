@@ -129,11 +129,32 @@ pub struct Change {
     pub clear_expiry: bool,
 }
 
+/// Where a page of an owner's uploads ended; the next page starts after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageKey {
+    pub upload_id: UploadId,
+    pub created_at: String,
+}
+
+#[derive(Debug)]
+pub struct Page {
+    pub records: Vec<UploadRecord>,
+    pub next: Option<PageKey>,
+}
+
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Writes a new record; never overwrites one with the same id.
     async fn create(&self, record: &UploadRecord) -> Result<(), PortError>;
     async fn get(&self, id: UploadId) -> Result<Option<UploadRecord>, PortError>;
+    /// `owner`'s records, newest first, `limit` read per page, optionally only those in `status`.
+    async fn list_by_owner(
+        &self,
+        owner: &str,
+        status: Option<Status>,
+        limit: u32,
+        after: Option<&PageKey>,
+    ) -> Result<Page, PortError>;
     /// Moves the record to `to` only if `guard` holds (`PreconditionFailed` otherwise), and
     /// returns it as written.
     async fn transition(

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::config::{Limits, VerifyConfig};
 use crate::domain::{
     ContentType, Filename, Invalid, Metadata, PartNumber, PartPlan, Sha256, Status, UploadId,
-    UploadRecord, rfc3339,
+    UploadRecord, timestamp_now,
 };
 use crate::error::{Error, chain};
 use crate::ports::{
-    Change, Guard, ListedPart, NewMultipart, ObjectStore, PartToSign, PortError, SessionStore,
-    SignedPart,
+    Change, Guard, ListedPart, NewMultipart, ObjectStore, Page, PageKey, PartToSign, PortError,
+    SessionStore, SignedPart,
 };
 use crate::verify;
 
@@ -36,6 +36,22 @@ pub struct NewUpload {
 pub struct Created {
     pub record: UploadRecord,
     pub parts: Vec<SignedPart>,
+}
+
+/// Who runs a completion: the API verifies inline up to `verify_inline_max_bytes`; the verifier
+/// function verifies whatever it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    Api,
+    Verifier,
+}
+
+/// What the verifier did with an `ObjectCreated` event.
+#[derive(Debug)]
+pub enum EventOutcome {
+    /// The session's final record (`verified` or `failed`).
+    Done(Box<UploadRecord>),
+    Ignored(&'static str),
 }
 
 /// A part the client says it uploaded, with the ETag S3 gave it.
@@ -118,8 +134,8 @@ impl Uploads {
             sha256: None,
             etag: None,
             metadata: req.metadata,
-            created_at: rfc3339(now),
-            updated_at: rfc3339(now),
+            created_at: timestamp_now(),
+            updated_at: timestamp_now(),
             verified_at: None,
             error: None,
             expires_at: Some(now + secs(self.limits.session_ttl)),
@@ -148,6 +164,21 @@ impl Uploads {
             self.sign(&record, &first).await?
         };
         Ok(Created { record, parts })
+    }
+
+    /// The caller's uploads, newest first. `status` filters after DynamoDB reads `limit` items,
+    /// so a page may hold fewer than `limit` and still have a next page.
+    pub async fn list(
+        &self,
+        owner: &str,
+        status: Option<Status>,
+        limit: u32,
+        after: Option<PageKey>,
+    ) -> Result<Page, Error> {
+        Ok(self
+            .sessions
+            .list_by_owner(owner, status, limit, after.as_ref())
+            .await?)
     }
 
     /// The record, if `owner` owns it; anyone else's id answers exactly like an unknown one.
@@ -263,7 +294,7 @@ impl Uploads {
                         Guard::status(Status::Pending),
                         Status::Aborted,
                         change,
-                        &rfc3339(epoch_now()),
+                        &timestamp_now(),
                     )
                     .await
                 {
@@ -326,17 +357,74 @@ impl Uploads {
                     lease_until: Some(now + secs(self.limits.completion_lease)),
                     ..Change::default()
                 },
-                &rfc3339(now),
+                &timestamp_now(),
             )
             .await;
         match taken {
-            Ok(record) => self.finish(record, Some(parts)).await,
+            Ok(record) => self.finish(record, Some(parts), By::Api).await,
             // Someone else moved it first (another `complete`, or a `DELETE`).
             Err(PortError::PreconditionFailed) => {
                 let record = self.get(owner, id).await?;
                 self.settle(owner, record).await
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Handles S3's `ObjectCreated` event for `key` (the `verifier` function): verifies the upload
+    /// whose session awaits it, exactly as `complete` does inline. Other keys are ignored.
+    pub async fn on_object_created(&self, key: &str) -> Result<EventOutcome, Error> {
+        let Some(id) = key
+            .strip_prefix("uploads/")
+            .and_then(|rest| rest.split_once('/'))
+            .and_then(|(id, _)| UploadId::parse(id).ok())
+        else {
+            return Ok(EventOutcome::Ignored("not an upload key"));
+        };
+        let Some(record) = self.sessions.get(id).await? else {
+            return Ok(EventOutcome::Ignored("no session for this key"));
+        };
+        if record.key != key {
+            return Ok(EventOutcome::Ignored("the key is not the session's"));
+        }
+        let now = epoch_now();
+        let guard = match record.status {
+            Status::Verifying => Guard::status(Status::Verifying),
+            // A verifier that died mid-way: its lease ran out, so this delivery takes over.
+            Status::Completing
+                if record.lease_until < now
+                    && record.size > self.limits.verify_inline_max_bytes =>
+            {
+                Guard {
+                    status: Status::Completing,
+                    lease_expired_by: Some(now),
+                }
+            }
+            _ => {
+                return Ok(EventOutcome::Ignored(
+                    "the session is not awaiting verification",
+                ));
+            }
+        };
+        let change = Change {
+            lease_until: Some(now + secs(self.limits.completion_lease)),
+            ..Change::default()
+        };
+        let taken = match self
+            .sessions
+            .transition(id, guard, Status::Completing, change, &timestamp_now())
+            .await
+        {
+            Ok(r) => r,
+            Err(PortError::PreconditionFailed) => {
+                return Ok(EventOutcome::Ignored("another verifier took it"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match self.finish(taken, None, By::Verifier).await {
+            Ok(r) => Ok(EventOutcome::Done(Box::new(r))),
+            Err(Error::VerificationFailed(r)) => Ok(EventOutcome::Done(r)),
+            Err(e) => Err(e),
         }
     }
 
@@ -361,7 +449,9 @@ impl Uploads {
                         return result;
                     }
                 }
-                Status::Completing | Status::Verifying => {
+                // Large objects: the verifier function is on it; clients poll the record.
+                Status::Verifying => return Ok(record),
+                Status::Completing => {
                     if started.elapsed() >= self.limits.completion_wait {
                         return Err(Error::Conflict(format!(
                             "the upload is {}; poll GET /uploads/{} for the result",
@@ -397,7 +487,7 @@ impl Uploads {
                 guard,
                 Status::Completing,
                 change,
-                &rfc3339(now),
+                &timestamp_now(),
             )
             .await
         {
@@ -425,7 +515,7 @@ impl Uploads {
                 return Err(e.into());
             }
         };
-        Ok(Some(self.finish(record, parts).await))
+        Ok(Some(self.finish(record, parts, By::Api).await))
     }
 
     /// Runs a completion this caller holds (status `completing`). `parts` is `None` when the
@@ -434,6 +524,7 @@ impl Uploads {
         &self,
         record: UploadRecord,
         parts: Option<Vec<ListedPart>>,
+        by: By,
     ) -> Result<UploadRecord, Error> {
         if let Some(parts) = parts {
             match self
@@ -454,6 +545,24 @@ impl Uploads {
                     return Err(e.into());
                 }
             }
+        }
+        if by == By::Api && record.size > self.limits.verify_inline_max_bytes {
+            // The verifier function picks this up from S3's CompleteMultipartUpload event.
+            let change = Change {
+                lease_until: Some(0),
+                ..Change::default()
+            };
+            let guard = Guard::status(Status::Completing);
+            return Ok(self
+                .sessions
+                .transition(
+                    record.upload_id,
+                    guard,
+                    Status::Verifying,
+                    change,
+                    &timestamp_now(),
+                )
+                .await?);
         }
         let info = match self.objects.head(&record.key).await {
             Ok(Some(info)) => info,
@@ -516,7 +625,7 @@ impl Uploads {
                 self.fail(record, Some(digest), Some(info.etag), why).await
             }
             _ => {
-                let now = rfc3339(epoch_now());
+                let now = timestamp_now();
                 let change = Change {
                     sha256: Some(digest),
                     etag: Some(info.etag),
@@ -555,7 +664,7 @@ impl Uploads {
             clear_expiry: true,
             ..Change::default()
         };
-        let now = rfc3339(epoch_now());
+        let now = timestamp_now();
         let failed = self
             .sessions
             .transition(
@@ -596,7 +705,7 @@ impl Uploads {
     }
 
     async fn move_on(&self, record: &UploadRecord, to: Status, change: Change) {
-        let now = rfc3339(epoch_now());
+        let now = timestamp_now();
         if let Err(e) = self
             .sessions
             .transition(

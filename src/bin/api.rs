@@ -11,7 +11,12 @@ async fn main() -> Result<(), BoxError> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = aws::load_sdk_config().await;
-    let app = http::router(Arc::new(aws::uploads(&sdk, &config)?));
+    let callers = if config.auth_required {
+        http::CallerPolicy::AuthorizerRequired
+    } else {
+        http::CallerPolicy::AnonymousAllowed
+    };
+    let app = http::router(Arc::new(aws::uploads(&sdk, &config)?), callers);
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return lambda_http::run(app).await;

@@ -1,4 +1,5 @@
-//! Streams an object through SHA-256. In Lambda: a handler for S3 `ObjectCreated` events.
+//! Streams an object through SHA-256. In Lambda: verifies upload sessions handed to it by S3
+//! `ObjectCreated:CompleteMultipartUpload` events.
 //! Elsewhere: `verifier --bucket B --key K [--expect-sha256 HEX]`, printing one JSON line and
 //! exiting 1 on a mismatch.
 
@@ -8,10 +9,10 @@ use std::time::Instant;
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 use verified_uploads::aws::{self, S3Objects};
-use verified_uploads::config::VerifyConfig;
+use verified_uploads::config::{Config, VerifyConfig};
 use verified_uploads::domain::Sha256;
 use verified_uploads::ports::ObjectStore;
-use verified_uploads::verify;
+use verified_uploads::{s3_event, verify};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -70,6 +71,19 @@ async fn run(
     Ok((line, digest))
 }
 
+/// In Lambda: sessions awaiting verification, from S3's CompleteMultipartUpload events.
+async fn lambda_main(sdk: &aws_config::SdkConfig) -> Result<(), BoxError> {
+    let config = Config::from_env()?;
+    let uploads = aws::uploads(sdk, &config)?;
+    let (uploads, bucket) = (&uploads, config.bucket.as_str());
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
+        s3_event::handle(uploads, bucket, event.payload)
+            .await
+            .map_err(BoxError::from)
+    }))
+    .await
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     lambda_http::tracing::init_default_subscriber();
@@ -83,24 +97,10 @@ async fn main() -> ExitCode {
     let sdk = aws::load_sdk_config().await;
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        let handler = service_fn(|event: LambdaEvent<S3Event>| {
-            let sdk = &sdk;
-            async move {
-                for record in event.payload.records {
-                    let (Some(bucket), Some(key)) = (record.s3.bucket.name, record.s3.object.key)
-                    else {
-                        continue;
-                    };
-                    let (line, _) = run(sdk, cfg, &bucket, &key).await?;
-                    tracing::info!(result = %line, "verified object");
-                }
-                Ok::<(), BoxError>(())
-            }
-        });
-        return match lambda_runtime::run(handler).await {
+        return match lambda_main(&sdk).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                tracing::error!(error = %e, "runtime failed");
+                tracing::error!(error = %e, "verifier function failed");
                 ExitCode::FAILURE
             }
         };

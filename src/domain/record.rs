@@ -85,6 +85,16 @@ impl UploadRecord {
     }
 }
 
+/// Now as fixed-width RFC 3339 with milliseconds, so timestamps sort as strings.
+pub fn timestamp_now() -> String {
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(&fmt)
+        .unwrap_or_default()
+}
+
 pub fn rfc3339(epoch: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(epoch)
         .ok()

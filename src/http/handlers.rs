@@ -4,18 +4,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
 use super::json::JsonBody;
+use super::problem::Problem;
 use crate::domain::{
-    ContentType, Filename, Invalid, Metadata, PartNumber, Sha256, UploadId, UploadRecord,
+    ContentType, Filename, Invalid, Metadata, PartNumber, Sha256, Status, UploadId, UploadRecord,
 };
 use crate::error::Error;
-use crate::ports::{ListedPart, SignedPart};
+use crate::ports::{ListedPart, PageKey, SignedPart};
 use crate::service::{ClaimedPart, MAX_URLS_PER_CALL, NewUpload, Uploads};
 
 type App = State<Arc<Uploads>>;
@@ -98,6 +102,82 @@ pub async fn create(
         parts: created.parts,
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ListResponse {
+    uploads: Vec<UploadRecord>,
+    next_cursor: Option<String>,
+}
+
+/// The opaque cursor: the page key as base64url JSON. The owner is never in it: it is the
+/// caller's, so a cursor cannot reach another owner's uploads.
+fn encode_cursor(k: &PageKey) -> String {
+    let json = serde_json::json!({ "id": k.upload_id.to_string(), "at": k.created_at });
+    URL_SAFE_NO_PAD.encode(json.to_string())
+}
+
+fn decode_cursor(s: &str) -> Result<PageKey, Invalid> {
+    let bad = || Invalid::new("cursor", "not a cursor this API returned");
+    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let id = v["id"].as_str().ok_or_else(bad)?;
+    let at = v["at"].as_str().filter(|a| a.len() <= 40).ok_or_else(bad)?;
+    Ok(PageKey {
+        upload_id: UploadId::parse(id).map_err(|_| bad())?,
+        created_at: at.to_owned(),
+    })
+}
+
+pub async fn list_uploads(
+    State(app): App,
+    caller: Caller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let Query(q) = query.map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "Invalid query string",
+            e.body_text(),
+        )
+    })?;
+    Ok(list_page(&app, &caller, q).await?.into_response())
+}
+
+async fn list_page(
+    app: &Uploads,
+    caller: &Caller,
+    q: ListQuery,
+) -> Result<Json<serde_json::Value>, Error> {
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| Status::parse(s).ok_or_else(|| Invalid::new("status", "not an upload status")))
+        .transpose()?;
+    let limit = match q.limit.as_deref() {
+        None => 20,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| Invalid::new("limit", "must be a whole number from 1 to 100"))?,
+    };
+    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let page = app.list(caller.id(), status, limit, after).await?;
+    let body = ListResponse {
+        uploads: page.records,
+        next_cursor: page.next.as_ref().map(encode_cursor),
+    };
+    Ok(Json(serde_json::to_value(body).unwrap_or_default()))
 }
 
 pub async fn get_upload(
@@ -223,7 +303,7 @@ pub async fn complete(
     caller: Caller,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<CompleteRequest>,
-) -> Result<Json<UploadRecord>, Error> {
+) -> Result<Response, Error> {
     let id = upload_id(&id)?;
     let claimed = req
         .parts
@@ -240,7 +320,12 @@ pub async fn complete(
                 .collect::<Result<Vec<_>, Invalid>>()
         })
         .transpose()?;
-    Ok(Json(
-        app.complete(caller.id(), id, claimed.as_deref()).await?,
-    ))
+    let record = app.complete(caller.id(), id, claimed.as_deref()).await?;
+    // `verifying`: the verifier function finishes the job; poll GET /uploads/{id}.
+    let status = if record.status == Status::Verifying {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(record)).into_response())
 }

@@ -16,15 +16,18 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tracing::Instrument as _;
 
-pub use caller::ANONYMOUS;
+pub use caller::{ANONYMOUS, CallerPolicy};
 use problem::Problem;
 
 use crate::service::Uploads;
 
-pub fn router(uploads: Arc<Uploads>) -> Router {
+pub fn router(uploads: Arc<Uploads>, callers: CallerPolicy) -> Router {
     Router::new()
         .route("/healthz", get(handlers::healthz))
-        .route("/uploads", post(handlers::create))
+        .route(
+            "/uploads",
+            post(handlers::create).get(handlers::list_uploads),
+        )
         .route(
             "/uploads/{upload_id}",
             get(handlers::get_upload).delete(handlers::abort),
@@ -37,6 +40,7 @@ pub fn router(uploads: Arc<Uploads>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
+        .layer(axum::Extension(callers))
         .layer(middleware::from_fn(request_span))
         .with_state(uploads)
 }

@@ -52,15 +52,21 @@ pub fn small_ranges() -> VerifyConfig {
     }
 }
 
-pub async fn router_with(limits: Limits, verify: VerifyConfig) -> Router {
+pub async fn uploads_with(limits: Limits, verify: VerifyConfig) -> Arc<Uploads> {
     let sdk = sdk().await;
-    let uploads = Uploads::new(
+    Arc::new(Uploads::new(
         Arc::new(S3Objects::new(&sdk, bucket()).unwrap()),
         Arc::new(DynamoSessions::new(&sdk, table())),
         limits,
         verify,
-    );
-    verified_uploads::http::router(Arc::new(uploads))
+    ))
+}
+
+pub async fn router_with(limits: Limits, verify: VerifyConfig) -> Router {
+    verified_uploads::http::router(
+        uploads_with(limits, verify).await,
+        verified_uploads::http::CallerPolicy::AnonymousAllowed,
+    )
 }
 
 pub async fn router() -> Router {

@@ -1,0 +1,312 @@
+//! Every event in `events/` goes through `lambda_http`'s / `aws_lambda_events`' deserializers and
+//! the real handlers against the emulator, so an event that stops matching the code fails CI.
+//! Also: each upload belongs to the authorizer's `sub`, and nobody else can see or touch it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+
+use axum::Router;
+use common::*;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use verified_uploads::http::CallerPolicy;
+
+const PLACEHOLDER: &str = "01JF0000000000000000000000";
+const ROUTES: [&str; 7] = [
+    "create-upload",
+    "list-uploads",
+    "sign-parts",
+    "list-parts",
+    "get-upload",
+    "complete-upload",
+    "abort-upload",
+];
+
+fn event(dir: &str, name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(dir)
+        .join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn with_id(event: &Value, id: &str) -> Value {
+    serde_json::from_str(&event.to_string().replace(PLACEHOLDER, id)).unwrap()
+}
+
+fn with_sub(mut event: Value, sub: Option<&str>) -> Value {
+    let ctx = &mut event["requestContext"]["authorizer"];
+    let claims = if ctx.get("jwt").is_some() {
+        &mut ctx["jwt"]["claims"]
+    } else {
+        &mut ctx["claims"]
+    };
+    match sub {
+        Some(s) => claims["sub"] = json!(s),
+        None => {
+            claims.as_object_mut().unwrap().remove("sub");
+        }
+    }
+    event
+}
+
+/// Runs an API Gateway event through the router exactly as `lambda_http::run` would hand it over.
+async fn invoke(app: &Router, event: &Value) -> (u16, Value) {
+    let req =
+        lambda_http::request::from_str(&event.to_string()).expect("lambda_http accepts the event");
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn create(app: &Router, dir: &str, sub: &str) -> (String, Value) {
+    let (status, body) = invoke(app, &with_sub(event(dir, "create-upload"), Some(sub))).await;
+    assert_eq!(status, 201, "{dir}/create-upload: {body}");
+    (body["upload_id"].as_str().unwrap().to_owned(), body)
+}
+
+async fn walk_routes(app: &Router, dir: &str) {
+    let (id, created) = create(app, dir, "user-123").await;
+    assert_eq!(created["part_count"], 1);
+    // The events' body declares the SHA-256 of 1024 × 'a'.
+    assert_eq!(
+        put_part(&created["parts"][0], vec![b'a'; 1024]).await.0,
+        200
+    );
+
+    for route in ["list-uploads", "sign-parts", "list-parts", "get-upload"] {
+        let (status, body) = invoke(app, &with_id(&event(dir, route), &id)).await;
+        assert_eq!(status, 200, "{dir}/{route}: {body}");
+        if route == "get-upload" {
+            assert_eq!(body["owner"], "user-123");
+        }
+        if route == "list-uploads" {
+            assert!(
+                body["uploads"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|u| u["upload_id"] == id.as_str())
+            );
+        }
+    }
+    let (status, body) = invoke(app, &with_id(&event(dir, "complete-upload"), &id)).await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (200, json!("verified")),
+        "{dir}/complete-upload: {body}"
+    );
+
+    let (other, _) = create(app, dir, "user-123").await;
+    let (status, body) = invoke(app, &with_id(&event(dir, "abort-upload"), &other)).await;
+    assert_eq!(status, 204, "{dir}/abort-upload: {body}");
+}
+
+async fn other_callers_see_nothing(app: &Router, dir: &str) {
+    let (id, _) = create(app, dir, "alice").await;
+    for route in &ROUTES[2..] {
+        let theirs = with_id(&event(dir, route), &id);
+        let (status, body) = invoke(app, &with_sub(theirs.clone(), Some("mallory"))).await;
+        assert_eq!(status, 404, "{dir}/{route} as another owner: {body}");
+        assert_eq!(
+            body,
+            invoke(
+                app,
+                &with_sub(
+                    with_id(
+                        &event(dir, route),
+                        &verified_uploads::domain::UploadId::generate().to_string()
+                    ),
+                    Some("mallory")
+                )
+            )
+            .await
+            .1,
+            "exactly as for an unknown id"
+        );
+        for missing in [None, Some(""), Some("  ")] {
+            let (status, body) = invoke(app, &with_sub(theirs.clone(), missing)).await;
+            assert_eq!(status, 401, "{dir}/{route} without a sub claim: {body}");
+        }
+    }
+    let (_, listed) = invoke(app, &with_sub(event(dir, "list-uploads"), Some("mallory"))).await;
+    assert!(
+        listed["uploads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["owner"] == "mallory"),
+        "{listed}"
+    );
+    // The upload is untouched and still alice's.
+    let (status, body) = invoke(
+        app,
+        &with_sub(with_id(&event(dir, "get-upload"), &id), Some("alice")),
+    )
+    .await;
+    assert_eq!((status, body["status"].clone()), (200, json!("pending")));
+}
+
+#[test]
+fn api_events_run_through_the_handler() {
+    // Deployed behind a REST API, the function runs with this set (template.yaml) so that the
+    // stage name is not part of the routed path. Set before any thread exists in this binary.
+    #[allow(unsafe_code)]
+    // SAFETY: this binary's only test; no other thread reads or writes the environment yet.
+    unsafe {
+        std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let uploads = uploads_with(test_limits(), small_ranges()).await;
+        let app = verified_uploads::http::router(uploads.clone(), CallerPolicy::AuthorizerRequired);
+        for dir in ["events", "events/rest-v1"] {
+            let names: Vec<_> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+                .unwrap()
+                .filter_map(|e| e.unwrap().file_name().into_string().ok())
+                .filter(|n| n.ends_with(".json") && !n.starts_with("s3-"))
+                .map(|n| n.trim_end_matches(".json").to_owned())
+                .collect();
+            let mut sorted = names.clone();
+            sorted.sort();
+            let mut expected: Vec<_> = ROUTES.iter().map(|s| s.to_string()).collect();
+            expected.sort();
+            assert_eq!(sorted, expected, "{dir} holds one event per route");
+            walk_routes(&app, dir).await;
+            other_callers_see_nothing(&app, dir).await;
+        }
+        s3_events(&uploads).await;
+        listing_pages_newest_first(&app).await;
+    });
+}
+
+/// The verifier's event: unknown keys are ignored; a session awaiting verification is verified.
+async fn s3_events(uploads: &std::sync::Arc<verified_uploads::service::Uploads>) {
+    let raw = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("events/s3-complete-multipart-upload.json"),
+    )
+    .unwrap();
+    let parsed: aws_lambda_events::event::s3::S3Event = serde_json::from_str(&raw).unwrap();
+    let lines = verified_uploads::s3_event::handle(uploads, &bucket(), parsed)
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["outcome"], "ignored", "{}", lines[0]);
+
+    // Above VERIFY_INLINE_MAX_BYTES, complete answers 202 and the verifier finishes the job.
+    let asynchronous = verified_uploads::config::Limits {
+        verify_inline_max_bytes: 100,
+        ..test_limits()
+    };
+    let api_uploads = uploads_with(asynchronous, small_ranges()).await;
+    let app = verified_uploads::http::router(api_uploads, CallerPolicy::AnonymousAllowed);
+    let file = data(3000, 4);
+    let c = call(
+        &app,
+        "POST",
+        "/uploads",
+        Some(json!({"filename": "later.bin", "size": 3000, "sha256": sha256_hex(&file)})),
+    )
+    .await;
+    let id = c.body["upload_id"].as_str().unwrap().to_owned();
+    assert_eq!(put_part(&c.body["parts"][0], file.clone()).await.0, 200);
+    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    assert_eq!(
+        (done.status.as_u16(), done.body["status"].clone()),
+        (202, json!("verifying")),
+        "{}",
+        done.body
+    );
+    let again = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    assert_eq!(again.status.as_u16(), 202);
+
+    let delivered = raw.replace(
+        &format!("uploads/{PLACEHOLDER}/archive.tar"),
+        &format!("uploads/{id}/later.bin"),
+    );
+    let parsed: aws_lambda_events::event::s3::S3Event = serde_json::from_str(&delivered).unwrap();
+    let lines = verified_uploads::s3_event::handle(uploads, &bucket(), parsed.clone())
+        .await
+        .unwrap();
+    assert_eq!(lines[0]["outcome"], "verified", "{}", lines[0]);
+    assert_eq!(lines[0]["sha256"], sha256_hex(&file));
+    // S3 delivers events at least once: a second delivery does nothing.
+    let lines = verified_uploads::s3_event::handle(uploads, &bucket(), parsed)
+        .await
+        .unwrap();
+    assert_eq!(lines[0]["outcome"], "ignored");
+    let got = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    assert_eq!(got.body["status"], "verified");
+}
+
+async fn listing_pages_newest_first(app: &Router) {
+    let owner = format!("pager-{}", verified_uploads::domain::UploadId::generate());
+    let list = |query: &str| {
+        let mut e = with_sub(event("events", "list-uploads"), Some(&owner));
+        e["rawQueryString"] = json!(query);
+        e
+    };
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(create(app, "events", &owner).await.0);
+    }
+    let gone = ids[1].clone();
+    let mut abort = with_sub(
+        with_id(&event("events", "abort-upload"), &gone),
+        Some(&owner),
+    );
+    abort["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(owner);
+    assert_eq!(invoke(app, &abort).await.0, 204);
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("limit=2&cursor={c}"),
+            None => "limit=2".into(),
+        };
+        let (status, body) = invoke(app, &list(&q)).await;
+        assert_eq!(status, 200, "{body}");
+        seen.extend(
+            body["uploads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["upload_id"].as_str().unwrap().to_owned()),
+        );
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let newest_first: Vec<_> = ids.iter().rev().cloned().collect();
+    assert_eq!(seen, newest_first);
+    let (_, aborted) = invoke(app, &list("status=aborted")).await;
+    let aborted: Vec<_> = aborted["uploads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["upload_id"].clone())
+        .collect();
+    assert_eq!(aborted, [json!(gone)]);
+    for bad in [
+        "status=bogus",
+        "limit=0",
+        "limit=x",
+        "cursor=%21%21",
+        "color=red",
+    ] {
+        let (status, body) = invoke(app, &list(bad)).await;
+        assert_eq!(
+            (status, body["status"].clone()),
+            (400, json!(400)),
+            "{bad}: {body}"
+        );
+    }
+}
