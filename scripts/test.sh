@@ -15,3 +15,8 @@ trap 'scripts/stack.sh stop "$port"' EXIT
 scripts/stack.sh start "$port"
 echo "== tests"
 cargo test --locked --all-targets
+scripts/stack.sh stop "$port"
+trap - EXIT
+
+# Last, because it compiles release arm64 binaries: template checks and `sam build`.
+scripts/template-check.sh

@@ -100,6 +100,12 @@ pub trait ObjectStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), PortError>;
 }
 
+/// Runs the verifier again for an upload whose verification paused at a deadline.
+#[async_trait]
+pub trait Continuation: Send + Sync {
+    async fn schedule(&self, id: UploadId) -> Result<(), PortError>;
+}
+
 /// Which record state a conditional write requires.
 #[derive(Debug, Clone, Copy)]
 pub struct Guard {
@@ -125,7 +131,9 @@ pub struct Change {
     pub error: Option<String>,
     pub verified_at: Option<String>,
     pub lease_until: Option<i64>,
-    /// Drop the TTL: finished records are kept.
+    /// Record verification progress (`verified_bytes`, `hash_state`).
+    pub progress: Option<(u64, Option<Vec<u8>>)>,
+    /// Finished: drop the TTL (finished records are kept) and any saved hash state.
     pub clear_expiry: bool,
 }
 

@@ -1,10 +1,15 @@
-//! The `verifier` function's handler for S3 `ObjectCreated` events.
+//! The `verifier` function's handler: S3 `ObjectCreated` events, and its own continuation events
+//! (`{"continue": "<upload_id>"}`) for verifications that paused at the function's deadline.
+
+use std::time::Instant;
 
 use aws_lambda_events::event::s3::S3Event;
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
+use crate::domain::{Invalid, UploadId};
 use crate::error::{Error, chain};
+use crate::ports::Continuation;
 use crate::service::{EventOutcome, Uploads};
 
 /// S3 event keys are form-encoded: `+` is a space, other bytes are `%XX`.
@@ -14,46 +19,134 @@ pub fn decode_key(raw: &str) -> String {
         .into_owned()
 }
 
-/// Handles every record; one line per record says what became of it. An upstream failure fails
-/// the invocation so Lambda retries it; a record that is not ours is ignored.
-pub async fn handle(uploads: &Uploads, bucket: &str, event: S3Event) -> Result<Vec<Value>, Error> {
-    let mut lines = Vec::with_capacity(event.records.len());
-    for record in event.records {
-        let (Some(b), Some(raw_key)) = (record.s3.bucket.name, record.s3.object.key) else {
-            continue;
-        };
-        let key = decode_key(&raw_key);
-        if b != bucket {
-            lines.push(json!({ "bucket": b, "key": key, "outcome": "ignored", "reason": "not the uploads bucket" }));
-            continue;
+/// The event that continues a paused verification in a fresh invocation.
+pub fn continuation_event(id: UploadId) -> Value {
+    json!({ "continue": id.to_string() })
+}
+
+/// What the verifier can be invoked with.
+pub enum Invocation {
+    ObjectsCreated(S3Event),
+    Continue(UploadId),
+}
+
+impl Invocation {
+    pub fn parse(payload: Value) -> Result<Self, Invalid> {
+        if let Some(id) = payload.get("continue").and_then(Value::as_str) {
+            return UploadId::parse(id).map(Self::Continue);
         }
-        let span = tracing::info_span!("object_created", key = %key);
-        let outcome = tracing::Instrument::instrument(uploads.on_object_created(&key), span).await;
+        serde_json::from_value(payload)
+            .map(Self::ObjectsCreated)
+            .map_err(|e| {
+                Invalid::new(
+                    "event",
+                    format!("neither an S3 event nor a continuation: {e}"),
+                )
+            })
+    }
+}
+
+pub struct Verifier<'a> {
+    pub uploads: &'a Uploads,
+    pub bucket: &'a str,
+    pub continuation: &'a dyn Continuation,
+}
+
+impl Verifier<'_> {
+    /// Handles one invocation; a line per record says what became of it. An upstream failure
+    /// fails the invocation so Lambda retries it; a record that is not ours is ignored.
+    pub async fn handle(
+        &self,
+        invocation: Invocation,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Value>, Error> {
+        match invocation {
+            Invocation::Continue(id) => {
+                let span = tracing::info_span!("continue", upload_id = %id);
+                let outcome = tracing::Instrument::instrument(
+                    self.uploads.continue_verification(id, deadline),
+                    span,
+                )
+                .await;
+                Ok(vec![self.report(&id.to_string(), outcome).await?])
+            }
+            Invocation::ObjectsCreated(event) => {
+                let mut lines = Vec::with_capacity(event.records.len());
+                for record in event.records {
+                    let (Some(b), Some(raw_key)) = (record.s3.bucket.name, record.s3.object.key)
+                    else {
+                        continue;
+                    };
+                    let key = decode_key(&raw_key);
+                    if b != self.bucket {
+                        lines.push(json!({ "bucket": b, "key": key, "outcome": "ignored", "reason": "not the uploads bucket" }));
+                        continue;
+                    }
+                    let span = tracing::info_span!("object_created", key = %key);
+                    let outcome = tracing::Instrument::instrument(
+                        self.uploads.on_object_created(&key, deadline),
+                        span,
+                    )
+                    .await;
+                    lines.push(self.report(&key, outcome).await?);
+                }
+                Ok(lines)
+            }
+        }
+    }
+
+    async fn report(
+        &self,
+        subject: &str,
+        outcome: Result<EventOutcome, Error>,
+    ) -> Result<Value, Error> {
         let line = match outcome {
             Ok(EventOutcome::Done(r)) => json!({
-                "key": key, "outcome": r.status, "upload_id": r.upload_id, "sha256": r.sha256, "error": r.error,
+                "subject": subject, "outcome": r.status, "upload_id": r.upload_id, "sha256": r.sha256, "error": r.error,
             }),
+            Ok(EventOutcome::Paused(r)) => {
+                self.continuation.schedule(r.upload_id).await?;
+                json!({
+                    "subject": subject, "outcome": "paused", "upload_id": r.upload_id,
+                    "verified_bytes": r.verified_bytes, "size": r.size,
+                })
+            }
             Ok(EventOutcome::Ignored(why)) => {
-                json!({ "key": key, "outcome": "ignored", "reason": why })
+                json!({ "subject": subject, "outcome": "ignored", "reason": why })
             }
             Err(e) => {
-                tracing::error!(error = %chain(&e), key = %key, "verification did not finish");
+                tracing::error!(error = %chain(&e), subject, "verification did not finish");
                 return Err(e);
             }
         };
-        tracing::info!(result = %line, "object event handled");
-        lines.push(line);
+        tracing::info!(result = %line, "verifier event handled");
+        Ok(line)
     }
-    Ok(lines)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn event_keys_are_form_decoded() {
         assert_eq!(
-            super::decode_key("uploads/01J/big+file%C3%BC%2B.bin"),
+            decode_key("uploads/01J/big+file%C3%BC%2B.bin"),
             "uploads/01J/big fileü+.bin"
         );
+    }
+
+    #[test]
+    fn invocations_are_s3_events_or_continuations() {
+        let id = UploadId::generate();
+        assert!(
+            matches!(Invocation::parse(continuation_event(id)), Ok(Invocation::Continue(i)) if i == id)
+        );
+        assert!(matches!(
+            Invocation::parse(json!({"Records": []})),
+            Ok(Invocation::ObjectsCreated(_))
+        ));
+        assert!(Invocation::parse(json!({"continue": "nope"})).is_err());
+        assert!(Invocation::parse(json!(42)).is_err());
     }
 }

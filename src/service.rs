@@ -43,14 +43,19 @@ pub struct Created {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum By {
     Api,
-    Verifier,
+    /// Pauses at `deadline`, saving its progress on the record.
+    Verifier {
+        deadline: Option<Instant>,
+    },
 }
 
-/// What the verifier did with an `ObjectCreated` event.
+/// What the verifier did with an `ObjectCreated` event or a continuation.
 #[derive(Debug)]
 pub enum EventOutcome {
     /// The session's final record (`verified` or `failed`).
     Done(Box<UploadRecord>),
+    /// The deadline came first; the record (`verifying`) holds the progress to continue from.
+    Paused(Box<UploadRecord>),
     Ignored(&'static str),
 }
 
@@ -140,6 +145,8 @@ impl Uploads {
             error: None,
             expires_at: Some(now + secs(self.limits.session_ttl)),
             lease_until: 0,
+            verified_bytes: 0,
+            hash_state: None,
         };
         if let Err(e) = self.sessions.create(&record).await {
             // Without a record nobody could complete or abort it: take the multipart upload back.
@@ -373,7 +380,11 @@ impl Uploads {
 
     /// Handles S3's `ObjectCreated` event for `key` (the `verifier` function): verifies the upload
     /// whose session awaits it, exactly as `complete` does inline. Other keys are ignored.
-    pub async fn on_object_created(&self, key: &str) -> Result<EventOutcome, Error> {
+    pub async fn on_object_created(
+        &self,
+        key: &str,
+        deadline: Option<Instant>,
+    ) -> Result<EventOutcome, Error> {
         let Some(id) = key
             .strip_prefix("uploads/")
             .and_then(|rest| rest.split_once('/'))
@@ -387,6 +398,28 @@ impl Uploads {
         if record.key != key {
             return Ok(EventOutcome::Ignored("the key is not the session's"));
         }
+        self.verify_session(record, deadline).await
+    }
+
+    /// Continues a verification that paused at a deadline (the verifier's continuation event).
+    pub async fn continue_verification(
+        &self,
+        id: UploadId,
+        deadline: Option<Instant>,
+    ) -> Result<EventOutcome, Error> {
+        match self.sessions.get(id).await? {
+            Some(record) => self.verify_session(record, deadline).await,
+            None => Ok(EventOutcome::Ignored("no session with this id")),
+        }
+    }
+
+    /// Takes a session awaiting verification (exactly one verifier wins) and verifies it.
+    async fn verify_session(
+        &self,
+        record: UploadRecord,
+        deadline: Option<Instant>,
+    ) -> Result<EventOutcome, Error> {
+        let id = record.upload_id;
         let now = epoch_now();
         let guard = match record.status {
             Status::Verifying => Guard::status(Status::Verifying),
@@ -421,7 +454,8 @@ impl Uploads {
             }
             Err(e) => return Err(e.into()),
         };
-        match self.finish(taken, None, By::Verifier).await {
+        match self.finish(taken, None, By::Verifier { deadline }).await {
+            Ok(r) if r.status == Status::Verifying => Ok(EventOutcome::Paused(Box::new(r))),
             Ok(r) => Ok(EventOutcome::Done(Box::new(r))),
             Err(Error::VerificationFailed(r)) => Ok(EventOutcome::Done(r)),
             Err(e) => Err(e),
@@ -588,21 +622,63 @@ impl Uploads {
             );
             return self.fail(record, None, Some(info.etag), why).await;
         }
-        let span = tracing::info_span!("verify", size = record.size);
+        // A resumed verification continues hashing the object it started on, or fails.
+        let resume = match (&record.hash_state, &record.etag) {
+            (Some(state), Some(pinned)) if *pinned == info.etag => Some(verify::Progress {
+                hashed: record.verified_bytes,
+                state: state.clone(),
+            }),
+            (Some(_), _) => {
+                let why = "the object changed during verification".to_owned();
+                return self.fail(record, None, Some(info.etag), why).await;
+            }
+            _ => None,
+        };
+        let deadline = match by {
+            By::Verifier { deadline } => deadline,
+            By::Api => None,
+        };
+        let span = tracing::info_span!("verify", size = record.size, from = record.verified_bytes);
         let started = Instant::now();
-        let digest = tracing::Instrument::instrument(
+        let hashed = tracing::Instrument::instrument(
             verify::sha256_object(
                 self.objects.as_ref(),
                 &record.key,
                 record.size,
                 &info.etag,
                 self.verify,
+                resume.as_ref(),
+                deadline,
             ),
             span,
         )
         .await;
-        let digest = match digest {
-            Ok(d) => d,
+        let digest = match hashed {
+            Ok(verify::Hashed::Done(d)) => d,
+            Ok(verify::Hashed::Paused(progress)) => {
+                tracing::info!(
+                    hashed = progress.hashed,
+                    size = record.size,
+                    "deadline reached; saving progress"
+                );
+                let change = Change {
+                    etag: Some(info.etag),
+                    progress: Some((progress.hashed, Some(progress.state))),
+                    lease_until: Some(0),
+                    ..Change::default()
+                };
+                let guard = Guard::status(Status::Completing);
+                return Ok(self
+                    .sessions
+                    .transition(
+                        record.upload_id,
+                        guard,
+                        Status::Verifying,
+                        change,
+                        &timestamp_now(),
+                    )
+                    .await?);
+            }
             Err(PortError::PreconditionFailed) => {
                 let why = "the object changed during verification".to_owned();
                 return self.fail(record, None, Some(info.etag), why).await;
@@ -631,6 +707,7 @@ impl Uploads {
                     etag: Some(info.etag),
                     verified_at: Some(now.clone()),
                     lease_until: Some(0),
+                    progress: Some((record.size, None)),
                     clear_expiry: true,
                     ..Change::default()
                 };

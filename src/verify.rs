@@ -2,30 +2,77 @@
 //!
 //! Several ranged GETs are in flight at once (network-bound), while one thread outside the
 //! tokio workers hashes the ranges strictly in order (CPU-bound). Memory is bounded by
-//! `(concurrency + 1) × range_bytes` whatever the object's size.
+//! `(concurrency + 1) × range_bytes` whatever the object's size. A run can stop at a deadline and
+//! hand back its progress (bytes hashed and the serialized SHA-256 state), from which a later run
+//! continues: an object of any size verifies across as many invocations as it takes.
+
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use sha2::Digest as _;
+use sha2::digest::common::hazmat::SerializableState;
 
 use crate::config::VerifyConfig;
 use crate::domain::Sha256;
 use crate::ports::{ObjectStore, PortError};
 
-/// The SHA-256 of `size` bytes of `key`, refusing (`PreconditionFailed`) to mix two objects if the
-/// object's ETag stops being `etag` mid-way.
+/// Where an unfinished verification stopped: the first `hashed` bytes went through SHA-256,
+/// whose internal state is `state` (sha2's serialized form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub hashed: u64,
+    pub state: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hashed {
+    Done(Sha256),
+    /// The deadline came first.
+    Paused(Progress),
+}
+
+fn corrupt(what: &str) -> PortError {
+    PortError::Unavailable {
+        service: "hasher",
+        source: format!("unusable verification progress: {what}").into(),
+    }
+}
+
+/// Continues (or starts) hashing `size` bytes of `key`, refusing (`PreconditionFailed`) to mix
+/// two objects if the object's ETag stops being `etag` mid-way. Stops after the range in flight
+/// once `deadline` passes, so every run makes progress.
 pub async fn sha256_object(
     store: &dyn ObjectStore,
     key: &str,
     size: u64,
     etag: &str,
     cfg: VerifyConfig,
-) -> Result<Sha256, PortError> {
+    resume: Option<&Progress>,
+    deadline: Option<Instant>,
+) -> Result<Hashed, PortError> {
+    let (start, hasher) = match resume {
+        Some(p) if p.hashed <= size => {
+            let state = p
+                .state
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt("state length"))?;
+            let h = sha2::Sha256::deserialize(state).map_err(|_| corrupt("state"))?;
+            (p.hashed, h)
+        }
+        Some(_) => return Err(corrupt("more bytes than the object holds")),
+        None => (0, sha2::Sha256::new()),
+    };
     let range = cfg.range_bytes.max(1);
-    let ranges = (0..size.div_ceil(range)).map(move |i| (i * range, range.min(size - i * range)));
+    let ranges = (0..(size - start).div_ceil(range)).map(move |i| {
+        let at = start + i * range;
+        (at, range.min(size - at))
+    });
+
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(1);
-    let hasher = tokio::task::spawn_blocking(move || {
-        let mut h = sha2::Sha256::new();
+    let hashing = tokio::task::spawn_blocking(move || {
+        let mut h = hasher;
         let mut hashed = 0u64;
         while let Some(chunks) = rx.blocking_recv() {
             for c in chunks {
@@ -33,33 +80,43 @@ pub async fn sha256_object(
                 h.update(&c);
             }
         }
-        (Sha256::from_bytes(h.finalize().into()), hashed)
+        (h, hashed)
     });
 
     let mut fetched = stream::iter(ranges)
-        .map(|(start, len)| store.get_range(key, start, len, etag))
+        .map(|(at, len)| store.get_range(key, at, len, etag))
         .buffered(cfg.concurrency.max(1));
     let fed = async {
         while let Some(chunks) = fetched.try_next().await? {
             if tx.send(chunks).await.is_err() {
                 break;
             }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
         }
         Ok::<_, PortError>(())
     }
     .await;
+    drop(fetched);
     drop(tx);
-    let joined = hasher.await;
+    let joined = hashing.await;
     fed?;
-    let (digest, hashed) = joined.map_err(|e| PortError::Unavailable {
+    let (h, hashed) = joined.map_err(|e| PortError::Unavailable {
         service: "hasher",
         source: Box::new(e),
     })?;
-    if hashed != size {
-        return Err(PortError::Unavailable {
-            service: "S3",
-            source: format!("read {hashed} bytes of a {size}-byte object").into(),
-        });
+    let total = start + hashed;
+    if total == size {
+        return Ok(Hashed::Done(Sha256::from_bytes(h.finalize().into())));
     }
-    Ok(digest)
+    Ok(Hashed::Paused(Progress {
+        hashed: total,
+        state: h.serialize().to_vec(),
+    }))
+}
+
+/// Hashes a byte slice as the verifier would, for benchmarks of the hashing core.
+pub fn sha256_bytes(data: &[u8]) -> Sha256 {
+    Sha256::from_bytes(sha2::Sha256::digest(data).into())
 }

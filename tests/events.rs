@@ -193,9 +193,7 @@ async fn s3_events(uploads: &std::sync::Arc<verified_uploads::service::Uploads>)
     )
     .unwrap();
     let parsed: aws_lambda_events::event::s3::S3Event = serde_json::from_str(&raw).unwrap();
-    let lines = verified_uploads::s3_event::handle(uploads, &bucket(), parsed)
-        .await
-        .unwrap();
+    let lines = handle_s3(uploads, parsed).await;
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["outcome"], "ignored", "{}", lines[0]);
 
@@ -231,15 +229,11 @@ async fn s3_events(uploads: &std::sync::Arc<verified_uploads::service::Uploads>)
         &format!("uploads/{id}/later.bin"),
     );
     let parsed: aws_lambda_events::event::s3::S3Event = serde_json::from_str(&delivered).unwrap();
-    let lines = verified_uploads::s3_event::handle(uploads, &bucket(), parsed.clone())
-        .await
-        .unwrap();
+    let lines = handle_s3(uploads, parsed.clone()).await;
     assert_eq!(lines[0]["outcome"], "verified", "{}", lines[0]);
     assert_eq!(lines[0]["sha256"], sha256_hex(&file));
     // S3 delivers events at least once: a second delivery does nothing.
-    let lines = verified_uploads::s3_event::handle(uploads, &bucket(), parsed)
-        .await
-        .unwrap();
+    let lines = handle_s3(uploads, parsed).await;
     assert_eq!(lines[0]["outcome"], "ignored");
     let got = call(&app, "GET", &format!("/uploads/{id}"), None).await;
     assert_eq!(got.body["status"], "verified");

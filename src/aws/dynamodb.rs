@@ -4,6 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 
 use crate::domain::{ContentType, Filename, Metadata, Sha256, Status, UploadId, UploadRecord};
 use crate::ports::{Change, Guard, Page, PageKey, PortError, SessionStore};
@@ -68,6 +70,7 @@ fn to_item(r: &UploadRecord) -> Item {
         ("created_at".into(), s(&r.created_at)),
         ("updated_at".into(), s(&r.updated_at)),
         ("lease_until".into(), n(r.lease_until)),
+        ("verified_bytes".into(), n(r.verified_bytes)),
         (
             "metadata".into(),
             AttributeValue::M(
@@ -86,6 +89,10 @@ fn to_item(r: &UploadRecord) -> Item {
         ("verified_at", r.verified_at.as_deref().map(s)),
         ("error", r.error.as_deref().map(s)),
         ("expires_at", r.expires_at.map(n)),
+        (
+            "hash_state",
+            r.hash_state.as_deref().map(|b| s(B64.encode(b))),
+        ),
     ];
     item.extend(
         optional
@@ -159,6 +166,12 @@ fn from_item(item: &Item) -> Result<UploadRecord, PortError> {
         error: text("error").map(str::to_owned),
         expires_at: num("expires_at")?,
         lease_until: num("lease_until")?.unwrap_or(0),
+        verified_bytes: num("verified_bytes")?
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(0),
+        hash_state: text("hash_state")
+            .map(|b| B64.decode(b).map_err(|_| malformed("hash_state")))
+            .transpose()?,
     })
 }
 
@@ -273,6 +286,18 @@ impl SessionStore for DynamoSessions {
             ("error", change.error.map(s)),
             ("verified_at", change.verified_at.map(s)),
             ("lease_until", change.lease_until.map(n)),
+            (
+                "verified_bytes",
+                change.progress.as_ref().map(|(b, _)| n(b)),
+            ),
+            (
+                "hash_state",
+                change
+                    .progress
+                    .as_ref()
+                    .and_then(|(_, st)| st.as_deref())
+                    .map(|st| s(B64.encode(st))),
+            ),
         ];
         for (attr, value) in optional {
             if let Some(v) = value {
@@ -281,6 +306,8 @@ impl SessionStore for DynamoSessions {
                     "etag" => "#etag = :etag",
                     "error" => "#error = :error",
                     "verified_at" => "#verified_at = :verified_at",
+                    "verified_bytes" => "#verified_bytes = :verified_bytes",
+                    "hash_state" => "#hash_state = :hash_state",
                     _ => "#lease_until = :lease_until",
                 });
                 names.insert(format!("#{attr}"), attr.to_owned());
@@ -289,8 +316,9 @@ impl SessionStore for DynamoSessions {
         }
         let mut update = format!("SET {}", sets.join(", "));
         if change.clear_expiry {
-            update.push_str(" REMOVE #expires_at");
+            update.push_str(" REMOVE #expires_at, #hash_state");
             names.insert("#expires_at".into(), "expires_at".into());
+            names.insert("#hash_state".into(), "hash_state".into());
         }
         let mut condition = "#status = :from".to_owned();
         if let Some(by) = guard.lease_expired_by {

@@ -1,9 +1,11 @@
 //! The one AWS adapter of each port.
 
 mod dynamodb;
+mod lambda;
 mod s3;
 
 pub use dynamodb::DynamoSessions;
+pub use lambda::SelfInvoke;
 pub use s3::S3Objects;
 
 /// The SDK configuration from the standard chain (env, profile, IMDS/ECS, Lambda's role).

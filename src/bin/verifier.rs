@@ -4,15 +4,15 @@
 //! exiting 1 on a mismatch.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 use verified_uploads::aws::{self, S3Objects};
 use verified_uploads::config::{Config, VerifyConfig};
 use verified_uploads::domain::Sha256;
 use verified_uploads::ports::ObjectStore;
-use verified_uploads::{s3_event, verify};
+use verified_uploads::s3_event::{Invocation, Verifier};
+use verified_uploads::verify;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -60,7 +60,12 @@ async fn run(
         .await?
         .ok_or_else(|| format!("s3://{bucket}/{key} does not exist"))?;
     let started = Instant::now();
-    let digest = verify::sha256_object(&store, key, info.size, &info.etag, cfg).await?;
+    let digest = match verify::sha256_object(&store, key, info.size, &info.etag, cfg, None, None)
+        .await?
+    {
+        verify::Hashed::Done(d) => d,
+        verify::Hashed::Paused(_) => return Err("verification stopped without a deadline".into()),
+    };
     let line = serde_json::json!({
         "bucket": bucket,
         "key": key,
@@ -71,17 +76,40 @@ async fn run(
     Ok((line, digest))
 }
 
-/// In Lambda: sessions awaiting verification, from S3's CompleteMultipartUpload events.
+/// Stop hashing this long before Lambda's deadline, to save progress and hand over.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+
+/// In Lambda: sessions awaiting verification, from S3's CompleteMultipartUpload events and from
+/// this function's own continuation events.
 async fn lambda_main(sdk: &aws_config::SdkConfig) -> Result<(), BoxError> {
     let config = Config::from_env()?;
     let uploads = aws::uploads(sdk, &config)?;
-    let (uploads, bucket) = (&uploads, config.bucket.as_str());
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
-        s3_event::handle(uploads, bucket, event.payload)
-            .await
-            .map_err(BoxError::from)
-    }))
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")?;
+    let continuation = aws::SelfInvoke::new(sdk, function);
+    let verifier = &Verifier {
+        uploads: &uploads,
+        bucket: &config.bucket,
+        continuation: &continuation,
+    };
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let remaining =
+                Duration::from_millis(event.context.deadline.saturating_sub(now_millis()));
+            let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
+            let invocation = Invocation::parse(event.payload)?;
+            verifier
+                .handle(invocation, Some(deadline))
+                .await
+                .map_err(BoxError::from)
+        },
+    ))
     .await
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[tokio::main]

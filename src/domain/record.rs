@@ -77,6 +77,11 @@ pub struct UploadRecord {
     /// Epoch seconds until which a completion holds the record; 0 when released.
     #[serde(skip)]
     pub lease_until: i64,
+    /// Bytes of the object hashed so far: progress for clients polling a `verifying` upload.
+    pub verified_bytes: u64,
+    /// The serialized SHA-256 state after `verified_bytes`, while a verification is unfinished.
+    #[serde(skip)]
+    pub hash_state: Option<Vec<u8>>,
 }
 
 impl UploadRecord {

@@ -155,3 +155,43 @@ pub fn slice(file: &[u8], part_size: usize, n: usize) -> Vec<u8> {
     let start = (n - 1) * part_size;
     file[start..(start + part_size).min(file.len())].to_vec()
 }
+
+/// Records the continuations the verifier schedules, so a test can deliver them as Lambda would.
+#[derive(Default)]
+pub struct Scheduled(pub std::sync::Mutex<Vec<verified_uploads::domain::UploadId>>);
+
+#[async_trait::async_trait]
+impl verified_uploads::ports::Continuation for Scheduled {
+    async fn schedule(
+        &self,
+        id: verified_uploads::domain::UploadId,
+    ) -> Result<(), verified_uploads::ports::PortError> {
+        self.0.lock().unwrap().push(id);
+        Ok(())
+    }
+}
+
+/// Runs an S3 event through the verifier's handler, without a deadline.
+pub async fn handle_s3(
+    uploads: &Uploads,
+    event: aws_lambda_events::event::s3::S3Event,
+) -> Vec<Value> {
+    let scheduled = Scheduled::default();
+    let verifier = verified_uploads::s3_event::Verifier {
+        uploads,
+        bucket: &bucket(),
+        continuation: &scheduled,
+    };
+    let lines = verifier
+        .handle(
+            verified_uploads::s3_event::Invocation::ObjectsCreated(event),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        scheduled.0.lock().unwrap().is_empty(),
+        "no deadline, no continuation"
+    );
+    lines
+}
