@@ -54,6 +54,8 @@ impl Default for Limits {
 pub struct VerifyConfig {
     pub concurrency: usize,
     pub range_bytes: u64,
+    /// A ranged GET whose body sends nothing for this long is resumed on a new connection.
+    pub stall_timeout: Duration,
 }
 
 impl Default for VerifyConfig {
@@ -61,6 +63,7 @@ impl Default for VerifyConfig {
         Self {
             concurrency: 4,
             range_bytes: 8 * MIB,
+            stall_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -77,6 +80,13 @@ impl VerifyConfig {
                 64 * 1024,
                 256 * MIB,
             )?,
+            stall_timeout: Duration::from_secs(number(
+                &get,
+                "VERIFY_STALL_SECONDS",
+                v.stall_timeout.as_secs(),
+                1,
+                600,
+            )?),
         })
     }
 }

@@ -24,6 +24,7 @@ pub struct S3Objects {
     presigner: Presigner,
     credentials: Option<SharedCredentialsProvider>,
     cached: RwLock<Option<(Credentials, Option<SystemTime>)>>,
+    stall_timeout: Duration,
 }
 
 impl S3Objects {
@@ -44,7 +45,14 @@ impl S3Objects {
             bucket,
             credentials: sdk.credentials_provider(),
             cached: RwLock::new(None),
+            stall_timeout: Duration::from_secs(20),
         })
+    }
+
+    /// How long a ranged GET's body may send nothing before it is resumed on a new connection.
+    pub fn with_stall_timeout(mut self, stall_timeout: Duration) -> Self {
+        self.stall_timeout = stall_timeout;
+        self
     }
 
     /// Credentials for pre-signing, cached until five minutes before they expire.
@@ -296,14 +304,15 @@ impl ObjectStore for S3Objects {
                 .await
                 .map_err(port_error)?;
             let mut body = out.body;
-            let broke = loop {
-                match body.try_next().await {
-                    Ok(Some(chunk)) => {
+            let broke: Option<crate::ports::BoxError> = loop {
+                match tokio::time::timeout(self.stall_timeout, body.try_next()).await {
+                    Ok(Ok(Some(chunk))) => {
                         at += chunk.len() as u64;
                         chunks.push(chunk);
                     }
-                    Ok(None) => break None,
-                    Err(e) => break Some(e),
+                    Ok(Ok(None)) => break None,
+                    Ok(Err(e)) => break Some(Box::new(e)),
+                    Err(_) => break Some(format!("no data for {:?}", self.stall_timeout).into()),
                 }
             };
             if at >= end {
@@ -313,10 +322,8 @@ impl ObjectStore for S3Objects {
             // already received stay, so the digest is the same as a clean read.
             resumes += 1;
             if resumes > BODY_RESUMES {
-                let source: crate::ports::BoxError = match broke {
-                    Some(e) => Box::new(e),
-                    None => format!("ranged GET ended {} bytes early", end - at).into(),
-                };
+                let source = broke
+                    .unwrap_or_else(|| format!("ranged GET ended {} bytes early", end - at).into());
                 return Err(PortError::Unavailable {
                     service: "S3",
                     source,

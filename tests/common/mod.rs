@@ -49,6 +49,7 @@ pub fn small_ranges() -> VerifyConfig {
     VerifyConfig {
         concurrency: 3,
         range_bytes: 1024 * 1024 + 17,
+        stall_timeout: Duration::from_secs(2),
     }
 }
 
@@ -194,4 +195,18 @@ pub async fn handle_s3(
         "no deadline, no continuation"
     );
     lines
+}
+
+/// The S3 completion event from `events/`, for `key` (form-encoded as S3 sends it).
+pub fn s3_event_for(key: &str) -> aws_lambda_events::event::s3::S3Event {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("events/s3-complete-multipart-upload.json");
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let encoded = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
+        .to_string()
+        .replace("%2F", "/")
+        .replace("%20", "+");
+    event["Records"][0]["s3"]["object"]["key"] = Value::String(encoded);
+    event["Records"][0]["s3"]["bucket"]["name"] = Value::String(bucket());
+    serde_json::from_value(event).unwrap()
 }

@@ -1,0 +1,355 @@
+//! Verification under real faults: a TCP proxy between the SDK and the emulator cuts or stalls
+//! connections mid-body, or lets the object be overwritten mid-read; and verification across
+//! invocations that stop at a (tiny) deadline and continue from the saved SHA-256 state.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use verified_uploads::aws::{DynamoSessions, S3Objects};
+use verified_uploads::config::Limits;
+use verified_uploads::s3_event::{Invocation, Verifier};
+use verified_uploads::service::Uploads;
+
+type Hook = Box<dyn FnOnce() -> tokio::task::JoinHandle<()> + Send>;
+
+/// What the proxy does to a connection once it has carried `after` response bytes.
+#[derive(Default)]
+struct Faults {
+    after: usize,
+    cuts: AtomicUsize,
+    stalls: AtomicUsize,
+    hook: Mutex<Option<Hook>>,
+}
+
+async fn proxy(upstream: String, faults: Arc<Faults>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let faults = faults.clone();
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let server = TcpStream::connect(&upstream).await.unwrap();
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let requests = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                });
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut carried = 0usize;
+                let mut tripped = false;
+                loop {
+                    let n = match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    carried += n;
+                    if tripped || carried < faults.after {
+                        continue;
+                    }
+                    tripped = true;
+                    let take = |c: &AtomicUsize| {
+                        c.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+                            .is_ok()
+                    };
+                    if take(&faults.cuts) {
+                        break;
+                    }
+                    if take(&faults.stalls) {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        break;
+                    }
+                    let hook = faults.hook.lock().unwrap().take();
+                    if let Some(hook) = hook {
+                        hook().await.unwrap();
+                    }
+                }
+                requests.abort();
+            });
+        }
+    });
+    url
+}
+
+/// The upload service with every AWS call going through `endpoint`.
+async fn uploads_via(endpoint: &str, limits: Limits) -> Arc<Uploads> {
+    let sdk = aws_config::from_env().endpoint_url(endpoint).load().await;
+    Arc::new(Uploads::new(
+        Arc::new(
+            S3Objects::new(&sdk, bucket())
+                .unwrap()
+                .with_stall_timeout(Duration::from_secs(1)),
+        ),
+        Arc::new(DynamoSessions::new(&sdk, table())),
+        limits,
+        small_ranges(),
+    ))
+}
+
+fn upstream() -> String {
+    endpoint()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// A 2-part upload (~6.5 MiB, 7 verification ranges) with every part in place.
+async fn uploaded(app: &axum::Router, seed: u8) -> (String, Vec<u8>) {
+    let part = 3 * MIB;
+    let file = data(2 * part + 500_000, seed);
+    let c = call(
+        app,
+        "POST",
+        "/uploads",
+        Some(json!({"filename": "faulty.bin", "size": file.len(), "part_size": part + 2 * MIB, "sha256": sha256_hex(&file)})),
+    )
+    .await;
+    assert_eq!(c.status, 201, "{}", c.body);
+    let part = part + 2 * MIB;
+    for (i, p) in c.body["parts"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(put_part(p, slice(&file, part, i + 1)).await.0, 200);
+    }
+    (c.body["upload_id"].as_str().unwrap().to_owned(), file)
+}
+
+fn router_over(uploads: Arc<Uploads>) -> axum::Router {
+    verified_uploads::http::router(
+        uploads,
+        verified_uploads::http::CallerPolicy::AnonymousAllowed,
+    )
+}
+
+#[tokio::test]
+async fn connections_cut_mid_range_resume_to_the_same_digest() {
+    let faults = Arc::new(Faults {
+        after: 400_000,
+        ..Faults::default()
+    });
+    let app =
+        router_over(uploads_via(&proxy(upstream(), faults.clone()).await, test_limits()).await);
+    let (id, file) = uploaded(&app, 21).await;
+    faults.cuts.store(4, Ordering::SeqCst);
+    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["sha256"], sha256_hex(&file));
+    assert_eq!(
+        faults.cuts.load(Ordering::SeqCst),
+        0,
+        "every planned cut happened"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_connection_is_abandoned_and_resumed() {
+    let faults = Arc::new(Faults {
+        after: 300_000,
+        ..Faults::default()
+    });
+    let app =
+        router_over(uploads_via(&proxy(upstream(), faults.clone()).await, test_limits()).await);
+    let (id, file) = uploaded(&app, 22).await;
+    faults.stalls.store(1, Ordering::SeqCst);
+    let started = Instant::now();
+    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["sha256"], sha256_hex(&file));
+    assert_eq!(
+        faults.stalls.load(Ordering::SeqCst),
+        0,
+        "the stall happened"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "resumed after the stall timeout, not the stall"
+    );
+}
+
+#[tokio::test]
+async fn an_object_overwritten_mid_verification_fails_instead_of_mixing() {
+    // Inside the first range: the emulator closes each connection after one response.
+    let faults = Arc::new(Faults {
+        after: 600_000,
+        ..Faults::default()
+    });
+    let app =
+        router_over(uploads_via(&proxy(upstream(), faults.clone()).await, test_limits()).await);
+    let (id, _) = uploaded(&app, 23).await;
+    let key = call(&app, "GET", &format!("/uploads/{id}"), None)
+        .await
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sdk = sdk().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let (s3c, keyc) = (s3.clone(), key.clone());
+    *faults.hook.lock().unwrap() = Some(Box::new(move || {
+        tokio::spawn(async move {
+            s3c.put_object()
+                .bucket(bucket())
+                .key(keyc)
+                .body(vec![b'x'; 4096].into())
+                .send()
+                .await
+                .unwrap();
+        })
+    }));
+    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    assert!(
+        faults.hook.lock().unwrap().is_none(),
+        "the overwrite happened mid-read"
+    );
+    assert_eq!(done.status, 422, "{}", done.body);
+    assert_eq!(done.body["upload"]["status"], "failed");
+    assert!(
+        done.body["upload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("changed"),
+        "{}",
+        done.body
+    );
+    assert!(
+        s3.head_object()
+            .bucket(bucket())
+            .key(&key)
+            .send()
+            .await
+            .is_err(),
+        "unverified bytes removed"
+    );
+}
+
+#[tokio::test]
+async fn a_tiny_deadline_verifies_across_continuations() {
+    let asynchronous = Limits {
+        verify_inline_max_bytes: 0,
+        ..test_limits()
+    };
+    let uploads = uploads_with(asynchronous, small_ranges()).await;
+    let app = router_over(uploads.clone());
+    let (id, file) = uploaded(&app, 24).await;
+    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    assert_eq!(done.status, 202, "{}", done.body);
+    let key = done.body["key"].as_str().unwrap().to_owned();
+
+    let scheduled = Scheduled::default();
+    let verifier = Verifier {
+        uploads: &uploads,
+        bucket: &bucket(),
+        continuation: &scheduled,
+    };
+    let event = s3_event_for(&key);
+    // A deadline already past: each invocation hashes one range, saves its progress and hands over.
+    let mut lines = verifier
+        .handle(Invocation::ObjectsCreated(event), Some(Instant::now()))
+        .await
+        .unwrap();
+    let mut invocations = 1;
+    let mut progress = Vec::new();
+    while lines[0]["outcome"] == "paused" {
+        progress.push(lines[0]["verified_bytes"].as_u64().unwrap());
+        let polled = call(&app, "GET", &format!("/uploads/{id}"), None)
+            .await
+            .body;
+        assert_eq!(
+            (polled["status"].clone(), polled["verified_bytes"].clone()),
+            (json!("verifying"), lines[0]["verified_bytes"].clone())
+        );
+        let next = scheduled
+            .0
+            .lock()
+            .unwrap()
+            .pop()
+            .expect("a continuation was scheduled");
+        lines = verifier
+            .handle(Invocation::Continue(next), Some(Instant::now()))
+            .await
+            .unwrap();
+        invocations += 1;
+        assert!(invocations < 50);
+    }
+    assert_eq!(lines[0]["outcome"], "verified", "{}", lines[0]);
+    assert_eq!(lines[0]["sha256"], sha256_hex(&file));
+    assert!(
+        invocations >= 4,
+        "the object took several invocations: {invocations}"
+    );
+    assert!(
+        progress.windows(2).all(|w| w[0] < w[1]),
+        "progress only grows: {progress:?}"
+    );
+    let record = call(&app, "GET", &format!("/uploads/{id}"), None)
+        .await
+        .body;
+    assert_eq!(
+        (record["status"].clone(), record["verified_bytes"].clone()),
+        (json!("verified"), json!(file.len()))
+    );
+}
+
+#[tokio::test]
+async fn an_object_replaced_between_continuations_fails() {
+    let asynchronous = Limits {
+        verify_inline_max_bytes: 0,
+        ..test_limits()
+    };
+    let uploads = uploads_with(asynchronous, small_ranges()).await;
+    let app = router_over(uploads.clone());
+    let (id, file) = uploaded(&app, 25).await;
+    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let key = done.body["key"].as_str().unwrap().to_owned();
+    let scheduled = Scheduled::default();
+    let verifier = Verifier {
+        uploads: &uploads,
+        bucket: &bucket(),
+        continuation: &scheduled,
+    };
+    let event = s3_event_for(&key);
+    let lines = verifier
+        .handle(Invocation::ObjectsCreated(event), Some(Instant::now()))
+        .await
+        .unwrap();
+    assert_eq!(lines[0]["outcome"], "paused", "{}", lines[0]);
+
+    let sdk = sdk().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    // Same size, other bytes: only the pinned ETag can tell.
+    s3.put_object()
+        .bucket(bucket())
+        .key(&key)
+        .body(vec![b'y'; file.len()].into())
+        .send()
+        .await
+        .unwrap();
+    let next = scheduled.0.lock().unwrap().pop().unwrap();
+    let lines = verifier
+        .handle(Invocation::Continue(next), None)
+        .await
+        .unwrap();
+    assert_eq!(lines[0]["outcome"], "failed", "{}", lines[0]);
+    assert!(
+        lines[0]["error"].as_str().unwrap().contains("changed"),
+        "{}",
+        lines[0]
+    );
+}
