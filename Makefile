@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make dev` runs the service locally, `make test` passes the tests.
-.PHONY: dev test lint unit setup stack-start stack-stop template
+.PHONY: dev test lint unit setup stack-start stack-stop template bench
 
 # Emulator ports: dev and test stacks can run side by side.
 DEV_PORT ?= 4566
@@ -14,6 +14,9 @@ dev: setup
 
 test: setup
 	scripts/test.sh $(TEST_PORT)
+
+bench: setup
+	scripts/bench.sh
 
 template:
 	scripts/template-check.sh

@@ -16,6 +16,10 @@ use crate::ports::{
 };
 use crate::verify;
 
+/// How long the verifier waits for the API to hand a large object over before asking Lambda to
+/// deliver the event again.
+const HANDOVER_WAIT: Duration = Duration::from_secs(10);
+
 /// Most URLs signed in one response: 10,000 URLs carrying Lambda session tokens would pass
 /// Lambda's 6 MB response limit.
 pub const MAX_URLS_PER_CALL: usize = 100;
@@ -416,10 +420,26 @@ impl Uploads {
     /// Takes a session awaiting verification (exactly one verifier wins) and verifies it.
     async fn verify_session(
         &self,
-        record: UploadRecord,
+        mut record: UploadRecord,
         deadline: Option<Instant>,
     ) -> Result<EventOutcome, Error> {
         let id = record.upload_id;
+        // S3's event can outrun the API's hand-over (`completing` → `verifying`) by a moment.
+        let large = record.size > self.limits.verify_inline_max_bytes;
+        let waiting = Instant::now();
+        while large && record.status == Status::Completing && record.lease_until >= epoch_now() {
+            if waiting.elapsed() >= HANDOVER_WAIT {
+                // Failing the invocation makes Lambda deliver the event again later.
+                return Err(Error::Conflict(
+                    "the upload is still being completed; retry".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            record = match self.sessions.get(id).await? {
+                Some(r) => r,
+                None => return Ok(EventOutcome::Ignored("no session with this id")),
+            };
+        }
         let now = epoch_now();
         let guard = match record.status {
             Status::Verifying => Guard::status(Status::Verifying),

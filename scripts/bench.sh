@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `make bench`: prints the verification, memory and pre-signing figures, each beside its baseline
+# measured in the same run. Figures and machine go in docs/benchmarks.md.
+#
+# The S3 server here is s3s + s3s-fs (examples/s3_server.rs: real S3 protocol, SigV4 checked,
+# file-backed), not moto: moto copies the whole object on every request, so 128 ranged GETs of a
+# 1 GiB object cost 128 full copies (measured: 13 MiB/s), which measures moto, not the verifier.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+port=${1:-4588}
+. scripts/env.sh
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
+command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+scripts/stack.sh setup
+local_aws_env "$port"
+cargo build --locked --release --bin verifier --examples 2>&1 | tail -1
+py=.venv/bin/python
+work=.local/bench
+rm -rf "$work/s3" && mkdir -p "$work/s3/$BUCKET_NAME"
+target/release/examples/s3_server "$work/s3" "$port" >"$work/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+sleep 1
+secs() { python3 -c "import sys; print(f'{float(sys.argv[1]):.3f}')" "$1"; }
+ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$1" "$2"; }
+best_of() { # best wall seconds of N runs of a shell command (which must succeed)
+  python3 -c '
+import subprocess, sys, time
+best = float("inf")
+for _ in range(int(sys.argv[1])):
+    started = time.perf_counter()
+    subprocess.run(["bash", "-o", "pipefail", "-c", sys.argv[2]], check=True, stdout=subprocess.DEVNULL)
+    best = min(best, time.perf_counter() - started)
+print(best)' "$1" "$2"
+}
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), sha_ni: $(grep -q sha_ni /proc/cpuinfo && echo yes || echo no)"
+echo "== fixtures"
+[ -s "$work/1g.bin" ] || head -c 1073741824 /dev/urandom >"$work/1g.bin"
+[ -s "$work/4g.bin" ] || cat "$work/1g.bin" "$work/1g.bin" "$work/1g.bin" "$work/1g.bin" >"$work/4g.bin"
+for f in 1g 4g; do $py scripts/bench_helpers.py upload "$work/$f.bin" "bench/$f.bin"; done
+expected=$(sha256sum "$work/1g.bin" | cut -d' ' -f1)
+
+echo "== 0. hashing core: SHA-256 of a 1 GiB file in the page cache (best of 3)"
+ours=$(target/release/examples/bench_hash "$work/1g.bin" 3 | python3 -c "import json,sys; print(json.load(sys.stdin)['seconds'])")
+ossl=$(best_of 3 "openssl dgst -sha256 $work/1g.bin")
+echo "verified-uploads sha2: $(secs "$ours") s   openssl dgst -sha256: $(secs "$ossl") s   ours/openssl speed: $(ratio "$ossl" "$ours")x (target >= 0.95)"
+
+echo "== 1. verification throughput, 1 GiB object from the local S3 server (best of 3)"
+v=$(best_of 3 "target/release/verifier --bucket $BUCKET_NAME --key bench/1g.bin --expect-sha256 $expected")
+url=$($py scripts/bench_helpers.py presign-get bench/1g.bin)
+c=$(best_of 3 "curl -sf '$url' | openssl dgst -sha256 | grep -q $expected")
+b=$($py scripts/bench_helpers.py boto3-hash bench/1g.bin | python3 -c "import json,sys; d=json.load(sys.stdin); assert d['sha256']=='$expected'; print(d['seconds'])")
+mib() { python3 -c "import sys; print(f'{1024/float(sys.argv[1]):.0f}')" "$1"; }
+echo "verifier: $(secs "$v") s ($(mib "$v") MiB/s)   curl|openssl: $(secs "$c") s ($(mib "$c") MiB/s)   boto3+hashlib: $(secs "$b") s ($(mib "$b") MiB/s)"
+echo "verifier vs curl|openssl: $(ratio "$c" "$v")x (target >= 1.0)   vs boto3+hashlib: $(ratio "$b" "$v")x (target >= 8)"
+# The server's own ceiling: the same 1 GiB fetched as 4 parallel ranged curls, nothing hashed.
+q=$((1073741824 / 4))
+ceiling=$(best_of 3 "for i in 0 1 2 3; do curl -sf -r \$((i*$q))-\$((i*$q+$q-1)) '$url' -o /dev/null & done; wait")
+echo "server ceiling (4 ranged curls, no hashing): $(secs "$ceiling") s ($(mib "$ceiling") MiB/s); hashing core alone: $(mib "$ours") MiB/s"
+
+echo "== 2. peak RSS of the verifier (/usr/bin/time -v)"
+rss() { /usr/bin/time -v target/release/verifier --bucket "$BUCKET_NAME" --key "$1" 2>&1 >/dev/null | awk '/Maximum resident/ {print $6}'; }
+r1=$(rss bench/1g.bin); r4=$(rss bench/4g.bin)
+echo "1 GiB: $((r1 / 1024)) MiB   4 GiB: $((r4 / 1024)) MiB   4 GiB / 1 GiB: $(ratio "$r4" "$r1") (targets: <= 64 MiB, within 10%)"
+
+echo "== 3. pre-signing 10,000 part URLs"
+p=$(target/release/examples/bench_presign 10000 | python3 -c "import json,sys; print(json.load(sys.stdin)['us_per_url'])")
+q=$($py scripts/bench_helpers.py boto3-presign 10000 | python3 -c "import json,sys; print(json.load(sys.stdin)['us_per_url'])")
+echo "verified-uploads: $(secs "$p") us/URL   boto3 generate_presigned_url: $(secs "$q") us/URL   speedup: $(ratio "$q" "$p")x (targets: <= 10 us, >= 20x)"
