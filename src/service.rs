@@ -602,21 +602,7 @@ impl Uploads {
         }
         if by == By::Api && record.size > self.limits.verify_inline_max_bytes {
             // The verifier function picks this up from S3's CompleteMultipartUpload event.
-            let change = Change {
-                lease_until: Some(0),
-                ..Change::default()
-            };
-            let guard = Guard::status(Status::Completing);
-            return Ok(self
-                .sessions
-                .transition(
-                    record.upload_id,
-                    guard,
-                    Status::Verifying,
-                    change,
-                    &timestamp_now(),
-                )
-                .await?);
+            return self.hand_to_verifier(&record, Change::default()).await;
         }
         let info = match self.objects.head(&record.key).await {
             Ok(Some(info)) => info,
@@ -684,20 +670,9 @@ impl Uploads {
                 let change = Change {
                     etag: Some(info.etag),
                     progress: Some((progress.hashed, Some(progress.state))),
-                    lease_until: Some(0),
                     ..Change::default()
                 };
-                let guard = Guard::status(Status::Completing);
-                return Ok(self
-                    .sessions
-                    .transition(
-                        record.upload_id,
-                        guard,
-                        Status::Verifying,
-                        change,
-                        &timestamp_now(),
-                    )
-                    .await?);
+                return self.hand_to_verifier(&record, change).await;
             }
             Err(PortError::PreconditionFailed) => {
                 let why = "the object changed during verification".to_owned();
@@ -738,6 +713,30 @@ impl Uploads {
                     .await?)
             }
         }
+    }
+
+    /// `completing` → `verifying`, lease released: the verifier function takes it from here
+    /// (S3's completion event, or its own continuation event).
+    async fn hand_to_verifier(
+        &self,
+        record: &UploadRecord,
+        change: Change,
+    ) -> Result<UploadRecord, Error> {
+        let change = Change {
+            lease_until: Some(0),
+            ..change
+        };
+        let guard = Guard::status(Status::Completing);
+        Ok(self
+            .sessions
+            .transition(
+                record.upload_id,
+                guard,
+                Status::Verifying,
+                change,
+                &timestamp_now(),
+            )
+            .await?)
     }
 
     /// Records a failed verification; the object is deleted first so that no unverified bytes
