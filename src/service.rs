@@ -102,10 +102,6 @@ impl Uploads {
         }
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     pub async fn create(&self, owner: &str, req: NewUpload) -> Result<Created, Error> {
         if req.size > self.limits.max_object_bytes {
             return Err(Error::TooLarge {
@@ -126,6 +122,7 @@ impl Uploads {
             })
             .await?;
         let now = epoch_now();
+        let created = timestamp_now();
         let record = UploadRecord {
             upload_id,
             owner: owner.to_owned(),
@@ -143,8 +140,8 @@ impl Uploads {
             sha256: None,
             etag: None,
             metadata: req.metadata,
-            created_at: timestamp_now(),
-            updated_at: timestamp_now(),
+            created_at: created.clone(),
+            updated_at: created,
             verified_at: None,
             error: None,
             expires_at: Some(now + secs(self.limits.session_ttl)),

@@ -115,8 +115,3 @@ pub async fn sha256_object(
         state: h.serialize().to_vec(),
     }))
 }
-
-/// Hashes a byte slice as the verifier would, for benchmarks of the hashing core.
-pub fn sha256_bytes(data: &[u8]) -> Sha256 {
-    Sha256::from_bytes(sha2::Sha256::digest(data).into())
-}

@@ -123,6 +123,18 @@ async fn uploaded(app: &axum::Router, seed: u8) -> (String, Vec<u8>) {
     (c.body["upload_id"].as_str().unwrap().to_owned(), file)
 }
 
+/// The API with every AWS call going through a proxy that trips once a connection carried `after`
+/// response bytes; arm `cuts`, `stalls` or `hook` on the returned faults.
+async fn through_faulty_proxy(after: usize) -> (Arc<Faults>, axum::Router) {
+    let faults = Arc::new(Faults {
+        after,
+        ..Faults::default()
+    });
+    let app =
+        router_over(uploads_via(&proxy(upstream(), faults.clone()).await, test_limits()).await);
+    (faults, app)
+}
+
 fn router_over(uploads: Arc<Uploads>) -> axum::Router {
     verified_uploads::http::router(
         uploads,
@@ -132,12 +144,7 @@ fn router_over(uploads: Arc<Uploads>) -> axum::Router {
 
 #[tokio::test]
 async fn connections_cut_mid_range_resume_to_the_same_digest() {
-    let faults = Arc::new(Faults {
-        after: 400_000,
-        ..Faults::default()
-    });
-    let app =
-        router_over(uploads_via(&proxy(upstream(), faults.clone()).await, test_limits()).await);
+    let (faults, app) = through_faulty_proxy(400_000).await;
     let (id, file) = uploaded(&app, 21).await;
     faults.cuts.store(4, Ordering::SeqCst);
     let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
@@ -152,12 +159,7 @@ async fn connections_cut_mid_range_resume_to_the_same_digest() {
 
 #[tokio::test]
 async fn a_stalled_connection_is_abandoned_and_resumed() {
-    let faults = Arc::new(Faults {
-        after: 300_000,
-        ..Faults::default()
-    });
-    let app =
-        router_over(uploads_via(&proxy(upstream(), faults.clone()).await, test_limits()).await);
+    let (faults, app) = through_faulty_proxy(300_000).await;
     let (id, file) = uploaded(&app, 22).await;
     faults.stalls.store(1, Ordering::SeqCst);
     let started = Instant::now();
@@ -178,12 +180,7 @@ async fn a_stalled_connection_is_abandoned_and_resumed() {
 #[tokio::test]
 async fn an_object_overwritten_mid_verification_fails_instead_of_mixing() {
     // Inside the first range: the emulator closes each connection after one response.
-    let faults = Arc::new(Faults {
-        after: 600_000,
-        ..Faults::default()
-    });
-    let app =
-        router_over(uploads_via(&proxy(upstream(), faults.clone()).await, test_limits()).await);
+    let (faults, app) = through_faulty_proxy(600_000).await;
     let (id, _) = uploaded(&app, 23).await;
     let key = call(&app, "GET", &format!("/uploads/{id}"), None)
         .await

@@ -157,7 +157,7 @@ async fn list_page(
     app: &Uploads,
     caller: &Caller,
     q: ListQuery,
-) -> Result<Json<serde_json::Value>, Error> {
+) -> Result<Json<ListResponse>, Error> {
     let status = q
         .status
         .as_deref()
@@ -173,11 +173,10 @@ async fn list_page(
     };
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let page = app.list(caller.id(), status, limit, after).await?;
-    let body = ListResponse {
+    Ok(Json(ListResponse {
         uploads: page.records,
         next_cursor: page.next.as_ref().map(encode_cursor),
-    };
-    Ok(Json(serde_json::to_value(body).unwrap_or_default()))
+    }))
 }
 
 pub async fn get_upload(

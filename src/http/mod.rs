@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tracing::Instrument as _;
 
-pub use caller::{ANONYMOUS, CallerPolicy};
+pub use caller::CallerPolicy;
 use problem::Problem;
 
 use crate::service::Uploads;
