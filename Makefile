@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make dev` runs the service locally, `make test` passes the tests.
-.PHONY: dev test lint unit setup stack-start stack-stop template bench
+.PHONY: dev test lint unit setup stack-start stack-stop template bench browser-test
 
 # Emulator ports: dev and test stacks can run side by side.
 DEV_PORT ?= 4566
@@ -7,6 +7,7 @@ TEST_PORT ?= 4599
 
 setup:
 	scripts/stack.sh setup
+	scripts/browser.sh deps
 	rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 dev: setup
@@ -27,6 +28,10 @@ lint:
 
 unit:
 	cargo test --locked --lib
+
+# Browser tests only, against a running `make stack-start` emulator.
+browser-test:
+	scripts/browser.sh test $(DEV_PORT)
 
 stack-start:
 	scripts/stack.sh start $(DEV_PORT)

@@ -17,6 +17,9 @@ echo "== tests"
 mkdir -p .local
 # Examples hold no tests (clippy above compiles them); doc tests: none.
 cargo test --locked --lib --bins --tests 2>&1 | tee .local/test-output.log
+# The upload page and stock Uppy in headless Chromium, against the API binary and the same emulator.
+echo "== browser tests"
+scripts/browser.sh test "$port" 2>&1 | tee -a .local/test-output.log
 scripts/stack.sh stop "$port"
 trap - EXIT
 

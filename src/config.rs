@@ -138,6 +138,8 @@ pub struct Config {
     pub limits: Limits,
     pub verify: VerifyConfig,
     pub listen_addr: SocketAddr,
+    /// The upload page the local server serves at `/` (`WEB_DIR`, default `web`).
+    pub web_dir: std::path::PathBuf,
     /// `AUTH_REQUIRED=true` behind the JWT authorizer: requests without a `sub` claim get 401.
     pub auth_required: bool,
 }
@@ -195,6 +197,10 @@ impl Config {
             },
             verify: VerifyConfig::from_lookup(&get)?,
             listen_addr,
+            web_dir: get("WEB_DIR")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "web".into())
+                .into(),
             auth_required: flag(&get, "AUTH_REQUIRED")?,
         })
     }

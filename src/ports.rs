@@ -7,7 +7,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::domain::{ContentType, Metadata, PartNumber, Sha256, Status, UploadId, UploadRecord};
+use crate::domain::{
+    ContentType, Metadata, PartNumber, PartPlan, Sha256, Status, UploadId, UploadRecord,
+};
+pub use crate::presign::PostForm;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -40,7 +43,8 @@ pub struct NewMultipart<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct PartToSign {
     pub part_number: PartNumber,
-    pub len: u64,
+    /// Signed as `Content-Length`; `None` when the client never declared the object's size.
+    pub len: Option<u64>,
     pub sha256: Option<Sha256>,
 }
 
@@ -79,6 +83,14 @@ pub trait ObjectStore: Send + Sync {
         expires: Duration,
     ) -> Result<Vec<SignedPart>, PortError>;
     /// Every part S3 holds for the upload, all pages, in part order.
+    /// A browser form POST of one object under `key` of at most `max_len` bytes.
+    async fn presign_post(
+        &self,
+        key: &str,
+        content_type: &ContentType,
+        max_len: u64,
+        expires: Duration,
+    ) -> Result<PostForm, PortError>;
     async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<ListedPart>, PortError>;
     async fn complete_multipart(
         &self,
@@ -133,6 +145,10 @@ pub struct Change {
     pub lease_until: Option<i64>,
     /// Record verification progress (`verified_bytes`, `hash_state`).
     pub progress: Option<(u64, Option<Vec<u8>>)>,
+    /// The digest the client declared at completion.
+    pub expected_sha256: Option<Sha256>,
+    /// The size measured at completion for a session that declared none.
+    pub sized: Option<PartPlan>,
     /// Finished: drop the TTL (finished records are kept) and any saved hash state.
     pub clear_expiry: bool,
 }

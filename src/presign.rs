@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::{Digest, Sha256};
@@ -50,6 +51,7 @@ pub struct Presigner {
     /// Path prefix before the key: `/{bucket}` for path-style, empty for virtual-hosted.
     prefix: String,
     region: String,
+    bucket: String,
 }
 
 impl Presigner {
@@ -75,6 +77,7 @@ impl Presigner {
                     host: host.to_owned(),
                     prefix: format!("{base}/{bucket_path}"),
                     region: region.to_owned(),
+                    bucket: bucket.to_owned(),
                 })
             }
             None => Ok(Self {
@@ -82,6 +85,7 @@ impl Presigner {
                 host: format!("{bucket}.s3.{region}.amazonaws.com"),
                 prefix: String::new(),
                 region: region.to_owned(),
+                bucket: bucket.to_owned(),
             }),
         }
     }
@@ -116,20 +120,24 @@ impl Presigner {
         }
         let signer = HmacSha256::new_from_slice(&key)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        let credential =
-            utf8_percent_encode(&format!("{}/{scope}", creds.access_key_id), QUERY).to_string();
+        let raw_credential = format!("{}/{scope}", creds.access_key_id);
+        let credential = utf8_percent_encode(&raw_credential, QUERY).to_string();
         let token = creds
             .session_token
             .as_deref()
             .map(|t| utf8_percent_encode(t, QUERY).to_string());
+        let expires = expires.as_secs().clamp(1, 604_800);
         Batch {
             presigner: self,
             signer,
             amz_date,
             scope,
             credential,
+            raw_credential,
             token,
-            expires: expires.as_secs().clamp(1, 604_800),
+            raw_token: creds.session_token.clone(),
+            expires,
+            expiration: now + time::Duration::seconds(expires as i64),
         }
     }
 }
@@ -148,8 +156,18 @@ pub struct Batch<'a> {
     amz_date: String,
     scope: String,
     credential: String,
+    raw_credential: String,
     token: Option<String>,
+    raw_token: Option<String>,
     expires: u64,
+    expiration: time::OffsetDateTime,
+}
+
+/// A browser form upload: POST `url` as `multipart/form-data` with `fields`, then the file.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PostForm {
+    pub url: String,
+    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 impl Batch<'_> {
@@ -219,6 +237,64 @@ impl Batch<'_> {
             "{}://{}{path}?{canonical_query}&X-Amz-Signature={signature}",
             p.scheme, p.host
         )
+    }
+}
+
+impl Batch<'_> {
+    /// A SigV4 POST policy for one object: S3 takes the form only for exactly this key and
+    /// content type and a body of `len` bytes (`content-length-range`), until the batch expires.
+    pub fn post_form(
+        &self,
+        key: &str,
+        content_type: &str,
+        len: std::ops::RangeInclusive<u64>,
+    ) -> PostForm {
+        let p = self.presigner;
+        let mut fields = std::collections::BTreeMap::from([
+            ("key".to_owned(), key.to_owned()),
+            ("Content-Type".to_owned(), content_type.to_owned()),
+            ("x-amz-algorithm".to_owned(), "AWS4-HMAC-SHA256".to_owned()),
+            ("x-amz-credential".to_owned(), self.raw_credential.clone()),
+            ("x-amz-date".to_owned(), self.amz_date.clone()),
+            // As Companion asks: S3 answers 201 with the object's location, not an empty 204.
+            ("success_action_status".to_owned(), "201".to_owned()),
+        ]);
+        if let Some(t) = &self.raw_token {
+            fields.insert("x-amz-security-token".into(), t.clone());
+        }
+        let mut conditions = vec![serde_json::json!({ "bucket": p.bucket })];
+        conditions.extend(
+            fields
+                .iter()
+                .map(|(k, v)| serde_json::json!({ k.as_str(): v })),
+        );
+        conditions.push(serde_json::json!([
+            "content-length-range",
+            len.start(),
+            len.end()
+        ]));
+        let expiration = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
+            self.expiration.year(),
+            u8::from(self.expiration.month()),
+            self.expiration.day(),
+            self.expiration.hour(),
+            self.expiration.minute(),
+            self.expiration.second()
+        );
+        let policy = serde_json::json!({ "expiration": expiration, "conditions": conditions });
+        let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+        let mut mac = self.signer.clone();
+        mac.update(policy.as_bytes());
+        fields.insert(
+            "x-amz-signature".into(),
+            hex::encode(mac.finalize().into_bytes()),
+        );
+        fields.insert("policy".into(), policy);
+        PostForm {
+            url: format!("{}://{}{}", p.scheme, p.host, p.prefix),
+            fields,
+        }
     }
 }
 

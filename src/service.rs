@@ -6,13 +6,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Limits, VerifyConfig};
 use crate::domain::{
-    ContentType, Filename, Invalid, Metadata, PartNumber, PartPlan, Sha256, Status, UploadId,
+    ContentType, Filename, Invalid, Kind, Metadata, PartNumber, PartPlan, Sha256, Status, UploadId,
     UploadRecord, timestamp_now,
 };
 use crate::error::{Error, chain};
 use crate::ports::{
     Change, Guard, ListedPart, NewMultipart, ObjectStore, Page, PageKey, PartToSign, PortError,
-    SessionStore, SignedPart,
+    PostForm, SessionStore, SignedPart,
 };
 use crate::verify;
 
@@ -35,6 +35,19 @@ pub struct NewUpload {
     pub metadata: Metadata,
     pub part_checksums: bool,
 }
+
+/// An upload whose client declares no size (Uppy's Companion protocol): S3's parts, or the
+/// posted object, tell the size at completion.
+#[derive(Debug, Clone)]
+pub struct OpenUpload {
+    pub filename: Filename,
+    pub content_type: ContentType,
+    pub sha256: Option<Sha256>,
+    pub metadata: Metadata,
+}
+
+/// Most a form POST may carry: S3's limit for one PUT or POST.
+const S3_MAX_POST_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 #[derive(Debug)]
 pub struct Created {
@@ -110,56 +123,15 @@ impl Uploads {
             });
         }
         let plan = PartPlan::new(req.size, req.part_size, self.limits.default_part_size)?;
-        let upload_id = UploadId::generate();
-        let key = format!("uploads/{upload_id}/{}", req.filename.as_str());
-        let s3_upload_id = self
-            .objects
-            .create_multipart(&NewMultipart {
-                key: &key,
-                content_type: &req.content_type,
-                metadata: &req.metadata,
-                part_checksums: req.part_checksums,
-            })
-            .await?;
-        let now = epoch_now();
-        let created = timestamp_now();
-        let record = UploadRecord {
-            upload_id,
-            owner: owner.to_owned(),
-            status: Status::Pending,
-            bucket: self.objects.bucket().to_owned(),
-            key,
+        let open = OpenUpload {
             filename: req.filename,
             content_type: req.content_type,
-            size: req.size,
-            part_size: plan.part_size(),
-            part_count: plan.part_count(),
-            part_checksums: req.part_checksums,
-            s3_upload_id,
-            expected_sha256: req.sha256,
-            sha256: None,
-            etag: None,
+            sha256: req.sha256,
             metadata: req.metadata,
-            created_at: created.clone(),
-            updated_at: created,
-            verified_at: None,
-            error: None,
-            expires_at: Some(now + secs(self.limits.session_ttl)),
-            lease_until: 0,
-            verified_bytes: 0,
-            hash_state: None,
         };
-        if let Err(e) = self.sessions.create(&record).await {
-            // Without a record nobody could complete or abort it: take the multipart upload back.
-            if let Err(abort) = self
-                .objects
-                .abort_multipart(&record.key, &record.s3_upload_id)
-                .await
-            {
-                tracing::warn!(error = %chain(&abort), "could not abort an orphaned multipart upload");
-            }
-            return Err(e.into());
-        }
+        let record = self
+            .start_multipart(owner, open, Some(plan), req.part_checksums)
+            .await?;
         // With part checksums the client must give each part's digest first, so no URLs yet.
         let parts = if record.part_checksums {
             Vec::new()
@@ -172,6 +144,117 @@ impl Uploads {
             self.sign(&record, &first).await?
         };
         Ok(Created { record, parts })
+    }
+
+    /// A multipart session whose size S3's parts will tell at completion.
+    pub async fn create_open(&self, owner: &str, req: OpenUpload) -> Result<UploadRecord, Error> {
+        self.start_multipart(owner, req, None, false).await
+    }
+
+    /// A session for one browser form POST, and the signed form. Verification starts when S3
+    /// reports the object (`on_object_created`) or when its owner next reads the record.
+    pub async fn create_post(
+        &self,
+        owner: &str,
+        req: OpenUpload,
+    ) -> Result<(UploadRecord, PostForm), Error> {
+        let record = self.new_record(owner, req, Kind::Post, None, false, String::new());
+        let max = self.limits.max_object_bytes.min(S3_MAX_POST_BYTES);
+        let form = self
+            .objects
+            .presign_post(
+                &record.key,
+                &record.content_type,
+                max,
+                self.limits.url_expiry,
+            )
+            .await?;
+        self.sessions.create(&record).await?;
+        Ok((record, form))
+    }
+
+    async fn start_multipart(
+        &self,
+        owner: &str,
+        req: OpenUpload,
+        plan: Option<PartPlan>,
+        part_checksums: bool,
+    ) -> Result<UploadRecord, Error> {
+        let mut record = self.new_record(
+            owner,
+            req,
+            Kind::Multipart,
+            plan,
+            part_checksums,
+            String::new(),
+        );
+        record.s3_upload_id = self
+            .objects
+            .create_multipart(&NewMultipart {
+                key: &record.key,
+                content_type: &record.content_type,
+                metadata: &record.metadata,
+                part_checksums,
+            })
+            .await?;
+        if let Err(e) = self.sessions.create(&record).await {
+            // Without a record nobody could complete or abort it: take the multipart upload back.
+            if let Err(abort) = self
+                .objects
+                .abort_multipart(&record.key, &record.s3_upload_id)
+                .await
+            {
+                tracing::warn!(error = %chain(&abort), "could not abort an orphaned multipart upload");
+            }
+            return Err(e.into());
+        }
+        Ok(record)
+    }
+
+    fn new_record(
+        &self,
+        owner: &str,
+        req: OpenUpload,
+        kind: Kind,
+        plan: Option<PartPlan>,
+        part_checksums: bool,
+        s3_upload_id: String,
+    ) -> UploadRecord {
+        let upload_id = UploadId::generate();
+        let created = timestamp_now();
+        UploadRecord {
+            upload_id,
+            owner: owner.to_owned(),
+            status: Status::Pending,
+            bucket: self.objects.bucket().to_owned(),
+            key: format!("uploads/{upload_id}/{}", req.filename.as_str()),
+            filename: req.filename,
+            content_type: req.content_type,
+            kind,
+            open_size: plan.is_none(),
+            size: plan.map_or(0, |p| p.size()),
+            part_size: plan.map_or(0, |p| p.part_size()),
+            part_count: plan.map_or(0, |p| p.part_count()),
+            part_checksums,
+            s3_upload_id,
+            expected_sha256: req.sha256,
+            sha256: None,
+            etag: None,
+            metadata: req.metadata,
+            created_at: created.clone(),
+            updated_at: created,
+            verified_at: None,
+            error: None,
+            expires_at: Some(epoch_now() + secs(self.limits.session_ttl)),
+            lease_until: 0,
+            verified_bytes: 0,
+            hash_state: None,
+        }
+    }
+
+    /// How long signed URLs and forms stay valid.
+    pub fn url_expiry(&self) -> Duration {
+        self.limits.url_expiry
     }
 
     /// The caller's uploads, newest first. `status` filters after DynamoDB reads `limit` items,
@@ -194,6 +277,59 @@ impl Uploads {
         match self.sessions.get(id).await? {
             Some(r) if r.owner == owner => Ok(r),
             _ => Err(Error::NotFound),
+        }
+    }
+
+    /// The record, after starting the verification of a posted object that S3 already holds but
+    /// whose `ObjectCreated:Post` event has not arrived (or never will, as on a local stack).
+    pub async fn get_settled(&self, owner: &str, id: UploadId) -> Result<UploadRecord, Error> {
+        let record = self.get(owner, id).await?;
+        if record.kind != Kind::Post || Self::require_open(&record, "verify").is_err() {
+            return Ok(record);
+        }
+        match self.start_posted(record, By::Api).await {
+            Ok(Some(r)) => Ok(r),
+            Err(Error::VerificationFailed(r)) => Ok(*r),
+            Ok(None) => self.get(owner, id).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes a pending posted session whose object has arrived, sizes it from the object and
+    /// verifies it. `None`: no object yet, or another caller took it.
+    async fn start_posted(
+        &self,
+        record: UploadRecord,
+        by: By,
+    ) -> Result<Option<UploadRecord>, Error> {
+        let Some(info) = self.objects.head(&record.key).await? else {
+            return Ok(None);
+        };
+        let Ok(plan) = PartNumber::new(1)
+            .map_err(|e| e.reason)
+            .and_then(|one| PartPlan::measured(&[(one, info.size)]))
+        else {
+            return Ok(None);
+        };
+        let change = Change {
+            lease_until: Some(epoch_now() + secs(self.limits.completion_lease)),
+            sized: Some(plan),
+            ..Change::default()
+        };
+        let taken = self
+            .sessions
+            .transition(
+                record.upload_id,
+                Guard::status(Status::Pending),
+                Status::Completing,
+                change,
+                &timestamp_now(),
+            )
+            .await;
+        match taken {
+            Ok(r) => self.finish(r, None, by).await.map(Some),
+            Err(PortError::PreconditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -228,10 +364,15 @@ impl Uploads {
         record: &UploadRecord,
         parts: &[(PartNumber, Option<Sha256>)],
     ) -> Result<Vec<SignedPart>, Error> {
-        let plan = record.plan();
+        if record.kind == Kind::Post {
+            return Err(Error::Conflict(
+                "this upload is a form POST; it has no parts".into(),
+            ));
+        }
+        let plan = (!record.open_size).then(|| record.plan());
         let mut to_sign = Vec::with_capacity(parts.len());
         for &(n, sha256) in parts {
-            if !plan.contains(n) {
+            if let Some(plan) = plan.filter(|p| !p.contains(n)) {
                 return Err(Invalid::new(
                     "part_numbers",
                     format!("part {n} is outside 1..={}", plan.part_count()),
@@ -257,7 +398,7 @@ impl Uploads {
             }
             to_sign.push(PartToSign {
                 part_number: n,
-                len: plan.part_len(n),
+                len: plan.map(|p| p.part_len(n)),
                 sha256,
             });
         }
@@ -276,6 +417,11 @@ impl Uploads {
     pub async fn list_parts(&self, owner: &str, id: UploadId) -> Result<Vec<ListedPart>, Error> {
         let record = self.get(owner, id).await?;
         Self::require_open(&record, "list parts")?;
+        if record.kind == Kind::Post {
+            return Err(Error::Conflict(
+                "this upload is a form POST; it has no parts".into(),
+            ));
+        }
         match self
             .objects
             .list_parts(&record.key, &record.s3_upload_id)
@@ -322,11 +468,16 @@ impl Uploads {
                 )));
             }
         }
-        match self
-            .objects
-            .abort_multipart(&record.key, &record.s3_upload_id)
-            .await
-        {
+        // A posted object that arrived before the abort is unverified: it goes too.
+        let s3_side = match record.kind {
+            Kind::Multipart => {
+                self.objects
+                    .abort_multipart(&record.key, &record.s3_upload_id)
+                    .await
+            }
+            Kind::Post => self.objects.delete(&record.key).await,
+        };
+        match s3_side {
             Ok(()) | Err(PortError::NotFound) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -334,17 +485,41 @@ impl Uploads {
 
     /// Completes the multipart upload, verifies the object's SHA-256 and records the result.
     /// Idempotent: a finished upload answers its recorded result again.
+    /// `declared` is the whole object's SHA-256 when the client learnt it only while sending
+    /// the parts (a browser hashing as it reads); it must agree with one declared at creation.
     pub async fn complete(
         &self,
         owner: &str,
         id: UploadId,
         claimed: Option<&[ClaimedPart]>,
+        declared: Option<Sha256>,
     ) -> Result<UploadRecord, Error> {
-        let record = self.get(owner, id).await?;
+        let mut record = self.get(owner, id).await?;
+        let newly_declared = match (record.expected_sha256, declared) {
+            (Some(before), Some(now)) if before != now => {
+                return Err(Invalid::new(
+                    "sha256",
+                    format!(
+                        "differs from the SHA-256 declared when the upload was created ({before})"
+                    ),
+                )
+                .into());
+            }
+            (None, Some(now)) => Some(now),
+            _ => None,
+        };
         if record.status != Status::Pending {
             return self.settle(owner, record).await;
         }
         Self::require_open(&record, "complete")?;
+        if record.kind == Kind::Post {
+            return match self.start_posted(record, By::Api).await? {
+                Some(r) => Ok(r),
+                None => Err(Error::Conflict(
+                    "the object has not arrived in S3 yet; POST the form first".into(),
+                )),
+            };
+        }
         let listed = match self
             .objects
             .list_parts(&record.key, &record.s3_upload_id)
@@ -352,6 +527,21 @@ impl Uploads {
         {
             Err(PortError::NotFound) => return Err(gone()),
             other => other?,
+        };
+        let sized = if record.open_size {
+            let plan = measure(&listed)?;
+            if plan.size() > self.limits.max_object_bytes {
+                return Err(Error::TooLarge {
+                    size: plan.size(),
+                    max: self.limits.max_object_bytes,
+                });
+            }
+            record.size = plan.size();
+            record.part_size = plan.part_size();
+            record.part_count = plan.part_count();
+            Some(plan)
+        } else {
+            None
         };
         let parts = check_parts(&record, &listed, claimed)?;
         let now = epoch_now();
@@ -363,6 +553,8 @@ impl Uploads {
                 Status::Completing,
                 Change {
                     lease_until: Some(now + secs(self.limits.completion_lease)),
+                    sized,
+                    expected_sha256: newly_declared,
                     ..Change::default()
                 },
                 &timestamp_now(),
@@ -398,6 +590,17 @@ impl Uploads {
         };
         if record.key != key {
             return Ok(EventOutcome::Ignored("the key is not the session's"));
+        }
+        if record.kind == Kind::Post && record.status == Status::Pending {
+            return match self.start_posted(record, By::Verifier { deadline }).await {
+                Ok(Some(r)) if r.status == Status::Verifying => {
+                    Ok(EventOutcome::Paused(Box::new(r)))
+                }
+                Ok(Some(r)) => Ok(EventOutcome::Done(Box::new(r))),
+                Ok(None) => Ok(EventOutcome::Ignored("the object is gone or was taken")),
+                Err(Error::VerificationFailed(r)) => Ok(EventOutcome::Done(r)),
+                Err(e) => Err(e),
+            };
         }
         self.verify_session(record, deadline).await
     }
@@ -493,7 +696,7 @@ impl Uploads {
                     ));
                 }
                 Status::Pending => {
-                    return Box::pin(self.complete(owner, record.upload_id, None)).await;
+                    return Box::pin(self.complete(owner, record.upload_id, None, None)).await;
                 }
                 Status::Completing if record.lease_until < epoch_now() => {
                     if let Some(result) = self.take_over(&record).await? {
@@ -814,6 +1017,12 @@ impl Uploads {
             tracing::warn!(error = %chain(&e), to = to.as_str(), "could not release a completion");
         }
     }
+}
+
+/// The plan of a session that declared no size, from the parts S3 holds.
+fn measure(listed: &[ListedPart]) -> Result<PartPlan, Error> {
+    let sizes: Vec<(PartNumber, u64)> = listed.iter().map(|p| (p.part_number, p.size)).collect();
+    PartPlan::measured(&sizes).map_err(|why| Error::Conflict(format!("cannot complete: {why}")))
 }
 
 fn gone() -> Error {

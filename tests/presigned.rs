@@ -10,7 +10,7 @@ use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use verified_uploads::aws::S3Objects;
 use verified_uploads::domain::{ContentType, Metadata, PartNumber, Sha256};
-use verified_uploads::ports::{NewMultipart, ObjectStore, PartToSign};
+use verified_uploads::ports::{NewMultipart, ObjectStore, PartToSign, PostForm};
 use verified_uploads::presign::{Credentials, Presigner};
 
 const ACCESS_KEY: &str = "AKIAVERIFIEDUPLOADS1";
@@ -117,12 +117,12 @@ async fn a_part_url_is_bound_to_its_part_key_upload_and_length() {
             &[
                 PartToSign {
                     part_number: part(1),
-                    len: 1000,
+                    len: Some(1000),
                     sha256: None,
                 },
                 PartToSign {
                     part_number: part(2),
-                    len: 10,
+                    len: Some(10),
                     sha256: None,
                 },
             ],
@@ -166,7 +166,7 @@ async fn a_checksum_url_refuses_a_changed_or_missing_checksum_header() {
             &upload,
             &[PartToSign {
                 part_number: part(1),
-                len: body.len() as u64,
+                len: Some(body.len() as u64),
                 sha256: Some(digest),
             }],
             Duration::from_secs(300),
@@ -238,7 +238,7 @@ async fn a_url_signed_with_other_credentials_is_refused() {
             &upload,
             &[PartToSign {
                 part_number: part(1),
-                len: 3,
+                len: Some(3),
                 sha256: None,
             }],
             Duration::from_secs(60),
@@ -246,4 +246,62 @@ async fn a_url_signed_with_other_credentials_is_refused() {
         .await
         .unwrap();
     assert_eq!(put(&signed[0].url, &[], vec![1, 2, 3]).await, 403);
+}
+
+/// A browser form POST: the fields in `form` (some replaced), then the file.
+async fn post(form: &PostForm, replace: &[(&str, &str)], body: Vec<u8>) -> (u16, String) {
+    let mut multipart = reqwest::multipart::Form::new();
+    for (k, v) in &form.fields {
+        let v = replace
+            .iter()
+            .find(|(rk, _)| rk == k)
+            .map_or(v.as_str(), |(_, rv)| rv);
+        multipart = multipart.text(k.clone(), v.to_owned());
+    }
+    multipart = multipart.part("file", reqwest::multipart::Part::bytes(body));
+    let res = reqwest::Client::new()
+        .post(&form.url)
+        .timeout(Duration::from_secs(10))
+        .multipart(multipart)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_post_policy_takes_only_its_key_type_and_size_range() {
+    let server = s3s_server().await;
+    let s = store(&server.endpoint);
+    let key = "uploads/01TEST/form.txt";
+    let text = ContentType::parse("text/plain").unwrap();
+    let form = s
+        .presign_post(key, &text, 100, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(form.fields["success_action_status"], "201");
+
+    // S3 answers 403 "Invalid according to Policy"; s3s 400 InvalidPolicyDocument.
+    let refused_by_policy = |(status, body): &(u16, String)| {
+        matches!(status, 400 | 403) && (body.contains("Policy") || body.contains("EntityTooLarge"))
+    };
+    let too_big = post(&form, &[], vec![b'x'; 101]).await;
+    assert!(refused_by_policy(&too_big), "{too_big:?}");
+    let other_key = post(&form, &[("key", "uploads/01TEST/elsewhere.txt")], vec![1]).await;
+    assert!(refused_by_policy(&other_key), "{other_key:?}");
+    let other_type = post(&form, &[("Content-Type", "text/html")], vec![1]).await;
+    assert!(refused_by_policy(&other_type), "{other_type:?}");
+    assert!(s.head(key).await.unwrap().is_none(), "nothing stored yet");
+
+    let ok = post(&form, &[], vec![b'x'; 100]).await;
+    assert_eq!(ok.0, 201, "{ok:?}");
+    assert_eq!(s.head(key).await.unwrap().map(|o| o.size), Some(100));
+
+    let impostor = S3Objects::new(&sdk(&server.endpoint), BUCKET).unwrap();
+    let forged = impostor
+        .presign_post(key, &text, 100, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let refused = post(&forged, &[], vec![1]).await;
+    assert_eq!(refused.0, 403, "{refused:?}");
 }

@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use crate::domain::{ContentType, Filename, Metadata, Sha256, Status, UploadId, UploadRecord};
+use crate::domain::{
+    ContentType, Filename, Kind, Metadata, Sha256, Status, UploadId, UploadRecord,
+};
 use crate::ports::{Change, Guard, Page, PageKey, PortError, SessionStore};
 
 /// The GSI that lists an owner's uploads by creation time (template.yaml, scripts/bootstrap.py).
@@ -59,6 +61,8 @@ fn to_item(r: &UploadRecord) -> Item {
         ("key".into(), s(&r.key)),
         ("filename".into(), s(r.filename.as_str())),
         ("content_type".into(), s(r.content_type.as_str())),
+        ("kind".into(), s(r.kind.as_str())),
+        ("open_size".into(), AttributeValue::Bool(r.open_size)),
         ("size".into(), n(r.size)),
         ("part_size".into(), n(r.part_size)),
         ("part_count".into(), n(r.part_count)),
@@ -147,6 +151,16 @@ fn from_item(item: &Item) -> Result<UploadRecord, PortError> {
         filename: Filename::parse(req("filename")?).map_err(|_| malformed("filename"))?,
         content_type: ContentType::parse(req("content_type")?)
             .map_err(|_| malformed("content_type"))?,
+        // Items written before sessions had kinds are multipart, sized at creation.
+        kind: text("kind")
+            .map(|k| Kind::parse(k).ok_or_else(|| malformed("kind")))
+            .transpose()?
+            .unwrap_or(Kind::Multipart),
+        open_size: item
+            .get("open_size")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
         size: unsigned("size")?,
         part_size: unsigned("part_size")?,
         part_count: unsigned("part_count")?,
@@ -282,6 +296,10 @@ impl SessionStore for DynamoSessions {
         ]);
         let optional = [
             ("sha256", change.sha256.map(|d| s(d.to_hex()))),
+            (
+                "expected_sha256",
+                change.expected_sha256.map(|d| s(d.to_hex())),
+            ),
             ("etag", change.etag.map(s)),
             ("error", change.error.map(s)),
             ("verified_at", change.verified_at.map(s)),
@@ -303,6 +321,7 @@ impl SessionStore for DynamoSessions {
             if let Some(v) = value {
                 sets.push(match attr {
                     "sha256" => "#sha256 = :sha256",
+                    "expected_sha256" => "#expected_sha256 = :expected_sha256",
                     "etag" => "#etag = :etag",
                     "error" => "#error = :error",
                     "verified_at" => "#verified_at = :verified_at",
@@ -310,6 +329,18 @@ impl SessionStore for DynamoSessions {
                     "hash_state" => "#hash_state = :hash_state",
                     _ => "#lease_until = :lease_until",
                 });
+                names.insert(format!("#{attr}"), attr.to_owned());
+                values.insert(format!(":{attr}"), v);
+            }
+        }
+        if let Some(plan) = change.sized {
+            sets.push("#size = :size, #part_size = :part_size, #part_count = :part_count, #open_size = :open_size");
+            for (attr, v) in [
+                ("size", n(plan.size())),
+                ("part_size", n(plan.part_size())),
+                ("part_count", n(plan.part_count())),
+                ("open_size", AttributeValue::Bool(false)),
+            ] {
                 names.insert(format!("#{attr}"), attr.to_owned());
                 values.insert(format!(":{attr}"), v);
             }

@@ -9,9 +9,9 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPa
 use bytes::Bytes;
 use tokio::sync::RwLock;
 
-use crate::domain::PartNumber;
+use crate::domain::{ContentType, PartNumber};
 use crate::ports::{
-    ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, PortError, SignedPart,
+    ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, PortError, PostForm, SignedPart,
 };
 use crate::presign::{Credentials, EndpointError, Presigner};
 
@@ -153,9 +153,12 @@ impl ObjectStore for S3Objects {
             .iter()
             .map(|p| {
                 let number = p.part_number.to_string();
-                let len = p.len.to_string();
+                let len = p.len.map(|l| l.to_string());
                 let checksum = p.sha256.map(|s| s.to_base64());
-                let mut headers = vec![("content-length", len.as_str())];
+                let mut headers = Vec::with_capacity(2);
+                if let Some(l) = &len {
+                    headers.push(("content-length", l.as_str()));
+                }
                 if let Some(c) = &checksum {
                     headers.push(("x-amz-checksum-sha256", c.as_str()));
                 }
@@ -175,6 +178,20 @@ impl ObjectStore for S3Objects {
                 }
             })
             .collect())
+    }
+
+    async fn presign_post(
+        &self,
+        key: &str,
+        content_type: &ContentType,
+        max_len: u64,
+        expires: Duration,
+    ) -> Result<PostForm, PortError> {
+        let creds = self.credentials().await?;
+        Ok(self
+            .presigner
+            .batch(&creds, time::OffsetDateTime::now_utc(), expires)
+            .post_form(key, content_type.as_str(), 1..=max_len))
     }
 
     async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<ListedPart>, PortError> {

@@ -21,6 +21,13 @@ async fn main() -> Result<(), BoxError> {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return lambda_http::run(app).await;
     }
+    // Locally the page is served beside the API; deployed, it is a static file (README).
+    let app = if config.web_dir.join("index.html").is_file() {
+        http::with_page(app, &config.web_dir)
+    } else {
+        tracing::warn!(dir = %config.web_dir.display(), "no upload page there; serving the API only");
+        app
+    };
     let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
     tracing::info!(
         "verified-uploads API on http://{} (bucket {}, table {})",

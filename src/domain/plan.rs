@@ -49,6 +49,29 @@ impl PartPlan {
         Ok(plan)
     }
 
+    /// The plan a client followed without declaring it (Uppy's Companion protocol), read off
+    /// the parts S3 holds as `(number, size)` in part order: parts 1..=n with no gap, every part
+    /// but the last the same size, the last no larger. Anything else says why in `Err`.
+    pub fn measured(parts: &[(PartNumber, u64)]) -> Result<Self, String> {
+        let Some(&(_, part_size)) = parts.first() else {
+            return Err("S3 holds no parts for this upload".into());
+        };
+        let mut size = 0u64;
+        for (i, &(n, len)) in parts.iter().enumerate() {
+            if u64::from(n.get()) != i as u64 + 1 {
+                return Err(format!("part {} is missing", i + 1));
+            }
+            let last = i + 1 == parts.len();
+            if len == 0 || len > part_size || (!last && len != part_size) {
+                return Err(format!(
+                    "part {n} is {len} bytes; every part but the last must be {part_size} bytes and the last no larger"
+                ));
+            }
+            size += len;
+        }
+        Ok(Self { size, part_size })
+    }
+
     /// Rebuilds a plan from a stored record, which was validated when it was created.
     pub fn from_record(size: u64, part_size: u64) -> Self {
         Self { size, part_size }
@@ -113,6 +136,25 @@ mod tests {
         let max =
             PartPlan::new(S3_MAX_OBJECT_BYTES, None, 16 * MIB).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(max.part_count(), MAX_PART_COUNT);
+    }
+
+    #[test]
+    fn measures_a_plan_from_the_parts_s3_holds() {
+        let plan = PartPlan::measured(&[(p(1), 5 * MIB), (p(2), 5 * MIB), (p(3), 7)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((plan.size(), plan.part_count()), (10 * MIB + 7, 3));
+        assert_eq!(plan.part_len(p(3)), 7);
+        let one = PartPlan::measured(&[(p(1), 9)]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((one.size(), one.part_count()), (9, 1));
+        for bad in [
+            vec![],
+            vec![(p(2), 5 * MIB)],
+            vec![(p(1), 5 * MIB), (p(3), 1)],
+            vec![(p(1), 5 * MIB), (p(2), 6 * MIB)],
+            vec![(p(1), 5 * MIB), (p(2), 4 * MIB), (p(3), 1)],
+        ] {
+            assert!(PartPlan::measured(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

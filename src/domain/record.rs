@@ -46,6 +46,32 @@ impl Status {
     }
 }
 
+/// How the bytes reach S3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A multipart upload through pre-signed part URLs, completed through the API.
+    Multipart,
+    /// One browser form POST under a pre-signed policy (Uppy's small-file path); S3's
+    /// `ObjectCreated:Post` event, or the owner's next `GET`, starts verification.
+    Post,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Multipart => "multipart",
+            Self::Post => "post",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Multipart, Self::Post]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// The session as stored in DynamoDB and shown to its owner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UploadRecord {
@@ -56,6 +82,10 @@ pub struct UploadRecord {
     pub key: String,
     pub filename: Filename,
     pub content_type: ContentType,
+    pub kind: Kind,
+    /// The client did not declare a size (Uppy's Companion protocol): `size`, `part_size` and
+    /// `part_count` are 0 until completion measures them from what S3 holds.
+    pub open_size: bool,
     pub size: u64,
     pub part_size: u64,
     pub part_count: u64,

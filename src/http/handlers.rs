@@ -184,7 +184,7 @@ pub async fn get_upload(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<UploadRecord>, Error> {
-    Ok(Json(app.get(caller.id(), upload_id(&id)?).await?))
+    Ok(Json(app.get_settled(caller.id(), upload_id(&id)?).await?))
 }
 
 pub async fn abort(
@@ -288,6 +288,8 @@ pub async fn list_parts(
 #[serde(deny_unknown_fields)]
 pub struct CompleteRequest {
     parts: Option<Vec<ClaimedPartBody>>,
+    /// Hex SHA-256 of the whole object, for clients that hash while uploading.
+    sha256: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -319,7 +321,14 @@ pub async fn complete(
                 .collect::<Result<Vec<_>, Invalid>>()
         })
         .transpose()?;
-    let record = app.complete(caller.id(), id, claimed.as_deref()).await?;
+    let declared = req
+        .sha256
+        .as_deref()
+        .map(|s| Sha256::parse_hex("sha256", s))
+        .transpose()?;
+    let record = app
+        .complete(caller.id(), id, claimed.as_deref(), declared)
+        .await?;
     // `verifying`: the verifier function finishes the job; poll GET /uploads/{id}.
     let status = if record.status == Status::Verifying {
         StatusCode::ACCEPTED

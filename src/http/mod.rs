@@ -1,6 +1,7 @@
 //! One axum `Router`, served by `lambda_http::run` in Lambda and by `axum::serve` locally.
 
 mod caller;
+mod companion;
 mod handlers;
 mod json;
 pub mod problem;
@@ -37,12 +38,41 @@ pub fn router(uploads: Arc<Uploads>, callers: CallerPolicy) -> Router {
             get(handlers::list_parts).post(handlers::sign_parts),
         )
         .route("/uploads/{upload_id}/complete", post(handlers::complete))
+        .route("/s3/params", get(companion::params))
+        .route("/s3/multipart", post(companion::create))
+        .route(
+            "/s3/multipart/{upload_id}",
+            get(companion::list_parts).delete(companion::abort),
+        )
+        .route(
+            "/s3/multipart/{upload_id}/batch",
+            get(companion::sign_batch),
+        )
+        .route(
+            "/s3/multipart/{upload_id}/complete",
+            post(companion::complete),
+        )
+        .route(
+            "/s3/multipart/{upload_id}/{part_number}",
+            get(companion::sign_part),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
         .layer(axum::Extension(callers))
         .layer(middleware::from_fn(request_span))
         .with_state(uploads)
+}
+
+/// The upload page (`web/`) at `/`, for the local server; unknown paths still answer the API's
+/// problem document.
+pub fn with_page(router: Router, dir: &std::path::Path) -> Router {
+    use axum::handler::HandlerWithoutStateExt as _;
+    router.fallback_service(
+        tower_http::services::ServeDir::new(dir)
+            .append_index_html_on_directories(true)
+            .not_found_service(not_found.into_service()),
+    )
 }
 
 async fn not_found() -> Problem {

@@ -199,8 +199,14 @@ pub async fn handle_s3(
 
 /// The S3 completion event from `events/`, for `key` (form-encoded as S3 sends it).
 pub fn s3_event_for(key: &str) -> aws_lambda_events::event::s3::S3Event {
+    s3_event_from("s3-complete-multipart-upload.json", key)
+}
+
+/// An S3 event from `events/` (`file`), for `key`.
+pub fn s3_event_from(file: &str, key: &str) -> aws_lambda_events::event::s3::S3Event {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("events/s3-complete-multipart-upload.json");
+        .join("events")
+        .join(file);
     let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let encoded = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
         .to_string()

@@ -1,0 +1,340 @@
+// Browser tests: headless Chromium (Debian's) driven by playwright-core, against the real API
+// binary on API_URL and the emulator behind it. Run by scripts/browser-test.sh from `make test`.
+// Prints cargo-style result lines so `make test` counts them with the Rust tests.
+
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const API = (process.env.API_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
+const SHOTS = process.env.SCREENSHOT_DIR ?? join(here, '..', 'docs', 'screenshots');
+const PART = 5 * 1024 * 1024; // the API under test runs with DEFAULT_PART_SIZE=5 MiB
+const TIMEOUT = 60_000;
+const files = mkdtempSync(join(tmpdir(), 'vu-browser-'));
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+function equal(actual, expected, what) {
+  assert(actual === expected, `${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+}
+const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
+
+/// A file on disk (so that choosing it twice gives the same name, size and mtime).
+function makeFile(name, size) {
+  const data = randomBytes(size);
+  const path = join(files, name);
+  writeFileSync(path, data);
+  return { path, size, sha256: sha256(data) };
+}
+
+async function record(id) {
+  const res = await fetch(`${API}/uploads/${id}`);
+  equal(res.status, 200, `GET /uploads/${id}`);
+  return res.json();
+}
+
+/// The item as DynamoDB holds it, read with boto3 beside the API, not through it.
+function dynamoItem(id) {
+  const py = join(here, '..', '.venv', 'bin', 'python');
+  const out = execFileSync(py, ['-c', `
+import json, os, sys, boto3
+t = boto3.resource("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).Table(os.environ["TABLE_NAME"])
+print(json.dumps(t.get_item(Key={"upload_id": sys.argv[1]}).get("Item"), default=str))
+`, id]);
+  return JSON.parse(out.toString());
+}
+
+/// PUTs of parts to S3 seen by the page: part numbers, and whether each carried its checksum.
+function watchParts(page) {
+  const seen = { started: [], finished: [], checksums: 0 };
+  page.on('request', (r) => {
+    const n = new URL(r.url()).searchParams.get('partNumber');
+    if (r.method() === 'PUT' && n) {
+      seen.started.push(Number(n));
+      if (r.headers()['x-amz-checksum-sha256']) seen.checksums += 1;
+    }
+  });
+  page.on('requestfinished', (r) => {
+    const n = new URL(r.url()).searchParams.get('partNumber');
+    if (r.method() === 'PUT' && n) seen.finished.push(Number(n));
+  });
+  return seen;
+}
+
+/// Holds the PUT of `part` until `release()` (or forever): a deterministic "mid-upload".
+async function holdPart(page, part) {
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  const match = (url) => url.searchParams.get('partNumber') === String(part);
+  await page.route(match, async (route) => {
+    await gate;
+    await route.continue().catch(() => {});
+  });
+  return {
+    release: async () => {
+      release();
+      await page.unroute(match);
+    },
+  };
+}
+
+/// Holds the request that signs `part` (so its bytes have not left): progress shows the parts
+/// sent so far, for the mid-upload screenshot.
+async function holdSigning(page, part) {
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  const match = (url) => url.pathname.endsWith('/parts');
+  await page.route(match, async (route) => {
+    const body = route.request().postDataJSON();
+    if (route.request().method() === 'POST' && body?.part_numbers?.includes(part)) await gate;
+    await route.continue().catch(() => {});
+  });
+  return {
+    release: async () => {
+      release();
+      await page.unroute(match);
+    },
+  };
+}
+
+async function until(what, cond, ms = TIMEOUT) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const row = (page) => page.locator('#uploads li').first();
+
+/// Waits for the newest upload row to reach `state`; a timeout says what the row showed.
+async function reach(page, state) {
+  try {
+    await row(page).and(page.locator(`[data-state="${state}"]`)).waitFor();
+  } catch (e) {
+    const shown = await row(page).textContent().catch(() => '(no row)');
+    throw new Error(`the upload never became ${state}; the page showed: ${shown.replace(/\s+/g, ' ')}`);
+  }
+}
+
+async function openPage(context, path = '/') {
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  page.on('pageerror', (e) => console.error(`  page error: ${e.message}`));
+  await page.goto(`${API}${path}`);
+  return page;
+}
+
+const tests = {
+  async 'our page uploads a multi-part file, S3 checks each part, the service verifies it'(browser) {
+    const file = makeFile('three-parts.bin', 3 * PART - 12_345);
+    const context = await browser.newContext({ viewport: { width: 900, height: 620 } });
+    const page = await openPage(context);
+    const parts = watchParts(page);
+    const held = await holdSigning(page, 3);
+    await page.setInputFiles('#files', file.path);
+    await until('parts 1 and 2', () => parts.finished.includes(1) && parts.finished.includes(2));
+    await page.waitForFunction(() => document.querySelector('#uploads li progress').value > 60);
+    mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: join(SHOTS, 'page-uploading.png') });
+    await held.release();
+    await reach(page, 'verified');
+    await page.screenshot({ path: join(SHOTS, 'page-verified.png') });
+
+    const id = await row(page).getAttribute('data-upload-id');
+    const r = await record(id);
+    equal(r.status, 'verified', 'status');
+    equal(r.sha256, file.sha256, 'recorded digest');
+    equal(r.size, file.size, 'size');
+    equal(r.part_count, 3, 'part count');
+    assert((await row(page).locator('.digest').textContent()).includes(file.sha256), 'digest shown');
+    equal(parts.started.sort().join(), '1,2,3', 'parts sent');
+    equal(parts.checksums, 3, 'PUTs carrying x-amz-checksum-sha256');
+    await context.close();
+  },
+
+  async 'a reload mid-way resumes from the parts S3 holds, sending only the missing one'(browser) {
+    const file = makeFile('resumed.bin', 2 * PART + 777);
+    const context = await browser.newContext();
+    const page = await openPage(context);
+    const before = watchParts(page);
+    await holdPart(page, 3);
+    await page.setInputFiles('#files', file.path);
+    await until('parts 1 and 2', () => before.finished.includes(1) && before.finished.includes(2));
+    const id = await row(page).getAttribute('data-upload-id');
+    await page.close(); // the held PUT of part 3 dies with the page: a reload mid-way
+
+    const again = await openPage(context);
+    const after = watchParts(again);
+    await again.setInputFiles('#files', file.path);
+    await reach(again, 'verified');
+    equal(await row(again).getAttribute('data-upload-id'), id, 'same session after the reload');
+    equal(after.started.join(), '3', 'parts sent after the reload');
+    const r = await record(id);
+    equal(r.status, 'verified', 'status');
+    equal(r.sha256, file.sha256, 'recorded digest');
+    await context.close();
+  },
+
+  async 'a wrong declared digest fails verification, and the page says so'(browser) {
+    const file = makeFile('wrong-digest.bin', 1024 * 1024 + 5);
+    const declared = sha256(Buffer.from('not this file'));
+    const context = await browser.newContext();
+    const page = await openPage(context);
+    await page.locator('summary').click();
+    await page.fill('#expected', declared);
+    await page.setInputFiles('#files', file.path);
+    await reach(page, 'failed');
+    const status = await row(page).locator('.status').textContent();
+    assert(status.includes('sha256 mismatch') && status.includes(declared), `status shown: ${status}`);
+    const r = await record(await row(page).getAttribute('data-upload-id'));
+    equal(r.status, 'failed', 'status');
+    equal(r.expected_sha256, declared, 'declared digest');
+    equal(r.sha256, file.sha256, 'computed digest');
+    await context.close();
+  },
+
+  async 'an expired part URL (S3 403) is signed again and the part retried'(browser) {
+    const file = makeFile('re-signed.bin', 300_000);
+    const context = await browser.newContext();
+    const page = await openPage(context);
+    let signs = 0;
+    page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/parts')) signs += 1; });
+    let refused = 0;
+    const s3Put = (url) => url.searchParams.has('partNumber');
+    await page.route(s3Put, async (route) => {
+      if (route.request().method() === 'PUT' && refused === 0) {
+        refused += 1;
+        return route.fulfill({
+          status: 403,
+          headers: { 'access-control-allow-origin': '*', 'content-type': 'application/xml' },
+          body: '<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>',
+        });
+      }
+      return route.continue();
+    });
+    await page.setInputFiles('#files', file.path);
+    await reach(page, 'verified');
+    equal(refused, 1, 'refused PUTs');
+    equal(signs, 2, 'signing calls for the one part');
+    equal((await record(await row(page).getAttribute('data-upload-id'))).sha256, file.sha256, 'digest');
+    await context.close();
+  },
+
+  async 'pause and resume from the keyboard; cancel aborts the multipart upload'(browser) {
+    const file = makeFile('paused.bin', 2 * PART + 1);
+    const context = await browser.newContext();
+    const page = await openPage(context);
+    const parts = watchParts(page);
+    const held = await holdPart(page, 3);
+    await page.setInputFiles('#files', file.path);
+    await until('parts 1 and 2', () => parts.finished.includes(1) && parts.finished.includes(2));
+    await row(page).locator('button.pause').focus();
+    await page.keyboard.press('Enter');
+    await reach(page, 'paused');
+    await held.release();
+    await row(page).locator('button.resume').focus();
+    await page.keyboard.press('Enter');
+    await reach(page, 'verified');
+    equal(parts.started.filter((n) => n !== 3).sort().join(), '1,2', 'parts 1 and 2 sent once');
+
+    const other = makeFile('cancelled.bin', 2 * PART + 1);
+    const held2 = await holdPart(page, 3);
+    await page.setInputFiles('#files', other.path);
+    await until('a second upload', async () => (await row(page).getAttribute('data-upload-id')) !== null
+      && (await row(page).locator('.name').textContent()) === 'cancelled.bin');
+    await until('parts of the second upload', () => parts.finished.filter((n) => n === 1).length >= 2);
+    await row(page).getByRole('button', { name: 'Cancel cancelled.bin' }).click();
+    await page.waitForFunction(() => /aborted/.test(document.querySelector('#uploads li .status').textContent));
+    const id = await row(page).getAttribute('data-upload-id');
+    equal((await record(id)).status, 'aborted', 'status after cancel');
+    await held2.release();
+    await context.close();
+  },
+
+  async 'stock Uppy (@uppy/aws-s3, companionEndpoint) uploads a multi-part file, verified in DynamoDB'(browser) {
+    const context = await browser.newContext();
+    const page = await openPage(context, '/uppy.html');
+    const parts = watchParts(page);
+    const size = 2 * PART + 4242;
+    // The same bytes in the page and here: a xorshift stream from a fixed seed.
+    const bytes = (n) => {
+      const out = new Uint8Array(n);
+      let x = 2463534242;
+      for (let i = 0; i < n; i += 1) {
+        x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+        out[i] = x & 255;
+      }
+      return out;
+    };
+    const result = await page.evaluate(async ([n, src]) => {
+      const data = (0, eval)(`(${src})`)(n);
+      return new Promise((resolve) => {
+        window.uppy.once('complete', (r) => resolve({
+          ok: r.successful.map((f) => f.response.body),
+          failed: r.failed.map((f) => String(f.error?.message ?? f.error)),
+        }));
+        window.uppy.addFile({ name: 'uppy-multipart.bin', type: 'application/octet-stream', data: new Blob([data]) });
+      });
+    }, [size, bytes.toString()]);
+    equal(result.failed.length, 0, `failed files (${result.failed.join('; ')})`);
+    const key = result.ok[0].key;
+    const id = key.split('/')[1];
+    const expected = sha256(bytes(size));
+    const item = dynamoItem(id);
+    equal(item.status, 'verified', 'DynamoDB status');
+    equal(item.sha256, expected, 'DynamoDB sha256');
+    equal(Number(item.size), size, 'DynamoDB size');
+    equal(Number(item.part_count), 3, 'DynamoDB part_count');
+    equal(item.key, key, 'DynamoDB key');
+    equal(parts.finished.sort().join(), '1,2,3', 'parts PUT by Uppy');
+    await page.locator(`[data-upload-id="${id}"][data-state="verified"]`).waitFor();
+    await context.close();
+  },
+
+  async "stock Uppy's single-request path (GET /s3/params, a form POST) is verified too"(browser) {
+    const context = await browser.newContext();
+    const page = await openPage(context, '/uppy.html');
+    const file = makeFile('small.txt', 200_000);
+    await page.setInputFiles('#files', file.path);
+    await page.locator('#uploads li[data-state="verified"]').waitFor();
+    const id = await page.locator('#uploads li').first().getAttribute('data-upload-id');
+    const item = dynamoItem(id);
+    equal(item.kind, 'post', 'DynamoDB kind');
+    equal(item.status, 'verified', 'DynamoDB status');
+    equal(item.sha256, file.sha256, 'DynamoDB sha256');
+    await context.close();
+  },
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+let passed = 0;
+let failed = 0;
+const only = process.argv[2];
+for (const [name, run] of Object.entries(tests)) {
+  if (only && !name.includes(only)) continue;
+  const started = Date.now();
+  try {
+    await run(browser);
+    passed += 1;
+    console.log(`test browser: ${name} ... ok (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failed += 1;
+    console.log(`test browser: ${name} ... FAILED\n  ${e.stack ?? e}`);
+  }
+}
+await browser.close();
+console.log(`\ntest result: ${failed ? 'FAILED' : 'ok'}. ${passed} passed; ${failed} failed (browser)`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The upload page's third-party scripts and the browser tests.
+#   scripts/browser.sh deps                 npm packages (browser/), vendored into web/vendor
+#   scripts/browser.sh test EMULATOR_PORT   Debian's Chromium (installed if missing), the API on
+#                                           127.0.0.1:$BROWSER_API_PORT, then browser/tests.mjs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .local
+
+apt_install() {
+  # CI and this project's machines run as root; elsewhere sudo asks.
+  local sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+deps() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  # `npm ci` only when the lockfile changed since the last install.
+  local stamp=.local/browser-lock.installed
+  if [ ! -d browser/node_modules ] || ! cmp -s browser/package-lock.json "$stamp"; then
+    (cd browser && npm ci --no-audit --no-fund --loglevel=error)
+    cp browser/package-lock.json "$stamp"
+  fi
+  node browser/build.mjs
+}
+
+run_tests() {
+  local emulator=$1 port=${BROWSER_API_PORT:-3099}
+  deps
+  command -v "${CHROMIUM:-chromium}" >/dev/null || apt_install chromium
+  . scripts/env.sh
+  local_aws_env "$emulator"
+  cargo build --locked --quiet --bin api
+  # Parts of 5 MiB (S3's minimum) keep multi-part test files small.
+  LISTEN_ADDR=127.0.0.1:$port DEFAULT_PART_SIZE=5242880 WEB_DIR=web \
+    ./target/debug/api >.local/browser-api.log 2>&1 &
+  api_pid=$!
+  trap 'kill "${api_pid:-}" 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do
+    curl -sf -m 2 "http://127.0.0.1:$port/healthz" >/dev/null && break
+    sleep 0.1
+  done
+  API_URL=http://127.0.0.1:$port node browser/tests.mjs
+}
+
+case ${1:-} in
+  deps) deps ;;
+  test) run_tests "${2:-4599}" ;;
+  *) echo "usage: $0 deps | test EMULATOR_PORT" >&2; exit 2 ;;
+esac

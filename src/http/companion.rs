@@ -1,0 +1,350 @@
+//! Uppy Companion's S3 routes (`/s3/...`), so that the stock `@uppy/aws-s3` plugin configured
+//! with `companionEndpoint` uploads through the same sessions, records and verification as
+//! `/uploads`. The shapes are Companion's (`controllers/s3` in the Uppy repository). The upload
+//! id Uppy carries is ours; the `key` it sends back is checked against the session, never used.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::caller::Caller;
+use super::json::JsonBody;
+use super::problem::Problem;
+use crate::domain::{ContentType, Filename, Invalid, Metadata, PartNumber, Sha256, UploadId};
+use crate::domain::{Status, UploadRecord};
+use crate::error::Error;
+use crate::ports::PostForm;
+use crate::service::{ClaimedPart, MAX_URLS_PER_CALL, OpenUpload, Uploads};
+
+type App = State<Arc<Uploads>>;
+
+/// Companion's error answers are problem documents here too; Uppy only reads the status.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
+    q.map(|Query(v)| v).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "Invalid query string",
+            e.body_text(),
+        )
+    })
+}
+
+/// What Uppy declares about a file. `name` and `type` repeat `filename` and `type`; a
+/// `sha256` entry (hex) is the digest the upload must match; the rest is kept as metadata.
+fn open_upload(
+    filename: &str,
+    content_type: Option<&str>,
+    meta: impl IntoIterator<Item = (String, Value)>,
+) -> Result<OpenUpload, Invalid> {
+    let mut sha256 = None;
+    let mut kept = BTreeMap::new();
+    for (k, v) in meta {
+        let field = format!("metadata.{k}");
+        let text = match v {
+            Value::Null => continue,
+            Value::String(s) => s,
+            Value::Bool(_) | Value::Number(_) => v.to_string(),
+            Value::Array(_) | Value::Object(_) => {
+                return Err(Invalid::new(field, "must be a string"));
+            }
+        };
+        match k.as_str() {
+            "name" | "type" => {}
+            "sha256" => sha256 = Some(Sha256::parse_hex(&field, &text)?),
+            _ => {
+                kept.insert(k.to_ascii_lowercase(), text);
+            }
+        }
+    }
+    Ok(OpenUpload {
+        filename: Filename::parse(filename)?,
+        content_type: match content_type.map(str::trim) {
+            None | Some("") => ContentType::default(),
+            Some(t) => ContentType::parse(t)?,
+        },
+        sha256,
+        metadata: Metadata::parse(kept)?,
+    })
+}
+
+/// The session behind `id`, if the caller owns it and `key` is its key; otherwise 404, as for
+/// an unknown id, so keys cannot be probed.
+async fn session(app: &Uploads, caller: &Caller, id: &str, key: &str) -> Result<UploadId, Error> {
+    let id = UploadId::parse(id)?;
+    tracing::Span::current().record("upload_id", tracing::field::display(id));
+    let record = app.get(caller.id(), id).await?;
+    if record.key != key {
+        return Err(Error::NotFound);
+    }
+    Ok(id)
+}
+
+#[derive(Deserialize)]
+pub struct KeyQuery {
+    key: String,
+}
+
+#[derive(Deserialize)]
+pub struct CreateBody {
+    filename: String,
+    #[serde(rename = "type")]
+    content_type: Option<String>,
+    #[serde(default)]
+    metadata: serde_json::Map<String, Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Created {
+    key: String,
+    upload_id: UploadId,
+    bucket: String,
+}
+
+/// `POST /s3/multipart`: a session whose size is measured from S3's parts at completion.
+pub async fn create(
+    State(app): App,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<Json<Created>, Error> {
+    let req = open_upload(&body.filename, body.content_type.as_deref(), body.metadata)?;
+    let record = app.create_open(caller.id(), req).await?;
+    tracing::Span::current().record("upload_id", tracing::field::display(record.upload_id));
+    Ok(Json(Created {
+        key: record.key,
+        upload_id: record.upload_id,
+        bucket: record.bucket,
+    }))
+}
+
+fn part_number(raw: &str, field: &str) -> Result<PartNumber, Invalid> {
+    PartNumber::parse(raw.trim()).map_err(|e| Invalid::new(field, e.reason))
+}
+
+/// `GET /s3/multipart/{uploadId}/{partNumber}?key=`
+pub async fn sign_part(
+    State(app): App,
+    caller: Caller,
+    Path((id, n)): Path<(String, String)>,
+    q: Result<Query<KeyQuery>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let q = query(q)?;
+    let id = session(&app, &caller, &id, &q.key).await?;
+    let n = part_number(&n, "partNumber").map_err(Error::from)?;
+    let mut signed = app.sign_parts(caller.id(), id, &[(n, None)]).await?;
+    let url = signed.pop().map(|p| p.url).unwrap_or_default();
+    Ok(Json(
+        json!({ "url": url, "expires": app.url_expiry().as_secs() }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchQuery {
+    key: String,
+    part_numbers: String,
+}
+
+/// `GET /s3/multipart/{uploadId}/batch?key=&partNumbers=1,2,3` (older Uppy versions).
+pub async fn sign_batch(
+    State(app): App,
+    caller: Caller,
+    Path(id): Path<String>,
+    q: Result<Query<BatchQuery>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let q = query(q)?;
+    let id = session(&app, &caller, &id, &q.key).await?;
+    let mut parts = Vec::new();
+    for raw in q.part_numbers.split(',') {
+        let n = part_number(raw, "partNumbers").map_err(Error::from)?;
+        if !parts.iter().any(|(p, _)| *p == n) {
+            parts.push((n, None));
+        }
+    }
+    if parts.len() > MAX_URLS_PER_CALL {
+        return Err(Error::from(Invalid::new(
+            "partNumbers",
+            format!("at most {MAX_URLS_PER_CALL} part numbers per call"),
+        ))
+        .into());
+    }
+    let signed = app.sign_parts(caller.id(), id, &parts).await?;
+    let urls: BTreeMap<String, String> = signed
+        .into_iter()
+        .map(|p| (p.part_number.to_string(), p.url))
+        .collect();
+    Ok(Json(json!({ "presignedUrls": urls })))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompanionPart {
+    part_number: PartNumber,
+    size: u64,
+    #[serde(rename = "ETag")]
+    etag: String,
+}
+
+/// `GET /s3/multipart/{uploadId}?key=`: the parts S3 holds, for Uppy's resume.
+pub async fn list_parts(
+    State(app): App,
+    caller: Caller,
+    Path(id): Path<String>,
+    q: Result<Query<KeyQuery>, QueryRejection>,
+) -> Result<Json<Vec<CompanionPart>>, Problem> {
+    let q = query(q)?;
+    let id = session(&app, &caller, &id, &q.key).await?;
+    let parts = app.list_parts(caller.id(), id).await?;
+    Ok(Json(
+        parts
+            .into_iter()
+            .map(|p| CompanionPart {
+                part_number: p.part_number,
+                size: p.size,
+                etag: p.etag,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CompleteBody {
+    #[serde(default)]
+    parts: Option<Vec<CompletePart>>,
+}
+
+#[derive(Deserialize)]
+pub struct CompletePart {
+    #[serde(rename = "PartNumber")]
+    part_number: u64,
+    #[serde(rename = "ETag")]
+    etag: String,
+}
+
+#[derive(Serialize)]
+pub struct Completed {
+    location: String,
+    key: String,
+    bucket: String,
+    upload_id: UploadId,
+    status: Status,
+    sha256: Option<Sha256>,
+}
+
+fn location(r: &UploadRecord) -> String {
+    format!("s3://{}/{}", r.bucket, r.key)
+}
+
+/// `POST /s3/multipart/{uploadId}/complete?key=`: completes and verifies like
+/// `POST /uploads/{id}/complete`; a digest mismatch answers 422, so Uppy reports the file failed.
+pub async fn complete(
+    State(app): App,
+    caller: Caller,
+    Path(id): Path<String>,
+    q: Result<Query<KeyQuery>, QueryRejection>,
+    JsonBody(body): JsonBody<CompleteBody>,
+) -> Result<(StatusCode, Json<Completed>), Problem> {
+    let q = query(q)?;
+    let id = session(&app, &caller, &id, &q.key).await?;
+    let claimed = body
+        .parts
+        .map(|parts| {
+            parts
+                .into_iter()
+                .map(|p| {
+                    Ok(ClaimedPart {
+                        part_number: PartNumber::new(p.part_number)
+                            .map_err(|e| Invalid::new("parts", e.reason))?,
+                        etag: p.etag,
+                    })
+                })
+                .collect::<Result<Vec<_>, Invalid>>()
+        })
+        .transpose()
+        .map_err(Error::from)?;
+    let r = app
+        .complete(caller.id(), id, claimed.as_deref(), None)
+        .await?;
+    let status = if r.status == Status::Verifying {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(Completed {
+            location: location(&r),
+            key: r.key,
+            bucket: r.bucket,
+            upload_id: r.upload_id,
+            status: r.status,
+            sha256: r.sha256,
+        }),
+    ))
+}
+
+/// `DELETE /s3/multipart/{uploadId}?key=`
+pub async fn abort(
+    State(app): App,
+    caller: Caller,
+    Path(id): Path<String>,
+    q: Result<Query<KeyQuery>, QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let q = query(q)?;
+    let id = session(&app, &caller, &id, &q.key).await?;
+    app.abort(caller.id(), id).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Serialize)]
+pub struct Params {
+    method: &'static str,
+    url: String,
+    fields: BTreeMap<String, String>,
+    expires: u64,
+}
+
+/// `GET /s3/params?filename=&type=&metadata[k]=v`: a pre-signed POST policy for Uppy's
+/// single-request path, limited by `content-length-range` to the service's object limit.
+pub async fn params(
+    State(app): App,
+    caller: Caller,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<Params>, Problem> {
+    let pairs = query(q)?;
+    let mut filename = None;
+    let mut content_type = None;
+    let mut meta = Vec::new();
+    for (k, v) in pairs {
+        match k.as_str() {
+            "filename" => filename = Some(v),
+            "type" => content_type = Some(v),
+            _ => {
+                if let Some(name) = k
+                    .strip_prefix("metadata[")
+                    .and_then(|r| r.strip_suffix(']'))
+                {
+                    meta.push((name.to_owned(), Value::String(v)));
+                }
+            }
+        }
+    }
+    let filename = filename
+        .ok_or_else(|| Error::from(Invalid::new("filename", "the query must name the file")))?;
+    let req = open_upload(&filename, content_type.as_deref(), meta).map_err(Error::from)?;
+    let (record, PostForm { url, fields }) = app.create_post(caller.id(), req).await?;
+    tracing::Span::current().record("upload_id", tracing::field::display(record.upload_id));
+    Ok(Json(Params {
+        method: "POST",
+        url,
+        fields,
+        expires: app.url_expiry().as_secs(),
+    }))
+}

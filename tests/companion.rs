@@ -1,0 +1,479 @@
+//! Uppy Companion's S3 routes end to end: the real Router and SDK clients against the emulator,
+//! parts PUT and forms POSTed over HTTP exactly as `@uppy/aws-s3` sends them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const PART: usize = 5 * MIB;
+
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// `POST /s3/multipart` as Uppy sends it: `metadata` is the file's meta, `name` and `type` included.
+async fn create(app: &axum::Router, filename: &str, meta: Value) -> (String, String) {
+    let c = call(
+        app,
+        "POST",
+        "/s3/multipart",
+        Some(json!({"filename": filename, "type": "application/octet-stream", "metadata": meta})),
+    )
+    .await;
+    assert_eq!(c.status, 200, "{}", c.body);
+    let id = c.body["uploadId"].as_str().unwrap().to_owned();
+    let key = c.body["key"].as_str().unwrap().to_owned();
+    assert_eq!(key, format!("uploads/{id}/{filename}"));
+    assert_eq!(c.body["bucket"], bucket());
+    (id, key)
+}
+
+/// Signs part `n` (Uppy 5+/6's one-part route) and PUTs `bytes` with no extra header, as Uppy does.
+async fn send(app: &axum::Router, id: &str, key: &str, n: usize, bytes: Vec<u8>) -> String {
+    let s = call(
+        app,
+        "GET",
+        &format!("/s3/multipart/{id}/{n}?key={}", enc(key)),
+        None,
+    )
+    .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    assert!(s.body["expires"].as_u64().unwrap() > 0);
+    let (status, etag) = put_part(&json!({"url": s.body["url"], "headers": {}}), bytes).await;
+    assert_eq!(status, 200);
+    etag.unwrap()
+}
+
+async fn complete(app: &axum::Router, id: &str, key: &str, parts: Value) -> Answer {
+    call(
+        app,
+        "POST",
+        &format!("/s3/multipart/{id}/complete?key={}", enc(key)),
+        Some(json!({ "parts": parts })),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn uppy_multipart_is_sized_from_its_parts_verified_and_recorded() {
+    let app = router().await;
+    let file = data(2 * PART + 999, 21);
+    let sha = sha256_hex(&file);
+    let (id, key) = create(
+        &app,
+        "clip.mp4",
+        json!({"name": "clip.mp4", "type": "video/mp4", "relativePath": null, "Project": "apollo", "sha256": sha}),
+    )
+    .await;
+    let e1 = send(&app, &id, &key, 1, slice(&file, PART, 1)).await;
+    // The batch route of older Uppy versions signs parts 2 and 3 in one call.
+    let b = call(
+        &app,
+        "GET",
+        &format!("/s3/multipart/{id}/batch?key={}&partNumbers=2,3", enc(&key)),
+        None,
+    )
+    .await;
+    assert_eq!(b.status, 200, "{}", b.body);
+    let mut etags = vec![e1];
+    for n in [2, 3] {
+        let url = &b.body["presignedUrls"][n.to_string()];
+        let (status, etag) =
+            put_part(&json!({"url": url, "headers": {}}), slice(&file, PART, n)).await;
+        assert_eq!(status, 200);
+        etags.push(etag.unwrap());
+    }
+
+    let l = call(
+        &app,
+        "GET",
+        &format!("/s3/multipart/{id}?key={}", enc(&key)),
+        None,
+    )
+    .await;
+    assert_eq!(l.status, 200, "{}", l.body);
+    let listed = l.body.as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[2]["PartNumber"], 3);
+    assert_eq!(listed[2]["Size"], 999);
+    assert_eq!(
+        listed
+            .iter()
+            .map(|p| p["ETag"].as_str().unwrap().trim_matches('"'))
+            .collect::<Vec<_>>(),
+        etags
+    );
+
+    let parts: Vec<Value> = etags
+        .iter()
+        .enumerate()
+        .map(|(i, e)| json!({"PartNumber": i + 1, "ETag": format!("\"{e}\"")}))
+        .collect();
+    let c = complete(&app, &id, &key, json!(parts)).await;
+    assert_eq!(c.status, 200, "{}", c.body);
+    assert_eq!(c.body["status"], "verified");
+    assert_eq!(c.body["sha256"], sha);
+    assert_eq!(c.body["key"], key);
+    assert_eq!(c.body["location"], format!("s3://{}/{key}", bucket()));
+
+    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    assert_eq!(r.body["status"], "verified");
+    assert_eq!(r.body["kind"], "multipart");
+    assert_eq!(r.body["size"], file.len());
+    assert_eq!(r.body["part_size"], PART);
+    assert_eq!(r.body["part_count"], 3);
+    assert_eq!(r.body["expected_sha256"], sha);
+    assert_eq!(r.body["metadata"], json!({"project": "apollo"}));
+
+    // Uppy retries a complete whose answer it lost: the same answer again.
+    let again = complete(&app, &id, &key, json!(parts)).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["sha256"], sha);
+}
+
+#[tokio::test]
+async fn the_key_must_be_the_sessions_and_bad_input_is_a_typed_400() {
+    let app = router().await;
+    let (id, key) = create(&app, "k.bin", json!({})).await;
+    let other = "uploads/01JF0000000000000000000000/k.bin";
+    for (method, uri) in [
+        ("GET", format!("/s3/multipart/{id}/1?key={}", enc(other))),
+        (
+            "GET",
+            format!("/s3/multipart/{id}/batch?key={}&partNumbers=1", enc(other)),
+        ),
+        ("GET", format!("/s3/multipart/{id}?key={}", enc(other))),
+        ("DELETE", format!("/s3/multipart/{id}?key={}", enc(other))),
+        (
+            "POST",
+            format!("/s3/multipart/{id}/complete?key={}", enc(other)),
+        ),
+    ] {
+        let a = call(&app, method, &uri, Some(json!({"parts": []}))).await;
+        assert_eq!(a.status, 404, "{method} {uri}: {}", a.body);
+        assert_eq!(a.content_type, "application/problem+json");
+    }
+    let k = enc(&key);
+    let many = (1..=101)
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    for (method, uri, body) in [
+        ("GET", format!("/s3/multipart/{id}/0?key={k}"), None),
+        ("GET", format!("/s3/multipart/{id}/10001?key={k}"), None),
+        ("GET", format!("/s3/multipart/{id}/x?key={k}"), None),
+        ("GET", format!("/s3/multipart/{id}/1"), None),
+        ("GET", format!("/s3/multipart/not-an-id/1?key={k}"), None),
+        (
+            "GET",
+            format!("/s3/multipart/{id}/batch?key={k}&partNumbers=1,,2"),
+            None,
+        ),
+        (
+            "GET",
+            format!("/s3/multipart/{id}/batch?key={k}&partNumbers={many}"),
+            None,
+        ),
+        (
+            "POST",
+            "/s3/multipart".to_owned(),
+            Some(json!({"type": "a/b"})),
+        ),
+        (
+            "POST",
+            "/s3/multipart".to_owned(),
+            Some(json!({"filename": "a", "type": "not a type"})),
+        ),
+        (
+            "POST",
+            "/s3/multipart".to_owned(),
+            Some(json!({"filename": "a", "metadata": {"sha256": "abc"}})),
+        ),
+        (
+            "POST",
+            "/s3/multipart".to_owned(),
+            Some(json!({"filename": "a", "metadata": {"tags": ["x"]}})),
+        ),
+        ("GET", "/s3/params?type=text/plain".to_owned(), None),
+        (
+            "POST",
+            format!("/s3/multipart/{id}/complete?key={k}"),
+            Some(json!({"parts": [{"PartNumber": 0, "ETag": "x"}]})),
+        ),
+    ] {
+        let a = call(&app, method, &uri, body).await;
+        assert_eq!(a.status, 400, "{method} {uri}: {}", a.body);
+        assert_eq!(a.content_type, "application/problem+json", "{uri}");
+    }
+    // Abort: the session is aborted, and its key then signs nothing.
+    let d = call(&app, "DELETE", &format!("/s3/multipart/{id}?key={k}"), None).await;
+    assert_eq!((d.status.as_u16(), d.body.clone()), (200, json!({})));
+    let s = call(&app, "GET", &format!("/s3/multipart/{id}/1?key={k}"), None).await;
+    assert_eq!(s.status, 409, "{}", s.body);
+    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    assert_eq!(r.body["status"], "aborted");
+}
+
+#[tokio::test]
+async fn a_declared_digest_that_does_not_match_fails_and_deletes_the_object() {
+    let app = router().await;
+    let file = data(PART + 10, 22);
+    let wrong = sha256_hex(b"something else");
+    let (id, key) = create(&app, "m.bin", json!({"sha256": wrong})).await;
+    let e1 = send(&app, &id, &key, 1, slice(&file, PART, 1)).await;
+    let e2 = send(&app, &id, &key, 2, slice(&file, PART, 2)).await;
+    let c = complete(
+        &app,
+        &id,
+        &key,
+        json!([{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]),
+    )
+    .await;
+    assert_eq!(c.status, 422, "{}", c.body);
+    assert_eq!(c.content_type, "application/problem+json");
+    assert_eq!(c.body["upload"]["status"], "failed");
+    assert_eq!(c.body["upload"]["sha256"], sha256_hex(&file));
+    let s3 = aws_sdk_s3::Client::new(&sdk().await);
+    let head = s3.head_object().bucket(bucket()).key(&key).send().await;
+    assert!(head.is_err(), "the unverified object is gone");
+}
+
+#[tokio::test]
+async fn parts_with_a_gap_or_uneven_sizes_are_refused_and_the_session_stays_open() {
+    let app = router().await;
+    let file = data(2 * PART + 5, 23);
+    let (id, key) = create(&app, "gap.bin", json!({})).await;
+    send(&app, &id, &key, 1, slice(&file, PART, 1)).await;
+    send(&app, &id, &key, 3, slice(&file, PART, 3)).await;
+    let no_list = call(
+        &app,
+        "POST",
+        &format!("/s3/multipart/{id}/complete?key={}", enc(&key)),
+        None,
+    )
+    .await;
+    assert_eq!(no_list.status, 409, "{}", no_list.body);
+    assert!(
+        no_list.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("part 2 is missing")
+    );
+
+    // A part 2 shorter than part 1 is not a plan Uppy (or S3) would follow.
+    send(&app, &id, &key, 2, vec![1; 10]).await;
+    let uneven = call(
+        &app,
+        "POST",
+        &format!("/s3/multipart/{id}/complete?key={}", enc(&key)),
+        None,
+    )
+    .await;
+    assert_eq!(uneven.status, 409, "{}", uneven.body);
+    assert!(uneven.body["detail"].as_str().unwrap().contains("part 2"));
+
+    send(&app, &id, &key, 2, slice(&file, PART, 2)).await;
+    let ok = call(
+        &app,
+        "POST",
+        &format!("/s3/multipart/{id}/complete?key={}", enc(&key)),
+        None,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["sha256"], sha256_hex(&file));
+}
+
+#[tokio::test]
+async fn an_object_over_the_limit_is_refused_at_completion() {
+    let limits = verified_uploads::config::Limits {
+        max_object_bytes: (PART + MIB) as u64,
+        ..test_limits()
+    };
+    let app = router_with(limits, small_ranges()).await;
+    let (id, key) = create(&app, "big.bin", json!({})).await;
+    send(&app, &id, &key, 1, data(PART, 24)).await;
+    send(&app, &id, &key, 2, data(2 * MIB, 25)).await;
+    let c = call(
+        &app,
+        "POST",
+        &format!("/s3/multipart/{id}/complete?key={}", enc(&key)),
+        None,
+    )
+    .await;
+    assert_eq!(c.status, 413, "{}", c.body);
+    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    assert_eq!(r.body["status"], "pending", "still abortable by its owner");
+}
+
+/// `GET /s3/params`, then the form POST Uppy builds from it (fields, then the file).
+async fn post_form(app: &axum::Router, name: &str, meta: &[(&str, &str)], body: Vec<u8>) -> String {
+    let mut q = format!("/s3/params?filename={}&type=text%2Fplain", enc(name));
+    for (k, v) in meta {
+        q.push_str(&format!("&{}={}", enc(&format!("metadata[{k}]")), enc(v)));
+    }
+    let p = call(app, "GET", &q, None).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(p.body["method"], "POST");
+    let fields = p.body["fields"].as_object().unwrap();
+    let key = fields["key"].as_str().unwrap().to_owned();
+    let policy = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        fields["policy"].as_str().unwrap(),
+    )
+    .unwrap();
+    let policy: Value = serde_json::from_slice(&policy).unwrap();
+    assert!(
+        policy["conditions"].as_array().unwrap().contains(&json!([
+            "content-length-range",
+            1,
+            1024 * 1024 * 1024
+        ])),
+        "{policy}"
+    );
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in fields {
+        form = form.text(k.clone(), v.as_str().unwrap().to_owned());
+    }
+    // A file part, as a browser sends it: with a filename.
+    form = form.part(
+        "file",
+        reqwest::multipart::Part::bytes(body).file_name(name.to_owned()),
+    );
+    let res = reqwest::Client::new()
+        .post(p.body["url"].as_str().unwrap())
+        .timeout(std::time::Duration::from_secs(30))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    key
+}
+
+#[tokio::test]
+async fn a_form_post_is_verified_by_the_s3_event_or_by_the_next_read() {
+    let uploads = uploads_with(test_limits(), small_ranges()).await;
+    let app = verified_uploads::http::router(
+        uploads.clone(),
+        verified_uploads::http::CallerPolicy::AnonymousAllowed,
+    );
+    let body = data(300_000, 26);
+    let sha = sha256_hex(&body);
+
+    // The deployed path: S3's ObjectCreated:Post event reaches the verifier.
+    let key = post_form(
+        &app,
+        "notes.txt",
+        &[("name", "notes.txt"), ("sha256", &sha)],
+        body.clone(),
+    )
+    .await;
+    let id = key.split('/').nth(1).unwrap().to_owned();
+    let lines = handle_s3(&uploads, s3_event_from("s3-post-object.json", &key)).await;
+    assert_eq!(lines[0]["outcome"], "verified", "{lines:?}");
+    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    assert_eq!(r.body["kind"], "post");
+    assert_eq!(r.body["status"], "verified");
+    assert_eq!(r.body["sha256"], sha);
+    assert_eq!(r.body["size"], body.len());
+
+    // No event (a local stack, or one lost): the owner's next read verifies it.
+    let key = post_form(&app, "again.txt", &[], body.clone()).await;
+    let id = key.split('/').nth(1).unwrap().to_owned();
+    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    assert_eq!(r.body["status"], "verified", "{}", r.body);
+    assert_eq!(r.body["sha256"], sha);
+
+    // A wrong declared digest: failed, and the object deleted.
+    let wrong = sha256_hex(b"no");
+    let key = post_form(&app, "bad.txt", &[("sha256", &wrong)], body).await;
+    let lines = handle_s3(&uploads, s3_event_from("s3-post-object.json", &key)).await;
+    assert_eq!(lines[0]["outcome"], "failed", "{lines:?}");
+    let s3 = aws_sdk_s3::Client::new(&sdk().await);
+    assert!(
+        s3.head_object()
+            .bucket(bucket())
+            .key(&key)
+            .send()
+            .await
+            .is_err()
+    );
+
+    // Before its object arrives, a posted session has nothing to complete, and no parts.
+    let p = call(&app, "GET", "/s3/params?filename=later.txt", None).await;
+    let key = p.body["fields"]["key"].as_str().unwrap().to_owned();
+    let id = key.split('/').nth(1).unwrap().to_owned();
+    let c = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    assert_eq!(c.status, 409, "{}", c.body);
+    let l = call(&app, "GET", &format!("/uploads/{id}/parts"), None).await;
+    assert_eq!(l.status, 409, "{}", l.body);
+    let g = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    assert_eq!(g.body["status"], "pending");
+    let d = call(&app, "DELETE", &format!("/uploads/{id}"), None).await;
+    assert_eq!(d.status, 204, "{}", d.body);
+}
+
+#[tokio::test]
+async fn a_client_may_declare_the_digest_when_it_completes() {
+    let app = router().await;
+    let file = data(PART + 3, 27);
+    let start = |sha: Option<String>| {
+        let app = app.clone();
+        let file = file.clone();
+        async move {
+            let mut body = json!({"filename": "late.bin", "size": file.len(), "part_size": PART});
+            if let Some(s) = sha {
+                body["sha256"] = json!(s);
+            }
+            let c = call(&app, "POST", "/uploads", Some(body)).await;
+            assert_eq!(c.status, 201, "{}", c.body);
+            for (i, part) in c.body["parts"].as_array().unwrap().iter().enumerate() {
+                assert_eq!(put_part(part, slice(&file, PART, i + 1)).await.0, 200);
+            }
+            c.body["upload_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let id = start(None).await;
+    let bad = call(
+        &app,
+        "POST",
+        &format!("/uploads/{id}/complete"),
+        Some(json!({"sha256": "zz"})),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let wrong = sha256_hex(b"x");
+    let c = call(
+        &app,
+        "POST",
+        &format!("/uploads/{id}/complete"),
+        Some(json!({"sha256": wrong})),
+    )
+    .await;
+    assert_eq!(c.status, 422, "{}", c.body);
+    assert_eq!(c.body["upload"]["expected_sha256"], wrong);
+
+    let sha = sha256_hex(&file);
+    let id = start(Some(sha.clone())).await;
+    let conflict = call(
+        &app,
+        "POST",
+        &format!("/uploads/{id}/complete"),
+        Some(json!({"sha256": wrong})),
+    )
+    .await;
+    assert_eq!(conflict.status, 400, "{}", conflict.body);
+    assert_eq!(conflict.body["field"], "sha256");
+    let ok = call(
+        &app,
+        "POST",
+        &format!("/uploads/{id}/complete"),
+        Some(json!({"sha256": sha})),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["status"], "verified");
+}
