@@ -29,9 +29,9 @@ lint:
 unit:
 	cargo test --locked --lib
 
-# Browser tests only, against a running `make stack-start` emulator.
-browser-test:
-	scripts/browser.sh test $(DEV_PORT)
+# Browser tests only, against a running `make stack-start` emulator; T=<part of a test name>.
+browser-test: setup
+	scripts/browser.sh test $(DEV_PORT) "$(T)"
 
 stack-start:
 	scripts/stack.sh start $(DEV_PORT)

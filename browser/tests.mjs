@@ -182,6 +182,36 @@ const tests = {
     await context.close();
   },
 
+  async 'two files dropped on the page upload side by side, each verified'(browser) {
+    const a = makeFile('dropped-a.bin', PART + 100);
+    const b = makeFile('dropped-b.txt', 4096);
+    const context = await browser.newContext();
+    const page = await openPage(context);
+    const { readFileSync } = await import('node:fs');
+    const payload = [a, b].map((f) => ({
+      name: f.path.split('/').pop(),
+      bytes: readFileSync(f.path).toString('base64'),
+    }));
+    await page.evaluate((files) => {
+      const dt = new DataTransfer();
+      for (const f of files) {
+        const bin = Uint8Array.from(atob(f.bytes), (c) => c.charCodeAt(0));
+        dt.items.add(new File([bin], f.name));
+      }
+      const zone = document.querySelector('#drop');
+      zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, payload);
+    await page.locator('#uploads li[data-state="verified"]').nth(1).waitFor();
+    for (const f of [a, b]) {
+      const li = page.locator('#uploads li').filter({ hasText: f.path.split('/').pop() });
+      const r = await record(await li.getAttribute('data-upload-id'));
+      equal(r.sha256, f.sha256, `${f.path} digest`);
+      equal(r.status, 'verified', `${f.path} status`);
+    }
+    await context.close();
+  },
+
   async 'a wrong declared digest fails verification, and the page says so'(browser) {
     const file = makeFile('wrong-digest.bin', 1024 * 1024 + 5);
     const declared = sha256(Buffer.from('not this file'));

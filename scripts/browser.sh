@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The upload page's third-party scripts and the browser tests.
 #   scripts/browser.sh deps                 npm packages (browser/), vendored into web/vendor
-#   scripts/browser.sh test EMULATOR_PORT   Debian's Chromium (installed if missing), the API on
+#   scripts/browser.sh test EMULATOR_PORT [NAME]
+#                                           Debian's Chromium (installed if missing), the API on
 #                                           127.0.0.1:$BROWSER_API_PORT, then browser/tests.mjs
+#                                           (only tests whose name contains NAME, if given)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .local
@@ -26,12 +28,16 @@ deps() {
 }
 
 run_tests() {
-  local emulator=$1 port=${BROWSER_API_PORT:-3099}
+  local emulator=$1 filter=${2:-} port=${BROWSER_API_PORT:-3099}
   deps
   command -v "${CHROMIUM:-chromium}" >/dev/null || apt_install chromium
   . scripts/env.sh
   local_aws_env "$emulator"
   cargo build --locked --quiet --bin api
+  if curl -s -m 2 -o /dev/null "http://127.0.0.1:$port/healthz"; then
+    echo "127.0.0.1:$port is taken (a leftover API?); set BROWSER_API_PORT" >&2
+    exit 1
+  fi
   # Parts of 5 MiB (S3's minimum) keep multi-part test files small.
   LISTEN_ADDR=127.0.0.1:$port DEFAULT_PART_SIZE=5242880 WEB_DIR=web \
     ./target/debug/api >.local/browser-api.log 2>&1 &
@@ -39,13 +45,14 @@ run_tests() {
   trap 'kill "${api_pid:-}" 2>/dev/null || true' EXIT
   for _ in $(seq 100); do
     curl -sf -m 2 "http://127.0.0.1:$port/healthz" >/dev/null && break
+    kill -0 "$api_pid" 2>/dev/null || { cat .local/browser-api.log >&2; exit 1; }
     sleep 0.1
   done
-  API_URL=http://127.0.0.1:$port node browser/tests.mjs
+  API_URL=http://127.0.0.1:$port node browser/tests.mjs ${filter:+"$filter"}
 }
 
 case ${1:-} in
   deps) deps ;;
-  test) run_tests "${2:-4599}" ;;
-  *) echo "usage: $0 deps | test EMULATOR_PORT" >&2; exit 2 ;;
+  test) run_tests "${2:-4599}" "${3:-}" ;;
+  *) echo "usage: $0 deps | test EMULATOR_PORT [NAME]" >&2; exit 2 ;;
 esac

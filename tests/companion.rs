@@ -56,6 +56,17 @@ async fn complete(app: &axum::Router, id: &str, key: &str, parts: Value) -> Answ
     .await
 }
 
+/// Completes with the parts S3 lists (no body), as a client that kept no ETags may.
+async fn complete_listed(app: &axum::Router, id: &str, key: &str) -> Answer {
+    call(
+        app,
+        "POST",
+        &format!("/s3/multipart/{id}/complete?key={}", enc(key)),
+        None,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn uppy_multipart_is_sized_from_its_parts_verified_and_recorded() {
     let app = router().await;
@@ -247,13 +258,7 @@ async fn parts_with_a_gap_or_uneven_sizes_are_refused_and_the_session_stays_open
     let (id, key) = create(&app, "gap.bin", json!({})).await;
     send(&app, &id, &key, 1, slice(&file, PART, 1)).await;
     send(&app, &id, &key, 3, slice(&file, PART, 3)).await;
-    let no_list = call(
-        &app,
-        "POST",
-        &format!("/s3/multipart/{id}/complete?key={}", enc(&key)),
-        None,
-    )
-    .await;
+    let no_list = complete_listed(&app, &id, &key).await;
     assert_eq!(no_list.status, 409, "{}", no_list.body);
     assert!(
         no_list.body["detail"]
@@ -264,24 +269,12 @@ async fn parts_with_a_gap_or_uneven_sizes_are_refused_and_the_session_stays_open
 
     // A part 2 shorter than part 1 is not a plan Uppy (or S3) would follow.
     send(&app, &id, &key, 2, vec![1; 10]).await;
-    let uneven = call(
-        &app,
-        "POST",
-        &format!("/s3/multipart/{id}/complete?key={}", enc(&key)),
-        None,
-    )
-    .await;
+    let uneven = complete_listed(&app, &id, &key).await;
     assert_eq!(uneven.status, 409, "{}", uneven.body);
     assert!(uneven.body["detail"].as_str().unwrap().contains("part 2"));
 
     send(&app, &id, &key, 2, slice(&file, PART, 2)).await;
-    let ok = call(
-        &app,
-        "POST",
-        &format!("/s3/multipart/{id}/complete?key={}", enc(&key)),
-        None,
-    )
-    .await;
+    let ok = complete_listed(&app, &id, &key).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.body["sha256"], sha256_hex(&file));
 }
@@ -296,13 +289,7 @@ async fn an_object_over_the_limit_is_refused_at_completion() {
     let (id, key) = create(&app, "big.bin", json!({})).await;
     send(&app, &id, &key, 1, data(PART, 24)).await;
     send(&app, &id, &key, 2, data(2 * MIB, 25)).await;
-    let c = call(
-        &app,
-        "POST",
-        &format!("/s3/multipart/{id}/complete?key={}", enc(&key)),
-        None,
-    )
-    .await;
+    let c = complete_listed(&app, &id, &key).await;
     assert_eq!(c.status, 413, "{}", c.body);
     let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
     assert_eq!(r.body["status"], "pending", "still abortable by its owner");
@@ -476,4 +463,28 @@ async fn a_client_may_declare_the_digest_when_it_completes() {
     .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.body["status"], "verified");
+}
+
+#[tokio::test]
+async fn a_posted_object_too_large_to_verify_inline_waits_for_the_verifier() {
+    let limits = verified_uploads::config::Limits {
+        verify_inline_max_bytes: 100_000,
+        ..test_limits()
+    };
+    let uploads = uploads_with(limits, small_ranges()).await;
+    let app = verified_uploads::http::router(
+        uploads.clone(),
+        verified_uploads::http::CallerPolicy::AnonymousAllowed,
+    );
+    let body = data(300_000, 28);
+    let key = post_form(&app, "large.txt", &[], body.clone()).await;
+    let id = key.split('/').nth(1).unwrap().to_owned();
+    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    assert_eq!(r.body["status"], "pending", "not verified inside a read");
+    let c = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    assert_eq!(c.status, 409, "{}", c.body);
+    let lines = handle_s3(&uploads, s3_event_from("s3-post-object.json", &key)).await;
+    assert_eq!(lines[0]["outcome"], "verified", "{lines:?}");
+    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    assert_eq!(r.body["sha256"], sha256_hex(&body));
 }

@@ -181,9 +181,79 @@ fn api_events_run_through_the_handler() {
             walk_routes(&app, dir).await;
             other_callers_see_nothing(&app, dir).await;
         }
+        uppy_events(&app).await;
         s3_events(&uploads).await;
         listing_pages_newest_first(&app).await;
     });
+}
+
+/// `events/uppy/`: Uppy's Companion routes as API Gateway delivers them (query strings included).
+async fn uppy_events(app: &Router) {
+    let dir = "events/uppy";
+    let mut names: Vec<_> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "abort-multipart.json",
+            "complete-multipart.json",
+            "create-multipart.json",
+            "list-parts.json",
+            "params.json",
+            "sign-batch.json",
+            "sign-part.json"
+        ]
+    );
+    let (status, created) = invoke(app, &event(dir, "create-multipart")).await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["uploadId"].as_str().unwrap().to_owned();
+    let (status, signed) = invoke(app, &with_id(&event(dir, "sign-part"), &id)).await;
+    assert_eq!(status, 200, "{signed}");
+    let (code, etag) = put_part(
+        &json!({"url": signed["url"], "headers": {}}),
+        vec![b'a'; 1024],
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (status, batch) = invoke(app, &with_id(&event(dir, "sign-batch"), &id)).await;
+    assert_eq!(status, 200, "{batch}");
+    assert!(batch["presignedUrls"]["2"].is_string());
+    let (status, parts) = invoke(app, &with_id(&event(dir, "list-parts"), &id)).await;
+    assert_eq!(
+        (status, parts[0]["Size"].clone()),
+        (200, json!(1024)),
+        "{parts}"
+    );
+    let complete = event(dir, "complete-multipart")
+        .to_string()
+        .replace("<etag of part 1>", etag.as_deref().unwrap());
+    let (status, done) = invoke(
+        app,
+        &with_id(&serde_json::from_str(&complete).unwrap(), &id),
+    )
+    .await;
+    assert_eq!(
+        (status, done["status"].clone()),
+        (200, json!("verified")),
+        "{done}"
+    );
+
+    let (_, other) = invoke(app, &event(dir, "create-multipart")).await;
+    let other = other["uploadId"].as_str().unwrap();
+    let (status, body) = invoke(app, &with_id(&event(dir, "abort-multipart"), other)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, params) = invoke(app, &event(dir, "params")).await;
+    assert_eq!(status, 200, "{params}");
+    assert_eq!(params["fields"]["Content-Type"], "text/plain");
+    assert!(
+        params["fields"]["key"]
+            .as_str()
+            .unwrap()
+            .ends_with("/notes.txt")
+    );
 }
 
 /// The verifier's event: unknown keys are ignored; a session awaiting verification is verified.

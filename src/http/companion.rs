@@ -14,13 +14,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::caller::Caller;
+use super::handlers::claimed_parts;
 use super::json::JsonBody;
 use super::problem::Problem;
 use crate::domain::{ContentType, Filename, Invalid, Metadata, PartNumber, Sha256, UploadId};
 use crate::domain::{Status, UploadRecord};
 use crate::error::Error;
 use crate::ports::PostForm;
-use crate::service::{ClaimedPart, MAX_URLS_PER_CALL, OpenUpload, Uploads};
+use crate::service::{MAX_URLS_PER_CALL, OpenUpload, Uploads};
 
 type App = State<Arc<Uploads>>;
 
@@ -255,18 +256,7 @@ pub async fn complete(
     let id = session(&app, &caller, &id, &q.key).await?;
     let claimed = body
         .parts
-        .map(|parts| {
-            parts
-                .into_iter()
-                .map(|p| {
-                    Ok(ClaimedPart {
-                        part_number: PartNumber::new(p.part_number)
-                            .map_err(|e| Invalid::new("parts", e.reason))?,
-                        etag: p.etag,
-                    })
-                })
-                .collect::<Result<Vec<_>, Invalid>>()
-        })
+        .map(|parts| claimed_parts(parts.into_iter().map(|p| (p.part_number, p.etag))))
         .transpose()
         .map_err(Error::from)?;
     let r = app

@@ -299,6 +299,21 @@ struct ClaimedPartBody {
     etag: String,
 }
 
+/// The parts a client lists at completion, as (number, ETag).
+pub(super) fn claimed_parts(
+    parts: impl IntoIterator<Item = (u64, String)>,
+) -> Result<Vec<ClaimedPart>, Invalid> {
+    parts
+        .into_iter()
+        .map(|(n, etag)| {
+            Ok(ClaimedPart {
+                part_number: PartNumber::new(n).map_err(|e| Invalid::new("parts", e.reason))?,
+                etag,
+            })
+        })
+        .collect()
+}
+
 pub async fn complete(
     State(app): App,
     caller: Caller,
@@ -308,18 +323,7 @@ pub async fn complete(
     let id = upload_id(&id)?;
     let claimed = req
         .parts
-        .map(|parts| {
-            parts
-                .into_iter()
-                .map(|p| {
-                    Ok(ClaimedPart {
-                        part_number: PartNumber::new(p.part_number)
-                            .map_err(|e| Invalid::new("parts", e.reason))?,
-                        etag: p.etag,
-                    })
-                })
-                .collect::<Result<Vec<_>, Invalid>>()
-        })
+        .map(|parts| claimed_parts(parts.into_iter().map(|p| (p.part_number, p.etag))))
         .transpose()?;
     let declared = req
         .sha256

@@ -71,6 +71,7 @@ pub fn with_page(router: Router, dir: &std::path::Path) -> Router {
     router.fallback_service(
         tower_http::services::ServeDir::new(dir)
             .append_index_html_on_directories(true)
+            .call_fallback_on_method_not_allowed(true)
             .not_found_service(not_found.into_service()),
     )
 }
