@@ -75,7 +75,7 @@ async fn uppy_multipart_is_sized_from_its_parts_verified_and_recorded() {
     let (id, key) = create(
         &app,
         "clip.mp4",
-        json!({"name": "clip.mp4", "type": "video/mp4", "relativePath": null, "Project": "apollo", "sha256": sha}),
+        json!({"name": "clip.mp4", "type": "video/mp4", "relativePath": "été/clip.mp4", "Project": "apollo", "size": 3, "sha256": sha}),
     )
     .await;
     let e1 = send(&app, &id, &key, 1, slice(&file, PART, 1)).await;
@@ -136,7 +136,11 @@ async fn uppy_multipart_is_sized_from_its_parts_verified_and_recorded() {
     assert_eq!(r.body["part_size"], PART);
     assert_eq!(r.body["part_count"], 3);
     assert_eq!(r.body["expected_sha256"], sha);
-    assert_eq!(r.body["metadata"], json!({"project": "apollo"}));
+    // Keys lower-cased, values percent-encoded past printable ASCII (S3 metadata is ASCII).
+    assert_eq!(
+        r.body["metadata"],
+        json!({"project": "apollo", "relativepath": "%C3%A9t%C3%A9/clip.mp4", "size": "3"})
+    );
 
     // Uppy retries a complete whose answer it lost: the same answer again.
     let again = complete(&app, &id, &key, json!(parts)).await;

@@ -16,10 +16,15 @@ class ApiError extends Error {
   }
 }
 
+// Behind the JWT authorizer, the embedding app defines
+// `window.verifiedUploadsAuthorization = async () => 'Bearer <token>'`.
 async function api(method, path, body, signal) {
+  const headers = body ? { 'content-type': 'application/json' } : {};
+  const authorization = await globalThis.verifiedUploadsAuthorization?.();
+  if (authorization) headers.authorization = authorization;
   const res = await fetch(API + path, {
     method,
-    headers: body ? { 'content-type': 'application/json' } : {},
+    headers,
     body: body ? JSON.stringify(body) : undefined,
     signal,
   });

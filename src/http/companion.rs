@@ -25,6 +25,9 @@ use crate::service::{MAX_URLS_PER_CALL, OpenUpload, Uploads};
 
 type App = State<Arc<Uploads>>;
 
+/// Metadata values keep printable ASCII (but `%`, so the encoding stays reversible).
+const NOT_PRINTABLE_ASCII: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+
 /// Companion's error answers are problem documents here too; Uppy only reads the status.
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
     q.map(|Query(v)| v).map_err(|e| {
@@ -50,7 +53,10 @@ fn open_upload(
         let field = format!("metadata.{k}");
         let text = match v {
             Value::Null => continue,
-            Value::String(s) => s,
+            // S3 metadata is ASCII; Companion RFC 2047-encodes the rest, here it is percent-encoded.
+            Value::String(s) => {
+                percent_encoding::utf8_percent_encode(&s, NOT_PRINTABLE_ASCII).to_string()
+            }
             Value::Bool(_) | Value::Number(_) => v.to_string(),
             Value::Array(_) | Value::Object(_) => {
                 return Err(Invalid::new(field, "must be a string"));
