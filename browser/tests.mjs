@@ -233,6 +233,20 @@ const tests = {
     await context.close();
   },
 
+  async 'a file over the service\'s limit is refused with its reason, nothing sent'(browser) {
+    const file = makeFile('too-big.bin', 64 * 1024 * 1024 + 1); // the API under test allows 64 MiB
+    const context = await browser.newContext();
+    const page = await openPage(context);
+    const parts = watchParts(page);
+    await page.setInputFiles('#files', file.path);
+    await reach(page, 'refused');
+    const status = await row(page).locator('.status').textContent();
+    assert(/exceeds the limit of 67108864 bytes/.test(status), `status shown: ${status}`);
+    assert(await row(page).locator('button.resume').isHidden(), 'no resume offered');
+    equal(parts.started.length, 0, 'PUTs');
+    await context.close();
+  },
+
   async 'an expired part URL (S3 403) is signed again and the part retried'(browser) {
     const file = makeFile('re-signed.bin', 300_000);
     const context = await browser.newContext();

@@ -68,3 +68,7 @@ echo "== 3. pre-signing 10,000 part URLs"
 p=$(target/release/examples/bench_presign 10000 | python3 -c "import json,sys; print(json.load(sys.stdin)['us_per_url'])")
 q=$($py scripts/bench_helpers.py boto3-presign 10000 | python3 -c "import json,sys; print(json.load(sys.stdin)['us_per_url'])")
 echo "verified-uploads: $(secs "$p") us/URL   boto3 generate_presigned_url: $(secs "$q") us/URL   speedup: $(ratio "$q" "$p")x (targets: <= 10 us, >= 20x)"
+
+echo "== 4. the upload page's hashing in Chromium (hash-wasm streaming + WebCrypto per part)"
+scripts/browser.sh chromium
+node browser/bench.mjs

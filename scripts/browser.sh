@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The upload page's third-party scripts and the browser tests.
 #   scripts/browser.sh deps                 npm packages (browser/), vendored into web/vendor
+#   scripts/browser.sh chromium             the same, and Debian's Chromium if missing
 #   scripts/browser.sh test EMULATOR_PORT [NAME]
 #                                           Debian's Chromium (installed if missing), the API on
 #                                           127.0.0.1:$BROWSER_API_PORT, then browser/tests.mjs
@@ -13,7 +14,7 @@ apt_install() {
   # CI and this project's machines run as root; elsewhere sudo asks.
   local sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
 deps() {
@@ -27,10 +28,14 @@ deps() {
   node browser/build.mjs
 }
 
-run_tests() {
-  local emulator=$1 filter=${2:-} port=${BROWSER_API_PORT:-3099}
+need_chromium() {
   deps
   command -v "${CHROMIUM:-chromium}" >/dev/null || apt_install chromium
+}
+
+run_tests() {
+  local emulator=$1 filter=${2:-} port=${BROWSER_API_PORT:-3099}
+  need_chromium
   . scripts/env.sh
   local_aws_env "$emulator"
   cargo build --locked --quiet --bin api
@@ -38,8 +43,8 @@ run_tests() {
     echo "127.0.0.1:$port is taken (a leftover API?); set BROWSER_API_PORT" >&2
     exit 1
   fi
-  # Parts of 5 MiB (S3's minimum) keep multi-part test files small.
-  LISTEN_ADDR=127.0.0.1:$port DEFAULT_PART_SIZE=5242880 WEB_DIR=web \
+  # Parts of 5 MiB (S3's minimum) keep multi-part test files small; a 64 MiB limit, a refusal.
+  LISTEN_ADDR=127.0.0.1:$port DEFAULT_PART_SIZE=5242880 MAX_OBJECT_BYTES=67108864 WEB_DIR=web \
     ./target/debug/api >.local/browser-api.log 2>&1 &
   api_pid=$!
   trap 'kill "${api_pid:-}" 2>/dev/null || true' EXIT
@@ -53,6 +58,7 @@ run_tests() {
 
 case ${1:-} in
   deps) deps ;;
+  chromium) need_chromium ;;
   test) run_tests "${2:-4599}" "${3:-}" ;;
-  *) echo "usage: $0 deps | test EMULATOR_PORT [NAME]" >&2; exit 2 ;;
+  *) echo "usage: $0 deps | chromium | test EMULATOR_PORT [NAME]" >&2; exit 2 ;;
 esac

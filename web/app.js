@@ -103,7 +103,7 @@ class Upload {
     const active = ['preparing', 'uploading'].includes(name);
     this.el.querySelector('.pause').hidden = !active;
     this.el.querySelector('.resume').hidden = !['paused', 'error'].includes(name);
-    this.el.querySelector('.cancel').hidden = ['verified', 'failed', 'cancelled'].includes(name);
+    this.el.querySelector('.cancel').hidden = ['verified', 'failed', 'cancelled', 'refused'].includes(name);
   }
 
   progress() {
@@ -167,7 +167,13 @@ class Upload {
       await this.sendParts(record, done, signal);
     } catch (e) {
       if (signal.aborted) return;
-      this.state('error', `Stopped: ${e.message}. Resume to continue from the parts already uploaded.`);
+      // A 4xx will answer the same again (too large, bad name…): say so, offer no retry.
+      if (e instanceof ApiError && e.status < 500 && e.status !== 429) {
+        localStorage.removeItem(this.key);
+        this.state('refused', `Refused: ${e.message}`);
+      } else {
+        this.state('error', `Stopped: ${e.message}. Resume to continue from the parts already uploaded.`);
+      }
     }
   }
 
@@ -295,6 +301,13 @@ class Upload {
 }
 
 function addFiles(files) {
+  if (!globalThis.crypto?.subtle || !globalThis.hashwasm) {
+    const why = globalThis.crypto?.subtle
+      ? 'vendor/sha256.umd.min.js is missing (run `make setup`)'
+      : 'the page must be served over HTTPS (or from localhost) for WebCrypto';
+    document.querySelector('#empty').textContent = `Cannot upload: ${why}.`;
+    return;
+  }
   const input = document.querySelector('#expected');
   const expected = input.value.trim().toLowerCase();
   if (expected && !/^[0-9a-f]{64}$/.test(expected)) {
