@@ -158,7 +158,7 @@ impl Uploads {
         owner: &str,
         req: OpenUpload,
     ) -> Result<(UploadRecord, PostForm), Error> {
-        let record = self.new_record(owner, req, Kind::Post, None, false, String::new());
+        let record = self.new_record(owner, req, Kind::Post, None, false);
         let max = self.limits.max_object_bytes.min(S3_MAX_POST_BYTES);
         let form = self
             .objects
@@ -180,14 +180,7 @@ impl Uploads {
         plan: Option<PartPlan>,
         part_checksums: bool,
     ) -> Result<UploadRecord, Error> {
-        let mut record = self.new_record(
-            owner,
-            req,
-            Kind::Multipart,
-            plan,
-            part_checksums,
-            String::new(),
-        );
+        let mut record = self.new_record(owner, req, Kind::Multipart, plan, part_checksums);
         record.s3_upload_id = self
             .objects
             .create_multipart(&NewMultipart {
@@ -218,7 +211,6 @@ impl Uploads {
         kind: Kind,
         plan: Option<PartPlan>,
         part_checksums: bool,
-        s3_upload_id: String,
     ) -> UploadRecord {
         let upload_id = UploadId::generate();
         let created = timestamp_now();
@@ -236,7 +228,8 @@ impl Uploads {
             part_size: plan.map_or(0, |p| p.part_size()),
             part_count: plan.map_or(0, |p| p.part_count()),
             part_checksums,
-            s3_upload_id,
+            // Set once S3 has created the multipart upload; posted objects have none.
+            s3_upload_id: String::new(),
             expected_sha256: req.sha256,
             sha256: None,
             etag: None,
@@ -761,12 +754,16 @@ impl Uploads {
             Err(e) => return Err(e.into()),
         };
         // The multipart upload may still be open (the holder died before completing it) or
-        // already completed into the object.
-        let parts = match self
-            .objects
-            .list_parts(&record.key, &record.s3_upload_id)
-            .await
-        {
+        // already completed into the object; a posted object has no multipart upload.
+        let listed = match record.kind {
+            Kind::Multipart => {
+                self.objects
+                    .list_parts(&record.key, &record.s3_upload_id)
+                    .await
+            }
+            Kind::Post => Err(PortError::NotFound),
+        };
+        let parts = match listed {
             Ok(listed) => match check_parts(&record, &listed, None) {
                 Ok(parts) => Some(parts),
                 Err(e) => {
