@@ -9,5 +9,5 @@ local_aws_env "$port"
 trap 'scripts/stack.sh stop "$port"' EXIT
 scripts/stack.sh start "$port"
 cargo build --locked --bin api
-echo "API: http://${LISTEN_ADDR:-127.0.0.1:3000}  (emulator: $AWS_ENDPOINT_URL)  Ctrl-C stops both"
+echo "API and upload page: http://${LISTEN_ADDR:-127.0.0.1:3000}/  (Uppy example: /uppy.html; emulator: $AWS_ENDPOINT_URL)  Ctrl-C stops both"
 ./target/debug/api
