@@ -351,9 +351,17 @@ impl Uploads {
         id: UploadId,
         parts: &[(PartNumber, Option<Sha256>)],
     ) -> Result<Vec<SignedPart>, Error> {
-        let record = self.get(owner, id).await?;
-        Self::require_open(&record, "sign parts")?;
-        self.sign(&record, parts).await
+        self.sign_open(&self.get(owner, id).await?, parts).await
+    }
+
+    /// `sign_parts` for a record the caller has already read (and owns).
+    pub async fn sign_open(
+        &self,
+        record: &UploadRecord,
+        parts: &[(PartNumber, Option<Sha256>)],
+    ) -> Result<Vec<SignedPart>, Error> {
+        Self::require_open(record, "sign parts")?;
+        self.sign(record, parts).await
     }
 
     async fn sign(
@@ -412,8 +420,12 @@ impl Uploads {
 
     /// The parts S3 holds, for a client resuming an upload.
     pub async fn list_parts(&self, owner: &str, id: UploadId) -> Result<Vec<ListedPart>, Error> {
-        let record = self.get(owner, id).await?;
-        Self::require_open(&record, "list parts")?;
+        self.list_open(&self.get(owner, id).await?).await
+    }
+
+    /// `list_parts` for a record the caller has already read (and owns).
+    pub async fn list_open(&self, record: &UploadRecord) -> Result<Vec<ListedPart>, Error> {
+        Self::require_open(record, "list parts")?;
         if record.kind == Kind::Post {
             return Err(Error::Conflict(
                 "this upload is a form POST; it has no parts".into(),

@@ -82,15 +82,20 @@ fn open_upload(
 }
 
 /// The session behind `id`, if the caller owns it and `key` is its key; otherwise 404, as for
-/// an unknown id, so keys cannot be probed.
-async fn session(app: &Uploads, caller: &Caller, id: &str, key: &str) -> Result<UploadId, Error> {
+/// an unknown id, so keys cannot be probed. Read once; the use cases take it from here.
+async fn session(
+    app: &Uploads,
+    caller: &Caller,
+    id: &str,
+    key: &str,
+) -> Result<UploadRecord, Error> {
     let id = UploadId::parse(id)?;
     tracing::Span::current().record("upload_id", tracing::field::display(id));
     let record = app.get(caller.id(), id).await?;
     if record.key != key {
         return Err(Error::NotFound);
     }
-    Ok(id)
+    Ok(record)
 }
 
 #[derive(Deserialize)]
@@ -143,9 +148,9 @@ pub async fn sign_part(
     q: Result<Query<KeyQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query(q)?;
-    let id = session(&app, &caller, &id, &q.key).await?;
+    let record = session(&app, &caller, &id, &q.key).await?;
     let n = part_number(&n, "partNumber").map_err(Error::from)?;
-    let mut signed = app.sign_parts(caller.id(), id, &[(n, None)]).await?;
+    let mut signed = app.sign_open(&record, &[(n, None)]).await?;
     let url = signed.pop().map(|p| p.url).unwrap_or_default();
     Ok(Json(
         json!({ "url": url, "expires": app.url_expiry().as_secs() }),
@@ -167,7 +172,7 @@ pub async fn sign_batch(
     q: Result<Query<BatchQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query(q)?;
-    let id = session(&app, &caller, &id, &q.key).await?;
+    let record = session(&app, &caller, &id, &q.key).await?;
     let mut parts = Vec::new();
     for raw in q.part_numbers.split(',') {
         let n = part_number(raw, "partNumbers").map_err(Error::from)?;
@@ -182,7 +187,7 @@ pub async fn sign_batch(
         ))
         .into());
     }
-    let signed = app.sign_parts(caller.id(), id, &parts).await?;
+    let signed = app.sign_open(&record, &parts).await?;
     let urls: BTreeMap<String, String> = signed
         .into_iter()
         .map(|p| (p.part_number.to_string(), p.url))
@@ -207,8 +212,8 @@ pub async fn list_parts(
     q: Result<Query<KeyQuery>, QueryRejection>,
 ) -> Result<Json<Vec<CompanionPart>>, Problem> {
     let q = query(q)?;
-    let id = session(&app, &caller, &id, &q.key).await?;
-    let parts = app.list_parts(caller.id(), id).await?;
+    let record = session(&app, &caller, &id, &q.key).await?;
+    let parts = app.list_open(&record).await?;
     Ok(Json(
         parts
             .into_iter()
@@ -259,7 +264,7 @@ pub async fn complete(
     JsonBody(body): JsonBody<CompleteBody>,
 ) -> Result<(StatusCode, Json<Completed>), Problem> {
     let q = query(q)?;
-    let id = session(&app, &caller, &id, &q.key).await?;
+    let id = session(&app, &caller, &id, &q.key).await?.upload_id;
     let claimed = body
         .parts
         .map(|parts| claimed_parts(parts.into_iter().map(|p| (p.part_number, p.etag))))
@@ -294,7 +299,7 @@ pub async fn abort(
     q: Result<Query<KeyQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query(q)?;
-    let id = session(&app, &caller, &id, &q.key).await?;
+    let id = session(&app, &caller, &id, &q.key).await?.upload_id;
     app.abort(caller.id(), id).await?;
     Ok(Json(json!({})))
 }
