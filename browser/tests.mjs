@@ -67,14 +67,15 @@ function watchParts(page) {
   return seen;
 }
 
-/// Holds the PUT of `part` until `release()` (or forever): a deterministic "mid-upload".
-async function holdPart(page, part) {
+/// Holds the requests `held(route)` picks until `release()` (or forever): a deterministic
+/// "mid-upload". `forget()` stops holding new ones; one already held stays held until the page
+/// drops it.
+async function hold(page, match, held = () => true) {
   let release;
   const gate = new Promise((r) => { release = r; });
-  const match = (url) => url.searchParams.get('partNumber') === String(part);
   let holding = true;
   await page.route(match, async (route) => {
-    if (holding) await gate;
+    if (holding && held(route)) await gate;
     await route.continue().catch(() => {});
   });
   return {
@@ -82,28 +83,28 @@ async function holdPart(page, part) {
       release();
       await page.unroute(match);
     },
-    // Stops holding new requests; the one held stays held until the page drops it.
     forget: () => { holding = false; },
   };
 }
 
+/// Holds the PUT of `part`.
+const holdPart = (page, part) =>
+  hold(page, (url) => url.searchParams.get('partNumber') === String(part));
+
 /// Holds the request that signs `part` (so its bytes have not left): progress shows the parts
 /// sent so far, for the mid-upload screenshot.
-async function holdSigning(page, part) {
-  let release;
-  const gate = new Promise((r) => { release = r; });
-  const match = (url) => url.pathname.endsWith('/parts');
-  await page.route(match, async (route) => {
-    const body = route.request().postDataJSON();
-    if (route.request().method() === 'POST' && body?.part_numbers?.includes(part)) await gate;
-    await route.continue().catch(() => {});
-  });
-  return {
-    release: async () => {
-      release();
-      await page.unroute(match);
-    },
-  };
+const holdSigning = (page, part) =>
+  hold(page, (url) => url.pathname.endsWith('/parts'), (route) =>
+    route.request().method() === 'POST' && route.request().postDataJSON()?.part_numbers?.includes(part));
+
+/// Starts uploading a 3-part `file` with part 3's PUT held; returns once parts 1 and 2 are in S3.
+async function uploadTwoOfThree(context, file) {
+  const page = await openPage(context);
+  const parts = watchParts(page);
+  const held = await holdPart(page, 3);
+  await page.setInputFiles('#files', file.path);
+  await until('parts 1 and 2', () => parts.finished.includes(1) && parts.finished.includes(2));
+  return { page, parts, held };
 }
 
 async function until(what, cond, ms = TIMEOUT) {
@@ -165,11 +166,7 @@ const tests = {
   async 'a reload mid-way resumes from the parts S3 holds, sending only the missing one'(browser) {
     const file = makeFile('resumed.bin', 2 * PART + 777);
     const context = await browser.newContext();
-    const page = await openPage(context);
-    const parts = watchParts(page);
-    const held = await holdPart(page, 3);
-    await page.setInputFiles('#files', file.path);
-    await until('parts 1 and 2', () => parts.finished.includes(1) && parts.finished.includes(2));
+    const { page, parts, held } = await uploadTwoOfThree(context, file);
     const id = await row(page).getAttribute('data-upload-id');
     await held.forget();
     const sentBefore = parts.started.length;
@@ -277,11 +274,7 @@ const tests = {
   async 'pause and resume from the keyboard; cancel aborts the multipart upload'(browser) {
     const file = makeFile('paused.bin', 2 * PART + 1);
     const context = await browser.newContext();
-    const page = await openPage(context);
-    const parts = watchParts(page);
-    const held = await holdPart(page, 3);
-    await page.setInputFiles('#files', file.path);
-    await until('parts 1 and 2', () => parts.finished.includes(1) && parts.finished.includes(2));
+    const { page, parts, held } = await uploadTwoOfThree(context, file);
     await row(page).locator('button.pause').focus();
     await page.keyboard.press('Enter');
     await reach(page, 'paused');

@@ -36,6 +36,28 @@ pub async fn sdk() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// An S3 client on the emulator, path-style as the service's own.
+pub async fn s3_client() -> aws_sdk_s3::Client {
+    let sdk = sdk().await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Whether S3 holds an object under `key` (HEAD answers).
+pub async fn object_exists(key: &str) -> bool {
+    s3_client()
+        .await
+        .head_object()
+        .bucket(bucket())
+        .key(key)
+        .send()
+        .await
+        .is_ok()
+}
+
 pub fn test_limits() -> Limits {
     Limits {
         max_object_bytes: 1024 * 1024 * 1024,
