@@ -273,15 +273,7 @@ impl Batch<'_> {
             len.start(),
             len.end()
         ]));
-        let expiration = format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
-            self.expiration.year(),
-            u8::from(self.expiration.month()),
-            self.expiration.day(),
-            self.expiration.hour(),
-            self.expiration.minute(),
-            self.expiration.second()
-        );
+        let expiration = crate::domain::timestamp(self.expiration);
         let policy = serde_json::json!({ "expiration": expiration, "conditions": conditions });
         let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
         let mut mac = self.signer.clone();

@@ -122,10 +122,15 @@ impl UploadRecord {
 
 /// Now as fixed-width RFC 3339 with milliseconds, so timestamps sort as strings.
 pub fn timestamp_now() -> String {
+    timestamp(time::OffsetDateTime::now_utc())
+}
+
+/// `t` (UTC) as fixed-width RFC 3339 with milliseconds.
+pub fn timestamp(t: time::OffsetDateTime) -> String {
     let fmt = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
-    time::OffsetDateTime::now_utc()
+    t.to_offset(time::UtcOffset::UTC)
         .format(&fmt)
         .unwrap_or_default()
 }
