@@ -1,5 +1,5 @@
 // Browser tests: headless Chromium (Debian's) driven by playwright-core, against the real API
-// binary on API_URL and the emulator behind it. Run by scripts/browser-test.sh from `make test`.
+// binary on API_URL and the emulator behind it. Run by `scripts/browser.sh test` from `make test`.
 // Prints cargo-style result lines so `make test` counts them with the Rust tests.
 
 import { execFileSync } from 'node:child_process';

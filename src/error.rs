@@ -1,7 +1,7 @@
 //! What a use case can answer instead of its result. Mapped to HTTP once, in `http::problem`.
 
-use crate::domain::{Invalid, UploadRecord};
-use crate::ports::PortError;
+use crate::domain::{Invalid, PartsError, UploadRecord};
+use crate::ports::{BoxError, PortError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -13,20 +13,16 @@ pub enum Error {
     Conflict(String),
     #[error("size {size} exceeds the limit of {max} bytes")]
     TooLarge { size: u64, max: u64 },
-    #[error(
-        "{missing_count} of {part_count} parts are not uploaded yet (first missing: {first_missing:?})"
-    )]
-    Incomplete {
-        part_count: u64,
-        missing_count: usize,
-        first_missing: Vec<u16>,
-    },
-    #[error("part {part} is {size} bytes; it must be {expected}")]
-    PartSize { part: u16, size: u64, expected: u64 },
+    /// The parts S3 holds cannot complete the upload.
+    #[error(transparent)]
+    Parts(#[from] PartsError),
     #[error("verification failed: {}", .0.error.as_deref().unwrap_or("digest mismatch"))]
     VerificationFailed(Box<UploadRecord>),
     #[error("storage request failed")]
     Upstream(#[source] PortError),
+    /// A fault of this service's own (a bug), never of the client or an upstream.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
 }
 
 impl From<PortError> for Error {

@@ -7,9 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::domain::{
-    ContentType, Metadata, PartNumber, PartPlan, Sha256, Status, UploadId, UploadRecord,
-};
+pub use crate::domain::{Change, Guard, ListedPart};
+use crate::domain::{ContentType, Metadata, PartNumber, Sha256, Status, UploadId, UploadRecord};
 pub use crate::presign::PostForm;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -26,10 +25,40 @@ pub enum PortError {
     Rejected(String),
     #[error("{service} request failed")]
     Unavailable {
-        service: &'static str,
+        service: Upstream,
         #[source]
         source: BoxError,
     },
+}
+
+/// The services behind the ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    S3,
+    DynamoDB,
+    Lambda,
+    /// The credentials provider that pre-signing needs.
+    Credentials,
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::S3 => "S3",
+            Self::DynamoDB => "DynamoDB",
+            Self::Lambda => "Lambda",
+            Self::Credentials => "credentials",
+        })
+    }
+}
+
+impl PortError {
+    pub fn unavailable(service: Upstream, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            service,
+            source: source.into(),
+        }
+    }
 }
 
 pub struct NewMultipart<'a> {
@@ -56,15 +85,6 @@ pub struct SignedPart {
     pub headers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ListedPart {
-    pub part_number: PartNumber,
-    pub size: u64,
-    pub etag: String,
-    /// Base64 SHA-256, present when the upload was created with part checksums.
-    pub checksum_sha256: Option<String>,
-}
-
 #[derive(Debug, Clone)]
 pub struct ObjectInfo {
     pub size: u64,
@@ -82,7 +102,6 @@ pub trait ObjectStore: Send + Sync {
         parts: &[PartToSign],
         expires: Duration,
     ) -> Result<Vec<SignedPart>, PortError>;
-    /// Every part S3 holds for the upload, all pages, in part order.
     /// A browser form POST of one object under `key` of at most `max_len` bytes.
     async fn presign_post(
         &self,
@@ -91,6 +110,7 @@ pub trait ObjectStore: Send + Sync {
         max_len: u64,
         expires: Duration,
     ) -> Result<PostForm, PortError>;
+    /// Every part S3 holds for the upload, all pages, in part order.
     async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<ListedPart>, PortError>;
     async fn complete_multipart(
         &self,
@@ -116,41 +136,6 @@ pub trait ObjectStore: Send + Sync {
 #[async_trait]
 pub trait Continuation: Send + Sync {
     async fn schedule(&self, id: UploadId) -> Result<(), PortError>;
-}
-
-/// Which record state a conditional write requires.
-#[derive(Debug, Clone, Copy)]
-pub struct Guard {
-    pub status: Status,
-    /// Also require the completion lease to have run out by this epoch second.
-    pub lease_expired_by: Option<i64>,
-}
-
-impl Guard {
-    pub fn status(status: Status) -> Self {
-        Self {
-            status,
-            lease_expired_by: None,
-        }
-    }
-}
-
-/// What a transition writes besides `status` and `updated_at`.
-#[derive(Debug, Clone, Default)]
-pub struct Change {
-    pub sha256: Option<Sha256>,
-    pub etag: Option<String>,
-    pub error: Option<String>,
-    pub verified_at: Option<String>,
-    pub lease_until: Option<i64>,
-    /// Record verification progress (`verified_bytes`, `hash_state`).
-    pub progress: Option<(u64, Option<Vec<u8>>)>,
-    /// The digest the client declared at completion.
-    pub expected_sha256: Option<Sha256>,
-    /// The size measured at completion for a session that declared none.
-    pub sized: Option<PartPlan>,
-    /// Finished: drop the TTL (finished records are kept) and any saved hash state.
-    pub clear_expiry: bool,
 }
 
 /// Where a page of an owner's uploads ended; the next page starts after it.
@@ -179,13 +164,12 @@ pub trait SessionStore: Send + Sync {
         limit: u32,
         after: Option<&PageKey>,
     ) -> Result<Page, PortError>;
-    /// Moves the record to `to` only if `guard` holds (`PreconditionFailed` otherwise), and
-    /// returns it as written.
+    /// Writes `change` only if `guard` holds (`PreconditionFailed` otherwise), and returns the
+    /// record as written (`Change::apply`).
     async fn transition(
         &self,
         id: UploadId,
         guard: Guard,
-        to: Status,
         change: Change,
         now: &str,
     ) -> Result<UploadRecord, PortError>;

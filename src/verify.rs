@@ -14,16 +14,9 @@ use sha2::Digest as _;
 use sha2::digest::common::hazmat::SerializableState;
 
 use crate::config::VerifyConfig;
+pub use crate::domain::Progress;
 use crate::domain::Sha256;
 use crate::ports::{ObjectStore, PortError};
-
-/// Where an unfinished verification stopped: the first `hashed` bytes went through SHA-256,
-/// whose internal state is `state` (sha2's serialized form).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Progress {
-    pub hashed: u64,
-    pub state: Vec<u8>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hashed {
@@ -32,11 +25,17 @@ pub enum Hashed {
     Paused(Progress),
 }
 
-fn corrupt(what: &str) -> PortError {
-    PortError::Unavailable {
-        service: "hasher",
-        source: format!("unusable verification progress: {what}").into(),
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Reading the object failed; `PreconditionFailed` when its ETag changed mid-way.
+    #[error(transparent)]
+    Read(#[from] PortError),
+    /// The saved progress cannot be continued from; only a fresh start can verify the object.
+    #[error("unusable verification progress: {0}")]
+    CorruptProgress(&'static str),
+    /// The hashing thread died.
+    #[error("hashing failed")]
+    Hasher(#[source] tokio::task::JoinError),
 }
 
 /// Continues (or starts) hashing `size` bytes of `key`, refusing (`PreconditionFailed`) to mix
@@ -50,7 +49,8 @@ pub async fn sha256_object(
     cfg: VerifyConfig,
     resume: Option<&Progress>,
     deadline: Option<Instant>,
-) -> Result<Hashed, PortError> {
+) -> Result<Hashed, VerifyError> {
+    let corrupt = VerifyError::CorruptProgress;
     let (start, hasher) = match resume {
         Some(p) if p.hashed <= size => {
             let state = p
@@ -102,10 +102,7 @@ pub async fn sha256_object(
     drop(tx);
     let joined = hashing.await;
     fed?;
-    let (h, hashed) = joined.map_err(|e| PortError::Unavailable {
-        service: "hasher",
-        source: Box::new(e),
-    })?;
+    let (h, hashed) = joined.map_err(VerifyError::Hasher)?;
     let total = start + hashed;
     if total == size {
         return Ok(Hashed::Done(Sha256::from_bytes(h.finalize().into())));

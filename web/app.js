@@ -56,7 +56,7 @@ function formatSeconds(s) {
   return m < 60 ? `${m} min ${Math.ceil(s % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
-/// PUT with progress: fetch() cannot report upload progress, XMLHttpRequest can.
+// PUT with progress: fetch() cannot report upload progress, XMLHttpRequest can.
 function put(url, headers, body, onProgress, signal) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
@@ -121,7 +121,7 @@ class Upload {
       `${formatBytes(speed)}/s · ${formatSeconds(left)} left`;
   }
 
-  /// The session to upload into: the one this file started (resume) or a new one.
+  // The session to upload into: the one this file started (resume) or a new one.
   async session(signal) {
     const saved = JSON.parse(localStorage.getItem(this.key) || 'null');
     if (saved) {
@@ -177,8 +177,8 @@ class Upload {
     }
   }
 
-  /// Reads the file once, in order: each part feeds the whole-file SHA-256 and gets its own
-  /// SHA-256 (which S3 checks on arrival); parts S3 already holds are skipped.
+  // Reads the file once, in order: each part feeds the whole-file SHA-256 and gets its own
+  // SHA-256 (which S3 checks on arrival); parts S3 already holds are skipped.
   async sendParts(record, done, signal) {
     const hasher = await hashwasm.createSHA256();
     hasher.init();

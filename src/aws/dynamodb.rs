@@ -8,9 +8,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use crate::domain::{
-    ContentType, Filename, Kind, Metadata, Sha256, Status, UploadId, UploadRecord,
+    Change, ContentType, Filename, Guard, Kind, Metadata, ObjectKey, PartPlan, Saved, Sha256,
+    Status, UploadId, UploadRecord,
 };
-use crate::ports::{Change, Guard, Page, PageKey, PortError, SessionStore};
+use crate::ports::{Page, PageKey, PortError, SessionStore, Upstream};
 
 /// The GSI that lists an owner's uploads by creation time (template.yaml, scripts/bootstrap.py).
 pub const OWNER_INDEX: &str = "owner-created_at";
@@ -38,10 +39,7 @@ where
     if e.code() == Some("ConditionalCheckFailedException") {
         return PortError::PreconditionFailed;
     }
-    PortError::Unavailable {
-        service: "DynamoDB",
-        source: Box::new(e),
-    }
+    PortError::unavailable(Upstream::DynamoDB, e)
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -53,24 +51,32 @@ fn n(v: impl ToString) -> AttributeValue {
 }
 
 fn to_item(r: &UploadRecord) -> Item {
+    // The item keeps one flat shape for every kind: an unsized session stores zeros.
+    let (s3_upload_id, part_checksums) = match &r.kind {
+        Kind::Multipart {
+            s3_upload_id,
+            part_checksums,
+        } => (s3_upload_id.as_str(), *part_checksums),
+        Kind::Post => ("", false),
+    };
+    let (size, part_size, part_count) = r
+        .plan
+        .map_or((0, 0, 0), |p| (p.size(), p.part_size(), p.part_count()));
     let mut item = Item::from([
         ("upload_id".into(), s(r.upload_id.to_string())),
         ("owner".into(), s(&r.owner)),
         ("status".into(), s(r.status.as_str())),
         ("bucket".into(), s(&r.bucket)),
-        ("key".into(), s(&r.key)),
+        ("key".into(), s(r.key.as_str())),
         ("filename".into(), s(r.filename.as_str())),
         ("content_type".into(), s(r.content_type.as_str())),
         ("kind".into(), s(r.kind.as_str())),
-        ("open_size".into(), AttributeValue::Bool(r.open_size)),
-        ("size".into(), n(r.size)),
-        ("part_size".into(), n(r.part_size)),
-        ("part_count".into(), n(r.part_count)),
-        (
-            "part_checksums".into(),
-            AttributeValue::Bool(r.part_checksums),
-        ),
-        ("s3_upload_id".into(), s(&r.s3_upload_id)),
+        ("open_size".into(), AttributeValue::Bool(r.plan.is_none())),
+        ("size".into(), n(size)),
+        ("part_size".into(), n(part_size)),
+        ("part_count".into(), n(part_count)),
+        ("part_checksums".into(), AttributeValue::Bool(part_checksums)),
+        ("s3_upload_id".into(), s(s3_upload_id)),
         ("created_at".into(), s(&r.created_at)),
         ("updated_at".into(), s(&r.updated_at)),
         ("lease_until".into(), n(r.lease_until)),
@@ -108,10 +114,10 @@ fn to_item(r: &UploadRecord) -> Item {
 
 /// An item this service did not write (or a corrupted one) is an upstream fault, not a client's.
 fn malformed(what: &str) -> PortError {
-    PortError::Unavailable {
-        service: "DynamoDB",
-        source: format!("malformed session item: {what}").into(),
-    }
+    PortError::unavailable(
+        Upstream::DynamoDB,
+        format!("malformed session item: {what}"),
+    )
 }
 
 fn from_item(item: &Item) -> Result<UploadRecord, PortError> {
@@ -130,46 +136,48 @@ fn from_item(item: &Item) -> Result<UploadRecord, PortError> {
     };
     let digest = |k: &str| -> Result<Option<Sha256>, PortError> {
         text(k)
-            .map(|h| Sha256::parse_hex(k, h).map_err(|_| malformed(k)))
+            .map(|h| Sha256::parse_hex(h).map_err(|_| malformed(k)))
             .transpose()
+    };
+    let flag = |k: &str| -> Result<bool, PortError> {
+        item.get(k)
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .ok_or_else(|| malformed(k))
     };
     let metadata: BTreeMap<String, String> = item
         .get("metadata")
         .and_then(|v| v.as_m().ok())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone())))
-                .collect()
-        })
-        .unwrap_or_default();
+        .ok_or_else(|| malformed("metadata"))?
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.as_s().map_err(|_| malformed("metadata"))?.clone())))
+        .collect::<Result<_, PortError>>()?;
+    let kind = match req("kind")? {
+        "multipart" => Kind::Multipart {
+            s3_upload_id: req("s3_upload_id")?.to_owned(),
+            part_checksums: flag("part_checksums")?,
+        },
+        "post" => Kind::Post,
+        _ => return Err(malformed("kind")),
+    };
+    let plan = match flag("open_size")? {
+        true => None,
+        false => Some(
+            PartPlan::stored(unsigned("size")?, unsigned("part_size")?)
+                .map_err(|_| malformed("size"))?,
+        ),
+    };
     Ok(UploadRecord {
         upload_id: UploadId::parse(req("upload_id")?).map_err(|_| malformed("upload_id"))?,
         owner: req("owner")?.to_owned(),
         status: Status::parse(req("status")?).ok_or_else(|| malformed("status"))?,
         bucket: req("bucket")?.to_owned(),
-        key: req("key")?.to_owned(),
+        key: ObjectKey::parse(req("key")?).map_err(|_| malformed("key"))?,
         filename: Filename::parse(req("filename")?).map_err(|_| malformed("filename"))?,
         content_type: ContentType::parse(req("content_type")?)
             .map_err(|_| malformed("content_type"))?,
-        // Items written before sessions had kinds are multipart, sized at creation.
-        kind: text("kind")
-            .map(|k| Kind::parse(k).ok_or_else(|| malformed("kind")))
-            .transpose()?
-            .unwrap_or(Kind::Multipart),
-        open_size: item
-            .get("open_size")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
-        size: unsigned("size")?,
-        part_size: unsigned("part_size")?,
-        part_count: unsigned("part_count")?,
-        part_checksums: item
-            .get("part_checksums")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
-        s3_upload_id: req("s3_upload_id")?.to_owned(),
+        kind,
+        plan,
         expected_sha256: digest("expected_sha256")?,
         sha256: digest("sha256")?,
         etag: text("etag").map(str::to_owned),
@@ -179,10 +187,8 @@ fn from_item(item: &Item) -> Result<UploadRecord, PortError> {
         verified_at: text("verified_at").map(str::to_owned),
         error: text("error").map(str::to_owned),
         expires_at: num("expires_at")?,
-        lease_until: num("lease_until")?.unwrap_or(0),
-        verified_bytes: num("verified_bytes")?
-            .and_then(|v| u64::try_from(v).ok())
-            .unwrap_or(0),
+        lease_until: num("lease_until")?.ok_or_else(|| malformed("lease_until"))?,
+        verified_bytes: unsigned("verified_bytes")?,
         hash_state: text("hash_state")
             .map(|b| B64.decode(b).map_err(|_| malformed("hash_state")))
             .transpose()?,
@@ -278,94 +284,35 @@ impl SessionStore for DynamoSessions {
         &self,
         id: UploadId,
         guard: Guard,
-        to: Status,
         change: Change,
         now: &str,
     ) -> Result<UploadRecord, PortError> {
-        // Every attribute goes through a placeholder: `status`, `size`, `key` and `error` are
-        // DynamoDB reserved words.
-        let mut sets = vec!["#status = :to", "#updated_at = :now"];
-        let mut names = HashMap::from([
-            ("#status".to_owned(), "status".to_owned()),
-            ("#updated_at".to_owned(), "updated_at".to_owned()),
-        ]);
-        let mut values = HashMap::from([
-            (":to".to_owned(), s(to.as_str())),
-            (":now".to_owned(), s(now)),
-            (":from".to_owned(), s(guard.status.as_str())),
-        ]);
-        let optional = [
-            ("sha256", change.sha256.map(|d| s(d.to_hex()))),
-            (
-                "expected_sha256",
-                change.expected_sha256.map(|d| s(d.to_hex())),
-            ),
-            ("etag", change.etag.map(s)),
-            ("error", change.error.map(s)),
-            ("verified_at", change.verified_at.map(s)),
-            ("lease_until", change.lease_until.map(n)),
-            (
-                "verified_bytes",
-                change.progress.as_ref().map(|(b, _)| n(b)),
-            ),
-            (
-                "hash_state",
-                change
-                    .progress
-                    .as_ref()
-                    .and_then(|(_, st)| st.as_deref())
-                    .map(|st| s(B64.encode(st))),
-            ),
-        ];
-        for (attr, value) in optional {
-            if let Some(v) = value {
-                sets.push(match attr {
-                    "sha256" => "#sha256 = :sha256",
-                    "expected_sha256" => "#expected_sha256 = :expected_sha256",
-                    "etag" => "#etag = :etag",
-                    "error" => "#error = :error",
-                    "verified_at" => "#verified_at = :verified_at",
-                    "verified_bytes" => "#verified_bytes = :verified_bytes",
-                    "hash_state" => "#hash_state = :hash_state",
-                    _ => "#lease_until = :lease_until",
-                });
-                names.insert(format!("#{attr}"), attr.to_owned());
-                values.insert(format!(":{attr}"), v);
-            }
+        let mut update = Update::default();
+        update.set("status", s(change.status().as_str()));
+        update.set("updated_at", s(now));
+        if change.is_final() {
+            update.remove("expires_at");
+            update.remove("hash_state");
         }
-        if let Some(plan) = change.sized {
-            sets.push("#size = :size, #part_size = :part_size, #part_count = :part_count, #open_size = :open_size");
-            for (attr, v) in [
-                ("size", n(plan.size())),
-                ("part_size", n(plan.part_size())),
-                ("part_count", n(plan.part_count())),
-                ("open_size", AttributeValue::Bool(false)),
-            ] {
-                names.insert(format!("#{attr}"), attr.to_owned());
-                values.insert(format!(":{attr}"), v);
-            }
-        }
-        let mut update = format!("SET {}", sets.join(", "));
-        if change.clear_expiry {
-            update.push_str(" REMOVE #expires_at, #hash_state");
-            names.insert("#expires_at".into(), "expires_at".into());
-            names.insert("#hash_state".into(), "hash_state".into());
-        }
+        write_change(&mut update, change);
+        // `status`, `size`, `key` and `error` are DynamoDB reserved words: every attribute goes
+        // through a placeholder.
+        update.values.insert(":from".into(), s(guard.status.as_str()));
         let mut condition = "#status = :from".to_owned();
         if let Some(by) = guard.lease_expired_by {
             condition.push_str(" AND #lease_until < :lease_now");
-            names.insert("#lease_until".into(), "lease_until".into());
-            values.insert(":lease_now".into(), n(by));
+            update.names.insert("#lease_until".into(), "lease_until".into());
+            update.values.insert(":lease_now".into(), n(by));
         }
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("upload_id", s(id.to_string()))
-            .update_expression(update)
+            .update_expression(update.expression())
             .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values(Some(update.values))
             .return_values(ReturnValue::AllNew)
             .send()
             .await
@@ -375,5 +322,94 @@ impl SessionStore for DynamoSessions {
                 .as_ref()
                 .ok_or_else(|| malformed("no attributes returned"))?,
         )
+    }
+}
+
+/// An `UpdateItem` expression built attribute by attribute.
+#[derive(Default)]
+struct Update {
+    sets: Vec<String>,
+    removes: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Update {
+    fn set(&mut self, attr: &str, value: AttributeValue) {
+        self.sets.push(format!("#{attr} = :{attr}"));
+        self.names.insert(format!("#{attr}"), attr.to_owned());
+        self.values.insert(format!(":{attr}"), value);
+    }
+
+    fn set_some(&mut self, attr: &str, value: Option<AttributeValue>) {
+        if let Some(v) = value {
+            self.set(attr, v);
+        }
+    }
+
+    fn remove(&mut self, attr: &str) {
+        self.removes.push(format!("#{attr}"));
+        self.names.insert(format!("#{attr}"), attr.to_owned());
+    }
+
+    fn expression(&self) -> String {
+        let mut out = format!("SET {}", self.sets.join(", "));
+        if !self.removes.is_empty() {
+            out.push_str(&format!(" REMOVE {}", self.removes.join(", ")));
+        }
+        out
+    }
+}
+
+/// What `Change::apply` writes, as DynamoDB attributes.
+fn write_change(update: &mut Update, change: Change) {
+    let hex = |d: Sha256| s(d.to_hex());
+    match change {
+        Change::Claim {
+            lease_until,
+            sized,
+            expected_sha256,
+        } => {
+            update.set("lease_until", n(lease_until));
+            if let Some(plan) = sized {
+                update.set("size", n(plan.size()));
+                update.set("part_size", n(plan.part_size()));
+                update.set("part_count", n(plan.part_count()));
+                update.set("open_size", AttributeValue::Bool(false));
+            }
+            update.set_some("expected_sha256", expected_sha256.map(hex));
+        }
+        Change::Release | Change::Reopen => update.set("lease_until", n(0)),
+        Change::HandOver { saved } => {
+            update.set("lease_until", n(0));
+            if let Some(Saved { etag, progress }) = saved {
+                update.set("etag", s(etag));
+                update.set("verified_bytes", n(progress.hashed));
+                update.set("hash_state", s(B64.encode(progress.state)));
+            }
+        }
+        Change::Verified {
+            sha256,
+            etag,
+            verified_at,
+            bytes,
+        } => {
+            update.set("lease_until", n(0));
+            update.set("sha256", hex(sha256));
+            update.set("etag", s(etag));
+            update.set("verified_at", s(verified_at));
+            update.set("verified_bytes", n(bytes));
+        }
+        Change::Failed {
+            sha256,
+            etag,
+            error,
+        } => {
+            update.set("lease_until", n(0));
+            update.set_some("sha256", sha256.map(hex));
+            update.set_some("etag", etag.map(s));
+            update.set("error", s(error));
+        }
+        Change::Aborted => {}
     }
 }

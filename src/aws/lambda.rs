@@ -4,8 +4,8 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 
 use crate::domain::UploadId;
-use crate::ports::{Continuation, PortError};
-use crate::s3_event::continuation_event;
+use crate::lambda::verifier::continuation_event;
+use crate::ports::{Continuation, PortError, Upstream};
 
 /// Continues a paused verification by invoking the verifier function itself, asynchronously.
 pub struct SelfInvoke {
@@ -32,10 +32,7 @@ impl Continuation for SelfInvoke {
             .payload(Blob::new(continuation_event(id).to_string()))
             .send()
             .await
-            .map_err(|e| PortError::Unavailable {
-                service: "Lambda",
-                source: Box::new(e),
-            })?;
+            .map_err(|e| PortError::unavailable(Upstream::Lambda, e))?;
         Ok(())
     }
 }

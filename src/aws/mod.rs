@@ -20,9 +20,11 @@ pub fn uploads(
     config: &crate::config::Config,
 ) -> Result<crate::service::Uploads, crate::presign::EndpointError> {
     Ok(crate::service::Uploads::new(
-        std::sync::Arc::new(
-            S3Objects::new(sdk, &config.bucket)?.with_stall_timeout(config.verify.stall_timeout),
-        ),
+        std::sync::Arc::new(S3Objects::new(
+            sdk,
+            &config.bucket,
+            config.verify.stall_timeout,
+        )?),
         std::sync::Arc::new(DynamoSessions::new(sdk, &config.table)),
         config.limits.clone(),
         config.verify,

@@ -11,7 +11,8 @@ use tokio::sync::RwLock;
 
 use crate::domain::{ContentType, PartNumber};
 use crate::ports::{
-    ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, PortError, PostForm, SignedPart,
+    BoxError, ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, PortError, PostForm,
+    SignedPart, Upstream,
 };
 use crate::presign::{Credentials, EndpointError, Presigner};
 
@@ -28,9 +29,12 @@ pub struct S3Objects {
 }
 
 impl S3Objects {
+    /// `stall_timeout`: how long a ranged GET's body may send nothing before it is resumed on a
+    /// new connection (`VerifyConfig::stall_timeout`).
     pub fn new(
         sdk: &aws_config::SdkConfig,
         bucket: impl Into<String>,
+        stall_timeout: Duration,
     ) -> Result<Self, EndpointError> {
         let bucket = bucket.into();
         let endpoint = sdk.endpoint_url();
@@ -45,14 +49,8 @@ impl S3Objects {
             bucket,
             credentials: sdk.credentials_provider(),
             cached: RwLock::new(None),
-            stall_timeout: Duration::from_secs(20),
+            stall_timeout,
         })
-    }
-
-    /// How long a ranged GET's body may send nothing before it is resumed on a new connection.
-    pub fn with_stall_timeout(mut self, stall_timeout: Duration) -> Self {
-        self.stall_timeout = stall_timeout;
-        self
     }
 
     /// Credentials for pre-signing, cached until five minutes before they expire.
@@ -68,17 +66,16 @@ impl S3Objects {
         let provider = self
             .credentials
             .as_ref()
-            .ok_or_else(|| PortError::Unavailable {
-                service: "credentials",
-                source: "no AWS credentials provider is configured".into(),
+            .ok_or_else(|| {
+                PortError::unavailable(
+                    Upstream::Credentials,
+                    "no AWS credentials provider is configured",
+                )
             })?;
         let c = provider
             .provide_credentials()
             .await
-            .map_err(|e| PortError::Unavailable {
-                service: "credentials",
-                source: Box::new(e),
-            })?;
+            .map_err(|e| PortError::unavailable(Upstream::Credentials, e))?;
         let creds = Credentials {
             access_key_id: c.access_key_id().to_owned(),
             secret_access_key: c.secret_access_key().to_owned(),
@@ -102,10 +99,7 @@ where
         (Some("InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "BadDigest"), _) => {
             PortError::Rejected(e.message().unwrap_or("S3 refused the parts").to_owned())
         }
-        _ => PortError::Unavailable {
-            service: "S3",
-            source: Box::new(e),
-        },
+        _ => PortError::unavailable(Upstream::S3, e),
     }
 }
 
@@ -132,9 +126,11 @@ impl ObjectStore for S3Objects {
             .send()
             .await
             .map_err(port_error)?;
-        out.upload_id.ok_or_else(|| PortError::Unavailable {
-            service: "S3",
-            source: "CreateMultipartUpload answered without an UploadId".into(),
+        out.upload_id.ok_or_else(|| {
+            PortError::unavailable(
+                Upstream::S3,
+                "CreateMultipartUpload answered without an UploadId",
+            )
         })
     }
 
@@ -321,7 +317,7 @@ impl ObjectStore for S3Objects {
                 .await
                 .map_err(port_error)?;
             let mut body = out.body;
-            let broke: Option<crate::ports::BoxError> = loop {
+            let broke: Option<BoxError> = loop {
                 match tokio::time::timeout(self.stall_timeout, body.try_next()).await {
                     Ok(Ok(Some(chunk))) => {
                         at += chunk.len() as u64;
@@ -341,19 +337,16 @@ impl ObjectStore for S3Objects {
             if resumes > BODY_RESUMES {
                 let source = broke
                     .unwrap_or_else(|| format!("ranged GET ended {} bytes early", end - at).into());
-                return Err(PortError::Unavailable {
-                    service: "S3",
-                    source,
-                });
+                return Err(PortError::unavailable(Upstream::S3, source));
             }
             tracing::warn!(error = ?broke, at, resumes, "ranged GET body broke; resuming");
             tokio::time::sleep(Duration::from_millis(50 << resumes)).await;
         }
         if at != end {
-            return Err(PortError::Unavailable {
-                service: "S3",
-                source: format!("ranged GET returned {} bytes, expected {len}", at - start).into(),
-            });
+            return Err(PortError::unavailable(
+                Upstream::S3,
+                format!("ranged GET returned {} bytes, expected {len}", at - start),
+            ));
         }
         Ok(chunks)
     }

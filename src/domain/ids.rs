@@ -1,11 +1,10 @@
-use std::collections::BTreeMap;
+//! Identifiers: of a session, of a part, of the object a session writes.
+
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Serialize, Serializer};
 
-use super::Invalid;
+use super::{Filename, Invalid};
 
 /// Server-generated upload id: a ULID, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,213 +75,64 @@ impl fmt::Display for PartNumber {
     }
 }
 
-/// A SHA-256 digest. Shown as lower-case hex; S3 checksum headers carry it as base64.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Sha256([u8; 32]);
+/// The S3 key a session writes: `uploads/{upload_id}/{filename}`. Built and taken apart only
+/// here, so the id in a key that S3 reports always leads back to its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectKey {
+    upload_id: UploadId,
+    key: String,
+}
 
-impl Sha256 {
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+impl ObjectKey {
+    const PREFIX: &'static str = "uploads/";
+
+    pub fn new(upload_id: UploadId, filename: &Filename) -> Self {
+        Self {
+            upload_id,
+            key: format!("{}{upload_id}/{}", Self::PREFIX, filename.as_str()),
+        }
     }
 
-    pub fn parse_hex(field: &str, s: &str) -> Result<Self, Invalid> {
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).map_err(|_| {
-            Invalid::new(
-                field,
-                "must be 64 hexadecimal characters (a SHA-256 digest)",
-            )
-        })?;
-        Ok(Self(out))
+    /// A key this service wrote; anything else (another prefix, no file name) is refused.
+    pub fn parse(key: &str) -> Result<Self, Invalid> {
+        let bad = || Invalid::new("key", "not an upload key (uploads/{upload_id}/{filename})");
+        let (id, name) = key
+            .strip_prefix(Self::PREFIX)
+            .and_then(|rest| rest.split_once('/'))
+            .ok_or_else(bad)?;
+        if name.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self {
+            upload_id: UploadId::parse(id).map_err(|_| bad())?,
+            key: key.to_owned(),
+        })
     }
 
-    pub fn parse_base64(field: &str, s: &str) -> Result<Self, Invalid> {
-        let bytes = B64
-            .decode(s)
-            .map_err(|_| Invalid::new(field, "must be a base64 SHA-256 digest (44 characters)"))?;
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| Invalid::new(field, "must decode to 32 bytes (a SHA-256 digest)"))?;
-        Ok(Self(arr))
+    pub fn upload_id(&self) -> UploadId {
+        self.upload_id
     }
 
-    pub fn of(data: &[u8]) -> Self {
-        use sha2::Digest as _;
-        Self(sha2::Sha256::digest(data).into())
-    }
-
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    pub fn to_base64(&self) -> String {
-        B64.encode(self.0)
+    pub fn as_str(&self) -> &str {
+        &self.key
     }
 }
 
-impl fmt::Debug for Sha256 {
+impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Sha256({})", self.to_hex())
+        f.write_str(&self.key)
     }
 }
 
-impl fmt::Display for Sha256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl Serialize for Sha256 {
+impl Serialize for ObjectKey {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-/// The file's name as the object key's last segment: 1–255 bytes, no control characters,
-/// and only the last path component of whatever the client sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Filename(String);
-
-impl Filename {
-    pub fn parse(s: &str) -> Result<Self, Invalid> {
-        let field = "filename";
-        if s.chars().any(char::is_control) {
-            return Err(Invalid::new(field, "must not contain control characters"));
-        }
-        // Browsers and some tools send full paths (C:\fakepath\a.txt, dir/a.txt): keep the last part.
-        let name = s.rsplit(['/', '\\']).next().unwrap_or_default().trim();
-        if name.is_empty() || name == "." || name == ".." {
-            return Err(Invalid::new(
-                field,
-                "must name a file (empty after removing path parts)",
-            ));
-        }
-        if name.len() > 255 {
-            return Err(Invalid::new(field, "must be at most 255 bytes of UTF-8"));
-        }
-        Ok(Self(name.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A MIME type such as `video/mp4; codecs=avc1`; defaults to `application/octet-stream`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct ContentType(String);
-
-impl ContentType {
-    pub fn parse(s: &str) -> Result<Self, Invalid> {
-        let field = "content_type";
-        let ok_token = |t: &str| {
-            !t.is_empty()
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-        };
-        let essence = s.split(';').next().unwrap_or_default().trim();
-        let valid = s.len() <= 255
-            && s.bytes().all(|b| (0x20..0x7f).contains(&b))
-            && essence
-                .split_once('/')
-                .is_some_and(|(a, b)| ok_token(a) && ok_token(b));
-        if valid {
-            Ok(Self(s.trim().to_owned()))
-        } else {
-            Err(Invalid::new(
-                field,
-                "must be a MIME type such as application/zip",
-            ))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for ContentType {
-    fn default() -> Self {
-        Self("application/octet-stream".to_owned())
-    }
-}
-
-/// User metadata, stored on the record and as S3 `x-amz-meta-*` headers, so it must fit S3's rules:
-/// lower-case keys of `[a-z0-9-_]`, printable ASCII values, 2 KiB in all.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Metadata(BTreeMap<String, String>);
-
-impl Metadata {
-    pub const MAX_ENTRIES: usize = 32;
-    pub const MAX_TOTAL_BYTES: usize = 2048;
-
-    pub fn parse(map: BTreeMap<String, String>) -> Result<Self, Invalid> {
-        if map.len() > Self::MAX_ENTRIES {
-            return Err(Invalid::new(
-                "metadata",
-                format!("at most {} entries", Self::MAX_ENTRIES),
-            ));
-        }
-        let mut total = 0;
-        for (k, v) in &map {
-            let field = format!("metadata.{k}");
-            if k.is_empty()
-                || k.len() > 128
-                || !k
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            {
-                return Err(Invalid::new(
-                    field,
-                    "keys are 1-128 characters of a-z, 0-9, '-' and '_'",
-                ));
-            }
-            if !v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-                return Err(Invalid::new(field, "values must be printable ASCII"));
-            }
-            total += k.len() + v.len();
-        }
-        if total > Self::MAX_TOTAL_BYTES {
-            return Err(Invalid::new(
-                "metadata",
-                format!(
-                    "keys and values must total at most {} bytes",
-                    Self::MAX_TOTAL_BYTES
-                ),
-            ));
-        }
-        Ok(Self(map))
-    }
-
-    pub fn as_map(&self) -> &BTreeMap<String, String> {
-        &self.0
+        s.serialize_str(&self.key)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn filename_keeps_only_the_last_path_component() {
-        assert_eq!(
-            Filename::parse("a/b/c.tar").map(|f| f.0),
-            Ok("c.tar".into())
-        );
-        assert_eq!(
-            Filename::parse(r"C:\fakepath\photo.jpg").map(|f| f.0),
-            Ok("photo.jpg".into())
-        );
-        assert!(Filename::parse("dir/").is_err());
-        assert!(Filename::parse("..").is_err());
-        assert!(Filename::parse("a\nb").is_err());
-        assert!(Filename::parse(&"x".repeat(256)).is_err());
-        assert!(Filename::parse(&"é".repeat(127)).is_ok());
-        assert!(Filename::parse(&"é".repeat(128)).is_err());
-    }
 
     #[test]
     fn part_numbers_are_bounded() {
@@ -295,37 +145,28 @@ mod tests {
     }
 
     #[test]
-    fn sha256_round_trips_hex_and_base64() {
-        let d = Sha256::of(b"abc");
-        assert_eq!(
-            d.to_hex(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(
-            Sha256::parse_hex("sha256", &d.to_hex().to_uppercase()),
-            Ok(d)
-        );
-        assert_eq!(Sha256::parse_base64("x", &d.to_base64()), Ok(d));
-        assert!(Sha256::parse_hex("sha256", "abc").is_err());
-        assert!(Sha256::parse_base64("x", "YWJj").is_err());
-    }
-
-    #[test]
-    fn content_type_and_metadata_follow_s3_rules() {
-        assert!(ContentType::parse("video/mp4; codecs=avc1").is_ok());
-        assert!(ContentType::parse("nonsense").is_err());
-        assert!(ContentType::parse("a/b\r\nx-evil: 1").is_err());
-        let m = |k: &str, v: &str| Metadata::parse(BTreeMap::from([(k.into(), v.into())]));
-        assert!(m("project", "apollo-11").is_ok());
-        assert!(m("Project", "x").is_err());
-        assert!(m("k", "caf\u{e9}").is_err());
-        assert!(m("k", &"v".repeat(3000)).is_err());
-    }
-
-    #[test]
     fn upload_ids_parse_case_insensitively() {
         let id = UploadId::generate();
         assert_eq!(UploadId::parse(&id.to_string().to_lowercase()), Ok(id));
         assert!(UploadId::parse("not-an-id").is_err());
+    }
+
+    #[test]
+    fn object_keys_lead_back_to_their_session() {
+        let id = UploadId::generate();
+        let name = Filename::parse("dir/big file.bin").unwrap_or_else(|e| panic!("{e}"));
+        let key = ObjectKey::new(id, &name);
+        assert_eq!(key.as_str(), format!("uploads/{id}/big file.bin"));
+        let parsed = ObjectKey::parse(key.as_str()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((parsed.upload_id(), &parsed), (id, &key));
+        for bad in [
+            "other/x",
+            "uploads/",
+            &format!("uploads/{id}"),
+            &format!("uploads/{id}/"),
+            "uploads/not-an-id/a.bin",
+        ] {
+            assert!(ObjectKey::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,10 +1,12 @@
-use serde::Serialize;
+//! The session record: what DynamoDB stores, in a shape that admits only valid sessions.
 
-use super::{ContentType, Filename, Metadata, PartPlan, Sha256, UploadId};
+use super::{ContentType, Filename, Metadata, ObjectKey, PartPlan, Sha256, UploadId};
 
-/// An upload session's life: `pending → completing → verified | failed`, `pending → aborted`,
-/// and `pending → verifying → verified | failed` for objects verified asynchronously.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// An upload session's life. `pending → completing` (a caller holds the completion under a lease)
+/// `→ verified | failed`; `completing → verifying` when the verifier function takes over (a large
+/// object, or a verification paused at a deadline) and `verifying → completing` when it does;
+/// `completing → pending` when S3 refuses the parts; `pending → aborted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Pending,
@@ -39,59 +41,64 @@ impl Status {
         .into_iter()
         .find(|st| st.as_str() == s)
     }
-
-    /// No transition leaves these.
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Verified | Self::Failed | Self::Aborted)
-    }
 }
 
 /// How the bytes reach S3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     /// A multipart upload through pre-signed part URLs, completed through the API.
-    Multipart,
+    Multipart {
+        /// S3's id of the multipart upload.
+        s3_upload_id: String,
+        /// Created with `ChecksumAlgorithm=SHA256`: every part URL signs the part's SHA-256.
+        part_checksums: bool,
+    },
     /// One browser form POST under a pre-signed policy (Uppy's small-file path); S3's
     /// `ObjectCreated:Post` event, or the owner's next `GET`, starts verification.
     Post,
 }
 
 impl Kind {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
-            Self::Multipart => "multipart",
+            Self::Multipart { .. } => "multipart",
             Self::Post => "post",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Multipart, Self::Post]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+    pub fn part_checksums(&self) -> bool {
+        matches!(
+            self,
+            Self::Multipart {
+                part_checksums: true,
+                ..
+            }
+        )
     }
 }
 
-/// The session as stored in DynamoDB and shown to its owner.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Where an unfinished verification stopped: the first `hashed` bytes went through SHA-256,
+/// whose internal state is `state` (sha2's serialized form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub hashed: u64,
+    pub state: Vec<u8>,
+}
+
+/// The session as stored in DynamoDB. Clients see it through `http`'s view of it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct UploadRecord {
     pub upload_id: UploadId,
     pub owner: String,
     pub status: Status,
     pub bucket: String,
-    pub key: String,
+    pub key: ObjectKey,
     pub filename: Filename,
     pub content_type: ContentType,
     pub kind: Kind,
-    /// The client did not declare a size (Uppy's Companion protocol): `size`, `part_size` and
-    /// `part_count` are 0 until completion measures them from what S3 holds.
-    pub open_size: bool,
-    pub size: u64,
-    pub part_size: u64,
-    pub part_count: u64,
-    pub part_checksums: bool,
-    #[serde(skip)]
-    pub s3_upload_id: String,
+    /// `None` until measured when the client declared no size (Uppy's Companion protocol, form
+    /// POSTs): completion reads it off what S3 holds.
+    pub plan: Option<PartPlan>,
     pub expected_sha256: Option<Sha256>,
     pub sha256: Option<Sha256>,
     pub etag: Option<String>,
@@ -102,21 +109,26 @@ pub struct UploadRecord {
     pub verified_at: Option<String>,
     pub error: Option<String>,
     /// Epoch seconds; DynamoDB's TTL removes unfinished sessions after it.
-    #[serde(serialize_with = "rfc3339_opt")]
     pub expires_at: Option<i64>,
     /// Epoch seconds until which a completion holds the record; 0 when released.
-    #[serde(skip)]
     pub lease_until: i64,
     /// Bytes of the object hashed so far: progress for clients polling a `verifying` upload.
     pub verified_bytes: u64,
-    /// The serialized SHA-256 state after `verified_bytes`, while a verification is unfinished.
-    #[serde(skip)]
+    /// The SHA-256 state after `verified_bytes`, while a verification is unfinished.
     pub hash_state: Option<Vec<u8>>,
 }
 
 impl UploadRecord {
-    pub fn plan(&self) -> PartPlan {
-        PartPlan::from_record(self.size, self.part_size)
+    pub fn size(&self) -> Option<u64> {
+        self.plan.map(|p| p.size())
+    }
+
+    /// Where a paused verification continues from.
+    pub fn saved_progress(&self) -> Option<Progress> {
+        self.hash_state.as_ref().map(|state| Progress {
+            hashed: self.verified_bytes,
+            state: state.clone(),
+        })
     }
 }
 
@@ -145,9 +157,3 @@ pub fn rfc3339(epoch: i64) -> String {
         .unwrap_or_default()
 }
 
-fn rfc3339_opt<S: serde::Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(epoch) => s.serialize_str(&rfc3339(*epoch)),
-        None => s.serialize_none(),
-    }
-}

@@ -17,11 +17,13 @@ use super::caller::Caller;
 use super::handlers::claimed_parts;
 use super::json::JsonBody;
 use super::problem::Problem;
-use crate::domain::{ContentType, Filename, Invalid, Metadata, PartNumber, Sha256, UploadId};
-use crate::domain::{Status, UploadRecord};
+use crate::domain::{
+    ContentType, Filename, Invalid, Metadata, ObjectKey, PartNumber, Sha256, Status, UploadId,
+    UploadRecord,
+};
 use crate::error::Error;
 use crate::ports::PostForm;
-use crate::service::{MAX_URLS_PER_CALL, OpenUpload, Uploads};
+use crate::service::{MAX_URLS_PER_CALL, UnsizedUpload, Uploads};
 
 type App = State<Arc<Uploads>>;
 
@@ -42,11 +44,11 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
 
 /// What Uppy declares about a file. `name` and `type` repeat `filename` and `type`; a
 /// `sha256` entry (hex) is the digest the upload must match; the rest is kept as metadata.
-fn open_upload(
+fn unsized_upload(
     filename: &str,
     content_type: Option<&str>,
     meta: impl IntoIterator<Item = (String, Value)>,
-) -> Result<OpenUpload, Invalid> {
+) -> Result<UnsizedUpload, Invalid> {
     let mut sha256 = None;
     let mut kept = BTreeMap::new();
     for (k, v) in meta {
@@ -64,13 +66,13 @@ fn open_upload(
         };
         match k.as_str() {
             "name" | "type" => {}
-            "sha256" => sha256 = Some(Sha256::parse_hex(&field, &text)?),
+            "sha256" => sha256 = Some(Sha256::parse_hex(&text).map_err(|e| e.at(field))?),
             _ => {
                 kept.insert(k.to_ascii_lowercase(), text);
             }
         }
     }
-    Ok(OpenUpload {
+    Ok(UnsizedUpload {
         filename: Filename::parse(filename)?,
         content_type: match content_type.map(str::trim) {
             None | Some("") => ContentType::default(),
@@ -92,7 +94,7 @@ async fn session(
     let id = UploadId::parse(id)?;
     tracing::Span::current().record("upload_id", tracing::field::display(id));
     let record = app.get(caller.id(), id).await?;
-    if record.key != key {
+    if record.key.as_str() != key {
         return Err(Error::NotFound);
     }
     Ok(record)
@@ -115,7 +117,7 @@ pub struct CreateBody {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Created {
-    key: String,
+    key: ObjectKey,
     upload_id: UploadId,
     bucket: String,
 }
@@ -126,8 +128,8 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Json<Created>, Error> {
-    let req = open_upload(&body.filename, body.content_type.as_deref(), body.metadata)?;
-    let record = app.create_open(caller.id(), req).await?;
+    let req = unsized_upload(&body.filename, body.content_type.as_deref(), body.metadata)?;
+    let record = app.create_unsized(caller.id(), req).await?;
     tracing::Span::current().record("upload_id", tracing::field::display(record.upload_id));
     Ok(Json(Created {
         key: record.key,
@@ -137,7 +139,7 @@ pub async fn create(
 }
 
 fn part_number(raw: &str, field: &str) -> Result<PartNumber, Invalid> {
-    PartNumber::parse(raw.trim()).map_err(|e| Invalid::new(field, e.reason))
+    PartNumber::parse(raw.trim()).map_err(|e| e.at(field))
 }
 
 /// `GET /s3/multipart/{uploadId}/{partNumber}?key=`
@@ -150,7 +152,7 @@ pub async fn sign_part(
     let q = query(q)?;
     let record = session(&app, &caller, &id, &q.key).await?;
     let n = part_number(&n, "partNumber").map_err(Error::from)?;
-    let mut signed = app.sign_open(&record, &[(n, None)]).await?;
+    let mut signed = app.sign_parts_of(&record, &[(n, None)]).await?;
     let url = signed.pop().map(|p| p.url).unwrap_or_default();
     Ok(Json(
         json!({ "url": url, "expires": app.url_expiry().as_secs() }),
@@ -187,7 +189,7 @@ pub async fn sign_batch(
         ))
         .into());
     }
-    let signed = app.sign_open(&record, &parts).await?;
+    let signed = app.sign_parts_of(&record, &parts).await?;
     let urls: BTreeMap<String, String> = signed
         .into_iter()
         .map(|p| (p.part_number.to_string(), p.url))
@@ -213,7 +215,7 @@ pub async fn list_parts(
 ) -> Result<Json<Vec<CompanionPart>>, Problem> {
     let q = query(q)?;
     let record = session(&app, &caller, &id, &q.key).await?;
-    let parts = app.list_open(&record).await?;
+    let parts = app.list_parts_of(&record).await?;
     Ok(Json(
         parts
             .into_iter()
@@ -243,7 +245,7 @@ pub struct CompletePart {
 #[derive(Serialize)]
 pub struct Completed {
     location: String,
-    key: String,
+    key: ObjectKey,
     bucket: String,
     upload_id: UploadId,
     status: Status,
@@ -339,7 +341,7 @@ pub async fn params(
     }
     let filename = filename
         .ok_or_else(|| Error::from(Invalid::new("filename", "the query must name the file")))?;
-    let req = open_upload(&filename, content_type.as_deref(), meta).map_err(Error::from)?;
+    let req = unsized_upload(&filename, content_type.as_deref(), meta).map_err(Error::from)?;
     let (record, PostForm { url, fields }) = app.create_post(caller.id(), req).await?;
     tracing::Span::current().record("upload_id", tracing::field::display(record.upload_id));
     Ok(Json(Params {

@@ -15,12 +15,14 @@ use serde::{Deserialize, Serialize};
 use super::caller::Caller;
 use super::json::JsonBody;
 use super::problem::Problem;
+use super::view::RecordView;
 use crate::domain::{
-    ContentType, Filename, Invalid, Metadata, PartNumber, Sha256, Status, UploadId, UploadRecord,
+    ClaimedPart, ContentType, Filename, Invalid, ListedPart, Metadata, ObjectKey, PartNumber,
+    Sha256, Status, UploadId, UploadRecord,
 };
 use crate::error::Error;
-use crate::ports::{ListedPart, PageKey, SignedPart};
-use crate::service::{ClaimedPart, MAX_URLS_PER_CALL, NewUpload, Uploads};
+use crate::ports::{PageKey, SignedPart};
+use crate::service::{MAX_URLS_PER_CALL, NewUpload, Uploads};
 
 type App = State<Arc<Uploads>>;
 
@@ -60,7 +62,7 @@ impl CreateRequest {
             sha256: self
                 .sha256
                 .as_deref()
-                .map(|s| Sha256::parse_hex("sha256", s))
+                .map(Sha256::parse_hex)
                 .transpose()?,
             part_size: self.part_size,
             metadata: Metadata::parse(self.metadata.unwrap_or_default())?,
@@ -73,8 +75,8 @@ impl CreateRequest {
 struct CreateResponse {
     upload_id: UploadId,
     bucket: String,
-    key: String,
-    status: crate::domain::Status,
+    key: ObjectKey,
+    status: Status,
     part_size: u64,
     part_count: u64,
     part_checksums: bool,
@@ -90,14 +92,15 @@ pub async fn create(
     let created = app.create(caller.id(), req.parse()?).await?;
     let r = created.record;
     tracing::Span::current().record("upload_id", tracing::field::display(r.upload_id));
+    let (part_size, part_count) = r.plan.map_or((0, 0), |p| (p.part_size(), p.part_count()));
     let body = CreateResponse {
         upload_id: r.upload_id,
         bucket: r.bucket,
         key: r.key,
         status: r.status,
-        part_size: r.part_size,
-        part_count: r.part_count,
-        part_checksums: r.part_checksums,
+        part_size,
+        part_count,
+        part_checksums: r.kind.part_checksums(),
         expires_at: r.expires_at.map(crate::domain::rfc3339),
         parts: created.parts,
     };
@@ -113,8 +116,8 @@ pub struct ListQuery {
 }
 
 #[derive(Serialize)]
-struct ListResponse {
-    uploads: Vec<UploadRecord>,
+struct ListResponse<'a> {
+    uploads: Vec<RecordView<'a>>,
     next_cursor: Option<String>,
 }
 
@@ -150,14 +153,10 @@ pub async fn list_uploads(
             e.body_text(),
         )
     })?;
-    Ok(list_page(&app, &caller, q).await?.into_response())
+    Ok(list_page(&app, &caller, q).await?)
 }
 
-async fn list_page(
-    app: &Uploads,
-    caller: &Caller,
-    q: ListQuery,
-) -> Result<Json<ListResponse>, Error> {
+async fn list_page(app: &Uploads, caller: &Caller, q: ListQuery) -> Result<Response, Error> {
     let status = q
         .status
         .as_deref()
@@ -174,17 +173,23 @@ async fn list_page(
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let page = app.list(caller.id(), status, limit, after).await?;
     Ok(Json(ListResponse {
-        uploads: page.records,
+        uploads: page.records.iter().map(RecordView::from).collect(),
         next_cursor: page.next.as_ref().map(encode_cursor),
-    }))
+    })
+    .into_response())
+}
+
+fn record(r: &UploadRecord) -> Json<RecordView<'_>> {
+    Json(RecordView::from(r))
 }
 
 pub async fn get_upload(
     State(app): App,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<UploadRecord>, Error> {
-    Ok(Json(app.get_settled(caller.id(), upload_id(&id)?).await?))
+) -> Result<Response, Error> {
+    let r = app.get_settled(caller.id(), upload_id(&id)?).await?;
+    Ok(record(&r).into_response())
 }
 
 pub async fn abort(
@@ -213,13 +218,14 @@ impl SignRequest {
         }
         let mut digests = BTreeMap::new();
         for (k, v) in self.sha256.unwrap_or_default() {
+            let field = format!("sha256.{k}");
             let n = PartNumber::parse(&k)
-                .map_err(|_| Invalid::new(format!("sha256.{k}"), "keys are part numbers"))?;
-            digests.insert(n, Sha256::parse_base64(&format!("sha256.{k}"), &v)?);
+                .map_err(|_| Invalid::new(field.clone(), "keys are part numbers"))?;
+            digests.insert(n, Sha256::parse_base64(&v).map_err(|e| e.at(field))?);
         }
         let mut parts = Vec::with_capacity(self.part_numbers.len());
         for raw in self.part_numbers {
-            let n = PartNumber::new(raw).map_err(|e| Invalid::new("part_numbers", e.reason))?;
+            let n = PartNumber::new(raw).map_err(|e| e.at("part_numbers"))?;
             if parts.iter().any(|(p, _)| *p == n) {
                 return Err(Invalid::new(
                     "part_numbers",
@@ -307,7 +313,7 @@ pub(super) fn claimed_parts(
         .into_iter()
         .map(|(n, etag)| {
             Ok(ClaimedPart {
-                part_number: PartNumber::new(n).map_err(|e| Invalid::new("parts", e.reason))?,
+                part_number: PartNumber::new(n).map_err(|e| e.at("parts"))?,
                 etag,
             })
         })
@@ -325,11 +331,7 @@ pub async fn complete(
         .parts
         .map(|parts| claimed_parts(parts.into_iter().map(|p| (p.part_number, p.etag))))
         .transpose()?;
-    let declared = req
-        .sha256
-        .as_deref()
-        .map(|s| Sha256::parse_hex("sha256", s))
-        .transpose()?;
+    let declared = req.sha256.as_deref().map(Sha256::parse_hex).transpose()?;
     let record = app
         .complete(caller.id(), id, claimed.as_deref(), declared)
         .await?;
@@ -339,5 +341,5 @@ pub async fn complete(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(record)).into_response())
+    Ok((status, self::record(&record)).into_response())
 }

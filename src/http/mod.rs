@@ -5,6 +5,7 @@ mod companion;
 mod handlers;
 mod json;
 pub mod problem;
+pub mod view;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +19,7 @@ use axum::routing::{get, post};
 use tracing::Instrument as _;
 
 pub use caller::CallerPolicy;
-use problem::Problem;
+use problem::{Fault, Problem};
 
 use crate::service::Uploads;
 
@@ -94,7 +95,8 @@ async fn method_not_allowed() -> Problem {
     )
 }
 
-/// One span per request; handlers record the upload id into it once parsed.
+/// One span per request; handlers record the upload id into it once parsed, and a 5xx's cause
+/// is logged here, inside it.
 async fn request_span(req: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
@@ -105,6 +107,9 @@ async fn request_span(req: Request, next: Next) -> Response {
     async move {
         let started = Instant::now();
         let res = next.run(req).await;
+        if let Some(Fault(cause)) = res.extensions().get::<Fault>() {
+            tracing::error!(error = %cause, "request failed upstream or internally");
+        }
         tracing::info!(
             status = res.status().as_u16(),
             ms = started.elapsed().as_millis() as u64,

@@ -5,8 +5,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::view::record_json;
+use crate::domain::PartsError;
 use crate::error::{Error, chain};
-use crate::ports::PortError;
+use crate::ports::{PortError, Upstream};
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
@@ -59,6 +61,37 @@ impl IntoResponse for Problem {
     }
 }
 
+/// The cause of a 5xx, carried on the response for the request span to log (`http::request_span`).
+#[derive(Debug, Clone)]
+pub struct Fault(pub String);
+
+fn parts_problem(e: PartsError) -> Problem {
+    use StatusCode as S;
+    let detail = e.to_string();
+    match e {
+        PartsError::Incomplete { first_missing, .. } => Problem::new(
+            S::CONFLICT,
+            "upload-incomplete",
+            "Parts are missing",
+            detail,
+        )
+        .with(json!({ "missing_parts": first_missing })),
+        PartsError::PartSize { .. } => Problem::new(
+            S::CONFLICT,
+            "part-size-mismatch",
+            "A part has the wrong size",
+            detail,
+        ),
+        PartsError::Claimed(i) => Error::Invalid(i).into(),
+        PartsError::Unmeasurable(_) => Problem::new(
+            S::CONFLICT,
+            "conflict",
+            "Not allowed in the upload's state",
+            detail,
+        ),
+    }
+}
+
 impl From<Error> for Problem {
     fn from(e: Error) -> Self {
         use StatusCode as S;
@@ -88,24 +121,7 @@ impl From<Error> for Problem {
                 "Object too large",
                 e.to_string(),
             ),
-            ref e @ Error::Incomplete {
-                ref first_missing, ..
-            } => {
-                let missing = first_missing.clone();
-                Problem::new(
-                    S::CONFLICT,
-                    "upload-incomplete",
-                    "Parts are missing",
-                    e.to_string(),
-                )
-                .with(json!({ "missing_parts": missing }))
-            }
-            e @ Error::PartSize { .. } => Problem::new(
-                S::CONFLICT,
-                "part-size-mismatch",
-                "A part has the wrong size",
-                e.to_string(),
-            ),
+            Error::Parts(e) => parts_problem(e),
             Error::VerificationFailed(record) => Problem::new(
                 S::UNPROCESSABLE_ENTITY,
                 "verification-failed",
@@ -115,17 +131,16 @@ impl From<Error> for Problem {
                     .clone()
                     .unwrap_or_else(|| "the object did not verify".into()),
             )
-            .with(json!({ "upload": record })),
+            .with(json!({ "upload": record_json(&record) })),
             Error::Upstream(cause) => {
-                tracing::error!(error = %chain(&cause), "upstream failure");
-                let service = match &cause {
-                    PortError::Unavailable { service, .. } => *service,
-                    _ => "storage",
-                };
-                let status = if service == "DynamoDB" {
-                    S::SERVICE_UNAVAILABLE
-                } else {
-                    S::BAD_GATEWAY
+                // DynamoDB holds the sessions: without it nothing can be answered (503); any
+                // other upstream failing is a bad gateway.
+                let status = match cause {
+                    PortError::Unavailable {
+                        service: Upstream::DynamoDB,
+                        ..
+                    } => S::SERVICE_UNAVAILABLE,
+                    _ => S::BAD_GATEWAY,
                 };
                 Problem::new(
                     status,
@@ -134,12 +149,23 @@ impl From<Error> for Problem {
                     "a storage service did not answer as expected; the request can be retried",
                 )
             }
+            Error::Internal(_) => Problem::new(
+                S::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "the service failed; the request can be retried",
+            ),
         }
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        Problem::from(self).into_response()
+        let fault = matches!(self, Error::Upstream(_) | Error::Internal(_)).then(|| chain(&self));
+        let mut res = Problem::from(self).into_response();
+        if let Some(fault) = fault {
+            res.extensions_mut().insert(Fault(fault));
+        }
+        res
     }
 }

@@ -1,15 +1,16 @@
 //! The `verifier` function's handler: S3 `ObjectCreated` events, and its own continuation events
 //! (`{"continue": "<upload_id>"}`) for verifications that paused at the function's deadline.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::s3::S3Event;
+use lambda_runtime::{LambdaEvent, service_fn};
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
 use crate::domain::{Invalid, UploadId};
 use crate::error::{Error, chain};
-use crate::ports::Continuation;
+use crate::ports::{BoxError, Continuation};
 use crate::service::{EventOutcome, Uploads};
 
 /// S3 event keys are form-encoded: `+` is a space, other bytes are `%XX`.
@@ -50,6 +51,33 @@ pub struct Verifier<'a> {
     pub uploads: &'a Uploads,
     pub bucket: &'a str,
     pub continuation: &'a dyn Continuation,
+}
+
+/// Stop hashing this long before Lambda's deadline, to save progress and hand over.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+
+/// Runs `verifier` under the Lambda runtime until the runtime stops.
+pub async fn run(verifier: Verifier<'_>) -> Result<(), BoxError> {
+    let verifier = &verifier;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Value>| async move {
+            let remaining =
+                Duration::from_millis(event.context.deadline.saturating_sub(now_millis()));
+            let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
+            let invocation = Invocation::parse(event.payload)?;
+            verifier
+                .handle(invocation, Some(deadline))
+                .await
+                .map_err(BoxError::from)
+        },
+    ))
+    .await
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Verifier<'_> {
@@ -108,7 +136,7 @@ impl Verifier<'_> {
                 self.continuation.schedule(r.upload_id).await?;
                 json!({
                     "subject": subject, "outcome": "paused", "upload_id": r.upload_id,
-                    "verified_bytes": r.verified_bytes, "size": r.size,
+                    "verified_bytes": r.verified_bytes, "size": r.size(),
                 })
             }
             Ok(EventOutcome::Ignored(why)) => {

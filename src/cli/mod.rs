@@ -1,0 +1,3 @@
+//! Command-line front ends of the binaries, for use outside Lambda.
+
+pub mod verify;

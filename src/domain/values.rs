@@ -1,0 +1,248 @@
+//! Values a client declares about a file: its digest, name, type and metadata.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Serialize, Serializer};
+
+use super::Invalid;
+
+/// A SHA-256 digest. Shown as lower-case hex; S3 checksum headers carry it as base64.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sha256([u8; 32]);
+
+impl Sha256 {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn parse_hex(s: &str) -> Result<Self, Invalid> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(|_| {
+            Invalid::new(
+                "sha256",
+                "must be 64 hexadecimal characters (a SHA-256 digest)",
+            )
+        })?;
+        Ok(Self(out))
+    }
+
+    pub fn parse_base64(s: &str) -> Result<Self, Invalid> {
+        let bytes = B64.decode(s).map_err(|_| {
+            Invalid::new("sha256", "must be a base64 SHA-256 digest (44 characters)")
+        })?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Invalid::new("sha256", "must decode to 32 bytes (a SHA-256 digest)"))?;
+        Ok(Self(arr))
+    }
+
+    pub fn of(data: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Self(sha2::Sha256::digest(data).into())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn to_base64(&self) -> String {
+        B64.encode(self.0)
+    }
+}
+
+impl fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha256({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for Sha256 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The file's name as the object key's last segment: 1–255 bytes, no control characters,
+/// and only the last path component of whatever the client sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Filename(String);
+
+impl Filename {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let field = "filename";
+        if s.chars().any(char::is_control) {
+            return Err(Invalid::new(field, "must not contain control characters"));
+        }
+        // Browsers and some tools send full paths (C:\fakepath\a.txt, dir/a.txt): keep the last part.
+        let name = s.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(Invalid::new(
+                field,
+                "must name a file (empty after removing path parts)",
+            ));
+        }
+        if name.len() > 255 {
+            return Err(Invalid::new(field, "must be at most 255 bytes of UTF-8"));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A MIME type such as `video/mp4; codecs=avc1`; defaults to `application/octet-stream`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ContentType(String);
+
+impl ContentType {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let field = "content_type";
+        let ok_token = |t: &str| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+        };
+        let essence = s.split(';').next().unwrap_or_default().trim();
+        let valid = s.len() <= 255
+            && s.bytes().all(|b| (0x20..0x7f).contains(&b))
+            && essence
+                .split_once('/')
+                .is_some_and(|(a, b)| ok_token(a) && ok_token(b));
+        if valid {
+            Ok(Self(s.trim().to_owned()))
+        } else {
+            Err(Invalid::new(
+                field,
+                "must be a MIME type such as application/zip",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for ContentType {
+    fn default() -> Self {
+        Self("application/octet-stream".to_owned())
+    }
+}
+
+/// User metadata, stored on the record and as S3 `x-amz-meta-*` headers, so it must fit S3's rules:
+/// lower-case keys of `[a-z0-9-_]`, printable ASCII values, 2 KiB in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Metadata(BTreeMap<String, String>);
+
+impl Metadata {
+    pub const MAX_ENTRIES: usize = 32;
+    pub const MAX_TOTAL_BYTES: usize = 2048;
+
+    pub fn parse(map: BTreeMap<String, String>) -> Result<Self, Invalid> {
+        if map.len() > Self::MAX_ENTRIES {
+            return Err(Invalid::new(
+                "metadata",
+                format!("at most {} entries", Self::MAX_ENTRIES),
+            ));
+        }
+        let mut total = 0;
+        for (k, v) in &map {
+            let field = format!("metadata.{k}");
+            if k.is_empty()
+                || k.len() > 128
+                || !k
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                return Err(Invalid::new(
+                    field,
+                    "keys are 1-128 characters of a-z, 0-9, '-' and '_'",
+                ));
+            }
+            if !v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                return Err(Invalid::new(field, "values must be printable ASCII"));
+            }
+            total += k.len() + v.len();
+        }
+        if total > Self::MAX_TOTAL_BYTES {
+            return Err(Invalid::new(
+                "metadata",
+                format!(
+                    "keys and values must total at most {} bytes",
+                    Self::MAX_TOTAL_BYTES
+                ),
+            ));
+        }
+        Ok(Self(map))
+    }
+
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filename_keeps_only_the_last_path_component() {
+        assert_eq!(
+            Filename::parse("a/b/c.tar").map(|f| f.0),
+            Ok("c.tar".into())
+        );
+        assert_eq!(
+            Filename::parse(r"C:\fakepath\photo.jpg").map(|f| f.0),
+            Ok("photo.jpg".into())
+        );
+        assert!(Filename::parse("dir/").is_err());
+        assert!(Filename::parse("..").is_err());
+        assert!(Filename::parse("a\nb").is_err());
+        assert!(Filename::parse(&"x".repeat(256)).is_err());
+        assert!(Filename::parse(&"é".repeat(127)).is_ok());
+        assert!(Filename::parse(&"é".repeat(128)).is_err());
+    }
+
+    #[test]
+    fn sha256_round_trips_hex_and_base64() {
+        let d = Sha256::of(b"abc");
+        assert_eq!(
+            d.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            Sha256::parse_hex(&d.to_hex().to_uppercase()),
+            Ok(d)
+        );
+        assert_eq!(Sha256::parse_base64(&d.to_base64()), Ok(d));
+        assert!(Sha256::parse_hex("abc").is_err());
+        assert!(Sha256::parse_base64("YWJj").is_err());
+    }
+
+    #[test]
+    fn content_type_and_metadata_follow_s3_rules() {
+        assert!(ContentType::parse("video/mp4; codecs=avc1").is_ok());
+        assert!(ContentType::parse("nonsense").is_err());
+        assert!(ContentType::parse("a/b\r\nx-evil: 1").is_err());
+        let m = |k: &str, v: &str| Metadata::parse(BTreeMap::from([(k.into(), v.into())]));
+        assert!(m("project", "apollo-11").is_ok());
+        assert!(m("Project", "x").is_err());
+        assert!(m("k", "caf\u{e9}").is_err());
+        assert!(m("k", &"v".repeat(3000)).is_err());
+    }
+
+}

@@ -1,0 +1,432 @@
+//! In-memory ports for state-machine tests: they keep the promises the AWS adapters keep
+//! (conditional transitions under the same guards, ETags that change with the bytes, S3's
+//! answers for unknown uploads and refused parts), yield at every call so concurrent callers
+//! interleave, and fail on demand (`Faults`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::domain::{ContentType, Guard, Change, PartNumber, Sha256, Status, UploadId, UploadRecord};
+use crate::ports::{
+    ListedPart, NewMultipart, ObjectInfo, ObjectStore, Page, PageKey, PartToSign, PortError,
+    PostForm, SessionStore, SignedPart, Upstream,
+};
+
+/// Which port call a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Call {
+    CreateMultipart,
+    PresignParts,
+    PresignPost,
+    ListParts,
+    CompleteMultipart,
+    AbortMultipart,
+    Head,
+    GetRange,
+    Delete,
+    CreateSession,
+    GetSession,
+    ListSessions,
+    /// A transition writing this status.
+    Transition(Status),
+}
+
+/// Planned failures: the next `times` calls of a kind answer `Unavailable` (or, with
+/// `fail_with`, whatever the test builds).
+#[derive(Default)]
+pub struct Faults {
+    planned: Mutex<HashMap<Call, Vec<PortError>>>,
+    calls: Mutex<HashMap<Call, usize>>,
+}
+
+impl Faults {
+    pub fn fail(&self, call: Call, times: usize) {
+        for _ in 0..times {
+            let service = match call {
+                Call::CreateSession
+                | Call::GetSession
+                | Call::ListSessions
+                | Call::Transition(_) => Upstream::DynamoDB,
+                _ => Upstream::S3,
+            };
+            self.fail_with(call, PortError::unavailable(service, "injected fault"));
+        }
+    }
+
+    pub fn fail_with(&self, call: Call, error: PortError) {
+        lock(&self.planned).entry(call).or_default().push(error);
+    }
+
+    /// How many times `call` was made (failed ones included).
+    pub fn count(&self, call: Call) -> usize {
+        lock(&self.calls).get(&call).copied().unwrap_or(0)
+    }
+
+    async fn enter(&self, call: Call) -> Result<(), PortError> {
+        // Let other tasks run between any two port calls, as real I/O would.
+        tokio::task::yield_now().await;
+        *lock(&self.calls).entry(call).or_default() += 1;
+        match lock(&self.planned).get_mut(&call) {
+            Some(errors) if !errors.is_empty() => Err(errors.remove(0)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Debug, Clone)]
+struct Part {
+    data: Bytes,
+    etag: String,
+    checksum: Option<Sha256>,
+}
+
+#[derive(Debug)]
+struct Multipart {
+    key: String,
+    checksums: bool,
+    parts: BTreeMap<PartNumber, Part>,
+}
+
+#[derive(Debug, Clone)]
+struct Object {
+    data: Bytes,
+    etag: String,
+}
+
+/// S3, for one bucket.
+pub struct MemoryObjects {
+    bucket: String,
+    uploads: Mutex<HashMap<String, Multipart>>,
+    objects: Mutex<HashMap<String, Object>>,
+    next_id: Mutex<u64>,
+    pub faults: Faults,
+}
+
+impl Default for MemoryObjects {
+    fn default() -> Self {
+        Self {
+            bucket: "memory-bucket".into(),
+            uploads: Mutex::default(),
+            objects: Mutex::default(),
+            next_id: Mutex::default(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+fn etag_of(data: &[u8]) -> String {
+    Sha256::of(data).to_hex()[..32].to_owned()
+}
+
+impl MemoryObjects {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// A client's PUT to a part URL; S3 refuses a body that misses its checksum. The ETag.
+    pub fn put_part(
+        &self,
+        s3_upload_id: &str,
+        n: PartNumber,
+        data: &[u8],
+        checksum: Option<Sha256>,
+    ) -> Result<String, PortError> {
+        let mut uploads = lock(&self.uploads);
+        let upload = uploads.get_mut(s3_upload_id).ok_or(PortError::NotFound)?;
+        if upload.checksums && checksum != Some(Sha256::of(data)) {
+            return Err(PortError::Rejected("BadDigest".into()));
+        }
+        let etag = etag_of(data);
+        let part = Part {
+            data: Bytes::copy_from_slice(data),
+            etag: etag.clone(),
+            checksum,
+        };
+        upload.parts.insert(n, part);
+        Ok(etag)
+    }
+
+    /// A form POST, or anyone overwriting the key: the object now holds `data`.
+    pub fn put_object(&self, key: &str, data: &[u8]) {
+        let object = Object {
+            data: Bytes::copy_from_slice(data),
+            etag: etag_of(data),
+        };
+        lock(&self.objects).insert(key.to_owned(), object);
+    }
+
+    pub fn object(&self, key: &str) -> Option<Bytes> {
+        lock(&self.objects).get(key).map(|o| o.data.clone())
+    }
+
+    /// Whether S3 still holds the multipart upload.
+    pub fn has_upload(&self, s3_upload_id: &str) -> bool {
+        lock(&self.uploads).contains_key(s3_upload_id)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for MemoryObjects {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn create_multipart(&self, req: &NewMultipart<'_>) -> Result<String, PortError> {
+        self.faults.enter(Call::CreateMultipart).await?;
+        let id = {
+            let mut next = lock(&self.next_id);
+            *next += 1;
+            format!("mpu-{next}")
+        };
+        let upload = Multipart {
+            key: req.key.to_owned(),
+            checksums: req.part_checksums,
+            parts: BTreeMap::new(),
+        };
+        lock(&self.uploads).insert(id.clone(), upload);
+        Ok(id)
+    }
+
+    async fn presign_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[PartToSign],
+        _expires: Duration,
+    ) -> Result<Vec<SignedPart>, PortError> {
+        self.faults.enter(Call::PresignParts).await?;
+        Ok(parts
+            .iter()
+            .map(|p| {
+                let mut headers = BTreeMap::new();
+                if let Some(len) = p.len {
+                    headers.insert("content-length".into(), len.to_string());
+                }
+                if let Some(sha) = p.sha256 {
+                    headers.insert("x-amz-checksum-sha256".into(), sha.to_base64());
+                }
+                SignedPart {
+                    part_number: p.part_number,
+                    url: format!(
+                        "memory://{}/{key}?partNumber={}&uploadId={upload_id}",
+                        self.bucket, p.part_number
+                    ),
+                    headers,
+                }
+            })
+            .collect())
+    }
+
+    async fn presign_post(
+        &self,
+        key: &str,
+        content_type: &ContentType,
+        max_len: u64,
+        _expires: Duration,
+    ) -> Result<PostForm, PortError> {
+        self.faults.enter(Call::PresignPost).await?;
+        let fields = BTreeMap::from([
+            ("key".to_owned(), key.to_owned()),
+            ("Content-Type".to_owned(), content_type.as_str().to_owned()),
+            ("max".to_owned(), max_len.to_string()),
+        ]);
+        Ok(PostForm {
+            url: format!("memory://{}", self.bucket),
+            fields,
+        })
+    }
+
+    async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<ListedPart>, PortError> {
+        self.faults.enter(Call::ListParts).await?;
+        let uploads = lock(&self.uploads);
+        let upload = uploads
+            .get(upload_id)
+            .filter(|u| u.key == key)
+            .ok_or(PortError::NotFound)?;
+        Ok(upload
+            .parts
+            .iter()
+            .map(|(&part_number, p)| ListedPart {
+                part_number,
+                size: p.data.len() as u64,
+                etag: p.etag.clone(),
+                checksum_sha256: p.checksum.map(|c| c.to_base64()),
+            })
+            .collect())
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[ListedPart],
+    ) -> Result<(), PortError> {
+        self.faults.enter(Call::CompleteMultipart).await?;
+        let mut uploads = lock(&self.uploads);
+        let upload = uploads
+            .get(upload_id)
+            .filter(|u| u.key == key)
+            .ok_or(PortError::NotFound)?;
+        let mut data = Vec::new();
+        for p in parts {
+            match upload.parts.get(&p.part_number) {
+                Some(held) if held.etag == p.etag => data.extend_from_slice(&held.data),
+                _ => return Err(PortError::Rejected("InvalidPart".into())),
+            }
+        }
+        uploads.remove(upload_id);
+        let etag = format!("{}-{}", etag_of(&data), parts.len());
+        let object = Object {
+            data: Bytes::from(data),
+            etag,
+        };
+        lock(&self.objects).insert(key.to_owned(), object);
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), PortError> {
+        self.faults.enter(Call::AbortMultipart).await?;
+        let mut uploads = lock(&self.uploads);
+        match uploads.get(upload_id) {
+            Some(u) if u.key == key => {
+                uploads.remove(upload_id);
+                Ok(())
+            }
+            _ => Err(PortError::NotFound),
+        }
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, PortError> {
+        self.faults.enter(Call::Head).await?;
+        Ok(lock(&self.objects).get(key).map(|o| ObjectInfo {
+            size: o.data.len() as u64,
+            etag: o.etag.clone(),
+        }))
+    }
+
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        len: u64,
+        if_match: &str,
+    ) -> Result<Vec<Bytes>, PortError> {
+        self.faults.enter(Call::GetRange).await?;
+        let objects = lock(&self.objects);
+        let object = objects.get(key).ok_or(PortError::NotFound)?;
+        if object.etag != if_match {
+            return Err(PortError::PreconditionFailed);
+        }
+        let size = object.data.len();
+        let from = usize::try_from(start).map_or(size, |s| s.min(size));
+        let to = usize::try_from(start.saturating_add(len)).map_or(size, |e| e.min(size));
+        Ok(vec![object.data.slice(from..to)])
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.faults.enter(Call::Delete).await?;
+        // S3 answers a DELETE of a missing key as a success.
+        lock(&self.objects).remove(key);
+        Ok(())
+    }
+}
+
+/// DynamoDB's sessions table.
+#[derive(Default)]
+pub struct MemorySessions {
+    records: Mutex<HashMap<UploadId, UploadRecord>>,
+    pub faults: Faults,
+}
+
+impl MemorySessions {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The stored record, read without going through the port (no fault, no yield).
+    pub fn peek(&self, id: UploadId) -> Option<UploadRecord> {
+        lock(&self.records).get(&id).cloned()
+    }
+
+    /// Overwrites a record, as a test setting up a state (a dead holder's lease, say) would.
+    pub fn put(&self, record: UploadRecord) {
+        lock(&self.records).insert(record.upload_id, record);
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemorySessions {
+    async fn create(&self, record: &UploadRecord) -> Result<(), PortError> {
+        self.faults.enter(Call::CreateSession).await?;
+        let mut records = lock(&self.records);
+        if records.contains_key(&record.upload_id) {
+            return Err(PortError::PreconditionFailed);
+        }
+        records.insert(record.upload_id, record.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: UploadId) -> Result<Option<UploadRecord>, PortError> {
+        self.faults.enter(Call::GetSession).await?;
+        Ok(self.peek(id))
+    }
+
+    async fn list_by_owner(
+        &self,
+        owner: &str,
+        status: Option<Status>,
+        limit: u32,
+        after: Option<&PageKey>,
+    ) -> Result<Page, PortError> {
+        self.faults.enter(Call::ListSessions).await?;
+        let mut mine: Vec<UploadRecord> = lock(&self.records)
+            .values()
+            .filter(|r| r.owner == owner)
+            .cloned()
+            .collect();
+        // Newest first, as the owner index reads backwards by (created_at, upload_id).
+        mine.sort_by(|a, b| (&b.created_at, b.upload_id).cmp(&(&a.created_at, a.upload_id)));
+        if let Some(k) = after {
+            mine.retain(|r| (&r.created_at, r.upload_id) < (&k.created_at, k.upload_id));
+        }
+        let read: Vec<UploadRecord> = mine.iter().take(limit as usize).cloned().collect();
+        let next = (mine.len() > read.len())
+            .then(|| read.last())
+            .flatten()
+            .map(|r| PageKey {
+                upload_id: r.upload_id,
+                created_at: r.created_at.clone(),
+            });
+        let records = read
+            .into_iter()
+            .filter(|r| status.is_none_or(|s| r.status == s))
+            .collect();
+        Ok(Page { records, next })
+    }
+
+    async fn transition(
+        &self,
+        id: UploadId,
+        guard: Guard,
+        change: Change,
+        now: &str,
+    ) -> Result<UploadRecord, PortError> {
+        self.faults.enter(Call::Transition(change.status())).await?;
+        let mut records = lock(&self.records);
+        // DynamoDB's condition on a missing item fails as a condition, not as "not found".
+        let record = records
+            .get_mut(&id)
+            .filter(|r| guard.holds(r))
+            .ok_or(PortError::PreconditionFailed)?;
+        change.apply(record, now);
+        Ok(record.clone())
+    }
+}

@@ -1,0 +1,50 @@
+//! `DELETE /uploads/{id}`: a pending session ends `aborted`, and S3 lets go of its bytes.
+
+use super::Uploads;
+use crate::domain::{Change, Guard, Kind, Status, UploadId, timestamp_now};
+use crate::error::Error;
+use crate::ports::PortError;
+
+impl Uploads {
+    pub async fn abort(&self, owner: &str, id: UploadId) -> Result<(), Error> {
+        let record = self.get(owner, id).await?;
+        match record.status {
+            Status::Pending => {
+                // Claim the record first, so a racing `complete` cannot start on it.
+                let guard = Guard::status(Status::Pending);
+                match self
+                    .sessions
+                    .transition(id, guard, Change::Aborted, &timestamp_now())
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(PortError::PreconditionFailed) => {
+                        return Box::pin(self.abort(owner, id)).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            // Aborting again retries the S3 side, which may have failed the first time.
+            Status::Aborted => {}
+            other => {
+                return Err(Error::Conflict(format!(
+                    "cannot abort: the upload is {}",
+                    other.as_str()
+                )));
+            }
+        }
+        // A posted object that arrived before the abort is unverified: it goes too.
+        let s3_side = match &record.kind {
+            Kind::Multipart { s3_upload_id, .. } => {
+                self.objects
+                    .abort_multipart(record.key.as_str(), s3_upload_id)
+                    .await
+            }
+            Kind::Post => self.objects.delete(record.key.as_str()).await,
+        };
+        match s3_side {
+            Ok(()) | Err(PortError::NotFound) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

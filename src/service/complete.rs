@@ -1,0 +1,440 @@
+//! `complete`: claim the session (a lease), check the parts S3 holds, complete the multipart
+//! upload, verify the object's SHA-256, record the verdict. A caller that finds the session
+//! already moving waits for its result, or takes over a completion whose lease ran out.
+
+use std::time::{Duration, Instant};
+
+use super::{By, Uploads, parts::gone};
+use crate::domain::{
+    Change, ClaimedPart, Guard, Kind, ListedPart, ObjectKey, PartPlan, Saved, Sha256, Status,
+    UploadId, UploadRecord, check_parts, measure, timestamp_now,
+};
+use crate::error::{Error, chain};
+use crate::ports::{ObjectInfo, PortError};
+use crate::verify::{self, Hashed, Progress, VerifyError};
+
+const CHANGED: &str = "the object changed during verification";
+
+impl Uploads {
+    /// Completes the multipart upload, verifies the object's SHA-256 and records the result.
+    /// Idempotent: a finished upload answers its recorded result again.
+    /// `declared` is the whole object's SHA-256 when the client learnt it only while sending
+    /// the parts (a browser hashing as it reads); it must agree with one declared at creation.
+    pub async fn complete(
+        &self,
+        owner: &str,
+        id: UploadId,
+        claimed: Option<&[ClaimedPart]>,
+        declared: Option<Sha256>,
+    ) -> Result<UploadRecord, Error> {
+        let record = self.get(owner, id).await?;
+        let newly_declared = newly_declared(&record, declared)?;
+        if record.status != Status::Pending {
+            return self.settle(owner, record).await;
+        }
+        self.require_active(&record, "complete")?;
+        let Kind::Multipart { s3_upload_id, .. } = &record.kind else {
+            return match self.start_posted(record, By::Api).await? {
+                Some(r) => Ok(r),
+                None => Err(Error::Conflict(format!(
+                    "the object has not arrived in S3 yet (POST the form first), or is being verified: poll GET /uploads/{id}"
+                ))),
+            };
+        };
+        let listed = match self
+            .objects
+            .list_parts(record.key.as_str(), s3_upload_id)
+            .await
+        {
+            Err(PortError::NotFound) => return Err(gone()),
+            other => other?,
+        };
+        let (plan, sized) = match record.plan {
+            Some(plan) => (plan, None),
+            None => {
+                let plan = measure(&listed)?;
+                if plan.size() > self.limits.max_object_bytes {
+                    return Err(Error::TooLarge {
+                        size: plan.size(),
+                        max: self.limits.max_object_bytes,
+                    });
+                }
+                (plan, Some(plan))
+            }
+        };
+        let parts = check_parts(&plan, &listed, claimed)?;
+        let claim = Change::Claim {
+            lease_until: self.lease_from_now(),
+            sized,
+            expected_sha256: newly_declared,
+        };
+        let guard = Guard::status(Status::Pending);
+        match self
+            .sessions
+            .transition(id, guard, claim, &timestamp_now())
+            .await
+        {
+            Ok(record) => self.finish(record, Some(parts), By::Api).await,
+            // Someone else moved it first (another `complete`, or a `DELETE`).
+            Err(PortError::PreconditionFailed) => {
+                let record = self.get(owner, id).await?;
+                self.settle(owner, record).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Answers for a record another caller has moved on: its result when final, after waiting a
+    /// little while another completion runs, or by taking over a completion whose lease ran out.
+    async fn settle(&self, owner: &str, mut record: UploadRecord) -> Result<UploadRecord, Error> {
+        let started = Instant::now();
+        loop {
+            match record.status {
+                Status::Verified => return Ok(record),
+                Status::Failed => return Err(Error::VerificationFailed(Box::new(record))),
+                Status::Aborted => {
+                    return Err(Error::Conflict(
+                        "cannot complete: the upload was aborted".into(),
+                    ));
+                }
+                Status::Pending => {
+                    return Box::pin(self.complete(owner, record.upload_id, None, None)).await;
+                }
+                Status::Completing if record.lease_until < self.clock.now() => {
+                    if let Some(result) = self.take_over(&record).await? {
+                        return result;
+                    }
+                }
+                // Large objects: the verifier function is on it; clients poll the record.
+                Status::Verifying => return Ok(record),
+                Status::Completing => {
+                    if started.elapsed() >= self.limits.completion_wait {
+                        return Err(Error::Conflict(format!(
+                            "the upload is {}; poll GET /uploads/{} for the result",
+                            record.status.as_str(),
+                            record.upload_id
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            record = self.get(owner, record.upload_id).await?;
+        }
+    }
+
+    /// Resumes a completion whose holder died or gave up. `None` when another caller won it.
+    async fn take_over(
+        &self,
+        record: &UploadRecord,
+    ) -> Result<Option<Result<UploadRecord, Error>>, Error> {
+        let guard = Guard {
+            status: Status::Completing,
+            lease_expired_by: Some(self.clock.now()),
+        };
+        let claim = Change::Claim {
+            lease_until: self.lease_from_now(),
+            sized: None,
+            expected_sha256: None,
+        };
+        let record = match self
+            .sessions
+            .transition(record.upload_id, guard, claim, &timestamp_now())
+            .await
+        {
+            Ok(r) => r,
+            Err(PortError::PreconditionFailed) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        // The multipart upload may still be open (the holder died before completing it) or
+        // already completed into the object; a posted object has no multipart upload.
+        let listed = match &record.kind {
+            Kind::Multipart { s3_upload_id, .. } => {
+                self.objects
+                    .list_parts(record.key.as_str(), s3_upload_id)
+                    .await
+            }
+            Kind::Post => Err(PortError::NotFound),
+        };
+        let parts = match listed {
+            Ok(listed) => match check_parts(&self.planned(&record).await?, &listed, None) {
+                Ok(parts) => Some(parts),
+                Err(e) => {
+                    self.reopen(&record).await;
+                    return Ok(Some(Err(e.into())));
+                }
+            },
+            Err(PortError::NotFound) => None,
+            Err(e) => {
+                self.release(&record).await;
+                return Err(e.into());
+            }
+        };
+        Ok(Some(self.finish(record, parts, By::Api).await))
+    }
+
+    /// Runs a completion this caller holds (status `completing`): completes the multipart upload
+    /// (`parts` is `None` when S3 already did), then verifies the object and records the verdict.
+    pub(super) async fn finish(
+        &self,
+        record: UploadRecord,
+        parts: Option<Vec<ListedPart>>,
+        by: By,
+    ) -> Result<UploadRecord, Error> {
+        let plan = self.planned(&record).await?;
+        if let Some(parts) = parts {
+            self.complete_in_s3(&record, &parts).await?;
+        }
+        if by == By::Api && self.too_large_inline(plan.size()) {
+            // The verifier function picks this up from S3's CompleteMultipartUpload event.
+            return self.hand_to_verifier(&record, None).await;
+        }
+        let info = match self.objects.head(record.key.as_str()).await {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                let why = "the multipart upload no longer exists (aborted or expired)";
+                return self.fail(record, None, None, why.into()).await;
+            }
+            Err(e) => {
+                self.release(&record).await;
+                return Err(e.into());
+            }
+        };
+        if info.size != plan.size() {
+            let why = format!(
+                "the object is {} bytes; {} were declared",
+                info.size,
+                plan.size()
+            );
+            return self.fail(record, None, Some(info.etag), why).await;
+        }
+        // A resumed verification continues hashing the object it started on, or fails.
+        let resume = match (record.saved_progress(), &record.etag) {
+            (Some(progress), Some(pinned)) if *pinned == info.etag => Some(progress),
+            (Some(_), _) => return self.fail(record, None, Some(info.etag), CHANGED.into()).await,
+            (None, _) => None,
+        };
+        let deadline = match by {
+            By::Verifier { deadline } => deadline,
+            By::Api => None,
+        };
+        let digest = match self.hash(&record.key, &info, resume, deadline).await {
+            Ok(Hashed::Done(digest)) => digest,
+            Ok(Hashed::Paused(progress)) => {
+                tracing::info!(
+                    hashed = progress.hashed,
+                    size = info.size,
+                    "deadline reached; saving progress"
+                );
+                let saved = Saved {
+                    etag: info.etag,
+                    progress,
+                };
+                return self.hand_to_verifier(&record, Some(saved)).await;
+            }
+            Err(VerifyError::Read(PortError::PreconditionFailed)) => {
+                return self.fail(record, None, Some(info.etag), CHANGED.into()).await;
+            }
+            Err(e) => {
+                self.release(&record).await;
+                return Err(match e {
+                    VerifyError::Read(p) => p.into(),
+                    other => Error::Internal(Box::new(other)),
+                });
+            }
+        };
+        self.record_verdict(record, digest, info).await
+    }
+
+    /// The plan of a session being completed: measured or declared before it was claimed.
+    async fn planned(&self, record: &UploadRecord) -> Result<PartPlan, Error> {
+        if let Some(plan) = record.plan {
+            return Ok(plan);
+        }
+        self.release(record).await;
+        Err(Error::Internal("a session was claimed without a part plan".into()))
+    }
+
+    async fn complete_in_s3(
+        &self,
+        record: &UploadRecord,
+        parts: &[ListedPart],
+    ) -> Result<(), Error> {
+        let Kind::Multipart { s3_upload_id, .. } = &record.kind else {
+            return Ok(());
+        };
+        match self
+            .objects
+            .complete_multipart(record.key.as_str(), s3_upload_id, parts)
+            .await
+        {
+            // NotFound: an earlier attempt completed it; the object tells the rest.
+            Ok(()) | Err(PortError::NotFound) => Ok(()),
+            Err(PortError::Rejected(reason)) => {
+                self.reopen(record).await;
+                Err(Error::Conflict(format!(
+                    "S3 refused to complete the upload: {reason}"
+                )))
+            }
+            Err(e) => {
+                self.release(record).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Streams the object through SHA-256 from `resume` (or the start). Saved progress that
+    /// cannot be continued from is dropped and the object hashed afresh.
+    async fn hash(
+        &self,
+        key: &ObjectKey,
+        info: &ObjectInfo,
+        resume: Option<Progress>,
+        deadline: Option<Instant>,
+    ) -> Result<Hashed, VerifyError> {
+        let from = resume.as_ref().map_or(0, |p| p.hashed);
+        let span = tracing::info_span!("verify", size = info.size, from);
+        let started = Instant::now();
+        let run = |resume: Option<Progress>| {
+            let span = span.clone();
+            async move {
+                tracing::Instrument::instrument(
+                    verify::sha256_object(
+                        self.objects.as_ref(),
+                        key.as_str(),
+                        info.size,
+                        &info.etag,
+                        self.verify,
+                        resume.as_ref(),
+                        deadline,
+                    ),
+                    span,
+                )
+                .await
+            }
+        };
+        let hashed = match run(resume).await {
+            Err(e @ VerifyError::CorruptProgress(_)) => {
+                tracing::warn!(error = %chain(&e), "saved progress unusable; hashing from the start");
+                run(None).await
+            }
+            other => other,
+        }?;
+        if let Hashed::Done(_) = hashed {
+            let elapsed = started.elapsed().as_secs_f64();
+            tracing::info!(
+                size = info.size,
+                seconds = elapsed,
+                mib_per_s = info.size.saturating_sub(from) as f64 / 1_048_576.0 / elapsed.max(1e-9),
+                "verified digest"
+            );
+        }
+        Ok(hashed)
+    }
+
+    /// `verified` when the digest is the declared one (or none was declared), else `failed`.
+    async fn record_verdict(
+        &self,
+        record: UploadRecord,
+        digest: Sha256,
+        info: ObjectInfo,
+    ) -> Result<UploadRecord, Error> {
+        if let Some(expected) = record.expected_sha256.filter(|e| *e != digest) {
+            let why = format!("sha256 mismatch: declared {expected}, computed {digest}");
+            return self.fail(record, Some(digest), Some(info.etag), why).await;
+        }
+        let now = timestamp_now();
+        let verified = Change::Verified {
+            sha256: digest,
+            etag: info.etag,
+            verified_at: now.clone(),
+            bytes: info.size,
+        };
+        let guard = Guard::status(Status::Completing);
+        Ok(self
+            .sessions
+            .transition(record.upload_id, guard, verified, &now)
+            .await?)
+    }
+
+    /// `completing` → `verifying`, lease released: the verifier function takes it from here
+    /// (S3's completion event, or its own continuation event).
+    pub(super) async fn hand_to_verifier(
+        &self,
+        record: &UploadRecord,
+        saved: Option<Saved>,
+    ) -> Result<UploadRecord, Error> {
+        let guard = Guard::status(Status::Completing);
+        Ok(self
+            .sessions
+            .transition(
+                record.upload_id,
+                guard,
+                Change::HandOver { saved },
+                &timestamp_now(),
+            )
+            .await?)
+    }
+
+    /// Records a failed verification; the object is deleted first so that no unverified bytes
+    /// stay under the key once the record says `failed`.
+    async fn fail(
+        &self,
+        record: UploadRecord,
+        sha256: Option<Sha256>,
+        etag: Option<String>,
+        why: String,
+    ) -> Result<UploadRecord, Error> {
+        if let Err(e) = self.objects.delete(record.key.as_str()).await {
+            self.release(&record).await;
+            return Err(e.into());
+        }
+        let failed = Change::Failed {
+            sha256,
+            etag,
+            error: why,
+        };
+        let guard = Guard::status(Status::Completing);
+        let failed = self
+            .sessions
+            .transition(record.upload_id, guard, failed, &timestamp_now())
+            .await?;
+        Err(Error::VerificationFailed(Box::new(failed)))
+    }
+
+    /// Gives up a completion after an upstream fault, so the next `complete` resumes it at once.
+    async fn release(&self, record: &UploadRecord) {
+        self.let_go(record, Change::Release).await;
+    }
+
+    /// Back to `pending` when S3 still holds the multipart upload and the client can fix its parts.
+    async fn reopen(&self, record: &UploadRecord) {
+        self.let_go(record, Change::Reopen).await;
+    }
+
+    async fn let_go(&self, record: &UploadRecord, change: Change) {
+        let to = change.status();
+        let guard = Guard::status(Status::Completing);
+        if let Err(e) = self
+            .sessions
+            .transition(record.upload_id, guard, change, &timestamp_now())
+            .await
+        {
+            // The lease still runs out on its own; log and carry on with the original error.
+            tracing::warn!(error = %chain(&e), to = to.as_str(), "could not release a completion");
+        }
+    }
+}
+
+/// A digest declared at completion: new when none was declared at creation, refused when it
+/// differs from that one.
+fn newly_declared(record: &UploadRecord, declared: Option<Sha256>) -> Result<Option<Sha256>, Error> {
+    match (record.expected_sha256, declared) {
+        (Some(before), Some(now)) if before != now => Err(crate::domain::Invalid::new(
+            "sha256",
+            format!("differs from the SHA-256 declared when the upload was created ({before})"),
+        )
+        .into()),
+        (None, Some(now)) => Ok(Some(now)),
+        _ => Ok(None),
+    }
+}

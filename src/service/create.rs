@@ -1,0 +1,176 @@
+//! New sessions: sized multipart (`POST /uploads`), unsized multipart (Uppy's Companion
+//! protocol) and one browser form POST (Uppy's small-file path).
+
+use super::{MAX_URLS_PER_CALL, Uploads, secs};
+use crate::domain::{
+    ContentType, Filename, Kind, Metadata, ObjectKey, PartPlan, Sha256, Status, UploadId,
+    UploadRecord, timestamp_now,
+};
+use crate::error::{Error, chain};
+use crate::ports::{NewMultipart, PostForm, SignedPart};
+
+/// Most a form POST may carry: S3's limit for one PUT or POST.
+const S3_MAX_POST_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// A validated `POST /uploads`.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub filename: Filename,
+    pub size: u64,
+    pub content_type: ContentType,
+    pub sha256: Option<Sha256>,
+    pub part_size: Option<u64>,
+    pub metadata: Metadata,
+    pub part_checksums: bool,
+}
+
+/// An upload whose client declares no size (Uppy's Companion protocol): S3's parts, or the
+/// posted object, tell the size at completion.
+#[derive(Debug, Clone)]
+pub struct UnsizedUpload {
+    pub filename: Filename,
+    pub content_type: ContentType,
+    pub sha256: Option<Sha256>,
+    pub metadata: Metadata,
+}
+
+#[derive(Debug)]
+pub struct Created {
+    pub record: UploadRecord,
+    pub parts: Vec<SignedPart>,
+}
+
+impl Uploads {
+    pub async fn create(&self, owner: &str, req: NewUpload) -> Result<Created, Error> {
+        if req.size > self.limits.max_object_bytes {
+            return Err(Error::TooLarge {
+                size: req.size,
+                max: self.limits.max_object_bytes,
+            });
+        }
+        let plan = PartPlan::new(req.size, req.part_size, self.limits.default_part_size)?;
+        let declared = UnsizedUpload {
+            filename: req.filename,
+            content_type: req.content_type,
+            sha256: req.sha256,
+            metadata: req.metadata,
+        };
+        let record = self
+            .start_multipart(owner, declared, Some(plan), req.part_checksums)
+            .await?;
+        // With part checksums the client must give each part's digest first, so no URLs yet.
+        let parts = if req.part_checksums {
+            Vec::new()
+        } else {
+            let first: Vec<_> = plan
+                .parts()
+                .take(MAX_URLS_PER_CALL)
+                .map(|n| (n, None))
+                .collect();
+            self.sign(&record, &first).await?
+        };
+        Ok(Created { record, parts })
+    }
+
+    /// A multipart session whose size S3's parts will tell at completion.
+    pub async fn create_unsized(
+        &self,
+        owner: &str,
+        req: UnsizedUpload,
+    ) -> Result<UploadRecord, Error> {
+        self.start_multipart(owner, req, None, false).await
+    }
+
+    /// A session for one browser form POST, and the signed form. Verification starts when S3
+    /// reports the object (`on_object_created`) or when its owner next reads the record.
+    pub async fn create_post(
+        &self,
+        owner: &str,
+        req: UnsizedUpload,
+    ) -> Result<(UploadRecord, PostForm), Error> {
+        let record = self.new_record(UploadId::generate(), owner, req, Kind::Post, None);
+        let max = self.limits.max_object_bytes.min(S3_MAX_POST_BYTES);
+        let form = self
+            .objects
+            .presign_post(
+                record.key.as_str(),
+                &record.content_type,
+                max,
+                self.limits.url_expiry,
+            )
+            .await?;
+        self.sessions.create(&record).await?;
+        Ok((record, form))
+    }
+
+    async fn start_multipart(
+        &self,
+        owner: &str,
+        req: UnsizedUpload,
+        plan: Option<PartPlan>,
+        part_checksums: bool,
+    ) -> Result<UploadRecord, Error> {
+        let id = UploadId::generate();
+        let key = ObjectKey::new(id, &req.filename);
+        let s3_upload_id = self
+            .objects
+            .create_multipart(&NewMultipart {
+                key: key.as_str(),
+                content_type: &req.content_type,
+                metadata: &req.metadata,
+                part_checksums,
+            })
+            .await?;
+        let kind = Kind::Multipart {
+            s3_upload_id: s3_upload_id.clone(),
+            part_checksums,
+        };
+        let record = self.new_record(id, owner, req, kind, plan);
+        if let Err(e) = self.sessions.create(&record).await {
+            // Without a record nobody could complete or abort it: take the multipart upload back.
+            if let Err(abort) = self
+                .objects
+                .abort_multipart(key.as_str(), &s3_upload_id)
+                .await
+            {
+                tracing::warn!(error = %chain(&abort), "could not abort an orphaned multipart upload");
+            }
+            return Err(e.into());
+        }
+        Ok(record)
+    }
+
+    fn new_record(
+        &self,
+        upload_id: UploadId,
+        owner: &str,
+        req: UnsizedUpload,
+        kind: Kind,
+        plan: Option<PartPlan>,
+    ) -> UploadRecord {
+        let created = timestamp_now();
+        UploadRecord {
+            upload_id,
+            owner: owner.to_owned(),
+            status: Status::Pending,
+            bucket: self.objects.bucket().to_owned(),
+            key: ObjectKey::new(upload_id, &req.filename),
+            filename: req.filename,
+            content_type: req.content_type,
+            kind,
+            plan,
+            expected_sha256: req.sha256,
+            sha256: None,
+            etag: None,
+            metadata: req.metadata,
+            created_at: created.clone(),
+            updated_at: created,
+            verified_at: None,
+            error: None,
+            expires_at: Some(self.clock.now() + secs(self.limits.session_ttl)),
+            lease_until: 0,
+            verified_bytes: 0,
+            hash_state: None,
+        }
+    }
+}

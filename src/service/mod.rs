@@ -1,0 +1,145 @@
+//! The upload use cases, one file per job: `create` (sessions), `parts` (signing and listing),
+//! `complete` (claim → check parts → complete in S3 → verify → record the verdict), `verifier`
+//! (S3 events, continuations, posted objects), `abort`. Every state change is a conditional write
+//! (`domain::Change` under a `domain::Guard`), so concurrent callers (two `complete`s, a
+//! `complete` racing a `DELETE`) cannot both act or overwrite each other.
+
+mod abort;
+mod complete;
+mod create;
+mod parts;
+mod verifier;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use create::{Created, NewUpload, UnsizedUpload};
+pub use parts::MAX_URLS_PER_CALL;
+pub use verifier::EventOutcome;
+
+use crate::config::{Limits, VerifyConfig};
+use crate::domain::{Status, UploadId, UploadRecord};
+use crate::error::Error;
+use crate::ports::{ObjectStore, Page, PageKey, SessionStore};
+
+pub struct Uploads {
+    objects: Arc<dyn ObjectStore>,
+    sessions: Arc<dyn SessionStore>,
+    limits: Limits,
+    verify: VerifyConfig,
+    clock: Clock,
+}
+
+/// Who runs a completion: the API verifies inline up to `verify_inline_max_bytes`; the verifier
+/// function verifies whatever it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    Api,
+    /// Pauses at `deadline`, saving its progress on the record.
+    Verifier { deadline: Option<Instant> },
+}
+
+/// Epoch seconds for leases and TTLs; tests move it forward to expire a lease.
+#[derive(Clone, Default)]
+pub struct Clock {
+    skew: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        real.saturating_add(self.skew.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Moves this clock (and every `Uploads` sharing it) `by` into the future.
+    pub fn advance(&self, by: Duration) {
+        self.skew
+            .fetch_add(secs(by), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl Uploads {
+    pub fn new(
+        objects: Arc<dyn ObjectStore>,
+        sessions: Arc<dyn SessionStore>,
+        limits: Limits,
+        verify: VerifyConfig,
+    ) -> Self {
+        Self {
+            objects,
+            sessions,
+            limits,
+            verify,
+            clock: Clock::default(),
+        }
+    }
+
+    /// The same service on `clock` (tests share one to expire leases).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long signed URLs and forms stay valid.
+    pub fn url_expiry(&self) -> Duration {
+        self.limits.url_expiry
+    }
+
+    /// The caller's uploads, newest first. `status` filters after DynamoDB reads `limit` items,
+    /// so a page may hold fewer than `limit` and still have a next page.
+    pub async fn list(
+        &self,
+        owner: &str,
+        status: Option<Status>,
+        limit: u32,
+        after: Option<PageKey>,
+    ) -> Result<Page, Error> {
+        Ok(self
+            .sessions
+            .list_by_owner(owner, status, limit, after.as_ref())
+            .await?)
+    }
+
+    /// The record, if `owner` owns it; anyone else's id answers exactly like an unknown one.
+    pub async fn get(&self, owner: &str, id: UploadId) -> Result<UploadRecord, Error> {
+        match self.sessions.get(id).await? {
+            Some(r) if r.owner == owner => Ok(r),
+            _ => Err(Error::NotFound),
+        }
+    }
+
+    /// A session still taking parts: `pending` and not expired.
+    fn require_active(&self, record: &UploadRecord, action: &str) -> Result<(), Error> {
+        if record.status != Status::Pending {
+            return Err(Error::Conflict(format!(
+                "cannot {action}: the upload is {}",
+                record.status.as_str()
+            )));
+        }
+        if record.expires_at.is_some_and(|t| t <= self.clock.now()) {
+            return Err(Error::Conflict(format!(
+                "cannot {action}: the upload session has expired"
+            )));
+        }
+        Ok(())
+    }
+
+    /// When a lease taken now runs out.
+    fn lease_from_now(&self) -> i64 {
+        self.clock.now() + secs(self.limits.completion_lease)
+    }
+
+    /// Whether the API hands this size to the verifier function instead of verifying inline.
+    fn too_large_inline(&self, size: u64) -> bool {
+        size > self.limits.verify_inline_max_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,110 @@
+//! Part URLs for a session still taking parts, and the parts S3 already holds (for resuming).
+
+use super::Uploads;
+use crate::domain::{Invalid, Kind, ListedPart, PartNumber, Sha256, UploadId, UploadRecord};
+use crate::error::Error;
+use crate::ports::{PartToSign, PortError, SignedPart};
+
+/// Most URLs signed in one response: 10,000 URLs carrying Lambda session tokens would pass
+/// Lambda's 6 MB response limit.
+pub const MAX_URLS_PER_CALL: usize = 100;
+
+pub(super) fn gone() -> Error {
+    Error::Conflict("the multipart upload no longer exists in S3 (aborted or expired)".into())
+}
+
+fn no_parts() -> Error {
+    Error::Conflict("this upload is a form POST; it has no parts".into())
+}
+
+impl Uploads {
+    pub async fn sign_parts(
+        &self,
+        owner: &str,
+        id: UploadId,
+        parts: &[(PartNumber, Option<Sha256>)],
+    ) -> Result<Vec<SignedPart>, Error> {
+        self.sign_parts_of(&self.get(owner, id).await?, parts).await
+    }
+
+    /// `sign_parts` for a record the caller has already read (and owns).
+    pub async fn sign_parts_of(
+        &self,
+        record: &UploadRecord,
+        parts: &[(PartNumber, Option<Sha256>)],
+    ) -> Result<Vec<SignedPart>, Error> {
+        self.require_active(record, "sign parts")?;
+        self.sign(record, parts).await
+    }
+
+    pub(super) async fn sign(
+        &self,
+        record: &UploadRecord,
+        parts: &[(PartNumber, Option<Sha256>)],
+    ) -> Result<Vec<SignedPart>, Error> {
+        let Kind::Multipart {
+            s3_upload_id,
+            part_checksums,
+        } = &record.kind
+        else {
+            return Err(no_parts());
+        };
+        let mut to_sign = Vec::with_capacity(parts.len());
+        for &(n, sha256) in parts {
+            if let Some(plan) = record.plan.filter(|p| !p.contains(n)) {
+                return Err(Invalid::new(
+                    "part_numbers",
+                    format!("part {n} is outside 1..={}", plan.part_count()),
+                )
+                .into());
+            }
+            let why = match (part_checksums, sha256) {
+                (true, None) => {
+                    "this upload was created with part_checksums: every part needs its SHA-256"
+                }
+                (false, Some(_)) => {
+                    "this upload was created without part_checksums; S3 would refuse a part checksum"
+                }
+                _ => "",
+            };
+            if !why.is_empty() {
+                return Err(Invalid::new(format!("sha256.{n}"), why).into());
+            }
+            to_sign.push(PartToSign {
+                part_number: n,
+                len: record.plan.map(|p| p.part_len(n)),
+                sha256,
+            });
+        }
+        Ok(self
+            .objects
+            .presign_parts(
+                record.key.as_str(),
+                s3_upload_id,
+                &to_sign,
+                self.limits.url_expiry,
+            )
+            .await?)
+    }
+
+    /// The parts S3 holds, for a client resuming an upload.
+    pub async fn list_parts(&self, owner: &str, id: UploadId) -> Result<Vec<ListedPart>, Error> {
+        self.list_parts_of(&self.get(owner, id).await?).await
+    }
+
+    /// `list_parts` for a record the caller has already read (and owns).
+    pub async fn list_parts_of(&self, record: &UploadRecord) -> Result<Vec<ListedPart>, Error> {
+        self.require_active(record, "list parts")?;
+        let Kind::Multipart { s3_upload_id, .. } = &record.kind else {
+            return Err(no_parts());
+        };
+        match self
+            .objects
+            .list_parts(record.key.as_str(), s3_upload_id)
+            .await
+        {
+            Err(PortError::NotFound) => Err(gone()),
+            other => Ok(other?),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! State-machine tests over the in-memory ports.

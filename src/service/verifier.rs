@@ -1,0 +1,202 @@
+//! Verification outside the API request: S3's `ObjectCreated` events and the verifier's own
+//! continuations (the `verifier` function), and form-POSTed objects, which no `complete` call
+//! announces (S3's event, or the owner's next read, starts them).
+
+use std::time::{Duration, Instant};
+
+use super::{By, Uploads};
+use crate::domain::{
+    Change, Guard, Kind, ObjectKey, PartNumber, PartPlan, Status, UploadId, UploadRecord,
+    timestamp_now,
+};
+use crate::error::Error;
+use crate::ports::PortError;
+
+/// How long the verifier waits for the API to hand a large object over before asking Lambda to
+/// deliver the event again.
+const HANDOVER_WAIT: Duration = Duration::from_secs(10);
+
+/// What the verifier did with an `ObjectCreated` event or a continuation.
+#[derive(Debug)]
+pub enum EventOutcome {
+    /// The session's final record (`verified` or `failed`).
+    Done(Box<UploadRecord>),
+    /// The deadline came first; the record (`verifying`) holds the progress to continue from.
+    Paused(Box<UploadRecord>),
+    Ignored(&'static str),
+}
+
+impl EventOutcome {
+    fn of(finished: Result<UploadRecord, Error>) -> Result<Self, Error> {
+        match finished {
+            Ok(r) if r.status == Status::Verifying => Ok(Self::Paused(Box::new(r))),
+            Ok(r) => Ok(Self::Done(Box::new(r))),
+            Err(Error::VerificationFailed(r)) => Ok(Self::Done(r)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Uploads {
+    /// The record, after starting the verification of a posted object that S3 already holds but
+    /// whose `ObjectCreated:Post` event has not arrived (or never will, as on a local stack).
+    pub async fn get_settled(&self, owner: &str, id: UploadId) -> Result<UploadRecord, Error> {
+        let record = self.get(owner, id).await?;
+        if record.kind != Kind::Post || self.require_active(&record, "verify").is_err() {
+            return Ok(record);
+        }
+        match self.start_posted(record, By::Api).await {
+            Ok(Some(r)) => Ok(r),
+            Err(Error::VerificationFailed(r)) => Ok(*r),
+            Ok(None) => self.get(owner, id).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes a pending posted session whose object has arrived, sizes it from the object and
+    /// verifies it. `None`: no object yet, or another caller took it.
+    pub(super) async fn start_posted(
+        &self,
+        record: UploadRecord,
+        by: By,
+    ) -> Result<Option<UploadRecord>, Error> {
+        let Some(info) = self.objects.head(record.key.as_str()).await? else {
+            return Ok(None);
+        };
+        // Too large to verify inside an API call: S3's event hands it to the verifier function.
+        if by == By::Api && self.too_large_inline(info.size) {
+            return Ok(None);
+        }
+        let Ok(plan) = PartNumber::new(1)
+            .map_err(|e| e.reason)
+            .and_then(|one| PartPlan::measured(&[(one, info.size)]))
+        else {
+            return Ok(None);
+        };
+        let claim = Change::Claim {
+            lease_until: self.lease_from_now(),
+            sized: Some(plan),
+            expected_sha256: None,
+        };
+        let guard = Guard::status(Status::Pending);
+        match self
+            .sessions
+            .transition(record.upload_id, guard, claim, &timestamp_now())
+            .await
+        {
+            Ok(r) => self.finish(r, None, by).await.map(Some),
+            Err(PortError::PreconditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Handles S3's `ObjectCreated` event for `key` (the `verifier` function): verifies the upload
+    /// whose session awaits it, exactly as `complete` does inline. Other keys are ignored.
+    pub async fn on_object_created(
+        &self,
+        key: &str,
+        deadline: Option<Instant>,
+    ) -> Result<EventOutcome, Error> {
+        let Ok(parsed) = ObjectKey::parse(key) else {
+            return Ok(EventOutcome::Ignored("not an upload key"));
+        };
+        let id = parsed.upload_id();
+        let Some(record) = self.sessions.get(id).await? else {
+            return Ok(EventOutcome::Ignored("no session for this key"));
+        };
+        if record.key != parsed {
+            return Ok(EventOutcome::Ignored("the key is not the session's"));
+        }
+        if record.kind == Kind::Post && record.status == Status::Pending {
+            let by = By::Verifier { deadline };
+            match self.start_posted(record, by).await {
+                // No object (yet), or an owner's read took the session first: whatever that
+                // left is handled as for any other session.
+                Ok(None) => {}
+                Ok(Some(r)) => return EventOutcome::of(Ok(r)),
+                Err(e) => return EventOutcome::of(Err(e)),
+            }
+            return self.continue_verification(id, deadline).await;
+        }
+        self.verify_session(record, deadline).await
+    }
+
+    /// Continues a verification that paused at a deadline (the verifier's continuation event).
+    pub async fn continue_verification(
+        &self,
+        id: UploadId,
+        deadline: Option<Instant>,
+    ) -> Result<EventOutcome, Error> {
+        match self.sessions.get(id).await? {
+            Some(record) => self.verify_session(record, deadline).await,
+            None => Ok(EventOutcome::Ignored("no session with this id")),
+        }
+    }
+
+    /// Takes a session awaiting verification (exactly one verifier wins) and verifies it.
+    async fn verify_session(
+        &self,
+        record: UploadRecord,
+        deadline: Option<Instant>,
+    ) -> Result<EventOutcome, Error> {
+        let Some(record) = self.await_handover(record).await? else {
+            return Ok(EventOutcome::Ignored("no session with this id"));
+        };
+        let now = self.clock.now();
+        let large = record.size().is_some_and(|s| self.too_large_inline(s));
+        let guard = match record.status {
+            Status::Verifying => Guard::status(Status::Verifying),
+            // A verifier that died mid-way: its lease ran out, so this delivery takes over.
+            Status::Completing if record.lease_until < now && large => Guard {
+                status: Status::Completing,
+                lease_expired_by: Some(now),
+            },
+            _ => {
+                return Ok(EventOutcome::Ignored(
+                    "the session is not awaiting verification",
+                ));
+            }
+        };
+        let claim = Change::Claim {
+            lease_until: self.lease_from_now(),
+            sized: None,
+            expected_sha256: None,
+        };
+        let taken = match self
+            .sessions
+            .transition(record.upload_id, guard, claim, &timestamp_now())
+            .await
+        {
+            Ok(r) => r,
+            Err(PortError::PreconditionFailed) => {
+                return Ok(EventOutcome::Ignored("another verifier took it"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        EventOutcome::of(self.finish(taken, None, By::Verifier { deadline }).await)
+    }
+
+    /// S3's event can outrun the API's hand-over (`completing` → `verifying`) of a large object
+    /// by a moment: waits for it while the API's lease runs. `None` if the session is gone.
+    async fn await_handover(&self, mut record: UploadRecord) -> Result<Option<UploadRecord>, Error> {
+        let large = record.size().is_some_and(|s| self.too_large_inline(s));
+        let waiting = Instant::now();
+        while large
+            && record.status == Status::Completing
+            && record.lease_until >= self.clock.now()
+        {
+            if waiting.elapsed() >= HANDOVER_WAIT {
+                // Failing the invocation makes Lambda deliver the event again later.
+                return Err(Error::Conflict(
+                    "the upload is still being completed; retry".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            record = match self.sessions.get(record.upload_id).await? {
+                Some(r) => r,
+                None => return Ok(None),
+            };
+        }
+        Ok(Some(record))
+    }
+}
