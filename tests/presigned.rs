@@ -74,7 +74,7 @@ fn store(endpoint: &str) -> S3Objects {
             )),
         )
         .build();
-    S3Objects::new(&sdk, BUCKET).unwrap()
+    S3Objects::new(&sdk, BUCKET, Duration::from_secs(20)).unwrap()
 }
 
 fn part(n: u64) -> PartNumber {
@@ -231,7 +231,7 @@ async fn a_url_signed_with_other_credentials_is_refused() {
     let s = store(&server.endpoint);
     let key = "uploads/01TEST/creds.bin";
     let upload = new_upload(&s, key, false).await;
-    let impostor = S3Objects::new(&sdk(&server.endpoint), BUCKET).unwrap();
+    let impostor = S3Objects::new(&sdk(&server.endpoint), BUCKET, Duration::from_secs(20)).unwrap();
     let signed = impostor
         .presign_parts(
             key,
@@ -297,7 +297,7 @@ async fn a_post_policy_takes_only_its_key_type_and_size_range() {
     assert_eq!(ok.0, 201, "{ok:?}");
     assert_eq!(s.head(key).await.unwrap().map(|o| o.size), Some(100));
 
-    let impostor = S3Objects::new(&sdk(&server.endpoint), BUCKET).unwrap();
+    let impostor = S3Objects::new(&sdk(&server.endpoint), BUCKET, Duration::from_secs(20)).unwrap();
     let forged = impostor
         .presign_post(key, &text, 100, Duration::from_secs(60))
         .await

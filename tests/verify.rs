@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use verified_uploads::aws::{DynamoSessions, S3Objects};
 use verified_uploads::config::Limits;
-use verified_uploads::s3_event::{Invocation, Verifier};
+use verified_uploads::lambda::verifier::{Invocation, Verifier};
 use verified_uploads::service::Uploads;
 
 type Hook = Box<dyn FnOnce() -> tokio::task::JoinHandle<()> + Send>;
@@ -87,9 +87,7 @@ async fn uploads_via(endpoint: &str, limits: Limits) -> Arc<Uploads> {
     let sdk = aws_config::from_env().endpoint_url(endpoint).load().await;
     Arc::new(Uploads::new(
         Arc::new(
-            S3Objects::new(&sdk, bucket())
-                .unwrap()
-                .with_stall_timeout(Duration::from_secs(1)),
+            S3Objects::new(&sdk, bucket(), Duration::from_secs(1)).unwrap(),
         ),
         Arc::new(DynamoSessions::new(&sdk, table())),
         limits,

@@ -78,7 +78,7 @@ pub fn small_ranges() -> VerifyConfig {
 pub async fn uploads_with(limits: Limits, verify: VerifyConfig) -> Arc<Uploads> {
     let sdk = sdk().await;
     Arc::new(Uploads::new(
-        Arc::new(S3Objects::new(&sdk, bucket()).unwrap()),
+        Arc::new(S3Objects::new(&sdk, bucket(), Duration::from_secs(20)).unwrap()),
         Arc::new(DynamoSessions::new(&sdk, table())),
         limits,
         verify,
@@ -200,14 +200,14 @@ pub async fn handle_s3(
     event: aws_lambda_events::event::s3::S3Event,
 ) -> Vec<Value> {
     let scheduled = Scheduled::default();
-    let verifier = verified_uploads::s3_event::Verifier {
+    let verifier = verified_uploads::lambda::verifier::Verifier {
         uploads,
         bucket: &bucket(),
         continuation: &scheduled,
     };
     let lines = verifier
         .handle(
-            verified_uploads::s3_event::Invocation::ObjectsCreated(event),
+            verified_uploads::lambda::verifier::Invocation::ObjectsCreated(event),
             None,
         )
         .await
