@@ -10,7 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::domain::{ContentType, Guard, Change, PartNumber, Sha256, Status, UploadId, UploadRecord};
+use crate::domain::{
+    Change, ContentType, Guard, PartNumber, Sha256, Status, UploadId, UploadRecord,
+};
 use crate::ports::{
     ListedPart, NewMultipart, ObjectInfo, ObjectStore, Page, PageKey, PartToSign, PortError,
     PostForm, SessionStore, SignedPart, Upstream,

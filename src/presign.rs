@@ -188,9 +188,35 @@ impl Batch<'_> {
         hdrs.extend_from_slice(headers);
         hdrs.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let signed_headers = hdrs.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(";");
+        let canonical_query = self.canonical_query(&signed_headers, query);
 
+        let mut creq = String::with_capacity(1024);
+        let _ = write!(creq, "{method}\n{path}\n{canonical_query}\n");
+        for (k, v) in &hdrs {
+            let _ = writeln!(creq, "{k}:{}", v.trim());
+        }
+        let _ = write!(creq, "\n{signed_headers}\nUNSIGNED-PAYLOAD");
+
+        let string_to_sign = format!(
+            "AWS4-HMAC-SHA256\n{}\n{}\n{}",
+            self.amz_date,
+            self.scope,
+            hex::encode(Sha256::digest(creq.as_bytes()))
+        );
+        let mut mac = self.signer.clone();
+        mac.update(string_to_sign.as_bytes());
+        let signature = hex::encode(mac.finalize().into_bytes());
+
+        format!(
+            "{}://{}{path}?{canonical_query}&X-Amz-Signature={signature}",
+            p.scheme, p.host
+        )
+    }
+
+    /// SigV4's canonical query string: the signing parameters and `query`, encoded and sorted.
+    fn canonical_query(&self, signed_headers: &str, query: &[(&str, &str)]) -> String {
         let expires = self.expires.to_string();
-        let signed_enc = utf8_percent_encode(&signed_headers, QUERY).to_string();
+        let signed_enc = utf8_percent_encode(signed_headers, QUERY).to_string();
         let mut params: Vec<(String, String)> = vec![
             ("X-Amz-Algorithm".into(), "AWS4-HMAC-SHA256".into()),
             ("X-Amz-Credential".into(), self.credential.clone()),
@@ -215,28 +241,7 @@ impl Batch<'_> {
             }
             let _ = write!(canonical_query, "{k}={v}");
         }
-
-        let mut creq = String::with_capacity(1024);
-        let _ = write!(creq, "{method}\n{path}\n{canonical_query}\n");
-        for (k, v) in &hdrs {
-            let _ = writeln!(creq, "{k}:{}", v.trim());
-        }
-        let _ = write!(creq, "\n{signed_headers}\nUNSIGNED-PAYLOAD");
-
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256\n{}\n{}\n{}",
-            self.amz_date,
-            self.scope,
-            hex::encode(Sha256::digest(creq.as_bytes()))
-        );
-        let mut mac = self.signer.clone();
-        mac.update(string_to_sign.as_bytes());
-        let signature = hex::encode(mac.finalize().into_bytes());
-
-        format!(
-            "{}://{}{path}?{canonical_query}&X-Amz-Signature={signature}",
-            p.scheme, p.host
-        )
+        canonical_query
     }
 }
 

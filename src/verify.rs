@@ -38,6 +38,24 @@ pub enum VerifyError {
     Hasher(#[source] tokio::task::JoinError),
 }
 
+/// The byte to continue from and the hasher holding everything before it.
+fn resume_from(resume: Option<&Progress>, size: u64) -> Result<(u64, sha2::Sha256), VerifyError> {
+    let corrupt = VerifyError::CorruptProgress;
+    let Some(p) = resume else {
+        return Ok((0, sha2::Sha256::new()));
+    };
+    if p.hashed > size {
+        return Err(corrupt("more bytes than the object holds"));
+    }
+    let state = p
+        .state
+        .as_slice()
+        .try_into()
+        .map_err(|_| corrupt("state length"))?;
+    let h = sha2::Sha256::deserialize(state).map_err(|_| corrupt("state"))?;
+    Ok((p.hashed, h))
+}
+
 /// Continues (or starts) hashing `size` bytes of `key`, refusing (`PreconditionFailed`) to mix
 /// two objects if the object's ETag stops being `etag` mid-way. Stops after the range in flight
 /// once `deadline` passes, so every run makes progress.
@@ -50,20 +68,7 @@ pub async fn sha256_object(
     resume: Option<&Progress>,
     deadline: Option<Instant>,
 ) -> Result<Hashed, VerifyError> {
-    let corrupt = VerifyError::CorruptProgress;
-    let (start, hasher) = match resume {
-        Some(p) if p.hashed <= size => {
-            let state = p
-                .state
-                .as_slice()
-                .try_into()
-                .map_err(|_| corrupt("state length"))?;
-            let h = sha2::Sha256::deserialize(state).map_err(|_| corrupt("state"))?;
-            (p.hashed, h)
-        }
-        Some(_) => return Err(corrupt("more bytes than the object holds")),
-        None => (0, sha2::Sha256::new()),
-    };
+    let (start, hasher) = resume_from(resume, size)?;
     let range = cfg.range_bytes.max(1);
     let ranges = (0..(size - start).div_ceil(range)).map(move |i| {
         let at = start + i * range;

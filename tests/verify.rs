@@ -86,9 +86,7 @@ async fn proxy(upstream: String, faults: Arc<Faults>) -> String {
 async fn uploads_via(endpoint: &str, limits: Limits) -> Arc<Uploads> {
     let sdk = aws_config::from_env().endpoint_url(endpoint).load().await;
     Arc::new(Uploads::new(
-        Arc::new(
-            S3Objects::new(&sdk, bucket(), Duration::from_secs(1)).unwrap(),
-        ),
+        Arc::new(S3Objects::new(&sdk, bucket(), Duration::from_secs(1)).unwrap()),
         Arc::new(DynamoSessions::new(&sdk, table())),
         limits,
         small_ranges(),

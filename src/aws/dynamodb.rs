@@ -75,7 +75,10 @@ fn to_item(r: &UploadRecord) -> Item {
         ("size".into(), n(size)),
         ("part_size".into(), n(part_size)),
         ("part_count".into(), n(part_count)),
-        ("part_checksums".into(), AttributeValue::Bool(part_checksums)),
+        (
+            "part_checksums".into(),
+            AttributeValue::Bool(part_checksums),
+        ),
         ("s3_upload_id".into(), s(s3_upload_id)),
         ("created_at".into(), s(&r.created_at)),
         ("updated_at".into(), s(&r.updated_at)),
@@ -150,7 +153,12 @@ fn from_item(item: &Item) -> Result<UploadRecord, PortError> {
         .and_then(|v| v.as_m().ok())
         .ok_or_else(|| malformed("metadata"))?
         .iter()
-        .map(|(k, v)| Ok((k.clone(), v.as_s().map_err(|_| malformed("metadata"))?.clone())))
+        .map(|(k, v)| {
+            Ok((
+                k.clone(),
+                v.as_s().map_err(|_| malformed("metadata"))?.clone(),
+            ))
+        })
         .collect::<Result<_, PortError>>()?;
     let kind = match req("kind")? {
         "multipart" => Kind::Multipart {
@@ -297,11 +305,15 @@ impl SessionStore for DynamoSessions {
         write_change(&mut update, change);
         // `status`, `size`, `key` and `error` are DynamoDB reserved words: every attribute goes
         // through a placeholder.
-        update.values.insert(":from".into(), s(guard.status.as_str()));
+        update
+            .values
+            .insert(":from".into(), s(guard.status.as_str()));
         let mut condition = "#status = :from".to_owned();
         if let Some(by) = guard.lease_expired_by {
             condition.push_str(" AND #lease_until < :lease_now");
-            update.names.insert("#lease_until".into(), "lease_until".into());
+            update
+                .names
+                .insert("#lease_until".into(), "lease_until".into());
             update.values.insert(":lease_now".into(), n(by));
         }
         let out = self

@@ -63,15 +63,12 @@ impl S3Objects {
         {
             return Ok(c.clone());
         }
-        let provider = self
-            .credentials
-            .as_ref()
-            .ok_or_else(|| {
-                PortError::unavailable(
-                    Upstream::Credentials,
-                    "no AWS credentials provider is configured",
-                )
-            })?;
+        let provider = self.credentials.as_ref().ok_or_else(|| {
+            PortError::unavailable(
+                Upstream::Credentials,
+                "no AWS credentials provider is configured",
+            )
+        })?;
         let c = provider
             .provide_credentials()
             .await

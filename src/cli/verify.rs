@@ -58,8 +58,7 @@ async fn digest(
         .await?
         .ok_or_else(|| format!("s3://{bucket}/{key} does not exist"))?;
     let started = Instant::now();
-    let hashed =
-        verify::sha256_object(&store, key, info.size, &info.etag, cfg, None, None).await?;
+    let hashed = verify::sha256_object(&store, key, info.size, &info.etag, cfg, None, None).await?;
     let verify::Hashed::Done(digest) = hashed else {
         return Err("verification stopped without a deadline".into());
     };

@@ -184,7 +184,10 @@ pub fn check_parts(
             first_missing: missing.into_iter().take(20).collect(),
         });
     }
-    if let Some(p) = parts.iter().find(|p| p.size != plan.part_len(p.part_number)) {
+    if let Some(p) = parts
+        .iter()
+        .find(|p| p.size != plan.part_len(p.part_number))
+    {
         return Err(PartsError::PartSize {
             part: p.part_number.get(),
             size: p.size,

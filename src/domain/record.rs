@@ -156,4 +156,3 @@ pub fn rfc3339(epoch: i64) -> String {
         })
         .unwrap_or_default()
 }
-

@@ -44,7 +44,9 @@ pub enum Change {
     Reopen,
     /// `verifying`, lease released: the verifier function takes it from here, continuing from
     /// `saved` (and only on the object whose ETag it pins) when given.
-    HandOver { saved: Option<Saved> },
+    HandOver {
+        saved: Option<Saved>,
+    },
     Verified {
         sha256: Sha256,
         etag: String,

@@ -224,10 +224,7 @@ mod tests {
             d.to_hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(
-            Sha256::parse_hex(&d.to_hex().to_uppercase()),
-            Ok(d)
-        );
+        assert_eq!(Sha256::parse_hex(&d.to_hex().to_uppercase()), Ok(d));
         assert_eq!(Sha256::parse_base64(&d.to_base64()), Ok(d));
         assert!(Sha256::parse_hex("abc").is_err());
         assert!(Sha256::parse_base64("YWJj").is_err());
@@ -244,5 +241,4 @@ mod tests {
         assert!(m("k", "caf\u{e9}").is_err());
         assert!(m("k", &"v".repeat(3000)).is_err());
     }
-
 }

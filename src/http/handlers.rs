@@ -59,11 +59,7 @@ impl CreateRequest {
                 .map(ContentType::parse)
                 .transpose()?
                 .unwrap_or_default(),
-            sha256: self
-                .sha256
-                .as_deref()
-                .map(Sha256::parse_hex)
-                .transpose()?,
+            sha256: self.sha256.as_deref().map(Sha256::parse_hex).transpose()?,
             part_size: self.part_size,
             metadata: Metadata::parse(self.metadata.unwrap_or_default())?,
             part_checksums: self.part_checksums.unwrap_or(false),

@@ -92,6 +92,24 @@ fn parts_problem(e: PartsError) -> Problem {
     }
 }
 
+fn upstream_problem(cause: &PortError) -> Problem {
+    // DynamoDB holds the sessions: without it nothing can be answered (503); any other upstream
+    // failing is a bad gateway.
+    let status = match cause {
+        PortError::Unavailable {
+            service: Upstream::DynamoDB,
+            ..
+        } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    Problem::new(
+        status,
+        "upstream-unavailable",
+        "Storage service failed",
+        "a storage service did not answer as expected; the request can be retried",
+    )
+}
+
 impl From<Error> for Problem {
     fn from(e: Error) -> Self {
         use StatusCode as S;
@@ -132,23 +150,7 @@ impl From<Error> for Problem {
                     .unwrap_or_else(|| "the object did not verify".into()),
             )
             .with(json!({ "upload": record_json(&record) })),
-            Error::Upstream(cause) => {
-                // DynamoDB holds the sessions: without it nothing can be answered (503); any
-                // other upstream failing is a bad gateway.
-                let status = match cause {
-                    PortError::Unavailable {
-                        service: Upstream::DynamoDB,
-                        ..
-                    } => S::SERVICE_UNAVAILABLE,
-                    _ => S::BAD_GATEWAY,
-                };
-                Problem::new(
-                    status,
-                    "upstream-unavailable",
-                    "Storage service failed",
-                    "a storage service did not answer as expected; the request can be retried",
-                )
-            }
+            Error::Upstream(cause) => upstream_problem(&cause),
             Error::Internal(_) => Problem::new(
                 S::INTERNAL_SERVER_ERROR,
                 "internal",

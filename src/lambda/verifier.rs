@@ -59,18 +59,15 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
 /// Runs `verifier` under the Lambda runtime until the runtime stops.
 pub async fn run(verifier: Verifier<'_>) -> Result<(), BoxError> {
     let verifier = &verifier;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<Value>| async move {
-            let remaining =
-                Duration::from_millis(event.context.deadline.saturating_sub(now_millis()));
-            let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
-            let invocation = Invocation::parse(event.payload)?;
-            verifier
-                .handle(invocation, Some(deadline))
-                .await
-                .map_err(BoxError::from)
-        },
-    ))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_millis()));
+        let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
+        let invocation = Invocation::parse(event.payload)?;
+        verifier
+            .handle(invocation, Some(deadline))
+            .await
+            .map_err(BoxError::from)
+    }))
     .await
 }
 

@@ -15,6 +15,14 @@ use crate::verify::{self, Hashed, Progress, VerifyError};
 
 const CHANGED: &str = "the object changed during verification";
 
+/// The object a completion verifies.
+enum Target {
+    /// Its size and ETag, and the progress to resume from.
+    Ready(ObjectInfo, Option<Progress>),
+    /// It cannot verify: missing, the wrong size, or not the object a paused run started on.
+    Unverifiable { etag: Option<String>, why: String },
+}
+
 impl Uploads {
     /// Completes the multipart upload, verifies the object's SHA-256 and records the result.
     /// Idempotent: a finished upload answers its recorded result again.
@@ -63,24 +71,14 @@ impl Uploads {
             }
         };
         let parts = check_parts(&plan, &listed, claimed)?;
-        let claim = Change::Claim {
-            lease_until: self.lease_from_now(),
-            sized,
-            expected_sha256: newly_declared,
-        };
         let guard = Guard::status(Status::Pending);
-        match self
-            .sessions
-            .transition(id, guard, claim, &timestamp_now())
-            .await
-        {
-            Ok(record) => self.finish(record, Some(parts), By::Api).await,
+        match self.claim(id, guard, sized, newly_declared).await? {
+            Some(record) => self.finish(record, Some(parts), By::Api).await,
             // Someone else moved it first (another `complete`, or a `DELETE`).
-            Err(PortError::PreconditionFailed) => {
+            None => {
                 let record = self.get(owner, id).await?;
                 self.settle(owner, record).await
             }
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -127,23 +125,9 @@ impl Uploads {
         &self,
         record: &UploadRecord,
     ) -> Result<Option<Result<UploadRecord, Error>>, Error> {
-        let guard = Guard {
-            status: Status::Completing,
-            lease_expired_by: Some(self.clock.now()),
-        };
-        let claim = Change::Claim {
-            lease_until: self.lease_from_now(),
-            sized: None,
-            expected_sha256: None,
-        };
-        let record = match self
-            .sessions
-            .transition(record.upload_id, guard, claim, &timestamp_now())
-            .await
-        {
-            Ok(r) => r,
-            Err(PortError::PreconditionFailed) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let guard = self.expired_lease();
+        let Some(record) = self.claim(record.upload_id, guard, None, None).await? else {
+            return Ok(None);
         };
         // The multipart upload may still be open (the holder died before completing it) or
         // already completed into the object; a posted object has no multipart upload.
@@ -188,30 +172,9 @@ impl Uploads {
             // The verifier function picks this up from S3's CompleteMultipartUpload event.
             return self.hand_to_verifier(&record, None).await;
         }
-        let info = match self.objects.head(record.key.as_str()).await {
-            Ok(Some(info)) => info,
-            Ok(None) => {
-                let why = "the multipart upload no longer exists (aborted or expired)";
-                return self.fail(record, None, None, why.into()).await;
-            }
-            Err(e) => {
-                self.release(&record).await;
-                return Err(e.into());
-            }
-        };
-        if info.size != plan.size() {
-            let why = format!(
-                "the object is {} bytes; {} were declared",
-                info.size,
-                plan.size()
-            );
-            return self.fail(record, None, Some(info.etag), why).await;
-        }
-        // A resumed verification continues hashing the object it started on, or fails.
-        let resume = match (record.saved_progress(), &record.etag) {
-            (Some(progress), Some(pinned)) if *pinned == info.etag => Some(progress),
-            (Some(_), _) => return self.fail(record, None, Some(info.etag), CHANGED.into()).await,
-            (None, _) => None,
+        let (info, resume) = match self.object_to_verify(&record, plan).await? {
+            Target::Ready(info, resume) => (info, resume),
+            Target::Unverifiable { etag, why } => return self.fail(record, None, etag, why).await,
         };
         let deadline = match by {
             By::Verifier { deadline } => deadline,
@@ -232,7 +195,9 @@ impl Uploads {
                 return self.hand_to_verifier(&record, Some(saved)).await;
             }
             Err(VerifyError::Read(PortError::PreconditionFailed)) => {
-                return self.fail(record, None, Some(info.etag), CHANGED.into()).await;
+                return self
+                    .fail(record, None, Some(info.etag), CHANGED.into())
+                    .await;
             }
             Err(e) => {
                 self.release(&record).await;
@@ -245,13 +210,54 @@ impl Uploads {
         self.record_verdict(record, digest, info).await
     }
 
+    /// The object's size and ETag, and where hashing resumes: a resumed verification continues
+    /// on the object it started on.
+    async fn object_to_verify(
+        &self,
+        record: &UploadRecord,
+        plan: PartPlan,
+    ) -> Result<Target, Error> {
+        let unverifiable = |etag, why: &str| Target::Unverifiable {
+            etag,
+            why: why.to_owned(),
+        };
+        let info = match self.objects.head(record.key.as_str()).await {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                let why = "the multipart upload no longer exists (aborted or expired)";
+                return Ok(unverifiable(None, why));
+            }
+            Err(e) => {
+                self.release(record).await;
+                return Err(e.into());
+            }
+        };
+        if info.size != plan.size() {
+            let why = format!(
+                "the object is {} bytes; {} were declared",
+                info.size,
+                plan.size()
+            );
+            return Ok(unverifiable(Some(info.etag), &why));
+        }
+        Ok(match (record.saved_progress(), &record.etag) {
+            (Some(progress), Some(pinned)) if *pinned == info.etag => {
+                Target::Ready(info, Some(progress))
+            }
+            (Some(_), _) => unverifiable(Some(info.etag), CHANGED),
+            (None, _) => Target::Ready(info, None),
+        })
+    }
+
     /// The plan of a session being completed: measured or declared before it was claimed.
     async fn planned(&self, record: &UploadRecord) -> Result<PartPlan, Error> {
         if let Some(plan) = record.plan {
             return Ok(plan);
         }
         self.release(record).await;
-        Err(Error::Internal("a session was claimed without a part plan".into()))
+        Err(Error::Internal(
+            "a session was claimed without a part plan".into(),
+        ))
     }
 
     async fn complete_in_s3(
@@ -427,7 +433,10 @@ impl Uploads {
 
 /// A digest declared at completion: new when none was declared at creation, refused when it
 /// differs from that one.
-fn newly_declared(record: &UploadRecord, declared: Option<Sha256>) -> Result<Option<Sha256>, Error> {
+fn newly_declared(
+    record: &UploadRecord,
+    declared: Option<Sha256>,
+) -> Result<Option<Sha256>, Error> {
     match (record.expected_sha256, declared) {
         (Some(before), Some(now)) if before != now => Err(crate::domain::Invalid::new(
             "sha256",

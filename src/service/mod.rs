@@ -18,9 +18,11 @@ pub use parts::MAX_URLS_PER_CALL;
 pub use verifier::EventOutcome;
 
 use crate::config::{Limits, VerifyConfig};
-use crate::domain::{Status, UploadId, UploadRecord};
+use crate::domain::{
+    Change, Guard, PartPlan, Sha256, Status, UploadId, UploadRecord, timestamp_now,
+};
 use crate::error::Error;
-use crate::ports::{ObjectStore, Page, PageKey, SessionStore};
+use crate::ports::{ObjectStore, Page, PageKey, PortError, SessionStore};
 
 pub struct Uploads {
     objects: Arc<dyn ObjectStore>,
@@ -36,7 +38,9 @@ pub struct Uploads {
 enum By {
     Api,
     /// Pauses at `deadline`, saving its progress on the record.
-    Verifier { deadline: Option<Instant> },
+    Verifier {
+        deadline: Option<Instant>,
+    },
 }
 
 /// Epoch seconds for leases and TTLs; tests move it forward to expire a lease.
@@ -130,9 +134,37 @@ impl Uploads {
         Ok(())
     }
 
-    /// When a lease taken now runs out.
-    fn lease_from_now(&self) -> i64 {
-        self.clock.now() + secs(self.limits.completion_lease)
+    /// Takes the completion of `id` under a fresh lease if `guard` holds; `None` when another
+    /// caller moved the record first.
+    async fn claim(
+        &self,
+        id: UploadId,
+        guard: Guard,
+        sized: Option<PartPlan>,
+        expected_sha256: Option<Sha256>,
+    ) -> Result<Option<UploadRecord>, Error> {
+        let claim = Change::Claim {
+            lease_until: self.clock.now() + secs(self.limits.completion_lease),
+            sized,
+            expected_sha256,
+        };
+        match self
+            .sessions
+            .transition(id, guard, claim, &timestamp_now())
+            .await
+        {
+            Ok(record) => Ok(Some(record)),
+            Err(PortError::PreconditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A claim on a `completing` record whose holder's lease ran out by now.
+    fn expired_lease(&self) -> Guard {
+        Guard {
+            status: Status::Completing,
+            lease_expired_by: Some(self.clock.now()),
+        }
     }
 
     /// Whether the API hands this size to the verifier function instead of verifying inline.

@@ -5,12 +5,8 @@
 use std::time::{Duration, Instant};
 
 use super::{By, Uploads};
-use crate::domain::{
-    Change, Guard, Kind, ObjectKey, PartNumber, PartPlan, Status, UploadId, UploadRecord,
-    timestamp_now,
-};
+use crate::domain::{Guard, Kind, ObjectKey, PartNumber, PartPlan, Status, UploadId, UploadRecord};
 use crate::error::Error;
-use crate::ports::PortError;
 
 /// How long the verifier waits for the API to hand a large object over before asking Lambda to
 /// deliver the event again.
@@ -73,20 +69,13 @@ impl Uploads {
         else {
             return Ok(None);
         };
-        let claim = Change::Claim {
-            lease_until: self.lease_from_now(),
-            sized: Some(plan),
-            expected_sha256: None,
-        };
         let guard = Guard::status(Status::Pending);
         match self
-            .sessions
-            .transition(record.upload_id, guard, claim, &timestamp_now())
-            .await
+            .claim(record.upload_id, guard, Some(plan), None)
+            .await?
         {
-            Ok(r) => self.finish(r, None, by).await.map(Some),
-            Err(PortError::PreconditionFailed) => Ok(None),
-            Err(e) => Err(e.into()),
+            Some(r) => self.finish(r, None, by).await.map(Some),
+            None => Ok(None),
         }
     }
 
@@ -142,48 +131,34 @@ impl Uploads {
         let Some(record) = self.await_handover(record).await? else {
             return Ok(EventOutcome::Ignored("no session with this id"));
         };
-        let now = self.clock.now();
         let large = record.size().is_some_and(|s| self.too_large_inline(s));
         let guard = match record.status {
             Status::Verifying => Guard::status(Status::Verifying),
             // A verifier that died mid-way: its lease ran out, so this delivery takes over.
-            Status::Completing if record.lease_until < now && large => Guard {
-                status: Status::Completing,
-                lease_expired_by: Some(now),
-            },
+            Status::Completing if record.lease_until < self.clock.now() && large => {
+                self.expired_lease()
+            }
             _ => {
                 return Ok(EventOutcome::Ignored(
                     "the session is not awaiting verification",
                 ));
             }
         };
-        let claim = Change::Claim {
-            lease_until: self.lease_from_now(),
-            sized: None,
-            expected_sha256: None,
-        };
-        let taken = match self
-            .sessions
-            .transition(record.upload_id, guard, claim, &timestamp_now())
-            .await
-        {
-            Ok(r) => r,
-            Err(PortError::PreconditionFailed) => {
-                return Ok(EventOutcome::Ignored("another verifier took it"));
-            }
-            Err(e) => return Err(e.into()),
+        let Some(taken) = self.claim(record.upload_id, guard, None, None).await? else {
+            return Ok(EventOutcome::Ignored("another verifier took it"));
         };
         EventOutcome::of(self.finish(taken, None, By::Verifier { deadline }).await)
     }
 
     /// S3's event can outrun the API's hand-over (`completing` → `verifying`) of a large object
     /// by a moment: waits for it while the API's lease runs. `None` if the session is gone.
-    async fn await_handover(&self, mut record: UploadRecord) -> Result<Option<UploadRecord>, Error> {
+    async fn await_handover(
+        &self,
+        mut record: UploadRecord,
+    ) -> Result<Option<UploadRecord>, Error> {
         let large = record.size().is_some_and(|s| self.too_large_inline(s));
         let waiting = Instant::now();
-        while large
-            && record.status == Status::Completing
-            && record.lease_until >= self.clock.now()
+        while large && record.status == Status::Completing && record.lease_until >= self.clock.now()
         {
             if waiting.elapsed() >= HANDOVER_WAIT {
                 // Failing the invocation makes Lambda deliver the event again later.
