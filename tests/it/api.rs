@@ -1,11 +1,8 @@
 //! The HTTP API end to end: the real Router and SDK clients against the S3 + DynamoDB emulator,
 //! parts PUT over HTTP to the pre-signed URLs.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::helpers::*;
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::*;
 use serde_json::{Value, json};
 
 const PART: usize = 5 * MIB;

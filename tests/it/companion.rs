@@ -1,10 +1,7 @@
 //! Uppy Companion's S3 routes end to end: the real Router and SDK clients against the emulator,
 //! parts PUT and forms POSTed over HTTP exactly as `@uppy/aws-s3` sends them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::{Value, json};
 
 const PART: usize = 5 * MIB;

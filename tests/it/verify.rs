@@ -1,15 +1,12 @@
 //! Verification under real faults: a TCP proxy between the SDK and the emulator cuts or stalls
 //! connections mid-body, or lets the object be overwritten mid-read; and verification across
 //! invocations that stop at a (tiny) deadline and continue from the saved SHA-256 state.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::helpers::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: the real `Router` and AWS SDK clients against the
 //! emulator that `make test` starts (`AWS_ENDPOINT_URL`), driven with `tower::ServiceExt::oneshot`.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
