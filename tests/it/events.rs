@@ -328,11 +328,10 @@ async fn listing_pages_newest_first(app: &Router) {
         ids.push(create(app, "events", &owner).await.0);
     }
     let gone = ids[1].clone();
-    let mut abort = with_sub(
+    let abort = with_sub(
         with_id(&event("events", "abort-upload"), &gone),
         Some(&owner),
     );
-    abort["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(owner);
     assert_eq!(invoke(app, &abort).await.0, 204);
 
     let mut seen = Vec::new();
