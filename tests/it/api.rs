@@ -7,40 +7,29 @@ use serde_json::{Value, json};
 
 const PART: usize = 5 * MIB;
 
-/// Creates a 3-part upload (last part short) and PUTs every part; returns (app, id, file).
-async fn uploaded(declared: Option<String>) -> (axum::Router, String, Vec<u8>) {
-    let app = router().await;
+/// Creates a 3-part upload (last part short) and PUTs every part; returns (client, id, file).
+async fn uploaded(declared: Option<String>) -> (Client, String, Vec<u8>) {
+    let client = Client::new().await;
     let file = data(2 * PART + 1234, 7);
     let sha = declared.unwrap_or_else(|| sha256_hex(&file));
-    let c = call(
-        &app,
-        "POST",
-        "/uploads",
-        Some(json!({"filename": "dir/archive.tar", "size": file.len(), "part_size": PART, "sha256": sha,
-                    "content_type": "application/x-tar", "metadata": {"project": "apollo"}})),
-    )
-    .await;
+    let c = client
+        .create(json!({"filename": "dir/archive.tar", "size": file.len(), "part_size": PART, "sha256": sha,
+                       "content_type": "application/x-tar", "metadata": {"project": "apollo"}}))
+        .await;
     assert_eq!(c.status, 201, "{}", c.body);
     let id = c.body["upload_id"].as_str().unwrap().to_owned();
-    for (i, part) in c.body["parts"].as_array().unwrap().iter().enumerate() {
-        let (status, _) = put_part(part, slice(&file, PART, i + 1)).await;
-        assert_eq!(status, 200);
-    }
-    (app, id, file)
+    put_all(&c.body, &file, PART).await;
+    (client, id, file)
 }
 
 #[tokio::test]
 async fn three_part_upload_is_verified_and_recorded_in_dynamodb() {
-    let app = router().await;
+    let client = Client::new().await;
     let file = data(2 * PART + 1234, 1);
     let sha = sha256_hex(&file);
-    let c = call(
-        &app,
-        "POST",
-        "/uploads",
-        Some(json!({"filename": "C:\\fakepath\\big file.bin", "size": file.len(), "part_size": PART, "sha256": sha})),
-    )
-    .await;
+    let c = client
+        .create(json!({"filename": "C:\\fakepath\\big file.bin", "size": file.len(), "part_size": PART, "sha256": sha}))
+        .await;
     assert_eq!(c.status, 201, "{}", c.body);
     let id = c.body["upload_id"].as_str().unwrap();
     assert_eq!(c.body["key"], format!("uploads/{id}/big file.bin"));
@@ -59,11 +48,9 @@ async fn three_part_upload_is_verified_and_recorded_in_dynamodb() {
             json!("1234")
         ]
     );
-    for (i, part) in parts.iter().enumerate() {
-        assert_eq!(put_part(part, slice(&file, PART, i + 1)).await.0, 200);
-    }
+    put_all(&c.body, &file, PART).await;
 
-    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let done = client.complete(id).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(done.body["status"], "verified");
     assert_eq!(done.body["sha256"], sha);
@@ -90,51 +77,37 @@ async fn three_part_upload_is_verified_and_recorded_in_dynamodb() {
         "finished records drop their TTL"
     );
     // And the object in S3 is the file.
-    let obj = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    )
-    .get_object()
-    .bucket(bucket())
-    .key(format!("uploads/{id}/big file.bin"))
-    .send()
-    .await
-    .unwrap();
+    let obj = s3_client()
+        .await
+        .get_object()
+        .bucket(bucket())
+        .key(format!("uploads/{id}/big file.bin"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         obj.body.collect().await.unwrap().into_bytes().as_ref(),
         file.as_slice()
     );
 
     // Completing again answers the same result without verifying again.
-    let again = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let again = client.complete(id).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.body["verified_at"], done.body["verified_at"]);
     assert_eq!(again.body["updated_at"], done.body["updated_at"]);
-    let got = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    let got = client.record(id).await;
     assert_eq!(got.body, done.body);
     // A finished upload signs no more parts and cannot be aborted.
-    let more = call(
-        &app,
-        "POST",
-        &format!("/uploads/{id}/parts"),
-        Some(json!({"part_numbers": [1]})),
-    )
-    .await;
+    let more = client.sign(id, json!({"part_numbers": [1]})).await;
     assert_eq!(more.status, 409);
-    assert_eq!(
-        call(&app, "DELETE", &format!("/uploads/{id}"), None)
-            .await
-            .status,
-        409
-    );
+    assert_eq!(client.abort(id).await.status, 409);
 }
 
 #[tokio::test]
 async fn mismatching_digest_fails_and_deletes_the_object() {
     let wrong = sha256_hex(b"not the file");
-    let (app, id, _) = uploaded(Some(wrong.clone())).await;
-    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let (client, id, _) = uploaded(Some(wrong.clone())).await;
+    let done = client.complete(&id).await;
     assert_eq!(done.status, 422, "{}", done.body);
     assert_eq!(done.content_type, "application/problem+json");
     assert_eq!(done.body["type"], "/problems/verification-failed");
@@ -154,24 +127,17 @@ async fn mismatching_digest_fails_and_deletes_the_object() {
         "no unverified bytes may stay under the key"
     );
 
-    let again = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let again = client.complete(&id).await;
     assert_eq!(again.status, 422);
     assert_eq!(again.body["upload"], *record);
 }
 
 #[tokio::test]
 async fn abort_stops_the_upload_everywhere() {
-    let (app, id, _) = uploaded(None).await;
-    let record = call(&app, "GET", &format!("/uploads/{id}"), None)
-        .await
-        .body;
-    assert_eq!(
-        call(&app, "DELETE", &format!("/uploads/{id}"), None)
-            .await
-            .status,
-        204
-    );
-    let got = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    let (client, id, _) = uploaded(None).await;
+    let record = client.record(&id).await.body;
+    assert_eq!(client.abort(&id).await.status, 204);
+    let got = client.record(&id).await;
     assert_eq!(got.body["status"], "aborted");
     // The multipart upload is gone from S3.
     let s3 = s3_client().await;
@@ -184,64 +150,39 @@ async fn abort_stops_the_upload_everywhere() {
         .unwrap();
     assert!(listed.uploads().is_empty());
 
-    let complete = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let complete = client.complete(&id).await;
     assert_eq!(
         (complete.status.as_u16(), complete.body["type"].clone()),
         (409, json!("/problems/conflict"))
     );
-    assert_eq!(
-        call(&app, "GET", &format!("/uploads/{id}/parts"), None)
-            .await
-            .status,
-        409
-    );
-    let sign = call(
-        &app,
-        "POST",
-        &format!("/uploads/{id}/parts"),
-        Some(json!({"part_numbers": [1]})),
-    )
-    .await;
+    assert_eq!(client.parts(&id).await.status, 409);
+    let sign = client.sign(&id, json!({"part_numbers": [1]})).await;
     assert_eq!(sign.status, 409);
     // Aborting again is harmless.
-    assert_eq!(
-        call(&app, "DELETE", &format!("/uploads/{id}"), None)
-            .await
-            .status,
-        204
-    );
+    assert_eq!(client.abort(&id).await.status, 204);
 }
 
 #[tokio::test]
 async fn resume_from_the_parts_s3_already_holds() {
-    let app = router().await;
+    let client = Client::new().await;
     let file = data(2 * PART + 99, 3);
-    let c = call(
-        &app,
-        "POST",
-        "/uploads",
-        Some(json!({"filename": "resume.bin", "size": file.len(), "part_size": PART, "sha256": sha256_hex(&file)})),
-    )
-    .await;
+    let c = client
+        .create(json!({"filename": "resume.bin", "size": file.len(), "part_size": PART, "sha256": sha256_hex(&file)}))
+        .await;
     let id = c.body["upload_id"].as_str().unwrap();
     let parts = c.body["parts"].as_array().unwrap();
     // Parts 1 and 3 land; the connection "drops" before part 2.
     let (_, etag1) = put_part(&parts[0], slice(&file, PART, 1)).await;
     put_part(&parts[2], slice(&file, PART, 3)).await;
 
-    let early = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let early = client.complete(id).await;
     assert_eq!(early.status, 409);
     assert_eq!(early.body["type"], "/problems/upload-incomplete");
     assert_eq!(early.body["missing_parts"], json!([2]));
-    assert_eq!(
-        call(&app, "GET", &format!("/uploads/{id}"), None)
-            .await
-            .body["status"],
-        "pending"
-    );
+    assert_eq!(client.record(id).await.body["status"], "pending");
 
     // A resuming client asks what S3 has, then signs and sends only what is missing.
-    let held = call(&app, "GET", &format!("/uploads/{id}/parts"), None).await;
+    let held = client.parts(id).await;
     assert_eq!(held.status, 200);
     let held = held.body["parts"].as_array().unwrap().clone();
     let numbers: Vec<_> = held
@@ -251,13 +192,7 @@ async fn resume_from_the_parts_s3_already_holds() {
     assert_eq!(numbers, [1, 3]);
     assert_eq!(held[0]["etag"].as_str(), etag1.as_deref());
     assert_eq!(held[1]["size"], 99);
-    let signed = call(
-        &app,
-        "POST",
-        &format!("/uploads/{id}/parts"),
-        Some(json!({"part_numbers": [2]})),
-    )
-    .await;
+    let signed = client.sign(id, json!({"part_numbers": [2]})).await;
     assert_eq!(signed.status, 200, "{}", signed.body);
     assert_eq!(
         put_part(&signed.body["parts"][0], slice(&file, PART, 2))
@@ -266,19 +201,15 @@ async fn resume_from_the_parts_s3_already_holds() {
         200
     );
 
-    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let done = client.complete(id).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(done.body["sha256"], sha256_hex(&file));
 }
 
 #[tokio::test]
 async fn two_concurrent_completes_verify_once_and_agree() {
-    let (app, id, file) = uploaded(None).await;
-    let uri = format!("/uploads/{id}/complete");
-    let (a, b) = tokio::join!(
-        call(&app, "POST", &uri, None),
-        call(&app, "POST", &uri, None)
-    );
+    let (client, id, file) = uploaded(None).await;
+    let (a, b) = tokio::join!(client.complete(&id), client.complete(&id));
     assert_eq!(
         (a.status.as_u16(), b.status.as_u16()),
         (200, 200),
@@ -293,97 +224,68 @@ async fn two_concurrent_completes_verify_once_and_agree() {
 
 #[tokio::test]
 async fn complete_checks_the_parts_the_client_lists() {
-    let (app, id, _) = uploaded(None).await;
-    let held = call(&app, "GET", &format!("/uploads/{id}/parts"), None)
-        .await
-        .body["parts"]
-        .clone();
+    let (client, id, _) = uploaded(None).await;
+    let held = client.parts(&id).await.body["parts"].clone();
     let listed: Vec<Value> = held
         .as_array()
         .unwrap()
         .iter()
         .map(|p| json!({"part_number": p["part_number"], "etag": format!("\"{}\"", p["etag"].as_str().unwrap())}))
         .collect();
-    let uri = format!("/uploads/{id}/complete");
 
     let mut wrong = listed.clone();
     wrong[1]["etag"] = json!("\"0123456789abcdef0123456789abcdef\"");
-    let r = call(&app, "POST", &uri, Some(json!({ "parts": wrong }))).await;
+    let r = client.complete_with(&id, json!({ "parts": wrong })).await;
     assert_eq!(
         (r.status.as_u16(), r.body["field"].clone()),
         (400, json!("parts")),
         "{}",
         r.body
     );
-    let r = call(&app, "POST", &uri, Some(json!({ "parts": &listed[..2] }))).await;
+    let r = client
+        .complete_with(&id, json!({ "parts": &listed[..2] }))
+        .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    let r = call(
-        &app,
-        "POST",
-        &uri,
-        Some(json!({ "parts": [listed[0], listed[0], listed[1]] })),
-    )
-    .await;
+    let r = client
+        .complete_with(&id, json!({ "parts": [listed[0], listed[0], listed[1]] }))
+        .await;
     assert_eq!(r.status, 400, "{}", r.body);
     // Nothing above changed the session.
-    assert_eq!(
-        call(&app, "GET", &format!("/uploads/{id}"), None)
-            .await
-            .body["status"],
-        "pending"
-    );
+    assert_eq!(client.record(&id).await.body["status"], "pending");
 
-    let r = call(&app, "POST", &uri, Some(json!({ "parts": listed }))).await;
+    let r = client.complete_with(&id, json!({ "parts": listed })).await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
 #[tokio::test]
 async fn a_part_of_the_wrong_size_keeps_the_upload_pending() {
-    let app = router().await;
+    let client = Client::new().await;
     let file = data(PART + 10, 5);
-    let c = call(
-        &app,
-        "POST",
-        "/uploads",
-        Some(json!({"filename": "f", "size": file.len(), "part_size": PART})),
-    )
-    .await;
+    let c = client
+        .create(json!({"filename": "f", "size": file.len(), "part_size": PART}))
+        .await;
     let id = c.body["upload_id"].as_str().unwrap();
     let parts = c.body["parts"].as_array().unwrap();
     assert_eq!(put_part(&parts[0], slice(&file, PART, 1)).await.0, 200);
     // The emulator does not check signatures, so a short part lands there; real S3 (and the
     // s3s tests) refuse it at the PUT because Content-Length is signed.
     assert_eq!(put_part(&parts[1], vec![1, 2, 3]).await.0, 200);
-    let r = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let r = client.complete(id).await;
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.body["type"], "/problems/part-size-mismatch");
-    assert_eq!(
-        call(&app, "GET", &format!("/uploads/{id}"), None)
-            .await
-            .body["status"],
-        "pending"
-    );
+    assert_eq!(client.record(id).await.body["status"], "pending");
     // Sending the right bytes again fixes it.
     assert_eq!(put_part(&parts[1], slice(&file, PART, 2)).await.0, 200);
-    assert_eq!(
-        call(&app, "POST", &format!("/uploads/{id}/complete"), None)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(client.complete(id).await.status, 200);
 }
 
 #[tokio::test]
 async fn part_checksums_are_signed_and_passed_to_complete() {
-    let app = router().await;
+    let client = Client::new().await;
     let file = data(PART + 4321, 9);
-    let c = call(
-        &app,
-        "POST",
-        "/uploads",
-        Some(json!({"filename": "sums.bin", "size": file.len(), "part_size": PART, "part_checksums": true})),
-    )
-    .await;
+    let c = client
+        .create(json!({"filename": "sums.bin", "size": file.len(), "part_size": PART, "part_checksums": true}))
+        .await;
     assert_eq!(c.status, 201, "{}", c.body);
     assert_eq!(
         c.body["parts"],
@@ -391,15 +293,10 @@ async fn part_checksums_are_signed_and_passed_to_complete() {
         "URLs need the parts' digests first"
     );
     let id = c.body["upload_id"].as_str().unwrap();
-    let uri = format!("/uploads/{id}/parts");
 
-    let missing = call(
-        &app,
-        "POST",
-        &uri,
-        Some(json!({"part_numbers": [1, 2], "sha256": {"1": "x"}})),
-    )
-    .await;
+    let missing = client
+        .sign(id, json!({"part_numbers": [1, 2], "sha256": {"1": "x"}}))
+        .await;
     assert_eq!(missing.status, 400);
     let b64 = |b: &[u8]| {
         use base64::Engine;
@@ -407,13 +304,12 @@ async fn part_checksums_are_signed_and_passed_to_complete() {
         base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b))
     };
     let (p1, p2) = (slice(&file, PART, 1), slice(&file, PART, 2));
-    let signed = call(
-        &app,
-        "POST",
-        &uri,
-        Some(json!({"part_numbers": [1, 2], "sha256": {"1": b64(&p1), "2": b64(&p2)}})),
-    )
-    .await;
+    let signed = client
+        .sign(
+            id,
+            json!({"part_numbers": [1, 2], "sha256": {"1": b64(&p1), "2": b64(&p2)}}),
+        )
+        .await;
     assert_eq!(signed.status, 200, "{}", signed.body);
     let parts = signed.body["parts"].as_array().unwrap();
     assert_eq!(parts[0]["headers"]["x-amz-checksum-sha256"], b64(&p1));
@@ -426,84 +322,48 @@ async fn part_checksums_are_signed_and_passed_to_complete() {
     assert_eq!(put_part(&parts[0], p1).await.0, 200);
     assert_eq!(put_part(&parts[1], p2).await.0, 200);
 
-    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let done = client.complete(id).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(done.body["sha256"], sha256_hex(&file));
 }
 
 #[tokio::test]
 async fn create_signs_at_most_the_first_hundred_parts_and_more_on_request() {
-    let app = router_with(
-        verified_uploads::config::Limits {
-            max_object_bytes: 1 << 40,
-            ..test_limits()
-        },
-        small_ranges(),
-    )
+    let client = Client::with_limits(verified_uploads::config::Limits {
+        max_object_bytes: 1 << 40,
+        ..test_limits()
+    })
     .await;
     let size = 250u64 * 5 * 1024 * 1024 + 1;
-    let c = call(
-        &app,
-        "POST",
-        "/uploads",
-        Some(json!({"filename": "big", "size": size, "part_size": PART})),
-    )
-    .await;
+    let c = client
+        .create(json!({"filename": "big", "size": size, "part_size": PART}))
+        .await;
     assert_eq!(c.status, 201, "{}", c.body);
     assert_eq!(c.body["part_count"], 251);
     assert_eq!(c.body["parts"].as_array().unwrap().len(), 100);
     let id = c.body["upload_id"].as_str().unwrap();
-    let last = call(
-        &app,
-        "POST",
-        &format!("/uploads/{id}/parts"),
-        Some(json!({"part_numbers": [251, 101]})),
-    )
-    .await;
+    let last = client.sign(id, json!({"part_numbers": [251, 101]})).await;
     assert_eq!(last.status, 200, "{}", last.body);
     assert_eq!(last.body["parts"][0]["part_number"], 251);
     assert_eq!(last.body["parts"][0]["headers"]["content-length"], "1");
-    let over = call(
-        &app,
-        "POST",
-        &format!("/uploads/{id}/parts"),
-        Some(json!({"part_numbers": [252]})),
-    )
-    .await;
+    let over = client.sign(id, json!({"part_numbers": [252]})).await;
     assert_eq!(over.status, 400);
     // Without a part_size the server picks one that keeps the count within 10,000.
-    let huge = call(
-        &app,
-        "POST",
-        "/uploads",
-        Some(json!({"filename": "huge", "size": 1u64 << 40})),
-    )
-    .await;
+    let huge = client
+        .create(json!({"filename": "huge", "size": 1u64 << 40}))
+        .await;
     assert_eq!(huge.status, 201, "{}", huge.body);
     assert!(huge.body["part_count"].as_u64().unwrap() <= 10_000);
-    assert_eq!(
-        call(
-            &app,
-            "DELETE",
-            &format!("/uploads/{}", huge.body["upload_id"].as_str().unwrap()),
-            None
-        )
-        .await
-        .status,
-        204
-    );
+    let huge_id = huge.body["upload_id"].as_str().unwrap();
+    assert_eq!(client.abort(huge_id).await.status, 204);
 }
 
 #[tokio::test]
 async fn bad_inputs_get_typed_problems_and_never_a_5xx() {
-    let app = router().await;
-    let c = call(
-        &app,
-        "POST",
-        "/uploads",
-        Some(json!({"filename": "ok.bin", "size": 10})),
-    )
-    .await;
+    let client = Client::new().await;
+    let c = client
+        .create(json!({"filename": "ok.bin", "size": 10}))
+        .await;
     let id = c.body["upload_id"].as_str().unwrap().to_owned();
     let unknown = &verified_uploads::domain::UploadId::generate().to_string();
     // (method, uri, body, expected status, the field the problem must name)
@@ -716,8 +576,10 @@ async fn bad_inputs_get_typed_problems_and_never_a_5xx() {
     ];
     for (method, uri, body, status, field) in cases {
         let r = match body {
-            Some(Value::String(s)) => raw(&app, method, &uri, axum::body::Body::from(s)).await,
-            other => call(&app, method, &uri, other).await,
+            Some(Value::String(s)) => {
+                raw(&client.app, method, &uri, axum::body::Body::from(s)).await
+            }
+            other => call(&client.app, method, &uri, other).await,
         };
         let what = format!("{method} {uri}: {}", r.body);
         assert_eq!(r.status.as_u16(), status, "{what}");
@@ -734,7 +596,7 @@ async fn bad_inputs_get_typed_problems_and_never_a_5xx() {
         }
     }
     let huge = raw(
-        &app,
+        &client.app,
         "POST",
         "/uploads",
         axum::body::Body::from(vec![b' '; 100 * 1024]),
@@ -743,18 +605,13 @@ async fn bad_inputs_get_typed_problems_and_never_a_5xx() {
     assert_eq!(huge.status, 413);
     assert_eq!(huge.content_type, "application/problem+json");
     // None of that touched the session.
-    assert_eq!(
-        call(&app, "GET", &format!("/uploads/{id}"), None)
-            .await
-            .body["status"],
-        "pending"
-    );
+    assert_eq!(client.record(&id).await.body["status"], "pending");
 }
 
 #[tokio::test]
 async fn healthz_answers() {
-    let app = router().await;
-    let r = call(&app, "GET", "/healthz", None).await;
+    let client = Client::new().await;
+    let r = call(&client.app, "GET", "/healthz", None).await;
     assert_eq!(
         (r.status.as_u16(), r.body["status"].clone()),
         (200, json!("ok"))

@@ -280,25 +280,21 @@ async fn s3_events(uploads: &std::sync::Arc<verified_uploads::service::Uploads>)
         ..test_limits()
     };
     let api_uploads = uploads_with(asynchronous, small_ranges()).await;
-    let app = verified_uploads::http::router(api_uploads, CallerPolicy::AnonymousAllowed);
+    let client = Client::over(api_uploads);
     let file = data(3000, 4);
-    let c = call(
-        &app,
-        "POST",
-        "/uploads",
-        Some(json!({"filename": "later.bin", "size": 3000, "sha256": sha256_hex(&file)})),
-    )
-    .await;
+    let c = client
+        .create(json!({"filename": "later.bin", "size": 3000, "sha256": sha256_hex(&file)}))
+        .await;
     let id = c.body["upload_id"].as_str().unwrap().to_owned();
     assert_eq!(put_part(&c.body["parts"][0], file.clone()).await.0, 200);
-    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let done = client.complete(&id).await;
     assert_eq!(
         (done.status.as_u16(), done.body["status"].clone()),
         (202, json!("verifying")),
         "{}",
         done.body
     );
-    let again = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let again = client.complete(&id).await;
     assert_eq!(again.status.as_u16(), 202);
 
     let delivered = raw.replace(
@@ -312,7 +308,7 @@ async fn s3_events(uploads: &std::sync::Arc<verified_uploads::service::Uploads>)
     // S3 delivers events at least once: a second delivery does nothing.
     let lines = handle_s3(uploads, parsed).await;
     assert_eq!(lines[0]["outcome"], "ignored");
-    let got = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    let got = client.record(&id).await;
     assert_eq!(got.body["status"], "verified");
 }
 
