@@ -4,6 +4,7 @@
 use crate::helpers::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
+use verified_uploads::domain::UploadId;
 
 const PART: usize = 5 * MIB;
 
@@ -365,221 +366,57 @@ async fn bad_inputs_get_typed_problems_and_never_a_5xx() {
         .create(json!({"filename": "ok.bin", "size": 10}))
         .await;
     let id = c.body["upload_id"].as_str().unwrap().to_owned();
-    let unknown = &verified_uploads::domain::UploadId::generate().to_string();
-    // (method, uri, body, expected status, the field the problem must name)
-    type Case<'a> = (&'a str, String, Option<Value>, u16, Option<&'a str>);
+    let parts = &format!("/uploads/{id}/parts");
+    let complete = &format!("/uploads/{id}/complete");
+    let unknown = &format!("/uploads/{}", UploadId::generate());
+    let unknown_parts = &format!("{unknown}/parts");
+    let unknown_complete = &format!("{unknown}/complete");
+    // (method, uri, body (a JSON string is sent as the raw body), expected status, the field the
+    // problem must name)
+    type Case<'a> = (&'a str, &'a str, Option<Value>, u16, Option<&'a str>);
+    #[rustfmt::skip]
     let cases: Vec<Case> = vec![
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!("{not json")),
-            400,
-            None,
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"size": 10})),
-            400,
-            None,
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "a", "size": -1})),
-            400,
-            Some("size"),
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "a", "size": "ten"})),
-            400,
-            Some("size"),
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "a", "size": 0})),
-            400,
-            Some("size"),
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "a", "size": 1u64 << 50})),
-            413,
-            None,
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "", "size": 1})),
-            400,
-            Some("filename"),
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "a/", "size": 1})),
-            400,
-            Some("filename"),
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "a\u{0}b", "size": 1})),
-            400,
-            Some("filename"),
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "x".repeat(300), "size": 1})),
-            400,
-            Some("filename"),
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "a", "size": 1, "sha256": "abc"})),
-            400,
-            Some("sha256"),
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "a", "size": 1, "part_size": 1024})),
-            400,
-            Some("part_size"),
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "a", "size": 1, "content_type": "nope"})),
-            400,
-            Some("content_type"),
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "a", "size": 1, "metadata": {"Bad Key": "v"}})),
-            400,
-            Some("metadata.Bad Key"),
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "a", "size": 1, "metadata": "x"})),
-            400,
-            Some("metadata"),
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(json!({"filename": "a", "size": 1, "sha-256": "x"})),
-            400,
-            None,
-        ),
-        (
-            "POST",
-            "/uploads".into(),
-            Some(
-                json!({"filename": "a", "size": 60_000_000u64, "part_size": 5_242_880u64 * 2, "extra": 1}),
-            ),
-            400,
-            None,
-        ),
-        (
-            "POST",
-            format!("/uploads/{id}/parts"),
-            Some(json!({"part_numbers": []})),
-            400,
-            Some("part_numbers"),
-        ),
-        (
-            "POST",
-            format!("/uploads/{id}/parts"),
-            Some(json!({"part_numbers": (1..=101).collect::<Vec<_>>()})),
-            400,
-            Some("part_numbers"),
-        ),
-        (
-            "POST",
-            format!("/uploads/{id}/parts"),
-            Some(json!({"part_numbers": [0]})),
-            400,
-            Some("part_numbers"),
-        ),
-        (
-            "POST",
-            format!("/uploads/{id}/parts"),
-            Some(json!({"part_numbers": [2]})),
-            400,
-            Some("part_numbers"),
-        ),
-        (
-            "POST",
-            format!("/uploads/{id}/parts"),
-            Some(json!({"part_numbers": [1, 1]})),
-            400,
-            Some("part_numbers"),
-        ),
-        (
-            "POST",
-            format!("/uploads/{id}/parts"),
-            Some(json!({"part_numbers": [1], "sha256": {"1": "AAAA"}})),
-            400,
-            Some("sha256.1"),
-        ),
-        (
-            "POST",
-            format!("/uploads/{id}/parts"),
-            Some(json!({"part_numbers": [1], "sha256": {"one": "AAAA"}})),
-            400,
-            Some("sha256.one"),
-        ),
-        (
-            "POST",
-            format!("/uploads/{id}/complete"),
-            Some(json!({"parts": [{"part_number": 1}]})),
-            400,
-            None,
-        ),
-        (
-            "POST",
-            format!("/uploads/{id}/complete"),
-            Some(json!({"parts": [{"part_number": 99999, "etag": "x"}]})),
-            400,
-            Some("parts"),
-        ),
-        ("POST", format!("/uploads/{id}/complete"), None, 409, None),
-        (
-            "GET",
-            "/uploads/not-an-id".into(),
-            None,
-            400,
-            Some("upload_id"),
-        ),
-        ("GET", format!("/uploads/{unknown}"), None, 404, None),
-        ("DELETE", format!("/uploads/{unknown}"), None, 404, None),
-        (
-            "POST",
-            format!("/uploads/{unknown}/complete"),
-            None,
-            404,
-            None,
-        ),
-        ("GET", format!("/uploads/{unknown}/parts"), None, 404, None),
-        ("GET", "/nope".into(), None, 404, None),
-        ("PUT", "/uploads".into(), None, 405, None),
+        ("POST", "/uploads", Some(json!("{not json")), 400, None),
+        ("POST", "/uploads", Some(json!({"size": 10})), 400, None),
+        ("POST", "/uploads", Some(json!({"filename": "a", "size": -1})), 400, Some("size")),
+        ("POST", "/uploads", Some(json!({"filename": "a", "size": "ten"})), 400, Some("size")),
+        ("POST", "/uploads", Some(json!({"filename": "a", "size": 0})), 400, Some("size")),
+        ("POST", "/uploads", Some(json!({"filename": "a", "size": 1u64 << 50})), 413, None),
+        ("POST", "/uploads", Some(json!({"filename": "", "size": 1})), 400, Some("filename")),
+        ("POST", "/uploads", Some(json!({"filename": "a/", "size": 1})), 400, Some("filename")),
+        ("POST", "/uploads", Some(json!({"filename": "a\u{0}b", "size": 1})), 400, Some("filename")),
+        ("POST", "/uploads", Some(json!({"filename": "x".repeat(300), "size": 1})), 400, Some("filename")),
+        ("POST", "/uploads", Some(json!({"filename": "a", "size": 1, "sha256": "abc"})), 400, Some("sha256")),
+        ("POST", "/uploads", Some(json!({"filename": "a", "size": 1, "part_size": 1024})), 400, Some("part_size")),
+        ("POST", "/uploads", Some(json!({"filename": "a", "size": 1, "content_type": "nope"})), 400, Some("content_type")),
+        ("POST", "/uploads", Some(json!({"filename": "a", "size": 1, "metadata": {"Bad Key": "v"}})), 400, Some("metadata.Bad Key")),
+        ("POST", "/uploads", Some(json!({"filename": "a", "size": 1, "metadata": "x"})), 400, Some("metadata")),
+        ("POST", "/uploads", Some(json!({"filename": "a", "size": 1, "sha-256": "x"})), 400, None),
+        ("POST", "/uploads", Some(json!({"filename": "a", "size": 60_000_000u64, "part_size": 5_242_880u64 * 2, "extra": 1})), 400, None),
+        ("POST", parts, Some(json!({"part_numbers": []})), 400, Some("part_numbers")),
+        ("POST", parts, Some(json!({"part_numbers": (1..=101).collect::<Vec<_>>()})), 400, Some("part_numbers")),
+        ("POST", parts, Some(json!({"part_numbers": [0]})), 400, Some("part_numbers")),
+        ("POST", parts, Some(json!({"part_numbers": [2]})), 400, Some("part_numbers")),
+        ("POST", parts, Some(json!({"part_numbers": [1, 1]})), 400, Some("part_numbers")),
+        ("POST", parts, Some(json!({"part_numbers": [1], "sha256": {"1": "AAAA"}})), 400, Some("sha256.1")),
+        ("POST", parts, Some(json!({"part_numbers": [1], "sha256": {"one": "AAAA"}})), 400, Some("sha256.one")),
+        ("POST", complete, Some(json!({"parts": [{"part_number": 1}]})), 400, None),
+        ("POST", complete, Some(json!({"parts": [{"part_number": 99999, "etag": "x"}]})), 400, Some("parts")),
+        ("POST", complete, None, 409, None),
+        ("GET", "/uploads/not-an-id", None, 400, Some("upload_id")),
+        ("GET", unknown, None, 404, None),
+        ("DELETE", unknown, None, 404, None),
+        ("POST", unknown_complete, None, 404, None),
+        ("GET", unknown_parts, None, 404, None),
+        ("GET", "/nope", None, 404, None),
+        ("PUT", "/uploads", None, 405, None),
     ];
     for (method, uri, body, status, field) in cases {
         let r = match body {
             Some(Value::String(s)) => {
-                raw(&client.app, method, &uri, axum::body::Body::from(s)).await
+                raw(&client.app, method, uri, axum::body::Body::from(s)).await
             }
-            other => call(&client.app, method, &uri, other).await,
+            other => call(&client.app, method, uri, other).await,
         };
         let what = format!("{method} {uri}: {}", r.body);
         assert_eq!(r.status.as_u16(), status, "{what}");
