@@ -1,6 +1,5 @@
 //! Pre-signed part URLs against an S3 server that verifies SigV4 (s3s + s3s-fs, in process):
 //! a URL works only for its own part, key, upload, length and checksum, and only until it expires.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

@@ -1,27 +1,18 @@
 //! Uppy Companion's S3 routes end to end: the real Router and SDK clients against the emulator,
 //! parts PUT and forms POSTed over HTTP exactly as `@uppy/aws-s3` sends them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::{Value, json};
 
 const PART: usize = 5 * MIB;
 
-fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
 /// `POST /s3/multipart` as Uppy sends it: `metadata` is the file's meta, `name` and `type` included.
-async fn create(app: &axum::Router, filename: &str, meta: Value) -> (String, String) {
-    let c = call(
-        app,
-        "POST",
-        "/s3/multipart",
-        Some(json!({"filename": filename, "type": "application/octet-stream", "metadata": meta})),
-    )
-    .await;
+async fn create(client: &Client, filename: &str, meta: Value) -> (String, String) {
+    let c = client
+        .uppy_create(
+            json!({"filename": filename, "type": "application/octet-stream", "metadata": meta}),
+        )
+        .await;
     assert_eq!(c.status, 200, "{}", c.body);
     let id = c.body["uploadId"].as_str().unwrap().to_owned();
     let key = c.body["key"].as_str().unwrap().to_owned();
@@ -31,14 +22,8 @@ async fn create(app: &axum::Router, filename: &str, meta: Value) -> (String, Str
 }
 
 /// Signs part `n` (Uppy 5+/6's one-part route) and PUTs `bytes` with no extra header, as Uppy does.
-async fn send(app: &axum::Router, id: &str, key: &str, n: usize, bytes: Vec<u8>) -> String {
-    let s = call(
-        app,
-        "GET",
-        &format!("/s3/multipart/{id}/{n}?key={}", enc(key)),
-        None,
-    )
-    .await;
+async fn send(client: &Client, id: &str, key: &str, n: usize, bytes: Vec<u8>) -> String {
+    let s = client.uppy_sign(id, key, n).await;
     assert_eq!(s.status, 200, "{}", s.body);
     assert!(s.body["expires"].as_u64().unwrap() > 0);
     let (status, etag) = put_part(&json!({"url": s.body["url"], "headers": {}}), bytes).await;
@@ -46,47 +31,32 @@ async fn send(app: &axum::Router, id: &str, key: &str, n: usize, bytes: Vec<u8>)
     etag.unwrap()
 }
 
-async fn complete(app: &axum::Router, id: &str, key: &str, parts: Value) -> Answer {
-    call(
-        app,
-        "POST",
-        &format!("/s3/multipart/{id}/complete?key={}", enc(key)),
-        Some(json!({ "parts": parts })),
-    )
-    .await
+/// Completes with the `parts` the client lists.
+async fn complete(client: &Client, id: &str, key: &str, parts: Value) -> Answer {
+    client
+        .uppy_complete(id, key, Some(json!({ "parts": parts })))
+        .await
 }
 
 /// Completes with the parts S3 lists (no body), as a client that kept no ETags may.
-async fn complete_listed(app: &axum::Router, id: &str, key: &str) -> Answer {
-    call(
-        app,
-        "POST",
-        &format!("/s3/multipart/{id}/complete?key={}", enc(key)),
-        None,
-    )
-    .await
+async fn complete_listed(client: &Client, id: &str, key: &str) -> Answer {
+    client.uppy_complete(id, key, None).await
 }
 
 #[tokio::test]
 async fn uppy_multipart_is_sized_from_its_parts_verified_and_recorded() {
-    let app = router().await;
+    let client = Client::new().await;
     let file = data(2 * PART + 999, 21);
     let sha = sha256_hex(&file);
     let (id, key) = create(
-        &app,
+        &client,
         "clip.mp4",
         json!({"name": "clip.mp4", "type": "video/mp4", "relativePath": "été/clip.mp4", "Project": "apollo", "size": 3, "sha256": sha}),
     )
     .await;
-    let e1 = send(&app, &id, &key, 1, slice(&file, PART, 1)).await;
+    let e1 = send(&client, &id, &key, 1, slice(&file, PART, 1)).await;
     // The batch route of older Uppy versions signs parts 2 and 3 in one call.
-    let b = call(
-        &app,
-        "GET",
-        &format!("/s3/multipart/{id}/batch?key={}&partNumbers=2,3", enc(&key)),
-        None,
-    )
-    .await;
+    let b = client.uppy_sign_batch(&id, &key, "2,3").await;
     assert_eq!(b.status, 200, "{}", b.body);
     let mut etags = vec![e1];
     for n in [2, 3] {
@@ -97,13 +67,7 @@ async fn uppy_multipart_is_sized_from_its_parts_verified_and_recorded() {
         etags.push(etag.unwrap());
     }
 
-    let l = call(
-        &app,
-        "GET",
-        &format!("/s3/multipart/{id}?key={}", enc(&key)),
-        None,
-    )
-    .await;
+    let l = client.uppy_parts(&id, &key).await;
     assert_eq!(l.status, 200, "{}", l.body);
     let listed = l.body.as_array().unwrap();
     assert_eq!(listed.len(), 3);
@@ -122,14 +86,14 @@ async fn uppy_multipart_is_sized_from_its_parts_verified_and_recorded() {
         .enumerate()
         .map(|(i, e)| json!({"PartNumber": i + 1, "ETag": format!("\"{e}\"")}))
         .collect();
-    let c = complete(&app, &id, &key, json!(parts)).await;
+    let c = complete(&client, &id, &key, json!(parts)).await;
     assert_eq!(c.status, 200, "{}", c.body);
     assert_eq!(c.body["status"], "verified");
     assert_eq!(c.body["sha256"], sha);
     assert_eq!(c.body["key"], key);
     assert_eq!(c.body["location"], format!("s3://{}/{key}", bucket()));
 
-    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    let r = client.record(&id).await;
     assert_eq!(r.body["status"], "verified");
     assert_eq!(r.body["kind"], "multipart");
     assert_eq!(r.body["size"], file.len());
@@ -143,15 +107,15 @@ async fn uppy_multipart_is_sized_from_its_parts_verified_and_recorded() {
     );
 
     // Uppy retries a complete whose answer it lost: the same answer again.
-    let again = complete(&app, &id, &key, json!(parts)).await;
+    let again = complete(&client, &id, &key, json!(parts)).await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body["sha256"], sha);
 }
 
 #[tokio::test]
 async fn the_key_must_be_the_sessions_and_bad_input_is_a_typed_400() {
-    let app = router().await;
-    let (id, key) = create(&app, "k.bin", json!({})).await;
+    let client = Client::new().await;
+    let (id, key) = create(&client, "k.bin", json!({})).await;
     let other = "uploads/01JF0000000000000000000000/k.bin";
     for (method, uri) in [
         ("GET", format!("/s3/multipart/{id}/1?key={}", enc(other))),
@@ -166,7 +130,7 @@ async fn the_key_must_be_the_sessions_and_bad_input_is_a_typed_400() {
             format!("/s3/multipart/{id}/complete?key={}", enc(other)),
         ),
     ] {
-        let a = call(&app, method, &uri, Some(json!({"parts": []}))).await;
+        let a = call(&client.app, method, &uri, Some(json!({"parts": []}))).await;
         assert_eq!(a.status, 404, "{method} {uri}: {}", a.body);
         assert_eq!(a.content_type, "application/problem+json");
     }
@@ -218,29 +182,29 @@ async fn the_key_must_be_the_sessions_and_bad_input_is_a_typed_400() {
             Some(json!({"parts": [{"PartNumber": 0, "ETag": "x"}]})),
         ),
     ] {
-        let a = call(&app, method, &uri, body).await;
+        let a = call(&client.app, method, &uri, body).await;
         assert_eq!(a.status, 400, "{method} {uri}: {}", a.body);
         assert_eq!(a.content_type, "application/problem+json", "{uri}");
     }
     // Abort: the session is aborted, and its key then signs nothing.
-    let d = call(&app, "DELETE", &format!("/s3/multipart/{id}?key={k}"), None).await;
+    let d = client.uppy_abort(&id, &key).await;
     assert_eq!((d.status.as_u16(), d.body.clone()), (200, json!({})));
-    let s = call(&app, "GET", &format!("/s3/multipart/{id}/1?key={k}"), None).await;
+    let s = client.uppy_sign(&id, &key, 1).await;
     assert_eq!(s.status, 409, "{}", s.body);
-    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    let r = client.record(&id).await;
     assert_eq!(r.body["status"], "aborted");
 }
 
 #[tokio::test]
 async fn a_declared_digest_that_does_not_match_fails_and_deletes_the_object() {
-    let app = router().await;
+    let client = Client::new().await;
     let file = data(PART + 10, 22);
     let wrong = sha256_hex(b"something else");
-    let (id, key) = create(&app, "m.bin", json!({"sha256": wrong})).await;
-    let e1 = send(&app, &id, &key, 1, slice(&file, PART, 1)).await;
-    let e2 = send(&app, &id, &key, 2, slice(&file, PART, 2)).await;
+    let (id, key) = create(&client, "m.bin", json!({"sha256": wrong})).await;
+    let e1 = send(&client, &id, &key, 1, slice(&file, PART, 1)).await;
+    let e2 = send(&client, &id, &key, 2, slice(&file, PART, 2)).await;
     let c = complete(
-        &app,
+        &client,
         &id,
         &key,
         json!([{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]),
@@ -255,12 +219,12 @@ async fn a_declared_digest_that_does_not_match_fails_and_deletes_the_object() {
 
 #[tokio::test]
 async fn parts_with_a_gap_or_uneven_sizes_are_refused_and_the_session_stays_open() {
-    let app = router().await;
+    let client = Client::new().await;
     let file = data(2 * PART + 5, 23);
-    let (id, key) = create(&app, "gap.bin", json!({})).await;
-    send(&app, &id, &key, 1, slice(&file, PART, 1)).await;
-    send(&app, &id, &key, 3, slice(&file, PART, 3)).await;
-    let no_list = complete_listed(&app, &id, &key).await;
+    let (id, key) = create(&client, "gap.bin", json!({})).await;
+    send(&client, &id, &key, 1, slice(&file, PART, 1)).await;
+    send(&client, &id, &key, 3, slice(&file, PART, 3)).await;
+    let no_list = complete_listed(&client, &id, &key).await;
     assert_eq!(no_list.status, 409, "{}", no_list.body);
     assert!(
         no_list.body["detail"]
@@ -270,13 +234,13 @@ async fn parts_with_a_gap_or_uneven_sizes_are_refused_and_the_session_stays_open
     );
 
     // A part 2 shorter than part 1 is not a plan Uppy (or S3) would follow.
-    send(&app, &id, &key, 2, vec![1; 10]).await;
-    let uneven = complete_listed(&app, &id, &key).await;
+    send(&client, &id, &key, 2, vec![1; 10]).await;
+    let uneven = complete_listed(&client, &id, &key).await;
     assert_eq!(uneven.status, 409, "{}", uneven.body);
     assert!(uneven.body["detail"].as_str().unwrap().contains("part 2"));
 
-    send(&app, &id, &key, 2, slice(&file, PART, 2)).await;
-    let ok = complete_listed(&app, &id, &key).await;
+    send(&client, &id, &key, 2, slice(&file, PART, 2)).await;
+    let ok = complete_listed(&client, &id, &key).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.body["sha256"], sha256_hex(&file));
 }
@@ -287,23 +251,23 @@ async fn an_object_over_the_limit_is_refused_at_completion() {
         max_object_bytes: (PART + MIB) as u64,
         ..test_limits()
     };
-    let app = router_with(limits, small_ranges()).await;
-    let (id, key) = create(&app, "big.bin", json!({})).await;
-    send(&app, &id, &key, 1, data(PART, 24)).await;
-    send(&app, &id, &key, 2, data(2 * MIB, 25)).await;
-    let c = complete_listed(&app, &id, &key).await;
+    let client = Client::with_limits(limits).await;
+    let (id, key) = create(&client, "big.bin", json!({})).await;
+    send(&client, &id, &key, 1, data(PART, 24)).await;
+    send(&client, &id, &key, 2, data(2 * MIB, 25)).await;
+    let c = complete_listed(&client, &id, &key).await;
     assert_eq!(c.status, 413, "{}", c.body);
-    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    let r = client.record(&id).await;
     assert_eq!(r.body["status"], "pending", "still abortable by its owner");
 }
 
 /// `GET /s3/params`, then the form POST Uppy builds from it (fields, then the file).
-async fn post_form(app: &axum::Router, name: &str, meta: &[(&str, &str)], body: Vec<u8>) -> String {
-    let mut q = format!("/s3/params?filename={}&type=text%2Fplain", enc(name));
+async fn post_form(client: &Client, name: &str, meta: &[(&str, &str)], body: Vec<u8>) -> String {
+    let mut q = format!("filename={}&type=text%2Fplain", enc(name));
     for (k, v) in meta {
         q.push_str(&format!("&{}={}", enc(&format!("metadata[{k}]")), enc(v)));
     }
-    let p = call(app, "GET", &q, None).await;
+    let p = client.uppy_params(&q).await;
     assert_eq!(p.status, 200, "{}", p.body);
     assert_eq!(p.body["method"], "POST");
     let fields = p.body["fields"].as_object().unwrap();
@@ -345,16 +309,13 @@ async fn post_form(app: &axum::Router, name: &str, meta: &[(&str, &str)], body: 
 #[tokio::test]
 async fn a_form_post_is_verified_by_the_s3_event_or_by_the_next_read() {
     let uploads = uploads_with(test_limits(), small_ranges()).await;
-    let app = verified_uploads::http::router(
-        uploads.clone(),
-        verified_uploads::http::CallerPolicy::AnonymousAllowed,
-    );
+    let client = Client::over(uploads.clone());
     let body = data(300_000, 26);
     let sha = sha256_hex(&body);
 
     // The deployed path: S3's ObjectCreated:Post event reaches the verifier.
     let key = post_form(
-        &app,
+        &client,
         "notes.txt",
         &[("name", "notes.txt"), ("sha256", &sha)],
         body.clone(),
@@ -363,98 +324,72 @@ async fn a_form_post_is_verified_by_the_s3_event_or_by_the_next_read() {
     let id = key.split('/').nth(1).unwrap().to_owned();
     let lines = handle_s3(&uploads, s3_event_from("s3-post-object.json", &key)).await;
     assert_eq!(lines[0]["outcome"], "verified", "{lines:?}");
-    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    let r = client.record(&id).await;
     assert_eq!(r.body["kind"], "post");
     assert_eq!(r.body["status"], "verified");
     assert_eq!(r.body["sha256"], sha);
     assert_eq!(r.body["size"], body.len());
 
     // No event (a local stack, or one lost): the owner's next read verifies it.
-    let key = post_form(&app, "again.txt", &[], body.clone()).await;
+    let key = post_form(&client, "again.txt", &[], body.clone()).await;
     let id = key.split('/').nth(1).unwrap().to_owned();
-    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    let r = client.record(&id).await;
     assert_eq!(r.body["status"], "verified", "{}", r.body);
     assert_eq!(r.body["sha256"], sha);
 
     // A wrong declared digest: failed, and the object deleted.
     let wrong = sha256_hex(b"no");
-    let key = post_form(&app, "bad.txt", &[("sha256", &wrong)], body).await;
+    let key = post_form(&client, "bad.txt", &[("sha256", &wrong)], body).await;
     let lines = handle_s3(&uploads, s3_event_from("s3-post-object.json", &key)).await;
     assert_eq!(lines[0]["outcome"], "failed", "{lines:?}");
     assert!(!object_exists(&key).await, "the unverified object is gone");
 
     // Before its object arrives, a posted session has nothing to complete, and no parts.
-    let p = call(&app, "GET", "/s3/params?filename=later.txt", None).await;
+    let p = client.uppy_params("filename=later.txt").await;
     let key = p.body["fields"]["key"].as_str().unwrap().to_owned();
     let id = key.split('/').nth(1).unwrap().to_owned();
-    let c = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let c = client.complete(&id).await;
     assert_eq!(c.status, 409, "{}", c.body);
-    let l = call(&app, "GET", &format!("/uploads/{id}/parts"), None).await;
+    let l = client.parts(&id).await;
     assert_eq!(l.status, 409, "{}", l.body);
-    let g = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    let g = client.record(&id).await;
     assert_eq!(g.body["status"], "pending");
-    let d = call(&app, "DELETE", &format!("/uploads/{id}"), None).await;
+    let d = client.abort(&id).await;
     assert_eq!(d.status, 204, "{}", d.body);
 }
 
 #[tokio::test]
 async fn a_client_may_declare_the_digest_when_it_completes() {
-    let app = router().await;
+    let client = Client::new().await;
     let file = data(PART + 3, 27);
     let start = |sha: Option<String>| {
-        let app = app.clone();
+        let client = client.clone();
         let file = file.clone();
         async move {
             let mut body = json!({"filename": "late.bin", "size": file.len(), "part_size": PART});
             if let Some(s) = sha {
                 body["sha256"] = json!(s);
             }
-            let c = call(&app, "POST", "/uploads", Some(body)).await;
+            let c = client.create(body).await;
             assert_eq!(c.status, 201, "{}", c.body);
-            for (i, part) in c.body["parts"].as_array().unwrap().iter().enumerate() {
-                assert_eq!(put_part(part, slice(&file, PART, i + 1)).await.0, 200);
-            }
+            put_all(&c.body, &file, PART).await;
             c.body["upload_id"].as_str().unwrap().to_owned()
         }
     };
     let id = start(None).await;
-    let bad = call(
-        &app,
-        "POST",
-        &format!("/uploads/{id}/complete"),
-        Some(json!({"sha256": "zz"})),
-    )
-    .await;
+    let bad = client.complete_with(&id, json!({"sha256": "zz"})).await;
     assert_eq!(bad.status, 400, "{}", bad.body);
     let wrong = sha256_hex(b"x");
-    let c = call(
-        &app,
-        "POST",
-        &format!("/uploads/{id}/complete"),
-        Some(json!({"sha256": wrong})),
-    )
-    .await;
+    let c = client.complete_with(&id, json!({"sha256": wrong})).await;
     assert_eq!(c.status, 422, "{}", c.body);
     assert_eq!(c.body["upload"]["expected_sha256"], wrong);
 
     let sha = sha256_hex(&file);
     let id = start(Some(sha.clone())).await;
-    let conflict = call(
-        &app,
-        "POST",
-        &format!("/uploads/{id}/complete"),
-        Some(json!({"sha256": wrong})),
-    )
-    .await;
+    let conflict = client.complete_with(&id, json!({"sha256": wrong})).await;
     assert_eq!(conflict.status, 400, "{}", conflict.body);
     assert_eq!(conflict.body["field"], "sha256");
-    let ok = call(
-        &app,
-        "POST",
-        &format!("/uploads/{id}/complete"),
-        Some(json!({"sha256": sha})),
-    )
-    .await;
+    let ok = client.complete_with(&id, json!({"sha256": sha})).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.body["status"], "verified");
 }
@@ -466,19 +401,16 @@ async fn a_posted_object_too_large_to_verify_inline_waits_for_the_verifier() {
         ..test_limits()
     };
     let uploads = uploads_with(limits, small_ranges()).await;
-    let app = verified_uploads::http::router(
-        uploads.clone(),
-        verified_uploads::http::CallerPolicy::AnonymousAllowed,
-    );
+    let client = Client::over(uploads.clone());
     let body = data(300_000, 28);
-    let key = post_form(&app, "large.txt", &[], body.clone()).await;
+    let key = post_form(&client, "large.txt", &[], body.clone()).await;
     let id = key.split('/').nth(1).unwrap().to_owned();
-    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    let r = client.record(&id).await;
     assert_eq!(r.body["status"], "pending", "not verified inside a read");
-    let c = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let c = client.complete(&id).await;
     assert_eq!(c.status, 409, "{}", c.body);
     let lines = handle_s3(&uploads, s3_event_from("s3-post-object.json", &key)).await;
     assert_eq!(lines[0]["outcome"], "verified", "{lines:?}");
-    let r = call(&app, "GET", &format!("/uploads/{id}"), None).await;
+    let r = client.record(&id).await;
     assert_eq!(r.body["sha256"], sha256_hex(&body));
 }

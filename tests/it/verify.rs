@@ -1,15 +1,12 @@
 //! Verification under real faults: a TCP proxy between the SDK and the emulator cuts or stalls
 //! connections mid-body, or lets the object be overwritten mid-read; and verification across
 //! invocations that stop at a (tiny) deadline and continue from the saved SHA-256 state.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::helpers::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -101,49 +98,35 @@ fn upstream() -> String {
 }
 
 /// A 2-part upload (~6.5 MiB, 7 verification ranges) with every part in place.
-async fn uploaded(app: &axum::Router, seed: u8) -> (String, Vec<u8>) {
+async fn uploaded(client: &Client, seed: u8) -> (String, Vec<u8>) {
     let part = 3 * MIB;
     let file = data(2 * part + 500_000, seed);
-    let c = call(
-        app,
-        "POST",
-        "/uploads",
-        Some(json!({"filename": "faulty.bin", "size": file.len(), "part_size": part + 2 * MIB, "sha256": sha256_hex(&file)})),
-    )
-    .await;
+    let c = client
+        .create(json!({"filename": "faulty.bin", "size": file.len(), "part_size": part + 2 * MIB, "sha256": sha256_hex(&file)}))
+        .await;
     assert_eq!(c.status, 201, "{}", c.body);
-    let part = part + 2 * MIB;
-    for (i, p) in c.body["parts"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(put_part(p, slice(&file, part, i + 1)).await.0, 200);
-    }
+    put_all(&c.body, &file, part + 2 * MIB).await;
     (c.body["upload_id"].as_str().unwrap().to_owned(), file)
 }
 
 /// The API with every AWS call going through a proxy that trips once a connection carried `after`
 /// response bytes; arm `cuts`, `stalls` or `hook` on the returned faults.
-async fn through_faulty_proxy(after: usize) -> (Arc<Faults>, axum::Router) {
+async fn through_faulty_proxy(after: usize) -> (Arc<Faults>, Client) {
     let faults = Arc::new(Faults {
         after,
         ..Faults::default()
     });
-    let app =
-        router_over(uploads_via(&proxy(upstream(), faults.clone()).await, test_limits()).await);
-    (faults, app)
-}
-
-fn router_over(uploads: Arc<Uploads>) -> axum::Router {
-    verified_uploads::http::router(
-        uploads,
-        verified_uploads::http::CallerPolicy::AnonymousAllowed,
-    )
+    let client =
+        Client::over(uploads_via(&proxy(upstream(), faults.clone()).await, test_limits()).await);
+    (faults, client)
 }
 
 #[tokio::test]
 async fn connections_cut_mid_range_resume_to_the_same_digest() {
-    let (faults, app) = through_faulty_proxy(400_000).await;
-    let (id, file) = uploaded(&app, 21).await;
+    let (faults, client) = through_faulty_proxy(400_000).await;
+    let (id, file) = uploaded(&client, 21).await;
     faults.cuts.store(4, Ordering::SeqCst);
-    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let done = client.complete(&id).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(done.body["sha256"], sha256_hex(&file));
     assert_eq!(
@@ -155,11 +138,11 @@ async fn connections_cut_mid_range_resume_to_the_same_digest() {
 
 #[tokio::test]
 async fn a_stalled_connection_is_abandoned_and_resumed() {
-    let (faults, app) = through_faulty_proxy(300_000).await;
-    let (id, file) = uploaded(&app, 22).await;
+    let (faults, client) = through_faulty_proxy(300_000).await;
+    let (id, file) = uploaded(&client, 22).await;
     faults.stalls.store(1, Ordering::SeqCst);
     let started = Instant::now();
-    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let done = client.complete(&id).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(done.body["sha256"], sha256_hex(&file));
     assert_eq!(
@@ -176,11 +159,9 @@ async fn a_stalled_connection_is_abandoned_and_resumed() {
 #[tokio::test]
 async fn an_object_overwritten_mid_verification_fails_instead_of_mixing() {
     // Inside the first range: the emulator closes each connection after one response.
-    let (faults, app) = through_faulty_proxy(600_000).await;
-    let (id, _) = uploaded(&app, 23).await;
-    let key = call(&app, "GET", &format!("/uploads/{id}"), None)
-        .await
-        .body["key"]
+    let (faults, client) = through_faulty_proxy(600_000).await;
+    let (id, _) = uploaded(&client, 23).await;
+    let key = client.record(&id).await.body["key"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -197,7 +178,7 @@ async fn an_object_overwritten_mid_verification_fails_instead_of_mixing() {
                 .unwrap();
         })
     }));
-    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let done = client.complete(&id).await;
     assert!(
         faults.hook.lock().unwrap().is_none(),
         "the overwrite happened mid-read"
@@ -222,9 +203,9 @@ async fn a_tiny_deadline_verifies_across_continuations() {
         ..test_limits()
     };
     let uploads = uploads_with(asynchronous, small_ranges()).await;
-    let app = router_over(uploads.clone());
-    let (id, file) = uploaded(&app, 24).await;
-    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let client = Client::over(uploads.clone());
+    let (id, file) = uploaded(&client, 24).await;
+    let done = client.complete(&id).await;
     assert_eq!(done.status, 202, "{}", done.body);
     let key = done.body["key"].as_str().unwrap().to_owned();
 
@@ -244,9 +225,7 @@ async fn a_tiny_deadline_verifies_across_continuations() {
     let mut progress = Vec::new();
     while lines[0]["outcome"] == "paused" {
         progress.push(lines[0]["verified_bytes"].as_u64().unwrap());
-        let polled = call(&app, "GET", &format!("/uploads/{id}"), None)
-            .await
-            .body;
+        let polled = client.record(&id).await.body;
         assert_eq!(
             (polled["status"].clone(), polled["verified_bytes"].clone()),
             (json!("verifying"), lines[0]["verified_bytes"].clone())
@@ -274,9 +253,7 @@ async fn a_tiny_deadline_verifies_across_continuations() {
         progress.windows(2).all(|w| w[0] < w[1]),
         "progress only grows: {progress:?}"
     );
-    let record = call(&app, "GET", &format!("/uploads/{id}"), None)
-        .await
-        .body;
+    let record = client.record(&id).await.body;
     assert_eq!(
         (record["status"].clone(), record["verified_bytes"].clone()),
         (json!("verified"), json!(file.len()))
@@ -290,9 +267,9 @@ async fn an_object_replaced_between_continuations_fails() {
         ..test_limits()
     };
     let uploads = uploads_with(asynchronous, small_ranges()).await;
-    let app = router_over(uploads.clone());
-    let (id, file) = uploaded(&app, 25).await;
-    let done = call(&app, "POST", &format!("/uploads/{id}/complete"), None).await;
+    let client = Client::over(uploads.clone());
+    let (id, file) = uploaded(&client, 25).await;
+    let done = client.complete(&id).await;
     let key = done.body["key"].as_str().unwrap().to_owned();
     let scheduled = Scheduled::default();
     let verifier = Verifier {
