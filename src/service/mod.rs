@@ -7,6 +7,7 @@
 mod abort;
 mod complete;
 mod create;
+mod finish;
 mod parts;
 mod verifier;
 

@@ -1,87 +1,17 @@
-//! In-memory ports for state-machine tests: they keep the promises the AWS adapters keep
-//! (conditional transitions under the same guards, ETags that change with the bytes, S3's
-//! answers for unknown uploads and refused parts), yield at every call so concurrent callers
-//! interleave, and fail on demand (`Faults`).
+//! S3, for one bucket: multipart uploads, parts with ETags and checksums, objects.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::domain::{
-    Change, ContentType, Guard, PartNumber, Sha256, Status, UploadId, UploadRecord,
-};
+use super::{Call, Faults, lock};
+use crate::domain::{ContentType, PartNumber, Sha256};
 use crate::ports::{
-    ListedPart, NewMultipart, ObjectInfo, ObjectStore, Page, PageKey, PartToSign, PortError,
-    PostForm, SessionStore, SignedPart, Upstream,
+    ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, PortError, PostForm, SignedPart,
 };
-
-/// Which port call a fault hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Call {
-    CreateMultipart,
-    PresignParts,
-    PresignPost,
-    ListParts,
-    CompleteMultipart,
-    AbortMultipart,
-    Head,
-    GetRange,
-    Delete,
-    CreateSession,
-    GetSession,
-    ListSessions,
-    /// A transition writing this status.
-    Transition(Status),
-}
-
-/// Planned failures: the next `times` calls of a kind answer `Unavailable` (or, with
-/// `fail_with`, whatever the test builds).
-#[derive(Default)]
-pub struct Faults {
-    planned: Mutex<HashMap<Call, Vec<PortError>>>,
-    calls: Mutex<HashMap<Call, usize>>,
-}
-
-impl Faults {
-    pub fn fail(&self, call: Call, times: usize) {
-        for _ in 0..times {
-            let service = match call {
-                Call::CreateSession
-                | Call::GetSession
-                | Call::ListSessions
-                | Call::Transition(_) => Upstream::DynamoDB,
-                _ => Upstream::S3,
-            };
-            self.fail_with(call, PortError::unavailable(service, "injected fault"));
-        }
-    }
-
-    pub fn fail_with(&self, call: Call, error: PortError) {
-        lock(&self.planned).entry(call).or_default().push(error);
-    }
-
-    /// How many times `call` was made (failed ones included).
-    pub fn count(&self, call: Call) -> usize {
-        lock(&self.calls).get(&call).copied().unwrap_or(0)
-    }
-
-    async fn enter(&self, call: Call) -> Result<(), PortError> {
-        // Let other tasks run between any two port calls, as real I/O would.
-        tokio::task::yield_now().await;
-        *lock(&self.calls).entry(call).or_default() += 1;
-        match lock(&self.planned).get_mut(&call) {
-            Some(errors) if !errors.is_empty() => Err(errors.remove(0)),
-            _ => Ok(()),
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 #[derive(Debug, Clone)]
 struct Part {
@@ -103,7 +33,6 @@ struct Object {
     etag: String,
 }
 
-/// S3, for one bucket.
 pub struct MemoryObjects {
     bucket: String,
     uploads: Mutex<HashMap<String, Multipart>>,
@@ -338,97 +267,5 @@ impl ObjectStore for MemoryObjects {
         // S3 answers a DELETE of a missing key as a success.
         lock(&self.objects).remove(key);
         Ok(())
-    }
-}
-
-/// DynamoDB's sessions table.
-#[derive(Default)]
-pub struct MemorySessions {
-    records: Mutex<HashMap<UploadId, UploadRecord>>,
-    pub faults: Faults,
-}
-
-impl MemorySessions {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-
-    /// The stored record, read without going through the port (no fault, no yield).
-    pub fn peek(&self, id: UploadId) -> Option<UploadRecord> {
-        lock(&self.records).get(&id).cloned()
-    }
-
-    /// Overwrites a record, as a test setting up a state (a dead holder's lease, say) would.
-    pub fn put(&self, record: UploadRecord) {
-        lock(&self.records).insert(record.upload_id, record);
-    }
-}
-
-#[async_trait]
-impl SessionStore for MemorySessions {
-    async fn create(&self, record: &UploadRecord) -> Result<(), PortError> {
-        self.faults.enter(Call::CreateSession).await?;
-        let mut records = lock(&self.records);
-        if records.contains_key(&record.upload_id) {
-            return Err(PortError::PreconditionFailed);
-        }
-        records.insert(record.upload_id, record.clone());
-        Ok(())
-    }
-
-    async fn get(&self, id: UploadId) -> Result<Option<UploadRecord>, PortError> {
-        self.faults.enter(Call::GetSession).await?;
-        Ok(self.peek(id))
-    }
-
-    async fn list_by_owner(
-        &self,
-        owner: &str,
-        status: Option<Status>,
-        limit: u32,
-        after: Option<&PageKey>,
-    ) -> Result<Page, PortError> {
-        self.faults.enter(Call::ListSessions).await?;
-        let mut mine: Vec<UploadRecord> = lock(&self.records)
-            .values()
-            .filter(|r| r.owner == owner)
-            .cloned()
-            .collect();
-        // Newest first, as the owner index reads backwards by (created_at, upload_id).
-        mine.sort_by(|a, b| (&b.created_at, b.upload_id).cmp(&(&a.created_at, a.upload_id)));
-        if let Some(k) = after {
-            mine.retain(|r| (&r.created_at, r.upload_id) < (&k.created_at, k.upload_id));
-        }
-        let read: Vec<UploadRecord> = mine.iter().take(limit as usize).cloned().collect();
-        let next = (mine.len() > read.len())
-            .then(|| read.last())
-            .flatten()
-            .map(|r| PageKey {
-                upload_id: r.upload_id,
-                created_at: r.created_at.clone(),
-            });
-        let records = read
-            .into_iter()
-            .filter(|r| status.is_none_or(|s| r.status == s))
-            .collect();
-        Ok(Page { records, next })
-    }
-
-    async fn transition(
-        &self,
-        id: UploadId,
-        guard: Guard,
-        change: Change,
-        now: &str,
-    ) -> Result<UploadRecord, PortError> {
-        self.faults.enter(Call::Transition(change.status())).await?;
-        let mut records = lock(&self.records);
-        // DynamoDB's condition on a missing item fails as a condition, not as "not found".
-        let record = records
-            .get_mut(&id)
-            .filter(|r| guard.holds(r))
-            .ok_or(PortError::PreconditionFailed)?;
-        change.apply(record, now);
-        Ok(record.clone())
     }
 }

@@ -1,4 +1,9 @@
-use std::collections::{BTreeMap, HashMap};
+//! The `SessionStore` on DynamoDB: one item per session, every transition one conditional
+//! `UpdateItem` that writes what `Change::apply` describes.
+
+mod item;
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -7,10 +12,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use crate::domain::{
-    Change, ContentType, Filename, Guard, Kind, Metadata, ObjectKey, PartPlan, Saved, Sha256,
-    Status, UploadId, UploadRecord,
-};
+use item::{from_item, malformed, n, s, to_item};
+
+use crate::domain::{Change, Guard, Saved, Sha256, Status, UploadId, UploadRecord};
 use crate::ports::{Page, PageKey, PortError, SessionStore, Upstream};
 
 /// The GSI that lists an owner's uploads by creation time (template.yaml, scripts/bootstrap.py).
@@ -40,167 +44,6 @@ where
         return PortError::PreconditionFailed;
     }
     PortError::unavailable(Upstream::DynamoDB, e)
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn to_item(r: &UploadRecord) -> Item {
-    // The item keeps one flat shape for every kind: an unsized session stores zeros.
-    let (s3_upload_id, part_checksums) = match &r.kind {
-        Kind::Multipart {
-            s3_upload_id,
-            part_checksums,
-        } => (s3_upload_id.as_str(), *part_checksums),
-        Kind::Post => ("", false),
-    };
-    let (size, part_size, part_count) = r
-        .plan
-        .map_or((0, 0, 0), |p| (p.size(), p.part_size(), p.part_count()));
-    let mut item = Item::from([
-        ("upload_id".into(), s(r.upload_id.to_string())),
-        ("owner".into(), s(&r.owner)),
-        ("status".into(), s(r.status.as_str())),
-        ("bucket".into(), s(&r.bucket)),
-        ("key".into(), s(r.key.as_str())),
-        ("filename".into(), s(r.filename.as_str())),
-        ("content_type".into(), s(r.content_type.as_str())),
-        ("kind".into(), s(r.kind.as_str())),
-        ("open_size".into(), AttributeValue::Bool(r.plan.is_none())),
-        ("size".into(), n(size)),
-        ("part_size".into(), n(part_size)),
-        ("part_count".into(), n(part_count)),
-        (
-            "part_checksums".into(),
-            AttributeValue::Bool(part_checksums),
-        ),
-        ("s3_upload_id".into(), s(s3_upload_id)),
-        ("created_at".into(), s(&r.created_at)),
-        ("updated_at".into(), s(&r.updated_at)),
-        ("lease_until".into(), n(r.lease_until)),
-        ("verified_bytes".into(), n(r.verified_bytes)),
-        (
-            "metadata".into(),
-            AttributeValue::M(
-                r.metadata
-                    .as_map()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), s(v)))
-                    .collect(),
-            ),
-        ),
-    ]);
-    let optional = [
-        ("expected_sha256", r.expected_sha256.map(|d| s(d.to_hex()))),
-        ("sha256", r.sha256.map(|d| s(d.to_hex()))),
-        ("etag", r.etag.as_deref().map(s)),
-        ("verified_at", r.verified_at.as_deref().map(s)),
-        ("error", r.error.as_deref().map(s)),
-        ("expires_at", r.expires_at.map(n)),
-        (
-            "hash_state",
-            r.hash_state.as_deref().map(|b| s(B64.encode(b))),
-        ),
-    ];
-    item.extend(
-        optional
-            .into_iter()
-            .filter_map(|(k, v)| Some((k.to_owned(), v?))),
-    );
-    item
-}
-
-/// An item this service did not write (or a corrupted one) is an upstream fault, not a client's.
-fn malformed(what: &str) -> PortError {
-    PortError::unavailable(
-        Upstream::DynamoDB,
-        format!("malformed session item: {what}"),
-    )
-}
-
-fn from_item(item: &Item) -> Result<UploadRecord, PortError> {
-    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str);
-    let req = |k: &str| text(k).ok_or_else(|| malformed(k));
-    let num = |k: &str| -> Result<Option<i64>, PortError> {
-        item.get(k)
-            .and_then(|v| v.as_n().ok())
-            .map(|v| v.parse::<i64>().map_err(|_| malformed(k)))
-            .transpose()
-    };
-    let unsigned = |k: &str| -> Result<u64, PortError> {
-        num(k)?
-            .and_then(|v| u64::try_from(v).ok())
-            .ok_or_else(|| malformed(k))
-    };
-    let digest = |k: &str| -> Result<Option<Sha256>, PortError> {
-        text(k)
-            .map(|h| Sha256::parse_hex(h).map_err(|_| malformed(k)))
-            .transpose()
-    };
-    let flag = |k: &str| -> Result<bool, PortError> {
-        item.get(k)
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .ok_or_else(|| malformed(k))
-    };
-    let metadata: BTreeMap<String, String> = item
-        .get("metadata")
-        .and_then(|v| v.as_m().ok())
-        .ok_or_else(|| malformed("metadata"))?
-        .iter()
-        .map(|(k, v)| {
-            Ok((
-                k.clone(),
-                v.as_s().map_err(|_| malformed("metadata"))?.clone(),
-            ))
-        })
-        .collect::<Result<_, PortError>>()?;
-    let kind = match req("kind")? {
-        "multipart" => Kind::Multipart {
-            s3_upload_id: req("s3_upload_id")?.to_owned(),
-            part_checksums: flag("part_checksums")?,
-        },
-        "post" => Kind::Post,
-        _ => return Err(malformed("kind")),
-    };
-    let plan = match flag("open_size")? {
-        true => None,
-        false => Some(
-            PartPlan::stored(unsigned("size")?, unsigned("part_size")?)
-                .map_err(|_| malformed("size"))?,
-        ),
-    };
-    Ok(UploadRecord {
-        upload_id: UploadId::parse(req("upload_id")?).map_err(|_| malformed("upload_id"))?,
-        owner: req("owner")?.to_owned(),
-        status: Status::parse(req("status")?).ok_or_else(|| malformed("status"))?,
-        bucket: req("bucket")?.to_owned(),
-        key: ObjectKey::parse(req("key")?).map_err(|_| malformed("key"))?,
-        filename: Filename::parse(req("filename")?).map_err(|_| malformed("filename"))?,
-        content_type: ContentType::parse(req("content_type")?)
-            .map_err(|_| malformed("content_type"))?,
-        kind,
-        plan,
-        expected_sha256: digest("expected_sha256")?,
-        sha256: digest("sha256")?,
-        etag: text("etag").map(str::to_owned),
-        metadata: Metadata::parse(metadata).map_err(|_| malformed("metadata"))?,
-        created_at: req("created_at")?.to_owned(),
-        updated_at: req("updated_at")?.to_owned(),
-        verified_at: text("verified_at").map(str::to_owned),
-        error: text("error").map(str::to_owned),
-        expires_at: num("expires_at")?,
-        lease_until: num("lease_until")?.ok_or_else(|| malformed("lease_until"))?,
-        verified_bytes: unsigned("verified_bytes")?,
-        hash_state: text("hash_state")
-            .map(|b| B64.decode(b).map_err(|_| malformed("hash_state")))
-            .transpose()?,
-    })
 }
 
 #[async_trait]

@@ -1,0 +1,81 @@
+//! In-memory ports for state-machine tests: they keep the promises the AWS adapters keep
+//! (conditional transitions under the same guards, ETags that change with the bytes, S3's
+//! answers for unknown uploads and refused parts), yield at every call so concurrent callers
+//! interleave, and fail on demand (`Faults`).
+
+mod objects;
+mod sessions;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+pub use objects::MemoryObjects;
+pub use sessions::MemorySessions;
+
+use crate::domain::Status;
+use crate::ports::{PortError, Upstream};
+
+/// Which port call a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Call {
+    CreateMultipart,
+    PresignParts,
+    PresignPost,
+    ListParts,
+    CompleteMultipart,
+    AbortMultipart,
+    Head,
+    GetRange,
+    Delete,
+    CreateSession,
+    GetSession,
+    ListSessions,
+    /// A transition writing this status.
+    Transition(Status),
+}
+
+/// Planned failures: the next `times` calls of a kind answer `Unavailable` (or, with
+/// `fail_with`, whatever the test builds).
+#[derive(Default)]
+pub struct Faults {
+    planned: Mutex<HashMap<Call, Vec<PortError>>>,
+    calls: Mutex<HashMap<Call, usize>>,
+}
+
+impl Faults {
+    pub fn fail(&self, call: Call, times: usize) {
+        for _ in 0..times {
+            let service = match call {
+                Call::CreateSession
+                | Call::GetSession
+                | Call::ListSessions
+                | Call::Transition(_) => Upstream::DynamoDB,
+                _ => Upstream::S3,
+            };
+            self.fail_with(call, PortError::unavailable(service, "injected fault"));
+        }
+    }
+
+    pub fn fail_with(&self, call: Call, error: PortError) {
+        lock(&self.planned).entry(call).or_default().push(error);
+    }
+
+    /// How many times `call` was made (failed ones included).
+    pub fn count(&self, call: Call) -> usize {
+        lock(&self.calls).get(&call).copied().unwrap_or(0)
+    }
+
+    pub(super) async fn enter(&self, call: Call) -> Result<(), PortError> {
+        // Let other tasks run between any two port calls, as real I/O would.
+        tokio::task::yield_now().await;
+        *lock(&self.calls).entry(call).or_default() += 1;
+        match lock(&self.planned).get_mut(&call) {
+            Some(errors) if !errors.is_empty() => Err(errors.remove(0)),
+            _ => Ok(()),
+        }
+    }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

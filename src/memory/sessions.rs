@@ -1,0 +1,103 @@
+//! DynamoDB's sessions table: conditional transitions under the same guards, through the same
+//! `Change::apply` the DynamoDB adapter's update expressions mirror.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::{Call, Faults, lock};
+use crate::domain::{Change, Guard, Status, UploadId, UploadRecord};
+use crate::ports::{Page, PageKey, PortError, SessionStore};
+
+/// DynamoDB's sessions table.
+#[derive(Default)]
+pub struct MemorySessions {
+    records: Mutex<HashMap<UploadId, UploadRecord>>,
+    pub faults: Faults,
+}
+
+impl MemorySessions {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The stored record, read without going through the port (no fault, no yield).
+    pub fn peek(&self, id: UploadId) -> Option<UploadRecord> {
+        lock(&self.records).get(&id).cloned()
+    }
+
+    /// Overwrites a record, as a test setting up a state (a dead holder's lease, say) would.
+    pub fn put(&self, record: UploadRecord) {
+        lock(&self.records).insert(record.upload_id, record);
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemorySessions {
+    async fn create(&self, record: &UploadRecord) -> Result<(), PortError> {
+        self.faults.enter(Call::CreateSession).await?;
+        let mut records = lock(&self.records);
+        if records.contains_key(&record.upload_id) {
+            return Err(PortError::PreconditionFailed);
+        }
+        records.insert(record.upload_id, record.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: UploadId) -> Result<Option<UploadRecord>, PortError> {
+        self.faults.enter(Call::GetSession).await?;
+        Ok(self.peek(id))
+    }
+
+    async fn list_by_owner(
+        &self,
+        owner: &str,
+        status: Option<Status>,
+        limit: u32,
+        after: Option<&PageKey>,
+    ) -> Result<Page, PortError> {
+        self.faults.enter(Call::ListSessions).await?;
+        let mut mine: Vec<UploadRecord> = lock(&self.records)
+            .values()
+            .filter(|r| r.owner == owner)
+            .cloned()
+            .collect();
+        // Newest first, as the owner index reads backwards by (created_at, upload_id).
+        mine.sort_by(|a, b| (&b.created_at, b.upload_id).cmp(&(&a.created_at, a.upload_id)));
+        if let Some(k) = after {
+            mine.retain(|r| (&r.created_at, r.upload_id) < (&k.created_at, k.upload_id));
+        }
+        let read: Vec<UploadRecord> = mine.iter().take(limit as usize).cloned().collect();
+        let next = (mine.len() > read.len())
+            .then(|| read.last())
+            .flatten()
+            .map(|r| PageKey {
+                upload_id: r.upload_id,
+                created_at: r.created_at.clone(),
+            });
+        let records = read
+            .into_iter()
+            .filter(|r| status.is_none_or(|s| r.status == s))
+            .collect();
+        Ok(Page { records, next })
+    }
+
+    async fn transition(
+        &self,
+        id: UploadId,
+        guard: Guard,
+        change: Change,
+        now: &str,
+    ) -> Result<UploadRecord, PortError> {
+        self.faults.enter(Call::Transition(change.status())).await?;
+        let mut records = lock(&self.records);
+        // DynamoDB's condition on a missing item fails as a condition, not as "not found".
+        let record = records
+            .get_mut(&id)
+            .filter(|r| guard.holds(r))
+            .ok_or(PortError::PreconditionFailed)?;
+        change.apply(record, now);
+        Ok(record.clone())
+    }
+}

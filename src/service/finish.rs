@@ -1,0 +1,300 @@
+//! `finish`: a completion this caller holds, step by step: complete the multipart upload in S3,
+//! find the object to verify, hash it (or hand it to the verifier function), record the verdict.
+//! An upstream fault releases the lease, so the next caller resumes at once.
+
+use std::time::Instant;
+
+use super::{By, Uploads};
+use crate::domain::{
+    Change, Guard, Kind, ListedPart, ObjectKey, PartPlan, Saved, Sha256, Status, UploadRecord,
+    timestamp_now,
+};
+use crate::error::{Error, chain};
+use crate::ports::{ObjectInfo, PortError};
+use crate::verify::{self, Hashed, Progress, VerifyError};
+
+const CHANGED: &str = "the object changed during verification";
+
+/// The object a completion verifies.
+enum Target {
+    /// Its size and ETag, and the progress to resume from.
+    Ready(ObjectInfo, Option<Progress>),
+    /// It cannot verify: missing, the wrong size, or not the object a paused run started on.
+    Unverifiable { etag: Option<String>, why: String },
+}
+
+impl Uploads {
+    /// Runs a completion this caller holds (status `completing`): completes the multipart upload
+    /// (`parts` is `None` when S3 already did), then verifies the object and records the verdict.
+    pub(super) async fn finish(
+        &self,
+        record: UploadRecord,
+        parts: Option<Vec<ListedPart>>,
+        by: By,
+    ) -> Result<UploadRecord, Error> {
+        let plan = self.planned(&record).await?;
+        if let Some(parts) = parts {
+            self.complete_in_s3(&record, &parts).await?;
+        }
+        if by == By::Api && self.too_large_inline(plan.size()) {
+            // The verifier function picks this up from S3's CompleteMultipartUpload event.
+            return self.hand_to_verifier(&record, None).await;
+        }
+        let (info, resume) = match self.object_to_verify(&record, plan).await? {
+            Target::Ready(info, resume) => (info, resume),
+            Target::Unverifiable { etag, why } => return self.fail(record, None, etag, why).await,
+        };
+        let deadline = match by {
+            By::Verifier { deadline } => deadline,
+            By::Api => None,
+        };
+        let digest = match self.hash(&record.key, &info, resume, deadline).await {
+            Ok(Hashed::Done(digest)) => digest,
+            Ok(Hashed::Paused(progress)) => {
+                tracing::info!(
+                    hashed = progress.hashed,
+                    size = info.size,
+                    "deadline reached; saving progress"
+                );
+                let saved = Saved {
+                    etag: info.etag,
+                    progress,
+                };
+                return self.hand_to_verifier(&record, Some(saved)).await;
+            }
+            Err(VerifyError::Read(PortError::PreconditionFailed)) => {
+                return self
+                    .fail(record, None, Some(info.etag), CHANGED.into())
+                    .await;
+            }
+            Err(e) => {
+                self.release(&record).await;
+                return Err(match e {
+                    VerifyError::Read(p) => p.into(),
+                    other => Error::Internal(Box::new(other)),
+                });
+            }
+        };
+        self.record_verdict(record, digest, info).await
+    }
+
+    /// The object's size and ETag, and where hashing resumes: a resumed verification continues
+    /// on the object it started on.
+    async fn object_to_verify(
+        &self,
+        record: &UploadRecord,
+        plan: PartPlan,
+    ) -> Result<Target, Error> {
+        let unverifiable = |etag, why: &str| Target::Unverifiable {
+            etag,
+            why: why.to_owned(),
+        };
+        let info = match self.objects.head(record.key.as_str()).await {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                let why = "the multipart upload no longer exists (aborted or expired)";
+                return Ok(unverifiable(None, why));
+            }
+            Err(e) => {
+                self.release(record).await;
+                return Err(e.into());
+            }
+        };
+        if info.size != plan.size() {
+            let why = format!(
+                "the object is {} bytes; {} were declared",
+                info.size,
+                plan.size()
+            );
+            return Ok(unverifiable(Some(info.etag), &why));
+        }
+        Ok(match (record.saved_progress(), &record.etag) {
+            (Some(progress), Some(pinned)) if *pinned == info.etag => {
+                Target::Ready(info, Some(progress))
+            }
+            (Some(_), _) => unverifiable(Some(info.etag), CHANGED),
+            (None, _) => Target::Ready(info, None),
+        })
+    }
+
+    /// The plan of a session being completed: measured or declared before it was claimed.
+    pub(super) async fn planned(&self, record: &UploadRecord) -> Result<PartPlan, Error> {
+        if let Some(plan) = record.plan {
+            return Ok(plan);
+        }
+        self.release(record).await;
+        Err(Error::Internal(
+            "a session was claimed without a part plan".into(),
+        ))
+    }
+
+    async fn complete_in_s3(
+        &self,
+        record: &UploadRecord,
+        parts: &[ListedPart],
+    ) -> Result<(), Error> {
+        let Kind::Multipart { s3_upload_id, .. } = &record.kind else {
+            return Ok(());
+        };
+        match self
+            .objects
+            .complete_multipart(record.key.as_str(), s3_upload_id, parts)
+            .await
+        {
+            // NotFound: an earlier attempt completed it; the object tells the rest.
+            Ok(()) | Err(PortError::NotFound) => Ok(()),
+            Err(PortError::Rejected(reason)) => {
+                self.reopen(record).await;
+                Err(Error::Conflict(format!(
+                    "S3 refused to complete the upload: {reason}"
+                )))
+            }
+            Err(e) => {
+                self.release(record).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Streams the object through SHA-256 from `resume` (or the start). Saved progress that
+    /// cannot be continued from is dropped and the object hashed afresh.
+    async fn hash(
+        &self,
+        key: &ObjectKey,
+        info: &ObjectInfo,
+        resume: Option<Progress>,
+        deadline: Option<Instant>,
+    ) -> Result<Hashed, VerifyError> {
+        let from = resume.as_ref().map_or(0, |p| p.hashed);
+        let span = tracing::info_span!("verify", size = info.size, from);
+        let started = Instant::now();
+        let run = |resume: Option<Progress>| {
+            let span = span.clone();
+            async move {
+                tracing::Instrument::instrument(
+                    verify::sha256_object(
+                        self.objects.as_ref(),
+                        key.as_str(),
+                        info.size,
+                        &info.etag,
+                        self.verify,
+                        resume.as_ref(),
+                        deadline,
+                    ),
+                    span,
+                )
+                .await
+            }
+        };
+        let hashed = match run(resume).await {
+            Err(e @ VerifyError::CorruptProgress(_)) => {
+                tracing::warn!(error = %chain(&e), "saved progress unusable; hashing from the start");
+                run(None).await
+            }
+            other => other,
+        }?;
+        if let Hashed::Done(_) = hashed {
+            let elapsed = started.elapsed().as_secs_f64();
+            tracing::info!(
+                size = info.size,
+                seconds = elapsed,
+                mib_per_s = info.size.saturating_sub(from) as f64 / 1_048_576.0 / elapsed.max(1e-9),
+                "verified digest"
+            );
+        }
+        Ok(hashed)
+    }
+
+    /// `verified` when the digest is the declared one (or none was declared), else `failed`.
+    async fn record_verdict(
+        &self,
+        record: UploadRecord,
+        digest: Sha256,
+        info: ObjectInfo,
+    ) -> Result<UploadRecord, Error> {
+        if let Some(expected) = record.expected_sha256.filter(|e| *e != digest) {
+            let why = format!("sha256 mismatch: declared {expected}, computed {digest}");
+            return self.fail(record, Some(digest), Some(info.etag), why).await;
+        }
+        let now = timestamp_now();
+        let verified = Change::Verified {
+            sha256: digest,
+            etag: info.etag,
+            verified_at: now.clone(),
+            bytes: info.size,
+        };
+        let guard = Guard::status(Status::Completing);
+        Ok(self
+            .sessions
+            .transition(record.upload_id, guard, verified, &now)
+            .await?)
+    }
+
+    /// `completing` → `verifying`, lease released: the verifier function takes it from here
+    /// (S3's completion event, or its own continuation event).
+    pub(super) async fn hand_to_verifier(
+        &self,
+        record: &UploadRecord,
+        saved: Option<Saved>,
+    ) -> Result<UploadRecord, Error> {
+        let guard = Guard::status(Status::Completing);
+        Ok(self
+            .sessions
+            .transition(
+                record.upload_id,
+                guard,
+                Change::HandOver { saved },
+                &timestamp_now(),
+            )
+            .await?)
+    }
+
+    /// Records a failed verification; the object is deleted first so that no unverified bytes
+    /// stay under the key once the record says `failed`.
+    async fn fail(
+        &self,
+        record: UploadRecord,
+        sha256: Option<Sha256>,
+        etag: Option<String>,
+        why: String,
+    ) -> Result<UploadRecord, Error> {
+        if let Err(e) = self.objects.delete(record.key.as_str()).await {
+            self.release(&record).await;
+            return Err(e.into());
+        }
+        let failed = Change::Failed {
+            sha256,
+            etag,
+            error: why,
+        };
+        let guard = Guard::status(Status::Completing);
+        let failed = self
+            .sessions
+            .transition(record.upload_id, guard, failed, &timestamp_now())
+            .await?;
+        Err(Error::VerificationFailed(Box::new(failed)))
+    }
+
+    /// Gives up a completion after an upstream fault, so the next `complete` resumes it at once.
+    pub(super) async fn release(&self, record: &UploadRecord) {
+        self.let_go(record, Change::Release).await;
+    }
+
+    /// Back to `pending` when S3 still holds the multipart upload and the client can fix its parts.
+    pub(super) async fn reopen(&self, record: &UploadRecord) {
+        self.let_go(record, Change::Reopen).await;
+    }
+
+    async fn let_go(&self, record: &UploadRecord, change: Change) {
+        let to = change.status();
+        let guard = Guard::status(Status::Completing);
+        if let Err(e) = self
+            .sessions
+            .transition(record.upload_id, guard, change, &timestamp_now())
+            .await
+        {
+            // The lease still runs out on its own; log and carry on with the original error.
+            tracing::warn!(error = %chain(&e), to = to.as_str(), "could not release a completion");
+        }
+    }
+}
