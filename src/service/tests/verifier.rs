@@ -1,0 +1,269 @@
+//! The verifier: hand-over, pauses, continuations, events.
+
+use super::*;
+
+/// A large (verifier-bound) upload of `len` bytes, completed by the API: `verifying`.
+async fn handed_over(fx: &Fx, len: u64, seed: u32) -> (UploadRecord, Vec<u8>) {
+    let data = bytes(len, seed);
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    let answered = fx.complete(r.upload_id).await.unwrap();
+    assert_eq!(answered.status, Status::Verifying);
+    assert_eq!((answered.lease_until, answered.verified_bytes), (0, 0));
+    assert_eq!(
+        fx.s3(Call::GetRange),
+        0,
+        "the API does not read a large object"
+    );
+    (answered, data)
+}
+
+#[tokio::test]
+async fn an_object_replaced_between_continuations_fails() {
+    let fx = Fx::new(large_limits());
+    let (r, data) = handed_over(&fx, 512 * KIB + 1000, 9).await;
+
+    let past = Some(Instant::now());
+    let first = paused(
+        fx.uploads
+            .continue_verification(r.upload_id, past)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(first.status, Status::Verifying);
+    assert_eq!((first.verified_bytes, first.lease_until), (RANGE, 0));
+    assert!(first.hash_state.is_some());
+    let pinned = first.etag.clone().unwrap();
+    assert_eq!(first, fx.peek(r.upload_id));
+
+    let other = bytes(data.len() as u64, 10);
+    fx.objects.put_object(r.key.as_str(), &other);
+
+    let failed = done(
+        fx.uploads
+            .continue_verification(r.upload_id, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(failed.status, Status::Failed);
+    let why = failed.error.clone().unwrap();
+    assert!(why.contains("changed during verification"), "{why}");
+    assert_ne!(
+        failed.etag.as_deref(),
+        Some(&*pinned),
+        "records the ETag it found"
+    );
+    assert_eq!(failed.hash_state, None);
+    assert!(fx.objects.object(r.key.as_str()).is_none());
+    assert_eq!(fx.db(Call::Transition(Status::Verified)), 0);
+}
+
+#[tokio::test]
+async fn an_object_replaced_mid_read_fails() {
+    let fx = Fx::new(large_limits());
+    let (r, data) = handed_over(&fx, 512 * KIB + 1000, 11).await;
+    let other = bytes(data.len() as u64, 12);
+    let overwrite = async {
+        while fx.s3(Call::GetRange) == 0 {
+            tokio::task::yield_now().await;
+        }
+        fx.objects.put_object(r.key.as_str(), &other);
+    };
+    let (outcome, ()) = tokio::join!(
+        fx.uploads.on_object_created(r.key.as_str(), None),
+        overwrite
+    );
+    let failed = done(outcome.unwrap());
+    assert_eq!(failed.status, Status::Failed);
+    assert!(
+        failed
+            .error
+            .unwrap()
+            .contains("changed during verification")
+    );
+    assert!(fx.objects.object(r.key.as_str()).is_none());
+}
+
+#[tokio::test]
+async fn a_verification_paused_at_every_range_matches_one_uninterrupted_run() {
+    let fx = Fx::new(large_limits());
+    let len = 512 * KIB + 1000;
+    let (r, data) = handed_over(&fx, len, 13).await;
+
+    let mut progress = Vec::new();
+    let finished = loop {
+        assert!(progress.len() < 20, "no progress: {progress:?}");
+        match fx
+            .uploads
+            .continue_verification(r.upload_id, Some(Instant::now()))
+            .await
+        {
+            Ok(EventOutcome::Paused(p)) => {
+                assert_eq!((p.status, p.lease_until), (Status::Verifying, 0));
+                assert!(p.hash_state.is_some() && p.sha256.is_none());
+                progress.push(p.verified_bytes);
+            }
+            Ok(EventOutcome::Done(d)) => break *d,
+            other => panic!("{other:?}"),
+        }
+    };
+    // Nine ranges: one is hashed per run, so eight pauses.
+    let expected: Vec<u64> = (1..=8).map(|i| i * RANGE).collect();
+    assert_eq!(progress, expected);
+    assert_verified(&finished, &data);
+
+    // The same bytes verified in one go.
+    let fx2 = Fx::new(large_limits());
+    let (r2, _) = handed_over(&fx2, len, 13).await;
+    let once = done(
+        fx2.uploads
+            .continue_verification(r2.upload_id, None)
+            .await
+            .unwrap(),
+    );
+    assert_verified(&once, &data);
+    assert_eq!(once.sha256, finished.sha256);
+    assert_eq!(
+        fx2.db(Call::Transition(Status::Verifying)),
+        1,
+        "never paused"
+    );
+}
+
+#[tokio::test]
+async fn an_event_that_outruns_the_hand_over_waits_for_it() {
+    let fx = Fx::new(large_limits());
+    let data = bytes(512 * KIB, 14);
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    let key = r.key.as_str();
+    // S3 sends its event once the object exists, i.e. right after CompleteMultipartUpload,
+    // while the API still holds the session.
+    let event = async {
+        while fx.objects.object(key).is_none() {
+            tokio::task::yield_now().await;
+        }
+        let seen = fx.peek(r.upload_id);
+        let outcome = fx.uploads.on_object_created(key, None).await;
+        (seen, outcome)
+    };
+    let (api, (seen, outcome)) = tokio::join!(fx.complete(r.upload_id), event);
+
+    assert_eq!(seen.status, Status::Completing);
+    assert!(
+        seen.lease_until >= fx.clock.now(),
+        "the API's lease was live"
+    );
+    assert_eq!(
+        api.unwrap().status,
+        Status::Verifying,
+        "the API answers 202 verifying"
+    );
+    let verified = done(outcome.unwrap());
+    assert_verified(&verified, &data);
+    // The event read the session, waited, and read it again.
+    assert!(fx.db(Call::GetSession) >= 3, "{}", fx.db(Call::GetSession));
+    assert_eq!(fx.db(Call::Transition(Status::Verifying)), 1);
+    assert_eq!(fx.db(Call::Transition(Status::Verified)), 1);
+}
+
+#[tokio::test]
+async fn a_repeated_event_is_ignored() {
+    let fx = Fx::new(large_limits());
+    let (r, data) = handed_over(&fx, 200 * KIB, 15).await;
+    let key = r.key.as_str();
+
+    let first = done(fx.uploads.on_object_created(key, None).await.unwrap());
+    assert_verified(&first, &data);
+    let reads = fx.s3(Call::GetRange);
+    let second = fx.uploads.on_object_created(key, None).await.unwrap();
+    assert!(matches!(second, EventOutcome::Ignored(_)), "{second:?}");
+    assert_eq!(fx.s3(Call::GetRange), reads);
+    assert_eq!(fx.db(Call::Transition(Status::Verified)), 1);
+    assert_eq!(fx.peek(r.upload_id), first);
+
+    // Keys that are not a session's are ignored.
+    for other in ["elsewhere/x", &format!("uploads/{}/other.bin", r.upload_id)] {
+        let outcome = fx.uploads.on_object_created(other, None).await.unwrap();
+        assert!(
+            matches!(outcome, EventOutcome::Ignored(_)),
+            "{other}: {outcome:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_event_verify_once() {
+    let fx = Fx::new(large_limits());
+    let (r, data) = handed_over(&fx, 200 * KIB, 16).await;
+    let key = r.key.as_str();
+
+    let (a, b) = tokio::join!(
+        fx.uploads.on_object_created(key, None),
+        fx.uploads.on_object_created(key, None)
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let verified: Vec<&UploadRecord> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            EventOutcome::Done(r) => Some(&**r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(verified.len(), 1, "{outcomes:?}");
+    assert_verified(verified[0], &data);
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, EventOutcome::Ignored(_))),
+        "{outcomes:?}"
+    );
+    assert_eq!(fx.db(Call::Transition(Status::Verified)), 1);
+    assert_eq!(fx.s3(Call::Head), 1);
+}
+
+#[tokio::test]
+async fn an_event_for_an_object_the_api_verified_inline_is_ignored() {
+    let fx = Fx::new(limits());
+    let data = bytes(200 * KIB, 17);
+    let r = fx.uploaded(&data, None).await;
+    let (api, event) = tokio::join!(fx.complete(r.upload_id), async {
+        while fx.objects.object(r.key.as_str()).is_none() {
+            tokio::task::yield_now().await;
+        }
+        fx.uploads.on_object_created(r.key.as_str(), None).await
+    });
+    assert_verified(&api.unwrap(), &data);
+    let event = event.unwrap();
+    assert!(matches!(event, EventOutcome::Ignored(_)), "{event:?}");
+    assert_eq!(fx.db(Call::Transition(Status::Verified)), 1);
+    assert_eq!(fx.s3(Call::Head), 1);
+}
+
+#[tokio::test]
+async fn a_failed_hand_over_is_taken_over_by_a_later_delivery() {
+    let fx = Fx::new(large_limits());
+    let data = bytes(200 * KIB, 18);
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    fx.sessions
+        .faults
+        .fail(Call::Transition(Status::Verifying), 1);
+
+    let err = fx.complete(r.upload_id).await.unwrap_err();
+    assert!(matches!(err, Error::Upstream(_)), "{err:?}");
+    let stuck = fx.peek(r.upload_id);
+    assert_eq!(stuck.status, Status::Completing);
+    assert!(
+        stuck.lease_until >= fx.clock.now(),
+        "the hand-over keeps its lease"
+    );
+
+    // Once the lease has run out, a redelivered event takes the completion over.
+    fx.clock.advance(LEASE + Duration::from_secs(1));
+    let verified = done(
+        fx.uploads
+            .on_object_created(r.key.as_str(), None)
+            .await
+            .unwrap(),
+    );
+    assert_verified(&verified, &data);
+    assert_eq!(fx.s3(Call::CompleteMultipart), 1);
+}
