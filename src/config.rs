@@ -167,34 +167,47 @@ impl Config {
             value: listen_raw.clone(),
             reason: "must be host:port, e.g. 127.0.0.1:3000".into(),
         })?;
+        let limits = Limits {
+            max_object_bytes: num(
+                "MAX_OBJECT_BYTES",
+                d.max_object_bytes,
+                1,
+                S3_MAX_OBJECT_BYTES,
+            )?,
+            default_part_size: num(
+                "DEFAULT_PART_SIZE",
+                d.default_part_size,
+                MIN_PART_SIZE,
+                MAX_PART_SIZE,
+            )?,
+            // SigV4 pre-signed URLs live at most 7 days.
+            url_expiry: secs("URL_EXPIRY_SECONDS", d.url_expiry, 60, 604_800)?,
+            session_ttl: secs("SESSION_TTL_SECONDS", d.session_ttl, 300, 365 * 86_400)?,
+            completion_lease: secs("COMPLETION_LEASE_SECONDS", d.completion_lease, 30, 86_400)?,
+            completion_wait: secs("COMPLETION_WAIT_SECONDS", d.completion_wait, 0, 28)?,
+            verify_inline_max_bytes: num(
+                "VERIFY_INLINE_MAX_BYTES",
+                d.verify_inline_max_bytes,
+                0,
+                S3_MAX_OBJECT_BYTES,
+            )?,
+        };
+        // A holder that outlives its lease would be taken over while it still runs.
+        let timeout = secs("FUNCTION_TIMEOUT_SECONDS", Duration::ZERO, 0, 900)?;
+        if limits.completion_lease < timeout {
+            return Err(ConfigError::Invalid {
+                name: "COMPLETION_LEASE_SECONDS",
+                value: limits.completion_lease.as_secs().to_string(),
+                reason: format!(
+                    "must be at least the function's timeout (FUNCTION_TIMEOUT_SECONDS={})",
+                    timeout.as_secs()
+                ),
+            });
+        }
         Ok(Self {
             bucket: required("BUCKET_NAME")?,
             table: required("TABLE_NAME")?,
-            limits: Limits {
-                max_object_bytes: num(
-                    "MAX_OBJECT_BYTES",
-                    d.max_object_bytes,
-                    1,
-                    S3_MAX_OBJECT_BYTES,
-                )?,
-                default_part_size: num(
-                    "DEFAULT_PART_SIZE",
-                    d.default_part_size,
-                    MIN_PART_SIZE,
-                    MAX_PART_SIZE,
-                )?,
-                // SigV4 pre-signed URLs live at most 7 days.
-                url_expiry: secs("URL_EXPIRY_SECONDS", d.url_expiry, 60, 604_800)?,
-                session_ttl: secs("SESSION_TTL_SECONDS", d.session_ttl, 300, 365 * 86_400)?,
-                completion_lease: secs("COMPLETION_LEASE_SECONDS", d.completion_lease, 30, 86_400)?,
-                completion_wait: secs("COMPLETION_WAIT_SECONDS", d.completion_wait, 0, 28)?,
-                verify_inline_max_bytes: num(
-                    "VERIFY_INLINE_MAX_BYTES",
-                    d.verify_inline_max_bytes,
-                    0,
-                    S3_MAX_OBJECT_BYTES,
-                )?,
-            },
+            limits,
             verify: VerifyConfig::from_lookup(&get)?,
             listen_addr,
             web_dir: get("WEB_DIR")
@@ -243,6 +256,24 @@ mod tests {
         assert!(with("DEFAULT_PART_SIZE", "1024").is_err());
         assert!(with("URL_EXPIRY_SECONDS", "ten").is_err());
         assert!(with("LISTEN_ADDR", "nope").is_err());
+        assert!(with("FUNCTION_TIMEOUT_SECONDS", "901").is_err());
+        let short = cfg(&[
+            ("BUCKET_NAME", "b"),
+            ("TABLE_NAME", "t"),
+            ("FUNCTION_TIMEOUT_SECONDS", "900"),
+            ("COMPLETION_LEASE_SECONDS", "600"),
+        ]);
+        assert!(
+            matches!(
+                short,
+                Err(ConfigError::Invalid {
+                    name: "COMPLETION_LEASE_SECONDS",
+                    ..
+                })
+            ),
+            "{short:?}"
+        );
+        assert!(with("FUNCTION_TIMEOUT_SECONDS", "900").is_ok());
         assert_eq!(
             with("MAX_OBJECT_BYTES", "1000")
                 .map(|c| c.limits.max_object_bytes)

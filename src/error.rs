@@ -1,6 +1,6 @@
 //! What a use case can answer instead of its result. Mapped to HTTP once, in `http::problem`.
 
-use crate::domain::{Invalid, PartsError, UploadRecord};
+use crate::domain::{Invalid, PartsError, Sha256, UploadRecord};
 use crate::ports::{BoxError, PortError};
 
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +16,9 @@ pub enum Error {
     /// The parts S3 holds cannot complete the upload.
     #[error(transparent)]
     Parts(#[from] PartsError),
+    /// A digest declared for an upload already verified differs from the one recorded.
+    #[error("the declared sha256 {declared} differs from the recorded {recorded}")]
+    DigestMismatch { declared: Sha256, recorded: Sha256 },
     #[error("verification failed: {}", .0.error.as_deref().unwrap_or("digest mismatch"))]
     VerificationFailed(Box<UploadRecord>),
     #[error("storage request failed")]

@@ -38,6 +38,15 @@ pub enum VerifyError {
     Hasher(#[source] tokio::task::JoinError),
 }
 
+/// How many bytes a serialized SHA-256 state has taken in: sha2 0.11 writes the eight state
+/// words (32 bytes), the count of whole 64-byte blocks (u64, little-endian), then the buffered
+/// tail's length (one byte) and the tail (`serialized_state_counts_the_bytes_it_took` pins this).
+fn state_count(state: &[u8]) -> Option<u64> {
+    let blocks = u64::from_le_bytes(state.get(32..40)?.try_into().ok()?);
+    let buffered = u64::from(*state.get(40)?);
+    blocks.checked_mul(64)?.checked_add(buffered)
+}
+
 /// The byte to continue from and the hasher holding everything before it.
 fn resume_from(resume: Option<&Progress>, size: u64) -> Result<(u64, sha2::Sha256), VerifyError> {
     let corrupt = VerifyError::CorruptProgress;
@@ -46,6 +55,9 @@ fn resume_from(resume: Option<&Progress>, size: u64) -> Result<(u64, sha2::Sha25
     };
     if p.hashed > size {
         return Err(corrupt("more bytes than the object holds"));
+    }
+    if state_count(&p.state) != Some(p.hashed) {
+        return Err(corrupt("the byte count differs from the state's own"));
     }
     let state = p
         .state
@@ -116,4 +128,45 @@ pub async fn sha256_object(
         hashed: total,
         state: h.serialize().to_vec(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::Digest as _;
+    use sha2::digest::common::hazmat::SerializableState;
+
+    use super::*;
+
+    #[test]
+    fn serialized_state_counts_the_bytes_it_took() {
+        for len in [0usize, 1, 63, 64, 65, 1000, 4096 + 17] {
+            let mut h = sha2::Sha256::new();
+            h.update(vec![7u8; len]);
+            assert_eq!(state_count(&h.serialize()), Some(len as u64), "{len}");
+        }
+        assert_eq!(state_count(&[0u8; 10]), None);
+    }
+
+    #[test]
+    fn progress_whose_count_disagrees_with_its_state_is_refused() {
+        let mut h = sha2::Sha256::new();
+        h.update([1u8; 100]);
+        let state = h.serialize().to_vec();
+        let honest = Progress {
+            hashed: 100,
+            state: state.clone(),
+        };
+        assert!(resume_from(Some(&honest), 200).is_ok());
+        for (hashed, state) in [(164, state.clone()), (36, state), (100, vec![0u8; 105])] {
+            let lying = Progress { hashed, state };
+            assert!(
+                matches!(
+                    resume_from(Some(&lying), 200),
+                    Err(VerifyError::CorruptProgress(_))
+                ),
+                "{}",
+                lying.hashed
+            );
+        }
+    }
 }

@@ -39,8 +39,15 @@ impl S3Objects {
         let bucket = bucket.into();
         let endpoint = sdk.endpoint_url();
         // Emulators and S3-compatible stores address buckets by path, not by host name.
+        // A connection that never opens, or a response whose headers never come, fails in time
+        // for a deadline to hold; a body that stalls is resumed (`get_range`).
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(stall_timeout)
+            .build();
         let conf = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(endpoint.is_some())
+            .timeout_config(timeouts)
             .build();
         let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
         Ok(Self {
@@ -284,6 +291,11 @@ impl ObjectStore for S3Objects {
                     .unwrap_or(0),
                 etag: unquote(out.e_tag().unwrap_or_default()),
             })),
+            // Without `s3:ListBucket`, S3 answers a missing key's HEAD with 403: not there yet.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
+                tracing::warn!(key, "HEAD answered 403; taken as not there yet");
+                Ok(None)
+            }
             Err(e) => match port_error(e) {
                 PortError::NotFound => Ok(None),
                 other => Err(other),
@@ -316,9 +328,15 @@ impl ObjectStore for S3Objects {
             let mut body = out.body;
             let broke: Option<BoxError> = loop {
                 match tokio::time::timeout(self.stall_timeout, body.try_next()).await {
-                    Ok(Ok(Some(chunk))) => {
+                    Ok(Ok(Some(mut chunk))) => {
+                        // A server that sends past the range end is not read further.
+                        let room = usize::try_from(end - at).unwrap_or(usize::MAX);
+                        chunk.truncate(room);
                         at += chunk.len() as u64;
                         chunks.push(chunk);
+                        if at >= end {
+                            break None;
+                        }
                     }
                     Ok(Ok(None)) => break None,
                     Ok(Err(e)) => break Some(Box::new(e)),

@@ -35,6 +35,29 @@ impl Serialize for UploadId {
     }
 }
 
+/// Who holds a completion: drawn afresh by each claim, so a holder whose lease ran out and was
+/// taken over can no longer write (every write of a holder is conditional on its token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeaseToken(ulid::Ulid);
+
+impl LeaseToken {
+    pub fn generate() -> Self {
+        Self(ulid::Ulid::new())
+    }
+
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        ulid::Ulid::from_string(s)
+            .map(Self)
+            .map_err(|_| Invalid::new("lease_token", "not a lease token"))
+    }
+}
+
+impl fmt::Display for LeaseToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// An S3 part number, 1..=10,000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]

@@ -8,7 +8,7 @@ mod record;
 mod transition;
 mod values;
 
-pub use ids::{ObjectKey, PartNumber, UploadId};
+pub use ids::{LeaseToken, ObjectKey, PartNumber, UploadId};
 pub use plan::{
     ClaimedPart, ListedPart, MAX_PART_COUNT, MAX_PART_SIZE, MIN_PART_SIZE, PartPlan, PartsError,
     S3_MAX_OBJECT_BYTES, check_parts, measure,

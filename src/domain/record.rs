@@ -1,6 +1,6 @@
 //! The session record: what DynamoDB stores, in a shape that admits only valid sessions.
 
-use super::{ContentType, Filename, Metadata, ObjectKey, PartPlan, Sha256, UploadId};
+use super::{ContentType, Filename, LeaseToken, Metadata, ObjectKey, PartPlan, Sha256, UploadId};
 
 /// An upload session's life. `pending → completing` (a caller holds the completion under a lease)
 /// `→ verified | failed`; `completing → verifying` when the verifier function takes over (a large
@@ -107,11 +107,16 @@ pub struct UploadRecord {
     pub created_at: String,
     pub updated_at: String,
     pub verified_at: Option<String>,
+    /// Why verification failed; on a `completing` record, a verdict decided but not yet final
+    /// (the object is being deleted), which whoever completes the session carries out.
     pub error: Option<String>,
-    /// Epoch seconds; DynamoDB's TTL removes unfinished sessions after it.
+    /// Epoch seconds; DynamoDB's TTL removes `pending` sessions after it (and only those: a
+    /// session that left `pending` is never removed under a running verification).
     pub expires_at: Option<i64>,
     /// Epoch seconds until which a completion holds the record; 0 when released.
     pub lease_until: i64,
+    /// The holder of the lease, while one is held.
+    pub lease_token: Option<LeaseToken>,
     /// Bytes of the object hashed so far: progress for clients polling a `verifying` upload.
     pub verified_bytes: u64,
     /// The SHA-256 state after `verified_bytes`, while a verification is unfinished.

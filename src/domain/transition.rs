@@ -1,7 +1,7 @@
 //! The record's state changes. Each is one conditional write in a `SessionStore`; `apply` is
 //! what every store writes, so an in-memory store and DynamoDB agree by construction.
 
-use super::{PartPlan, Progress, Sha256, Status, UploadRecord};
+use super::{LeaseToken, PartPlan, Progress, Sha256, Status, UploadRecord};
 
 /// Which record state a conditional write requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,6 +9,8 @@ pub struct Guard {
     pub status: Status,
     /// Also require the completion lease to have run out by this epoch second.
     pub lease_expired_by: Option<i64>,
+    /// Also require this holder's lease: a holder that was taken over cannot write.
+    pub holder: Option<LeaseToken>,
 }
 
 impl Guard {
@@ -16,6 +18,16 @@ impl Guard {
         Self {
             status,
             lease_expired_by: None,
+            holder: None,
+        }
+    }
+
+    /// The completion `record` holds, still held by the same claim.
+    pub fn held(record: &UploadRecord) -> Self {
+        Self {
+            status: Status::Completing,
+            lease_expired_by: None,
+            holder: record.lease_token,
         }
     }
 
@@ -24,15 +36,18 @@ impl Guard {
             && self
                 .lease_expired_by
                 .is_none_or(|by| record.lease_until < by)
+            && self.holder.is_none_or(|t| record.lease_token == Some(t))
     }
 }
 
 /// A transition and what it writes besides `status` and `updated_at`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// `completing`: this caller holds the completion until `lease_until`.
+    /// `completing`: the holder of `token` holds the completion until `lease_until`. The TTL
+    /// goes: DynamoDB must never remove a session under verification.
     Claim {
         lease_until: i64,
+        token: LeaseToken,
         /// The plan measured now, for a session that declared no size.
         sized: Option<PartPlan>,
         /// The digest the client declared only at completion.
@@ -41,7 +56,15 @@ pub enum Change {
     /// Still `completing`, lease released: after an upstream fault, the next caller resumes.
     Release,
     /// Back to `pending`: S3 still holds the multipart upload and the client can fix its parts.
-    Reopen,
+    /// The session expires again at `expires_at`.
+    Reopen {
+        expires_at: i64,
+    },
+    /// Still `pending`: the digest a client declared before there was anything to verify (a
+    /// form POST whose object has not arrived).
+    Declare {
+        expected_sha256: Sha256,
+    },
     /// `verifying`, lease released: the verifier function takes it from here, continuing from
     /// `saved` (and only on the object whose ETag it pins) when given.
     HandOver {
@@ -53,12 +76,15 @@ pub enum Change {
         verified_at: String,
         bytes: u64,
     },
-    /// The object is gone (deleted first); `error` says why.
-    Failed {
+    /// Still `completing`, lease kept: the verdict `failed` is decided and recorded before the
+    /// object is deleted, so a holder that dies in between leaves it for the next to finish.
+    Failing {
         sha256: Option<Sha256>,
         etag: Option<String>,
         error: String,
     },
+    /// `failed`, after `Failing` and the object's deletion.
+    Failed,
     Aborted,
 }
 
@@ -72,20 +98,29 @@ pub struct Saved {
 impl Change {
     pub fn status(&self) -> Status {
         match self {
-            Self::Claim { .. } | Self::Release => Status::Completing,
-            Self::Reopen => Status::Pending,
+            Self::Claim { .. } | Self::Release | Self::Failing { .. } => Status::Completing,
+            Self::Reopen { .. } | Self::Declare { .. } => Status::Pending,
             Self::HandOver { .. } => Status::Verifying,
             Self::Verified { .. } => Status::Verified,
-            Self::Failed { .. } => Status::Failed,
+            Self::Failed => Status::Failed,
             Self::Aborted => Status::Aborted,
         }
     }
 
     /// Final records are kept: they lose their TTL and any saved hash state.
     pub fn is_final(&self) -> bool {
+        matches!(self, Self::Verified { .. } | Self::Failed | Self::Aborted)
+    }
+
+    /// Whether the write ends the holder's lease (lease 0, no token).
+    pub fn ends_lease(&self) -> bool {
         matches!(
             self,
-            Self::Verified { .. } | Self::Failed { .. } | Self::Aborted
+            Self::Release
+                | Self::Reopen { .. }
+                | Self::HandOver { .. }
+                | Self::Verified { .. }
+                | Self::Failed
         )
     }
 
@@ -97,13 +132,20 @@ impl Change {
             record.expires_at = None;
             record.hash_state = None;
         }
+        if self.ends_lease() {
+            record.lease_until = 0;
+            record.lease_token = None;
+        }
         match self.clone() {
             Self::Claim {
                 lease_until,
+                token,
                 sized,
                 expected_sha256,
             } => {
                 record.lease_until = lease_until;
+                record.lease_token = Some(token);
+                record.expires_at = None;
                 if sized.is_some() {
                     record.plan = sized;
                 }
@@ -111,14 +153,14 @@ impl Change {
                     record.expected_sha256 = expected_sha256;
                 }
             }
-            Self::Release | Self::Reopen => record.lease_until = 0,
-            Self::HandOver { saved } => {
-                record.lease_until = 0;
-                if let Some(Saved { etag, progress }) = saved {
-                    record.etag = Some(etag);
-                    record.verified_bytes = progress.hashed;
-                    record.hash_state = Some(progress.state);
-                }
+            Self::Reopen { expires_at } => record.expires_at = Some(expires_at),
+            Self::Declare { expected_sha256 } => record.expected_sha256 = Some(expected_sha256),
+            Self::HandOver {
+                saved: Some(Saved { etag, progress }),
+            } => {
+                record.etag = Some(etag);
+                record.verified_bytes = progress.hashed;
+                record.hash_state = Some(progress.state);
             }
             Self::Verified {
                 sha256,
@@ -126,18 +168,16 @@ impl Change {
                 verified_at,
                 bytes,
             } => {
-                record.lease_until = 0;
                 record.sha256 = Some(sha256);
                 record.etag = Some(etag);
                 record.verified_at = Some(verified_at);
                 record.verified_bytes = bytes;
             }
-            Self::Failed {
+            Self::Failing {
                 sha256,
                 etag,
                 error,
             } => {
-                record.lease_until = 0;
                 if sha256.is_some() {
                     record.sha256 = sha256;
                 }
@@ -146,7 +186,7 @@ impl Change {
                 }
                 record.error = Some(error);
             }
-            Self::Aborted => {}
+            Self::Release | Self::HandOver { saved: None } | Self::Failed | Self::Aborted => {}
         }
     }
 }

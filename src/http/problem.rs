@@ -140,6 +140,12 @@ impl From<Error> for Problem {
                 e.to_string(),
             ),
             Error::Parts(e) => parts_problem(e),
+            e @ Error::DigestMismatch { .. } => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "sha256-mismatch",
+                "Declared digest differs from the recorded one",
+                e.to_string(),
+            ),
             Error::VerificationFailed(record) => Problem::new(
                 S::UNPROCESSABLE_ENTITY,
                 "verification-failed",

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::{By, Uploads, parts::gone};
 use crate::domain::{
-    ClaimedPart, Guard, Kind, Sha256, Status, UploadId, UploadRecord, check_parts, measure,
+    Change, ClaimedPart, Guard, Kind, Sha256, Status, UploadId, UploadRecord, check_parts, measure,
+    timestamp_now,
 };
 use crate::error::Error;
 use crate::ports::PortError;
@@ -15,7 +16,8 @@ impl Uploads {
     /// Completes the multipart upload, verifies the object's SHA-256 and records the result.
     /// Idempotent: a finished upload answers its recorded result again.
     /// `declared` is the whole object's SHA-256 when the client learnt it only while sending
-    /// the parts (a browser hashing as it reads); it must agree with one declared at creation.
+    /// the parts (a browser hashing as it reads); it is never ignored: it must agree with one
+    /// declared at creation, and with the digest of an upload already verified.
     pub async fn complete(
         &self,
         owner: &str,
@@ -24,18 +26,27 @@ impl Uploads {
         declared: Option<Sha256>,
     ) -> Result<UploadRecord, Error> {
         let record = self.get(owner, id).await?;
+        if let (Some(declared), Some(recorded)) = (declared, record.sha256)
+            && matches!(record.status, Status::Verified | Status::Failed)
+            && declared != recorded
+        {
+            return Err(Error::DigestMismatch { declared, recorded });
+        }
         let newly_declared = newly_declared(&record, declared)?;
         if record.status != Status::Pending {
+            if newly_declared.is_some()
+                && !matches!(record.status, Status::Verified | Status::Failed)
+            {
+                return Err(Error::Conflict(format!(
+                    "the upload is {} without a declared digest; compare with the record's sha256 once it ends (GET /uploads/{id})",
+                    record.status.as_str()
+                )));
+            }
             return self.settle(owner, record).await;
         }
         self.require_active(&record, "complete")?;
         let Kind::Multipart { s3_upload_id, .. } = &record.kind else {
-            return match self.start_posted(record, By::Api).await? {
-                Some(r) => Ok(r),
-                None => Err(Error::Conflict(format!(
-                    "the object has not arrived in S3 yet (POST the form first), or is being verified: poll GET /uploads/{id}"
-                ))),
-            };
+            return self.complete_posted(record, newly_declared).await;
         };
         let listed = match self
             .objects
@@ -67,6 +78,40 @@ impl Uploads {
                 let record = self.get(owner, id).await?;
                 self.settle(owner, record).await
             }
+        }
+    }
+
+    /// A form POST session: verifies the object if it has arrived; keeps a newly declared digest
+    /// either way, so the verification that the object's arrival starts compares with it.
+    async fn complete_posted(
+        &self,
+        record: UploadRecord,
+        declared: Option<Sha256>,
+    ) -> Result<UploadRecord, Error> {
+        let id = record.upload_id;
+        if let Some(expected_sha256) = declared {
+            let guard = Guard::status(Status::Pending);
+            let declare = Change::Declare { expected_sha256 };
+            match self
+                .sessions
+                .transition(id, guard, declare, &timestamp_now())
+                .await
+            {
+                Ok(_) => {}
+                // Moved on meanwhile: its verification runs without the digest; say so.
+                Err(PortError::PreconditionFailed) => {
+                    return Err(Error::Conflict(format!(
+                        "the upload is being verified without a declared digest; compare with the record's sha256 once it ends (GET /uploads/{id})"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match self.start_posted(record, declared, By::Api).await? {
+            Some(r) => Ok(r),
+            None => Err(Error::Conflict(format!(
+                "the object has not arrived in S3 yet (POST the form first), or is being verified: poll GET /uploads/{id}"
+            ))),
         }
     }
 

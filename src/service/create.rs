@@ -169,6 +169,7 @@ impl Uploads {
             error: None,
             expires_at: Some(self.clock.now() + secs(self.limits.session_ttl)),
             lease_until: 0,
+            lease_token: None,
             verified_bytes: 0,
             hash_state: None,
         }

@@ -1,13 +1,14 @@
 //! `finish`: a completion this caller holds, step by step: complete the multipart upload in S3,
 //! find the object to verify, hash it (or hand it to the verifier function), record the verdict.
-//! An upstream fault releases the lease, so the next caller resumes at once.
+//! An upstream fault releases the lease, so the next caller resumes at once. Every write is
+//! conditional on this caller's lease token: a holder that was taken over writes nothing.
 
 use std::time::Instant;
 
 use super::{By, Uploads};
 use crate::domain::{
-    Change, Guard, Kind, ListedPart, ObjectKey, PartPlan, Saved, Sha256, Status, UploadRecord,
-    timestamp_now,
+    Change, Guard, Kind, ListedPart, ObjectKey, PartPlan, Saved, Sha256, Status, UploadId,
+    UploadRecord, timestamp_now,
 };
 use crate::error::{Error, chain};
 use crate::ports::{ObjectInfo, PortError};
@@ -32,6 +33,10 @@ impl Uploads {
         parts: Option<Vec<ListedPart>>,
         by: By,
     ) -> Result<UploadRecord, Error> {
+        // A verdict decided by a holder that died before carrying it out.
+        if record.error.is_some() {
+            return self.carry_out_failure(record).await;
+        }
         let plan = self.planned(&record).await?;
         if let Some(parts) = parts {
             self.complete_in_s3(&record, &parts).await?;
@@ -144,10 +149,12 @@ impl Uploads {
             // NotFound: an earlier attempt completed it; the object tells the rest.
             Ok(()) | Err(PortError::NotFound) => Ok(()),
             Err(PortError::Rejected(reason)) => {
+                // S3's own words are logged, never echoed.
+                tracing::warn!(%reason, "S3 refused to complete the multipart upload");
                 self.reopen(record).await;
-                Err(Error::Conflict(format!(
-                    "S3 refused to complete the upload: {reason}"
-                )))
+                Err(Error::Conflict(
+                    "S3 refused to complete the upload: a part S3 holds is not the one listed (re-send it, then complete again)".into(),
+                ))
             }
             Err(e) => {
                 self.release(record).await;
@@ -223,11 +230,7 @@ impl Uploads {
             verified_at: now.clone(),
             bytes: info.size,
         };
-        let guard = Guard::status(Status::Completing);
-        Ok(self
-            .sessions
-            .transition(record.upload_id, guard, verified, &now)
-            .await?)
+        self.write_held(&record, verified, &now).await
     }
 
     /// `completing` → `verifying`, lease released: the verifier function takes it from here
@@ -237,20 +240,13 @@ impl Uploads {
         record: &UploadRecord,
         saved: Option<Saved>,
     ) -> Result<UploadRecord, Error> {
-        let guard = Guard::status(Status::Completing);
-        Ok(self
-            .sessions
-            .transition(
-                record.upload_id,
-                guard,
-                Change::HandOver { saved },
-                &timestamp_now(),
-            )
-            .await?)
+        let handed = Change::HandOver { saved };
+        self.write_held(record, handed, &timestamp_now()).await
     }
 
-    /// Records a failed verification; the object is deleted first so that no unverified bytes
-    /// stay under the key once the record says `failed`.
+    /// Records a failed verification: the verdict first (under the lease), then the object is
+    /// deleted, then the record says `failed`, so that no unverified bytes stay under the key
+    /// once it does, and a holder dying in between leaves the verdict to be carried out.
     async fn fail(
         &self,
         record: UploadRecord,
@@ -258,21 +254,79 @@ impl Uploads {
         etag: Option<String>,
         why: String,
     ) -> Result<UploadRecord, Error> {
-        if let Err(e) = self.objects.delete(record.key.as_str()).await {
-            self.release(&record).await;
-            return Err(e.into());
-        }
-        let failed = Change::Failed {
+        let failing = Change::Failing {
             sha256,
             etag,
             error: why,
         };
-        let guard = Guard::status(Status::Completing);
+        match self
+            .try_write_held(&record, failing, &timestamp_now())
+            .await?
+        {
+            Some(decided) => self.carry_out_failure(decided).await,
+            // Taken over: the verdict is the new holder's to decide; nothing is deleted.
+            None => self.lost(record.upload_id).await,
+        }
+    }
+
+    /// Deletes the object of a session whose verdict is `failed`, then records it.
+    async fn carry_out_failure(&self, record: UploadRecord) -> Result<UploadRecord, Error> {
+        if let Err(e) = self.objects.delete(record.key.as_str()).await {
+            self.release(&record).await;
+            return Err(e.into());
+        }
         let failed = self
-            .sessions
-            .transition(record.upload_id, guard, failed, &timestamp_now())
+            .write_held(&record, Change::Failed, &timestamp_now())
             .await?;
         Err(Error::VerificationFailed(Box::new(failed)))
+    }
+
+    /// A write under this caller's lease; lost (another caller took the completion over), the
+    /// answer that caller's work gives.
+    async fn write_held(
+        &self,
+        record: &UploadRecord,
+        change: Change,
+        now: &str,
+    ) -> Result<UploadRecord, Error> {
+        match self.try_write_held(record, change, now).await? {
+            Some(written) => Ok(written),
+            None => self.lost(record.upload_id).await,
+        }
+    }
+
+    /// A write under this caller's lease; `None` when the lease is no longer this caller's.
+    async fn try_write_held(
+        &self,
+        record: &UploadRecord,
+        change: Change,
+        now: &str,
+    ) -> Result<Option<UploadRecord>, Error> {
+        let guard = Guard::held(record);
+        match self
+            .sessions
+            .transition(record.upload_id, guard, change, now)
+            .await
+        {
+            Ok(written) => Ok(Some(written)),
+            Err(PortError::PreconditionFailed) => {
+                tracing::warn!("lost the completion's lease to another caller");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The answer for a completion taken over: the record as the new holder left it when final,
+    /// 409 while it still runs.
+    async fn lost(&self, id: UploadId) -> Result<UploadRecord, Error> {
+        match self.sessions.get(id).await? {
+            Some(r) if r.status == Status::Verified => Ok(r),
+            Some(r) if r.status == Status::Failed => Err(Error::VerificationFailed(Box::new(r))),
+            _ => Err(Error::Conflict(format!(
+                "another caller took this completion over; poll GET /uploads/{id} for the result"
+            ))),
+        }
     }
 
     /// Gives up a completion after an upstream fault, so the next `complete` resumes it at once.
@@ -282,12 +336,13 @@ impl Uploads {
 
     /// Back to `pending` when S3 still holds the multipart upload and the client can fix its parts.
     pub(super) async fn reopen(&self, record: &UploadRecord) {
-        self.let_go(record, Change::Reopen).await;
+        let expires_at = self.clock.now() + super::secs(self.limits.session_ttl);
+        self.let_go(record, Change::Reopen { expires_at }).await;
     }
 
     async fn let_go(&self, record: &UploadRecord, change: Change) {
         let to = change.status();
-        let guard = Guard::status(Status::Completing);
+        let guard = Guard::held(record);
         if let Err(e) = self
             .sessions
             .transition(record.upload_id, guard, change, &timestamp_now())

@@ -20,7 +20,7 @@ pub use verifier::EventOutcome;
 
 use crate::config::{Limits, VerifyConfig};
 use crate::domain::{
-    Change, Guard, PartPlan, Sha256, Status, UploadId, UploadRecord, timestamp_now,
+    Change, Guard, LeaseToken, PartPlan, Sha256, Status, UploadId, UploadRecord, timestamp_now,
 };
 use crate::error::Error;
 use crate::ports::{ObjectStore, Page, PageKey, PortError, SessionStore};
@@ -146,6 +146,7 @@ impl Uploads {
     ) -> Result<Option<UploadRecord>, Error> {
         let claim = Change::Claim {
             lease_until: self.clock.now() + secs(self.limits.completion_lease),
+            token: LeaseToken::generate(),
             sized,
             expected_sha256,
         };
@@ -165,6 +166,7 @@ impl Uploads {
         Guard {
             status: Status::Completing,
             lease_expired_by: Some(self.clock.now()),
+            holder: None,
         }
     }
 

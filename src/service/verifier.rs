@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use super::{By, Uploads};
-use crate::domain::{Guard, Kind, ObjectKey, PartNumber, PartPlan, Status, UploadId, UploadRecord};
+use crate::domain::{
+    Guard, Kind, ObjectKey, PartNumber, PartPlan, Sha256, Status, UploadId, UploadRecord,
+};
 use crate::error::Error;
 
 /// How long the verifier waits for the API to hand a large object over before asking Lambda to
@@ -41,7 +43,7 @@ impl Uploads {
         if record.kind != Kind::Post || self.require_active(&record, "verify").is_err() {
             return Ok(record);
         }
-        match self.start_posted(record, By::Api).await {
+        match self.start_posted(record, None, By::Api).await {
             Ok(Some(r)) => Ok(r),
             Err(Error::VerificationFailed(r)) => Ok(*r),
             Ok(None) => self.get(owner, id).await,
@@ -54,6 +56,7 @@ impl Uploads {
     pub(super) async fn start_posted(
         &self,
         record: UploadRecord,
+        declared: Option<Sha256>,
         by: By,
     ) -> Result<Option<UploadRecord>, Error> {
         let Some(info) = self.objects.head(record.key.as_str()).await? else {
@@ -71,7 +74,7 @@ impl Uploads {
         };
         let guard = Guard::status(Status::Pending);
         match self
-            .claim(record.upload_id, guard, Some(plan), None)
+            .claim(record.upload_id, guard, Some(plan), declared)
             .await?
         {
             Some(r) => self.finish(r, None, by).await.map(Some),
@@ -98,7 +101,7 @@ impl Uploads {
         }
         if record.kind == Kind::Post && record.status == Status::Pending {
             let by = By::Verifier { deadline };
-            match self.start_posted(record, by).await {
+            match self.start_posted(record, None, by).await {
                 // No object (yet), or an owner's read took the session first: whatever that
                 // left is handled as for any other session.
                 Ok(None) => {}

@@ -9,8 +9,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use super::Item;
 use crate::domain::{
-    ContentType, Filename, Kind, Metadata, ObjectKey, PartPlan, Sha256, Status, UploadId,
-    UploadRecord,
+    ContentType, Filename, Kind, LeaseToken, Metadata, ObjectKey, PartPlan, Sha256, Status,
+    UploadId, UploadRecord,
 };
 use crate::ports::{PortError, Upstream};
 
@@ -74,6 +74,7 @@ pub(super) fn to_item(r: &UploadRecord) -> Item {
         ("verified_at", r.verified_at.as_deref().map(s)),
         ("error", r.error.as_deref().map(s)),
         ("expires_at", r.expires_at.map(n)),
+        ("lease_token", r.lease_token.map(|t| s(t.to_string()))),
         (
             "hash_state",
             r.hash_state.as_deref().map(|b| s(B64.encode(b))),
@@ -205,6 +206,10 @@ pub(super) fn from_item(item: &Item) -> Result<UploadRecord, PortError> {
         lease_until: r
             .num("lease_until")?
             .ok_or_else(|| malformed("lease_until"))?,
+        lease_token: r
+            .text("lease_token")
+            .map(|t| LeaseToken::parse(t).map_err(|_| malformed("lease_token")))
+            .transpose()?,
         verified_bytes: r.unsigned("verified_bytes")?,
         hash_state: r
             .text("hash_state")

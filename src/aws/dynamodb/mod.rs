@@ -145,6 +145,10 @@ impl SessionStore for DynamoSessions {
             update.remove("expires_at");
             update.remove("hash_state");
         }
+        if change.ends_lease() {
+            update.set("lease_until", n(0));
+            update.remove("lease_token");
+        }
         write_change(&mut update, change);
         // `status`, `size`, `key` and `error` are DynamoDB reserved words: every attribute goes
         // through a placeholder.
@@ -158,6 +162,13 @@ impl SessionStore for DynamoSessions {
                 .names
                 .insert("#lease_until".into(), "lease_until".into());
             update.values.insert(":lease_now".into(), n(by));
+        }
+        if let Some(token) = guard.holder {
+            condition.push_str(" AND #lease_token = :holder");
+            update
+                .names
+                .insert("#lease_token".into(), "lease_token".into());
+            update.values.insert(":holder".into(), s(token.to_string()));
         }
         let out = self
             .client
@@ -222,10 +233,13 @@ fn write_change(update: &mut Update, change: Change) {
     match change {
         Change::Claim {
             lease_until,
+            token,
             sized,
             expected_sha256,
         } => {
             update.set("lease_until", n(lease_until));
+            update.set("lease_token", s(token.to_string()));
+            update.remove("expires_at");
             if let Some(plan) = sized {
                 update.set("size", n(plan.size()));
                 update.set("part_size", n(plan.part_size()));
@@ -234,14 +248,14 @@ fn write_change(update: &mut Update, change: Change) {
             }
             update.set_some("expected_sha256", expected_sha256.map(hex));
         }
-        Change::Release | Change::Reopen => update.set("lease_until", n(0)),
-        Change::HandOver { saved } => {
-            update.set("lease_until", n(0));
-            if let Some(Saved { etag, progress }) = saved {
-                update.set("etag", s(etag));
-                update.set("verified_bytes", n(progress.hashed));
-                update.set("hash_state", s(B64.encode(progress.state)));
-            }
+        Change::Reopen { expires_at } => update.set("expires_at", n(expires_at)),
+        Change::Declare { expected_sha256 } => update.set("expected_sha256", hex(expected_sha256)),
+        Change::HandOver {
+            saved: Some(Saved { etag, progress }),
+        } => {
+            update.set("etag", s(etag));
+            update.set("verified_bytes", n(progress.hashed));
+            update.set("hash_state", s(B64.encode(progress.state)));
         }
         Change::Verified {
             sha256,
@@ -249,22 +263,20 @@ fn write_change(update: &mut Update, change: Change) {
             verified_at,
             bytes,
         } => {
-            update.set("lease_until", n(0));
             update.set("sha256", hex(sha256));
             update.set("etag", s(etag));
             update.set("verified_at", s(verified_at));
             update.set("verified_bytes", n(bytes));
         }
-        Change::Failed {
+        Change::Failing {
             sha256,
             etag,
             error,
         } => {
-            update.set("lease_until", n(0));
             update.set_some("sha256", sha256.map(hex));
             update.set_some("etag", etag.map(s));
             update.set("error", s(error));
         }
-        Change::Aborted => {}
+        Change::Release | Change::HandOver { saved: None } | Change::Failed | Change::Aborted => {}
     }
 }

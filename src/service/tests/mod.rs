@@ -211,6 +211,7 @@ fn assert_verified(record: &UploadRecord, data: &[u8]) {
 
 mod completion;
 mod faults;
+mod guarantees;
 mod sessions;
 mod verdicts;
 mod verifier;
