@@ -99,6 +99,8 @@ pub struct UploadRecord {
     /// `None` until measured when the client declared no size (Uppy's Companion protocol, form
     /// POSTs): completion reads it off what S3 holds.
     pub plan: Option<PartPlan>,
+    /// The plan was measured at a completion (not declared): a refused completion forgets it.
+    pub plan_measured: bool,
     pub expected_sha256: Option<Sha256>,
     pub sha256: Option<Sha256>,
     pub etag: Option<String>,

@@ -56,9 +56,11 @@ pub enum Change {
     /// Still `completing`, lease released: after an upstream fault, the next caller resumes.
     Release,
     /// Back to `pending`: S3 still holds the multipart upload and the client can fix its parts.
-    /// The session expires again at `expires_at`.
+    /// The session expires again at `expires_at`; a plan measured at the refused completion is
+    /// forgotten (`unmeasure`), so the fixed parts are measured afresh.
     Reopen {
         expires_at: i64,
+        unmeasure: bool,
     },
     /// Still `pending`: the digest a client declared before there was anything to verify (a
     /// form POST whose object has not arrived).
@@ -148,12 +150,22 @@ impl Change {
                 record.expires_at = None;
                 if sized.is_some() {
                     record.plan = sized;
+                    record.plan_measured = true;
                 }
                 if expected_sha256.is_some() {
                     record.expected_sha256 = expected_sha256;
                 }
             }
-            Self::Reopen { expires_at } => record.expires_at = Some(expires_at),
+            Self::Reopen {
+                expires_at,
+                unmeasure,
+            } => {
+                record.expires_at = Some(expires_at);
+                if unmeasure {
+                    record.plan = None;
+                    record.plan_measured = false;
+                }
+            }
             Self::Declare { expected_sha256 } => record.expected_sha256 = Some(expected_sha256),
             Self::HandOver {
                 saved: Some(Saved { etag, progress }),

@@ -159,6 +159,7 @@ impl Uploads {
             content_type: req.content_type,
             kind,
             plan,
+            plan_measured: false,
             expected_sha256: req.sha256,
             sha256: None,
             etag: None,

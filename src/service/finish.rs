@@ -337,7 +337,12 @@ impl Uploads {
     /// Back to `pending` when S3 still holds the multipart upload and the client can fix its parts.
     pub(super) async fn reopen(&self, record: &UploadRecord) {
         let expires_at = self.clock.now() + super::secs(self.limits.session_ttl);
-        self.let_go(record, Change::Reopen { expires_at }).await;
+        let unmeasure = record.plan_measured;
+        let reopen = Change::Reopen {
+            expires_at,
+            unmeasure,
+        };
+        self.let_go(record, reopen).await;
     }
 
     async fn let_go(&self, record: &UploadRecord, change: Change) {

@@ -44,6 +44,10 @@ pub(super) fn to_item(r: &UploadRecord) -> Item {
         ("content_type".into(), s(r.content_type.as_str())),
         ("kind".into(), s(r.kind.as_str())),
         ("open_size".into(), AttributeValue::Bool(r.plan.is_none())),
+        (
+            "plan_measured".into(),
+            AttributeValue::Bool(r.plan_measured),
+        ),
         ("size".into(), n(size)),
         ("part_size".into(), n(part_size)),
         ("part_count".into(), n(part_count)),
@@ -194,6 +198,8 @@ pub(super) fn from_item(item: &Item) -> Result<UploadRecord, PortError> {
             .map_err(|_| malformed("content_type"))?,
         kind: r.kind()?,
         plan: r.plan()?,
+        // Written since measured plans are forgotten on reopening; earlier items kept theirs.
+        plan_measured: r.flag("plan_measured").unwrap_or(false),
         expected_sha256: r.digest("expected_sha256")?,
         sha256: r.digest("sha256")?,
         etag: r.owned("etag"),

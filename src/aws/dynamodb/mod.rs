@@ -245,10 +245,23 @@ fn write_change(update: &mut Update, change: Change) {
                 update.set("part_size", n(plan.part_size()));
                 update.set("part_count", n(plan.part_count()));
                 update.set("open_size", AttributeValue::Bool(false));
+                update.set("plan_measured", AttributeValue::Bool(true));
             }
             update.set_some("expected_sha256", expected_sha256.map(hex));
         }
-        Change::Reopen { expires_at } => update.set("expires_at", n(expires_at)),
+        Change::Reopen {
+            expires_at,
+            unmeasure,
+        } => {
+            update.set("expires_at", n(expires_at));
+            if unmeasure {
+                for attr in ["size", "part_size", "part_count"] {
+                    update.set(attr, n(0));
+                }
+                update.set("open_size", AttributeValue::Bool(true));
+                update.set("plan_measured", AttributeValue::Bool(false));
+            }
+        }
         Change::Declare { expected_sha256 } => update.set("expected_sha256", hex(expected_sha256)),
         Change::HandOver {
             saved: Some(Saved { etag, progress }),

@@ -187,11 +187,9 @@ async fn an_unsized_session_that_fits_no_plan_or_limit_stays_pending() {
     assert_eq!(fx.db(Call::Transition(Status::Completing)), 0);
 }
 
-/// BUG: a refused completion reopens an unsized session but keeps the plan measured for it, so
-/// once the client has fixed its parts (here: re-sent the last one with another length) every
-/// later `complete` checks them against the stale plan and refuses them.
+/// A refused completion reopens an unsized session and forgets the plan measured for it, so the
+/// parts the client fixes (here: the last one re-sent with another length) are measured afresh.
 #[tokio::test]
-#[ignore = "bug: Reopen keeps the plan measured by the refused claim (transition.rs apply / complete.rs)"]
 async fn a_reopened_unsized_session_is_measured_again() {
     let fx = Fx::new(limits());
     let r = fx
