@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::caller::Caller;
 use super::handlers::claimed_parts;
 use super::json::JsonBody;
+use super::path::PathParams;
 use super::problem::Problem;
 use crate::domain::{
     ContentType, Filename, Invalid, Metadata, ObjectKey, PartNumber, Sha256, Status, UploadId,
@@ -146,7 +147,7 @@ fn part_number(raw: &str, field: &str) -> Result<PartNumber, Invalid> {
 pub async fn sign_part(
     State(app): App,
     caller: Caller,
-    Path((id, n)): Path<(String, String)>,
+    PathParams((id, n)): PathParams<(String, String)>,
     q: Result<Query<KeyQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query(q)?;
@@ -170,7 +171,7 @@ pub struct BatchQuery {
 pub async fn sign_batch(
     State(app): App,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     q: Result<Query<BatchQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query(q)?;
@@ -210,7 +211,7 @@ pub struct CompanionPart {
 pub async fn list_parts(
     State(app): App,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     q: Result<Query<KeyQuery>, QueryRejection>,
 ) -> Result<Json<Vec<CompanionPart>>, Problem> {
     let q = query(q)?;
@@ -261,7 +262,7 @@ fn location(r: &UploadRecord) -> String {
 pub async fn complete(
     State(app): App,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     q: Result<Query<KeyQuery>, QueryRejection>,
     JsonBody(body): JsonBody<CompleteBody>,
 ) -> Result<(StatusCode, Json<Completed>), Problem> {
@@ -297,7 +298,7 @@ pub async fn complete(
 pub async fn abort(
     State(app): App,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     q: Result<Query<KeyQuery>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query(q)?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
 use super::json::JsonBody;
+use super::path::PathParams;
 use super::problem::Problem;
 use super::view::RecordView;
 use crate::domain::{
@@ -182,7 +183,7 @@ fn record(r: &UploadRecord) -> Json<RecordView<'_>> {
 pub async fn get_upload(
     State(app): App,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Error> {
     let r = app.get_settled(caller.id(), upload_id(&id)?).await?;
     Ok(record(&r).into_response())
@@ -191,7 +192,7 @@ pub async fn get_upload(
 pub async fn abort(
     State(app): App,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, Error> {
     app.abort(caller.id(), upload_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -248,7 +249,7 @@ struct PartsResponse<T> {
 pub async fn sign_parts(
     State(app): App,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<SignRequest>,
 ) -> Result<Response, Error> {
     let id = upload_id(&id)?;
@@ -279,7 +280,7 @@ impl From<ListedPart> for PartView {
 pub async fn list_parts(
     State(app): App,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Response, Error> {
     let parts = app.list_parts(caller.id(), upload_id(&id)?).await?;
     let parts: Vec<PartView> = parts.into_iter().map(PartView::from).collect();
@@ -319,7 +320,7 @@ pub(super) fn claimed_parts(
 pub async fn complete(
     State(app): App,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<CompleteRequest>,
 ) -> Result<Response, Error> {
     let id = upload_id(&id)?;

@@ -4,6 +4,7 @@ mod caller;
 mod companion;
 mod handlers;
 mod json;
+mod path;
 pub mod problem;
 pub mod view;
 

@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{Call, Faults, lock};
-use crate::domain::{ContentType, PartNumber, Sha256};
+use crate::domain::{ContentType, MIN_PART_SIZE, PartNumber, Sha256};
 use crate::ports::{
     ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, PortError, PostForm, SignedPart,
+    Upstream,
 };
 
 #[derive(Debug, Clone)]
@@ -207,11 +208,19 @@ impl ObjectStore for MemoryObjects {
             .filter(|u| u.key == key)
             .ok_or(PortError::NotFound)?;
         let mut data = Vec::new();
-        for p in parts {
-            match upload.parts.get(&p.part_number) {
-                Some(held) if held.etag == p.etag => data.extend_from_slice(&held.data),
-                _ => return Err(PortError::Rejected("InvalidPart".into())),
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 && parts[i - 1].part_number >= p.part_number {
+                return Err(PortError::Rejected("InvalidPartOrder".into()));
             }
+            let held = match upload.parts.get(&p.part_number) {
+                Some(held) if held.etag == p.etag => held,
+                _ => return Err(PortError::Rejected("InvalidPart".into())),
+            };
+            // S3: every part but the last is at least 5 MiB.
+            if i + 1 < parts.len() && (held.data.len() as u64) < MIN_PART_SIZE {
+                return Err(PortError::Rejected("EntityTooSmall".into()));
+            }
+            data.extend_from_slice(&held.data);
         }
         uploads.remove(upload_id);
         let etag = format!("{}-{}", etag_of(&data), parts.len());
@@ -257,6 +266,9 @@ impl ObjectStore for MemoryObjects {
             return Err(PortError::PreconditionFailed);
         }
         let size = object.data.len();
+        if len > 0 && start >= size as u64 {
+            return Err(PortError::unavailable(Upstream::S3, "InvalidRange (416)"));
+        }
         let from = usize::try_from(start).map_or(size, |s| s.min(size));
         let to = usize::try_from(start.saturating_add(len)).map_or(size, |e| e.min(size));
         Ok(vec![object.data.slice(from..to)])

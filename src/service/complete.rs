@@ -25,6 +25,33 @@ impl Uploads {
         claimed: Option<&[ClaimedPart]>,
         declared: Option<Sha256>,
     ) -> Result<UploadRecord, Error> {
+        let answer = self.complete_once(owner, id, claimed, declared).await;
+        // Whoever ran the verification (a racing caller may have, without this digest), the
+        // answer holds the digest this caller declared to the result.
+        match (answer, declared) {
+            (Ok(r), Some(declared)) if r.status == Status::Verified => match r.sha256 {
+                Some(recorded) if recorded != declared => {
+                    Err(Error::DigestMismatch { declared, recorded })
+                }
+                _ => Ok(r),
+            },
+            (Ok(r), Some(declared))
+                if matches!(r.status, Status::Completing | Status::Verifying)
+                    && r.expected_sha256 != Some(declared) =>
+            {
+                Err(running_without(&r))
+            }
+            (answer, _) => answer,
+        }
+    }
+
+    async fn complete_once(
+        &self,
+        owner: &str,
+        id: UploadId,
+        claimed: Option<&[ClaimedPart]>,
+        declared: Option<Sha256>,
+    ) -> Result<UploadRecord, Error> {
         let record = self.get(owner, id).await?;
         if let (Some(declared), Some(recorded)) = (declared, record.sha256)
             && matches!(record.status, Status::Verified | Status::Failed)
@@ -35,14 +62,11 @@ impl Uploads {
         let newly_declared = newly_declared(&record, declared)?;
         if record.status != Status::Pending {
             if newly_declared.is_some()
-                && !matches!(record.status, Status::Verified | Status::Failed)
+                && matches!(record.status, Status::Completing | Status::Verifying)
             {
-                return Err(Error::Conflict(format!(
-                    "the upload is {} without a declared digest; compare with the record's sha256 once it ends (GET /uploads/{id})",
-                    record.status.as_str()
-                )));
+                return Err(running_without(&record));
             }
-            return self.settle(owner, record).await;
+            return self.settle(owner, record, claimed, declared).await;
         }
         self.require_active(&record, "complete")?;
         let Kind::Multipart { s3_upload_id, .. } = &record.kind else {
@@ -53,7 +77,14 @@ impl Uploads {
             .list_parts(record.key.as_str(), s3_upload_id)
             .await
         {
-            Err(PortError::NotFound) => return Err(gone()),
+            Err(PortError::NotFound) => {
+                // Gone because a racing caller completed it in S3: that caller's result.
+                let now = self.get(owner, id).await?;
+                if now.status == Status::Pending {
+                    return Err(gone());
+                }
+                return self.settle(owner, now, claimed, declared).await;
+            }
             other => other?,
         };
         let (plan, sized) = match record.plan {
@@ -76,7 +107,7 @@ impl Uploads {
             // Someone else moved it first (another `complete`, or a `DELETE`).
             None => {
                 let record = self.get(owner, id).await?;
-                self.settle(owner, record).await
+                self.settle(owner, record, claimed, declared).await
             }
         }
     }
@@ -117,7 +148,13 @@ impl Uploads {
 
     /// Answers for a record another caller has moved on: its result when final, after waiting a
     /// little while another completion runs, or by taking over a completion whose lease ran out.
-    async fn settle(&self, owner: &str, mut record: UploadRecord) -> Result<UploadRecord, Error> {
+    async fn settle(
+        &self,
+        owner: &str,
+        mut record: UploadRecord,
+        claimed: Option<&[ClaimedPart]>,
+        declared: Option<Sha256>,
+    ) -> Result<UploadRecord, Error> {
         let started = Instant::now();
         loop {
             match record.status {
@@ -129,10 +166,11 @@ impl Uploads {
                     ));
                 }
                 Status::Pending => {
-                    return Box::pin(self.complete(owner, record.upload_id, None, None)).await;
+                    let id = record.upload_id;
+                    return Box::pin(self.complete_once(owner, id, claimed, declared)).await;
                 }
                 Status::Completing if record.lease_until < self.clock.now() => {
-                    if let Some(result) = self.take_over(&record).await? {
+                    if let Some(result) = self.take_over(&record, By::Api).await? {
                         return result;
                     }
                 }
@@ -153,10 +191,12 @@ impl Uploads {
         }
     }
 
-    /// Resumes a completion whose holder died or gave up. `None` when another caller won it.
-    async fn take_over(
+    /// Resumes a completion whose holder died or gave up, from whichever step it reached.
+    /// `None` when another caller won it.
+    pub(super) async fn take_over(
         &self,
         record: &UploadRecord,
+        by: By,
     ) -> Result<Option<Result<UploadRecord, Error>>, Error> {
         let guard = self.expired_lease();
         let Some(record) = self.claim(record.upload_id, guard, None, None).await? else {
@@ -186,8 +226,16 @@ impl Uploads {
                 return Err(e.into());
             }
         };
-        Ok(Some(self.finish(record, parts, By::Api).await))
+        Ok(Some(self.finish(record, parts, by).await))
     }
+}
+
+fn running_without(record: &UploadRecord) -> Error {
+    Error::Conflict(format!(
+        "the upload is {} without the declared digest; compare with the record's sha256 once it ends (GET /uploads/{})",
+        record.status.as_str(),
+        record.upload_id
+    ))
 }
 
 /// A digest declared at completion: new when none was declared at creation, refused when it

@@ -37,13 +37,32 @@ impl EventOutcome {
 
 impl Uploads {
     /// The record, after starting the verification of a posted object that S3 already holds but
-    /// whose `ObjectCreated:Post` event has not arrived (or never will, as on a local stack).
+    /// whose `ObjectCreated:Post` event has not arrived (or never will, as on a local stack), or
+    /// resuming one whose holder gave up or died: the owner's reads drive form POSTs, which no
+    /// `complete` call announces.
     pub async fn get_settled(&self, owner: &str, id: UploadId) -> Result<UploadRecord, Error> {
         let record = self.get(owner, id).await?;
-        if record.kind != Kind::Post || self.require_active(&record, "verify").is_err() {
+        if record.kind != Kind::Post {
             return Ok(record);
         }
-        match self.start_posted(record, None, By::Api).await {
+        let started = match record.status {
+            Status::Pending if self.require_active(&record, "verify").is_ok() => {
+                self.start_posted(record, None, By::Api).await
+            }
+            // Large objects are the verifier function's, whose redelivered event takes over.
+            Status::Completing
+                if record.lease_until < self.clock.now()
+                    && !record.size().is_some_and(|s| self.too_large_inline(s)) =>
+            {
+                match self.take_over(&record, By::Api).await {
+                    Ok(Some(result)) => result.map(Some),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+            _ => return Ok(record),
+        };
+        match started {
             Ok(Some(r)) => Ok(r),
             Err(Error::VerificationFailed(r)) => Ok(*r),
             Ok(None) => self.get(owner, id).await,
@@ -99,6 +118,15 @@ impl Uploads {
         if record.key != parsed {
             return Ok(EventOutcome::Ignored("the key is not the session's"));
         }
+        // A form replayed (its policy still valid) into a session that ended without a verified
+        // object: whatever arrived is unverified, and goes.
+        if record.kind == Kind::Post && matches!(record.status, Status::Failed | Status::Aborted) {
+            self.objects.delete(key).await?;
+            tracing::warn!(upload_id = %id, status = record.status.as_str(), "deleted an object posted into a finished session");
+            return Ok(EventOutcome::Ignored(
+                "an object posted into a finished session; deleted",
+            ));
+        }
         if record.kind == Kind::Post && record.status == Status::Pending {
             let by = By::Verifier { deadline };
             match self.start_posted(record, None, by).await {
@@ -134,23 +162,31 @@ impl Uploads {
         let Some(record) = self.await_handover(record).await? else {
             return Ok(EventOutcome::Ignored("no session with this id"));
         };
-        let large = record.size().is_some_and(|s| self.too_large_inline(s));
-        let guard = match record.status {
-            Status::Verifying => Guard::status(Status::Verifying),
-            // A verifier that died mid-way: its lease ran out, so this delivery takes over.
-            Status::Completing if record.lease_until < self.clock.now() && large => {
-                self.expired_lease()
+        let by = By::Verifier { deadline };
+        match record.status {
+            Status::Verifying => {
+                let guard = Guard::status(Status::Verifying);
+                let Some(taken) = self.claim(record.upload_id, guard, None, None).await? else {
+                    return Ok(EventOutcome::Ignored("another verifier took it"));
+                };
+                EventOutcome::of(self.finish(taken, None, by).await)
             }
-            _ => {
-                return Ok(EventOutcome::Ignored(
-                    "the session is not awaiting verification",
-                ));
+            // A holder (API or verifier) that died or gave up: its lease ran out, so this
+            // delivery resumes the completion from whichever step it reached.
+            Status::Completing if record.lease_until < self.clock.now() => {
+                match self.take_over(&record, by).await? {
+                    // S3 refused the parts: the session is the client's again (`pending`).
+                    Some(Err(Error::Conflict(_) | Error::Parts(_))) => Ok(EventOutcome::Ignored(
+                        "the completion could not finish; the session is pending again",
+                    )),
+                    Some(result) => EventOutcome::of(result),
+                    None => Ok(EventOutcome::Ignored("another caller took it")),
+                }
             }
-        };
-        let Some(taken) = self.claim(record.upload_id, guard, None, None).await? else {
-            return Ok(EventOutcome::Ignored("another verifier took it"));
-        };
-        EventOutcome::of(self.finish(taken, None, By::Verifier { deadline }).await)
+            _ => Ok(EventOutcome::Ignored(
+                "the session is not awaiting verification",
+            )),
+        }
     }
 
     /// S3's event can outrun the API's hand-over (`completing` → `verifying`) of a large object

@@ -137,7 +137,7 @@ async fn a_digest_declared_while_verification_runs_without_one_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict(m) if m.contains("without a declared digest")),
+        matches!(&err, Error::Conflict(m) if m.contains("without the declared digest")),
         "{err:?}"
     );
     assert_eq!(fx.peek(r.upload_id).expected_sha256, None);

@@ -212,6 +212,7 @@ fn assert_verified(record: &UploadRecord, data: &[u8]) {
 mod completion;
 mod faults;
 mod guarantees;
+mod recovery;
 mod sessions;
 mod verdicts;
 mod verifier;
