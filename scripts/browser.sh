@@ -38,14 +38,19 @@ run_tests() {
   need_chromium
   . scripts/env.sh
   local_aws_env "$emulator"
-  cargo build --locked --quiet --bin api
+  # `make test` hands over the binary its `cargo test` built (API_BIN), so nothing builds twice.
+  local api=${API_BIN:-}
+  if [ -z "$api" ]; then
+    cargo build --locked --quiet --bin api
+    api=./target/debug/api
+  fi
   if curl -s -m 2 -o /dev/null "http://127.0.0.1:$port/healthz"; then
     echo "127.0.0.1:$port is taken (a leftover API?); set BROWSER_API_PORT" >&2
     exit 1
   fi
   # Parts of 5 MiB (S3's minimum) keep multi-part test files small; a 64 MiB limit, a refusal.
   LISTEN_ADDR=127.0.0.1:$port DEFAULT_PART_SIZE=5242880 MAX_OBJECT_BYTES=67108864 WEB_DIR=web \
-    ./target/debug/api >.local/browser-api.log 2>&1 &
+    "$api" >.local/browser-api.log 2>&1 &
   api_pid=$!
   trap 'kill "${api_pid:-}" 2>/dev/null || true' EXIT
   for _ in $(seq 100); do

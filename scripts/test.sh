@@ -19,7 +19,8 @@ mkdir -p .local
 cargo test --locked --lib --bins --tests 2>&1 | tee .local/test-output.log
 # The upload page and stock Uppy in headless Chromium, against the API binary and the same emulator.
 echo "== browser tests"
-scripts/browser.sh test "$port" 2>&1 | tee -a .local/test-output.log
+# `cargo test` built target/debug/api for the integration tests (with the same features).
+API_BIN=./target/debug/api scripts/browser.sh test "$port" 2>&1 | tee -a .local/test-output.log
 scripts/stack.sh stop "$port"
 trap - EXIT
 
