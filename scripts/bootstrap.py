@@ -16,6 +16,8 @@ try:
 except ClientError as e:
     if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
         raise
+# Versioning, as in template.yaml: a verified record names one version, which nothing replaces.
+s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 # Browsers PUT parts straight to S3 and must be able to read each part's ETag.
 s3.put_bucket_cors(
     Bucket=bucket,

@@ -25,6 +25,8 @@ pub struct Limits {
     pub max_object_bytes: u64,
     pub default_part_size: u64,
     pub url_expiry: Duration,
+    /// How long a form POST policy stays valid: short, since a form can be replayed until then.
+    pub post_form_expiry: Duration,
     pub session_ttl: Duration,
     /// How long a completion holds a record before another caller may take it over.
     pub completion_lease: Duration,
@@ -41,6 +43,7 @@ impl Default for Limits {
             max_object_bytes: 5 * 1024 * 1024 * MIB,
             default_part_size: 16 * MIB,
             url_expiry: Duration::from_secs(3600),
+            post_form_expiry: Duration::from_secs(900),
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             completion_lease: Duration::from_secs(900),
             completion_wait: Duration::from_secs(20),
@@ -182,6 +185,7 @@ impl Config {
             )?,
             // SigV4 pre-signed URLs live at most 7 days.
             url_expiry: secs("URL_EXPIRY_SECONDS", d.url_expiry, 60, 604_800)?,
+            post_form_expiry: secs("POST_FORM_EXPIRY_SECONDS", d.post_form_expiry, 60, 604_800)?,
             session_ttl: secs("SESSION_TTL_SECONDS", d.session_ttl, 300, 365 * 86_400)?,
             completion_lease: secs("COMPLETION_LEASE_SECONDS", d.completion_lease, 30, 86_400)?,
             completion_wait: secs("COMPLETION_WAIT_SECONDS", d.completion_wait, 0, 28)?,

@@ -85,10 +85,20 @@ pub struct SignedPart {
     pub headers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone)]
+/// One version of an object: what a verification pins and a verified record names.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub size: u64,
     pub etag: String,
+    /// S3's version id; `None` in a bucket without versioning.
+    pub version_id: Option<String>,
+}
+
+/// The exact bytes a read may return: this ETag, and this version when there is one.
+#[derive(Debug, Clone, Copy)]
+pub struct Pin<'a> {
+    pub etag: &'a str,
+    pub version_id: Option<&'a str>,
 }
 
 #[async_trait]
@@ -119,17 +129,34 @@ pub trait ObjectStore: Send + Sync {
         parts: &[ListedPart],
     ) -> Result<(), PortError>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), PortError>;
-    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, PortError>;
-    /// `len` bytes from `start`, only while the object's ETag is still `if_match`
-    /// (`PreconditionFailed` otherwise). Returned as the chunks that arrived, uncopied.
+    /// The current version of `key`, or the version `version_id`; `None` when there is none.
+    async fn head(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectInfo>, PortError>;
+    /// `len` bytes from `start` of the pinned object (`PreconditionFailed` when its ETag is no
+    /// longer the pinned one). Returned as the chunks that arrived, uncopied.
     async fn get_range(
         &self,
         key: &str,
         start: u64,
         len: u64,
-        if_match: &str,
+        pin: Pin<'_>,
     ) -> Result<Vec<Bytes>, PortError>;
-    async fn delete(&self, key: &str) -> Result<(), PortError>;
+    /// Deletes one version for good, or (`None`) the current object.
+    async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), PortError>;
+    /// Deletes every version (and delete marker) of `key` but `keep`: nothing else stays
+    /// under the key. How many went.
+    async fn purge(&self, key: &str, keep: Option<&str>) -> Result<usize, PortError>;
+    /// A GET of exactly `version_id` (when given) of `key`, downloaded as `filename`.
+    async fn presign_get(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        filename: &str,
+        expires: Duration,
+    ) -> Result<String, PortError>;
 }
 
 /// Runs the verifier again for an upload whose verification paused at a deadline.

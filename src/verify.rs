@@ -16,7 +16,7 @@ use sha2::digest::common::hazmat::SerializableState;
 use crate::config::VerifyConfig;
 pub use crate::domain::Progress;
 use crate::domain::Sha256;
-use crate::ports::{ObjectStore, PortError};
+use crate::ports::{ObjectInfo, ObjectStore, Pin, PortError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hashed {
@@ -68,18 +68,22 @@ fn resume_from(resume: Option<&Progress>, size: u64) -> Result<(u64, sha2::Sha25
     Ok((p.hashed, h))
 }
 
-/// Continues (or starts) hashing `size` bytes of `key`, refusing (`PreconditionFailed`) to mix
-/// two objects if the object's ETag stops being `etag` mid-way. Stops after the range in flight
-/// once `deadline` passes, so every run makes progress.
+/// Continues (or starts) hashing `object` (a version of `key`), every read pinned to its version
+/// and ETag: never two objects mixed (`PreconditionFailed` if the ETag stops matching). Stops
+/// after the range in flight once `deadline` passes, so every run makes progress.
 pub async fn sha256_object(
     store: &dyn ObjectStore,
     key: &str,
-    size: u64,
-    etag: &str,
+    object: &ObjectInfo,
     cfg: VerifyConfig,
     resume: Option<&Progress>,
     deadline: Option<Instant>,
 ) -> Result<Hashed, VerifyError> {
+    let size = object.size;
+    let pin = Pin {
+        etag: &object.etag,
+        version_id: object.version_id.as_deref(),
+    };
     let (start, hasher) = resume_from(resume, size)?;
     let range = cfg.range_bytes.max(1);
     let ranges = (0..(size - start).div_ceil(range)).map(move |i| {
@@ -101,7 +105,7 @@ pub async fn sha256_object(
     });
 
     let mut fetched = stream::iter(ranges)
-        .map(|(at, len)| store.get_range(key, at, len, etag))
+        .map(|(at, len)| store.get_range(key, at, len, pin))
         .buffered(cfg.concurrency.max(1));
     let fed = async {
         while let Some(chunks) = fetched.try_next().await? {

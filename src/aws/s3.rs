@@ -11,8 +11,8 @@ use tokio::sync::RwLock;
 
 use crate::domain::{ContentType, PartNumber};
 use crate::ports::{
-    BoxError, ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, PortError, PostForm,
-    SignedPart, Upstream,
+    BoxError, ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, Pin, PortError,
+    PostForm, SignedPart, Upstream,
 };
 use crate::presign::{Credentials, EndpointError, Presigner};
 
@@ -275,12 +275,17 @@ impl ObjectStore for S3Objects {
         Ok(())
     }
 
-    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, PortError> {
+    async fn head(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectInfo>, PortError> {
         match self
             .client
             .head_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(version_id.map(str::to_owned))
             .send()
             .await
         {
@@ -290,6 +295,8 @@ impl ObjectStore for S3Objects {
                     .and_then(|n| u64::try_from(n).ok())
                     .unwrap_or(0),
                 etag: unquote(out.e_tag().unwrap_or_default()),
+                // Unversioned buckets answer "null" (or nothing).
+                version_id: out.version_id().filter(|v| *v != "null").map(str::to_owned),
             })),
             // Without `s3:ListBucket`, S3 answers a missing key's HEAD with 403: not there yet.
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
@@ -308,7 +315,7 @@ impl ObjectStore for S3Objects {
         key: &str,
         start: u64,
         len: u64,
-        if_match: &str,
+        pin: Pin<'_>,
     ) -> Result<Vec<Bytes>, PortError> {
         let end = start + len;
         let mut chunks = Vec::new();
@@ -321,7 +328,8 @@ impl ObjectStore for S3Objects {
                 .bucket(&self.bucket)
                 .key(key)
                 .range(format!("bytes={at}-{}", end - 1))
-                .if_match(format!("\"{if_match}\""))
+                .if_match(format!("\"{}\"", pin.etag))
+                .set_version_id(pin.version_id.map(str::to_owned))
                 .send()
                 .await
                 .map_err(port_error)?;
@@ -366,14 +374,118 @@ impl ObjectStore for S3Objects {
         Ok(chunks)
     }
 
-    async fn delete(&self, key: &str) -> Result<(), PortError> {
+    async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), PortError> {
         self.client
             .delete_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(version_id.map(str::to_owned))
             .send()
             .await
             .map_err(port_error)?;
         Ok(())
+    }
+
+    async fn purge(&self, key: &str, keep: Option<&str>) -> Result<usize, PortError> {
+        let mut gone = 0;
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(key)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(port_error)?;
+            let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+            let markers = page
+                .delete_markers()
+                .iter()
+                .map(|m| (m.key(), m.version_id()));
+            let doomed: Vec<String> = versions
+                .chain(markers)
+                .filter(|(k, _)| *k == Some(key))
+                .filter_map(|(_, v)| v.map(str::to_owned))
+                .filter(|v| Some(v.as_str()) != keep)
+                .collect();
+            for version in &doomed {
+                // "null" is the one version of an unversioned bucket, deleted by that name.
+                self.delete(key, Some(version)).await?;
+            }
+            gone += doomed.len();
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
+        Ok(gone)
+    }
+
+    async fn presign_get(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        filename: &str,
+        expires: Duration,
+    ) -> Result<String, PortError> {
+        let creds = self.credentials().await?;
+        let disposition = attachment(filename);
+        let mut query = vec![("response-content-disposition", disposition.as_str())];
+        if let Some(v) = version_id {
+            query.push(("versionId", v));
+        }
+        Ok(self
+            .presigner
+            .batch(&creds, time::OffsetDateTime::now_utc(), expires)
+            .sign("GET", key, &query, &[]))
+    }
+}
+
+/// `Content-Disposition: attachment` naming `filename` for every browser (RFC 6266): an ASCII
+/// fallback, and the exact name percent-encoded as UTF-8 (RFC 5987).
+fn attachment(filename: &str) -> String {
+    let fallback: String = filename
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' && c != '%' => c,
+            _ => '_',
+        })
+        .collect();
+    const ATTR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'!')
+        .remove(b'#')
+        .remove(b'$')
+        .remove(b'&')
+        .remove(b'+')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'^')
+        .remove(b'_')
+        .remove(b'`')
+        .remove(b'|')
+        .remove(b'~');
+    let exact = percent_encoding::utf8_percent_encode(filename, ATTR);
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attachment;
+
+    #[test]
+    fn downloads_are_attachments_named_for_every_browser() {
+        assert_eq!(
+            attachment("report.pdf"),
+            "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
+        );
+        // Quotes, backslashes and non-ASCII never break out of the header value.
+        assert_eq!(
+            attachment("na\"ïve\\ 100%.txt"),
+            "attachment; filename=\"na__ve_ 100_.txt\"; filename*=UTF-8''na%22%C3%AFve%5C%20100%25.txt"
+        );
     }
 }

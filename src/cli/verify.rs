@@ -54,11 +54,11 @@ async fn digest(
     let store = S3Objects::new(sdk, &args.bucket, cfg.stall_timeout)?;
     let (bucket, key) = (&args.bucket, &args.key);
     let info = store
-        .head(key)
+        .head(key, None)
         .await?
         .ok_or_else(|| format!("s3://{bucket}/{key} does not exist"))?;
     let started = Instant::now();
-    let hashed = verify::sha256_object(&store, key, info.size, &info.etag, cfg, None, None).await?;
+    let hashed = verify::sha256_object(&store, key, &info, cfg, None, None).await?;
     let verify::Hashed::Done(digest) = hashed else {
         return Err("verification stopped without a deadline".into());
     };

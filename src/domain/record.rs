@@ -103,7 +103,9 @@ pub struct UploadRecord {
     pub plan_measured: bool,
     pub expected_sha256: Option<Sha256>,
     pub sha256: Option<Sha256>,
+    /// The ETag and S3 version of the object the verification pinned (and the record names).
     pub etag: Option<String>,
+    pub version_id: Option<String>,
     pub metadata: Metadata,
     /// RFC 3339, UTC.
     pub created_at: String,

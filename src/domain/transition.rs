@@ -75,6 +75,7 @@ pub enum Change {
     Verified {
         sha256: Sha256,
         etag: String,
+        version_id: Option<String>,
         verified_at: String,
         bytes: u64,
     },
@@ -83,6 +84,7 @@ pub enum Change {
     Failing {
         sha256: Option<Sha256>,
         etag: Option<String>,
+        version_id: Option<String>,
         error: String,
     },
     /// `failed`, after `Failing` and the object's deletion.
@@ -90,10 +92,11 @@ pub enum Change {
     Aborted,
 }
 
-/// Verification progress, saved with the ETag of the object it was made on.
+/// Verification progress, saved with the ETag and version of the object it was made on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Saved {
     pub etag: String,
+    pub version_id: Option<String>,
     pub progress: Progress,
 }
 
@@ -168,26 +171,35 @@ impl Change {
             }
             Self::Declare { expected_sha256 } => record.expected_sha256 = Some(expected_sha256),
             Self::HandOver {
-                saved: Some(Saved { etag, progress }),
+                saved:
+                    Some(Saved {
+                        etag,
+                        version_id,
+                        progress,
+                    }),
             } => {
                 record.etag = Some(etag);
+                record.version_id = version_id;
                 record.verified_bytes = progress.hashed;
                 record.hash_state = Some(progress.state);
             }
             Self::Verified {
                 sha256,
                 etag,
+                version_id,
                 verified_at,
                 bytes,
             } => {
                 record.sha256 = Some(sha256);
                 record.etag = Some(etag);
+                record.version_id = version_id;
                 record.verified_at = Some(verified_at);
                 record.verified_bytes = bytes;
             }
             Self::Failing {
                 sha256,
                 etag,
+                version_id,
                 error,
             } => {
                 if sha256.is_some() {
@@ -195,6 +207,7 @@ impl Change {
                 }
                 if etag.is_some() {
                     record.etag = etag;
+                    record.version_id = version_id;
                 }
                 record.error = Some(error);
             }

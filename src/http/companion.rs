@@ -349,6 +349,6 @@ pub async fn params(
         method: "POST",
         url,
         fields,
-        expires: app.url_expiry().as_secs(),
+        expires: app.post_form_expiry().as_secs(),
     }))
 }

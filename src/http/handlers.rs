@@ -340,3 +340,33 @@ pub async fn complete(
     };
     Ok((status, self::record(&record)).into_response())
 }
+
+#[derive(Serialize)]
+struct DownloadResponse {
+    url: String,
+    expires_at: String,
+    version_id: Option<String>,
+    sha256: Sha256,
+    size: u64,
+    content_type: ContentType,
+    filename: Filename,
+}
+
+/// `GET /uploads/{id}/object`: a pre-signed GET of exactly the verified version.
+pub async fn download(
+    State(app): App,
+    caller: Caller,
+    PathParams(id): PathParams<String>,
+) -> Result<Response, Error> {
+    let d = app.download(caller.id(), upload_id(&id)?).await?;
+    Ok(Json(DownloadResponse {
+        url: d.url,
+        expires_at: d.expires_at,
+        version_id: d.version_id,
+        sha256: d.sha256,
+        size: d.size,
+        content_type: d.content_type,
+        filename: d.filename,
+    })
+    .into_response())
+}

@@ -40,6 +40,7 @@ pub fn router(uploads: Arc<Uploads>, callers: CallerPolicy) -> Router {
             get(handlers::list_parts).post(handlers::sign_parts),
         )
         .route("/uploads/{upload_id}/complete", post(handlers::complete))
+        .route("/uploads/{upload_id}/object", get(handlers::download))
         .route("/s3/params", get(companion::params))
         .route("/s3/multipart", post(companion::create))
         .route(

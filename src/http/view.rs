@@ -27,6 +27,8 @@ pub struct RecordView<'a> {
     expected_sha256: Option<Sha256>,
     sha256: Option<Sha256>,
     etag: Option<&'a str>,
+    /// The S3 version the verification pinned: the exact bytes a `verified` record names.
+    version_id: Option<&'a str>,
     metadata: &'a Metadata,
     created_at: &'a str,
     updated_at: &'a str,
@@ -58,6 +60,7 @@ impl<'a> From<&'a UploadRecord> for RecordView<'a> {
             expected_sha256: r.expected_sha256,
             sha256: r.sha256,
             etag: r.etag.as_deref(),
+            version_id: r.version_id.as_deref(),
             metadata: &r.metadata,
             created_at: &r.created_at,
             updated_at: &r.updated_at,

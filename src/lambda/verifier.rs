@@ -107,9 +107,12 @@ impl Verifier<'_> {
                         lines.push(json!({ "bucket": b, "key": key, "outcome": "ignored", "reason": "not the uploads bucket" }));
                         continue;
                     }
-                    let span = tracing::info_span!("object_created", key = %key);
+                    let version = record.s3.object.version_id.filter(|v| !v.is_empty());
+                    let span =
+                        tracing::info_span!("object_created", key = %key, version = ?version);
                     let outcome = tracing::Instrument::instrument(
-                        self.uploads.on_object_created(&key, deadline),
+                        self.uploads
+                            .on_object_created(&key, version.as_deref(), deadline),
                         span,
                     )
                     .await;

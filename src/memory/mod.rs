@@ -26,7 +26,11 @@ pub enum Call {
     AbortMultipart,
     Head,
     GetRange,
+    /// Deleting one object or version.
     Delete,
+    /// Deleting every version of a key but one.
+    Purge,
+    PresignGet,
     CreateSession,
     GetSession,
     ListSessions,

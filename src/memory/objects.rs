@@ -10,8 +10,8 @@ use bytes::Bytes;
 use super::{Call, Faults, lock};
 use crate::domain::{ContentType, MIN_PART_SIZE, PartNumber, Sha256};
 use crate::ports::{
-    ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, PortError, PostForm, SignedPart,
-    Upstream,
+    ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, Pin, PortError, PostForm,
+    SignedPart, Upstream,
 };
 
 #[derive(Debug, Clone)]
@@ -28,16 +28,29 @@ struct Multipart {
     parts: BTreeMap<PartNumber, Part>,
 }
 
+/// One version of a key in a versioned bucket; `data: None` is a delete marker.
 #[derive(Debug, Clone)]
-struct Object {
-    data: Bytes,
+struct Version {
+    id: String,
+    data: Option<Bytes>,
     etag: String,
+}
+
+impl Version {
+    fn info(&self) -> Option<ObjectInfo> {
+        Some(ObjectInfo {
+            size: self.data.as_ref()?.len() as u64,
+            etag: self.etag.clone(),
+            version_id: Some(self.id.clone()),
+        })
+    }
 }
 
 pub struct MemoryObjects {
     bucket: String,
     uploads: Mutex<HashMap<String, Multipart>>,
-    objects: Mutex<HashMap<String, Object>>,
+    /// Every key's versions, oldest first: the bucket has versioning on, as the stack's has.
+    objects: Mutex<HashMap<String, Vec<Version>>>,
     next_id: Mutex<u64>,
     pub faults: Faults,
 }
@@ -86,17 +99,48 @@ impl MemoryObjects {
         Ok(etag)
     }
 
-    /// A form POST, or anyone overwriting the key: the object now holds `data`.
-    pub fn put_object(&self, key: &str, data: &[u8]) {
-        let object = Object {
-            data: Bytes::copy_from_slice(data),
-            etag: etag_of(data),
-        };
-        lock(&self.objects).insert(key.to_owned(), object);
+    /// A form POST, or anyone overwriting the key: a new current version holds `data`. Its id.
+    pub fn put_object(&self, key: &str, data: &[u8]) -> String {
+        self.push(key, Some(Bytes::copy_from_slice(data)), etag_of(data))
     }
 
+    fn push(&self, key: &str, data: Option<Bytes>, etag: String) -> String {
+        let id = {
+            let mut next = lock(&self.next_id);
+            *next += 1;
+            format!("v{next}")
+        };
+        let version = Version {
+            id: id.clone(),
+            data,
+            etag,
+        };
+        lock(&self.objects)
+            .entry(key.to_owned())
+            .or_default()
+            .push(version);
+        id
+    }
+
+    /// The current object's bytes (`None`: no object, or a delete marker).
     pub fn object(&self, key: &str) -> Option<Bytes> {
-        lock(&self.objects).get(key).map(|o| o.data.clone())
+        lock(&self.objects).get(key)?.last()?.data.clone()
+    }
+
+    /// The bytes of one version.
+    pub fn version(&self, key: &str, version_id: &str) -> Option<Bytes> {
+        let objects = lock(&self.objects);
+        objects
+            .get(key)?
+            .iter()
+            .find(|v| v.id == version_id)?
+            .data
+            .clone()
+    }
+
+    /// How many versions and delete markers `key` has.
+    pub fn versions(&self, key: &str) -> usize {
+        lock(&self.objects).get(key).map_or(0, Vec::len)
     }
 
     /// Whether S3 still holds the multipart upload.
@@ -223,12 +267,9 @@ impl ObjectStore for MemoryObjects {
             data.extend_from_slice(&held.data);
         }
         uploads.remove(upload_id);
+        drop(uploads);
         let etag = format!("{}-{}", etag_of(&data), parts.len());
-        let object = Object {
-            data: Bytes::from(data),
-            etag,
-        };
-        lock(&self.objects).insert(key.to_owned(), object);
+        self.push(key, Some(Bytes::from(data)), etag);
         Ok(())
     }
 
@@ -244,12 +285,13 @@ impl ObjectStore for MemoryObjects {
         }
     }
 
-    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, PortError> {
+    async fn head(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectInfo>, PortError> {
         self.faults.enter(Call::Head).await?;
-        Ok(lock(&self.objects).get(key).map(|o| ObjectInfo {
-            size: o.data.len() as u64,
-            etag: o.etag.clone(),
-        }))
+        Ok(self.find(key, version_id).and_then(|v| v.info()))
     }
 
     async fn get_range(
@@ -257,27 +299,75 @@ impl ObjectStore for MemoryObjects {
         key: &str,
         start: u64,
         len: u64,
-        if_match: &str,
+        pin: Pin<'_>,
     ) -> Result<Vec<Bytes>, PortError> {
         self.faults.enter(Call::GetRange).await?;
-        let objects = lock(&self.objects);
-        let object = objects.get(key).ok_or(PortError::NotFound)?;
-        if object.etag != if_match {
+        let version = self.find(key, pin.version_id).ok_or(PortError::NotFound)?;
+        let data = version.data.ok_or(PortError::NotFound)?;
+        if version.etag != pin.etag {
             return Err(PortError::PreconditionFailed);
         }
-        let size = object.data.len();
+        let size = data.len();
         if len > 0 && start >= size as u64 {
             return Err(PortError::unavailable(Upstream::S3, "InvalidRange (416)"));
         }
         let from = usize::try_from(start).map_or(size, |s| s.min(size));
         let to = usize::try_from(start.saturating_add(len)).map_or(size, |e| e.min(size));
-        Ok(vec![object.data.slice(from..to)])
+        Ok(vec![data.slice(from..to)])
     }
 
-    async fn delete(&self, key: &str) -> Result<(), PortError> {
+    async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), PortError> {
         self.faults.enter(Call::Delete).await?;
-        // S3 answers a DELETE of a missing key as a success.
-        lock(&self.objects).remove(key);
+        match version_id {
+            // S3 answers a DELETE of a missing version as a success.
+            Some(id) => {
+                if let Some(versions) = lock(&self.objects).get_mut(key) {
+                    versions.retain(|v| v.id != id);
+                }
+            }
+            // In a versioned bucket: a delete marker; the bytes stay as a noncurrent version.
+            None => {
+                self.push(key, None, String::new());
+            }
+        }
         Ok(())
+    }
+
+    async fn purge(&self, key: &str, keep: Option<&str>) -> Result<usize, PortError> {
+        self.faults.enter(Call::Purge).await?;
+        let mut objects = lock(&self.objects);
+        let Some(versions) = objects.get_mut(key) else {
+            return Ok(0);
+        };
+        let before = versions.len();
+        versions.retain(|v| Some(v.id.as_str()) == keep);
+        Ok(before - versions.len())
+    }
+
+    async fn presign_get(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        filename: &str,
+        _expires: Duration,
+    ) -> Result<String, PortError> {
+        self.faults.enter(Call::PresignGet).await?;
+        let version = version_id.map_or(String::new(), |v| format!("&versionId={v}"));
+        Ok(format!(
+            "memory://{}/{key}?filename={filename}{version}",
+            self.bucket
+        ))
+    }
+}
+
+impl MemoryObjects {
+    /// `version_id`, or the current version (`None` when that is a delete marker).
+    fn find(&self, key: &str, version_id: Option<&str>) -> Option<Version> {
+        let objects = lock(&self.objects);
+        let versions = objects.get(key)?;
+        match version_id {
+            Some(id) => versions.iter().find(|v| v.id == id).cloned(),
+            None => versions.last().filter(|v| v.data.is_some()).cloned(),
+        }
     }
 }

@@ -40,7 +40,11 @@ impl Uploads {
                     .abort_multipart(record.key.as_str(), s3_upload_id)
                     .await
             }
-            Kind::Post => self.objects.delete(record.key.as_str()).await,
+            Kind::Post => self
+                .objects
+                .purge(record.key.as_str(), None)
+                .await
+                .map(|_| ()),
         };
         match s3_side {
             Ok(()) | Err(PortError::NotFound) => Ok(()),

@@ -96,7 +96,7 @@ impl Uploads {
                 record.key.as_str(),
                 &record.content_type,
                 max,
-                self.limits.url_expiry,
+                self.limits.post_form_expiry,
             )
             .await?;
         self.sessions.create(&record).await?;
@@ -163,6 +163,7 @@ impl Uploads {
             expected_sha256: req.sha256,
             sha256: None,
             etag: None,
+            version_id: None,
             metadata: req.metadata,
             created_at: created.clone(),
             updated_at: created,

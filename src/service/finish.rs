@@ -21,7 +21,10 @@ enum Target {
     /// Its size and ETag, and the progress to resume from.
     Ready(ObjectInfo, Option<Progress>),
     /// It cannot verify: missing, the wrong size, or not the object a paused run started on.
-    Unverifiable { etag: Option<String>, why: String },
+    Unverifiable {
+        object: Option<ObjectInfo>,
+        why: String,
+    },
 }
 
 impl Uploads {
@@ -47,7 +50,9 @@ impl Uploads {
         }
         let (info, resume) = match self.object_to_verify(&record, plan).await? {
             Target::Ready(info, resume) => (info, resume),
-            Target::Unverifiable { etag, why } => return self.fail(record, None, etag, why).await,
+            Target::Unverifiable { object, why } => {
+                return self.fail(record, None, object.as_ref(), why).await;
+            }
         };
         let deadline = match by {
             By::Verifier { deadline } => deadline,
@@ -63,14 +68,13 @@ impl Uploads {
                 );
                 let saved = Saved {
                     etag: info.etag,
+                    version_id: info.version_id,
                     progress,
                 };
                 return self.hand_to_verifier(&record, Some(saved)).await;
             }
             Err(VerifyError::Read(PortError::PreconditionFailed)) => {
-                return self
-                    .fail(record, None, Some(info.etag), CHANGED.into())
-                    .await;
+                return self.fail(record, None, Some(&info), CHANGED.into()).await;
             }
             Err(e) => {
                 self.release(&record).await;
@@ -83,18 +87,20 @@ impl Uploads {
         self.record_verdict(record, digest, info).await
     }
 
-    /// The object's size and ETag, and where hashing resumes: a resumed verification continues
-    /// on the object it started on.
+    /// The object's version, size and ETag, and where hashing resumes: a resumed verification
+    /// continues on the very version it started on.
     async fn object_to_verify(
         &self,
         record: &UploadRecord,
         plan: PartPlan,
     ) -> Result<Target, Error> {
-        let unverifiable = |etag, why: &str| Target::Unverifiable {
-            etag,
+        let unverifiable = |object, why: &str| Target::Unverifiable {
+            object,
             why: why.to_owned(),
         };
-        let info = match self.objects.head(record.key.as_str()).await {
+        let saved = record.saved_progress();
+        let pinned = saved.as_ref().and(record.version_id.as_deref());
+        let info = match self.objects.head(record.key.as_str(), pinned).await {
             Ok(Some(info)) => info,
             Ok(None) => {
                 let why = "the multipart upload no longer exists (aborted or expired)";
@@ -111,13 +117,13 @@ impl Uploads {
                 info.size,
                 plan.size()
             );
-            return Ok(unverifiable(Some(info.etag), &why));
+            return Ok(unverifiable(Some(info), &why));
         }
-        Ok(match (record.saved_progress(), &record.etag) {
-            (Some(progress), Some(pinned)) if *pinned == info.etag => {
+        Ok(match (saved, &record.etag) {
+            (Some(progress), Some(etag)) if *etag == info.etag => {
                 Target::Ready(info, Some(progress))
             }
-            (Some(_), _) => unverifiable(Some(info.etag), CHANGED),
+            (Some(_), _) => unverifiable(Some(info), CHANGED),
             (None, _) => Target::Ready(info, None),
         })
     }
@@ -182,8 +188,7 @@ impl Uploads {
                     verify::sha256_object(
                         self.objects.as_ref(),
                         key.as_str(),
-                        info.size,
-                        &info.etag,
+                        info,
                         self.verify,
                         resume.as_ref(),
                         deadline,
@@ -221,16 +226,32 @@ impl Uploads {
     ) -> Result<UploadRecord, Error> {
         if let Some(expected) = record.expected_sha256.filter(|e| *e != digest) {
             let why = format!("sha256 mismatch: declared {expected}, computed {digest}");
-            return self.fail(record, Some(digest), Some(info.etag), why).await;
+            return self.fail(record, Some(digest), Some(&info), why).await;
         }
         let now = timestamp_now();
         let verified = Change::Verified {
             sha256: digest,
             etag: info.etag,
+            version_id: info.version_id.clone(),
             verified_at: now.clone(),
             bytes: info.size,
         };
-        self.write_held(&record, verified, &now).await
+        let verified = self.write_held(&record, verified, &now).await?;
+        // Whatever else arrived under the key meanwhile (a form posted again, say) goes: only
+        // the verified version stays (later arrivals go when S3 reports them).
+        if let Some(keep) = info.version_id.as_deref() {
+            match self.objects.purge(verified.key.as_str(), Some(keep)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    versions = n,
+                    "deleted objects written beside the verified one"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %chain(&e), "could not delete objects written beside the verified one")
+                }
+            }
+        }
+        Ok(verified)
     }
 
     /// `completing` → `verifying`, lease released: the verifier function takes it from here
@@ -251,12 +272,13 @@ impl Uploads {
         &self,
         record: UploadRecord,
         sha256: Option<Sha256>,
-        etag: Option<String>,
+        object: Option<&ObjectInfo>,
         why: String,
     ) -> Result<UploadRecord, Error> {
         let failing = Change::Failing {
             sha256,
-            etag,
+            etag: object.map(|o| o.etag.clone()),
+            version_id: object.and_then(|o| o.version_id.clone()),
             error: why,
         };
         match self
@@ -269,9 +291,10 @@ impl Uploads {
         }
     }
 
-    /// Deletes the object of a session whose verdict is `failed`, then records it.
+    /// Deletes every version under the key of a session whose verdict is `failed`, then
+    /// records it.
     async fn carry_out_failure(&self, record: UploadRecord) -> Result<UploadRecord, Error> {
-        if let Err(e) = self.objects.delete(record.key.as_str()).await {
+        if let Err(e) = self.objects.purge(record.key.as_str(), None).await {
             self.release(&record).await;
             return Err(e.into());
         }

@@ -7,6 +7,7 @@
 mod abort;
 mod complete;
 mod create;
+mod download;
 mod finish;
 mod parts;
 mod verifier;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use create::{Created, NewUpload, UnsizedUpload};
+pub use download::Download;
 pub use parts::MAX_URLS_PER_CALL;
 pub use verifier::EventOutcome;
 
@@ -91,9 +93,14 @@ impl Uploads {
         self
     }
 
-    /// How long signed URLs and forms stay valid.
+    /// How long signed part URLs stay valid.
     pub fn url_expiry(&self) -> Duration {
         self.limits.url_expiry
+    }
+
+    /// How long a signed form POST policy stays valid.
+    pub fn post_form_expiry(&self) -> Duration {
+        self.limits.post_form_expiry
     }
 
     /// The caller's uploads, newest first. `status` filters after DynamoDB reads `limit` items,

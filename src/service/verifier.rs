@@ -78,7 +78,7 @@ impl Uploads {
         declared: Option<Sha256>,
         by: By,
     ) -> Result<Option<UploadRecord>, Error> {
-        let Some(info) = self.objects.head(record.key.as_str()).await? else {
+        let Some(info) = self.objects.head(record.key.as_str(), None).await? else {
             return Ok(None);
         };
         // Too large to verify inside an API call: S3's event hands it to the verifier function.
@@ -102,10 +102,12 @@ impl Uploads {
     }
 
     /// Handles S3's `ObjectCreated` event for `key` (the `verifier` function): verifies the upload
-    /// whose session awaits it, exactly as `complete` does inline. Other keys are ignored.
+    /// whose session awaits it, exactly as `complete` does inline. Other keys are ignored; a
+    /// version (`version_id`, from the event) that arrives for a finished session is deleted.
     pub async fn on_object_created(
         &self,
         key: &str,
+        version_id: Option<&str>,
         deadline: Option<Instant>,
     ) -> Result<EventOutcome, Error> {
         let Ok(parsed) = ObjectKey::parse(key) else {
@@ -118,14 +120,8 @@ impl Uploads {
         if record.key != parsed {
             return Ok(EventOutcome::Ignored("the key is not the session's"));
         }
-        // A form replayed (its policy still valid) into a session that ended without a verified
-        // object: whatever arrived is unverified, and goes.
-        if record.kind == Kind::Post && matches!(record.status, Status::Failed | Status::Aborted) {
-            self.objects.delete(key).await?;
-            tracing::warn!(upload_id = %id, status = record.status.as_str(), "deleted an object posted into a finished session");
-            return Ok(EventOutcome::Ignored(
-                "an object posted into a finished session; deleted",
-            ));
+        if let Some(outcome) = self.discard_replay(&record, version_id).await? {
+            return Ok(outcome);
         }
         if record.kind == Kind::Post && record.status == Status::Pending {
             let by = By::Verifier { deadline };
@@ -139,6 +135,40 @@ impl Uploads {
             return self.continue_verification(id, deadline).await;
         }
         self.verify_session(record, deadline).await
+    }
+
+    /// An object that arrived for a session already finished is a replay (a form POSTed again
+    /// while its policy is valid): it goes, so what stays under the key is what the record names.
+    async fn discard_replay(
+        &self,
+        record: &UploadRecord,
+        version_id: Option<&str>,
+    ) -> Result<Option<EventOutcome>, Error> {
+        let key = record.key.as_str();
+        let deleted = match record.status {
+            // Ended without a verified object: every version under the key is unverified.
+            Status::Failed | Status::Aborted if record.kind == Kind::Post => {
+                self.objects.purge(key, None).await?
+            }
+            // Another version than the verified one; deleting it makes the verified one current.
+            Status::Verified => match (version_id, record.version_id.as_deref()) {
+                (Some(arrived), Some(verified)) if arrived != verified => {
+                    self.objects.delete(key, Some(arrived)).await?;
+                    1
+                }
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        tracing::warn!(
+            upload_id = %record.upload_id,
+            status = record.status.as_str(),
+            versions = deleted,
+            "deleted an object that arrived for a finished session"
+        );
+        Ok(Some(EventOutcome::Ignored(
+            "an object that arrived for a finished session; deleted",
+        )))
     }
 
     /// Continues a verification that paused at a deadline (the verifier's continuation event).

@@ -286,23 +286,8 @@ async fn post_form(client: &Client, name: &str, meta: &[(&str, &str)], body: Vec
         ])),
         "{policy}"
     );
-    let mut form = reqwest::multipart::Form::new();
-    for (k, v) in fields {
-        form = form.text(k.clone(), v.as_str().unwrap().to_owned());
-    }
-    // A file part, as a browser sends it: with a filename.
-    form = form.part(
-        "file",
-        reqwest::multipart::Part::bytes(body).file_name(name.to_owned()),
-    );
-    let res = reqwest::Client::new()
-        .post(p.body["url"].as_str().unwrap())
-        .timeout(std::time::Duration::from_secs(30))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 201);
+    let url = p.body["url"].as_str().unwrap();
+    assert_eq!(send_form(url, fields, name, body).await, 201);
     key
 }
 

@@ -57,6 +57,21 @@ pub async fn object_exists(key: &str) -> bool {
         .is_ok()
 }
 
+/// The SHA-256 (hex) of what S3 holds under `key`: its current object, or `version`.
+pub async fn stored_sha256(key: &str, version: Option<&str>) -> Option<String> {
+    let out = s3_client()
+        .await
+        .get_object()
+        .bucket(bucket())
+        .key(key)
+        .set_version_id(version.map(str::to_owned))
+        .send()
+        .await
+        .ok()?;
+    let bytes = out.body.collect().await.ok()?.into_bytes();
+    Some(sha256_hex(&bytes))
+}
+
 pub fn test_limits() -> Limits {
     Limits {
         max_object_bytes: 1024 * 1024 * 1024,
@@ -152,6 +167,11 @@ impl Client {
     /// `GET /uploads/{id}`: the record.
     pub async fn record(&self, id: &str) -> Answer {
         call(&self.app, "GET", &format!("/uploads/{id}"), None).await
+    }
+
+    /// `GET /uploads/{id}/object`: a download of the verified version.
+    pub async fn download(&self, id: &str) -> Answer {
+        call(&self.app, "GET", &format!("/uploads/{id}/object"), None).await
     }
 
     /// `DELETE /uploads/{id}`.
@@ -339,6 +359,16 @@ pub fn s3_event_for(key: &str) -> aws_lambda_events::event::s3::S3Event {
 
 /// An S3 event from `events/` (`file`), for `key`.
 pub fn s3_event_from(file: &str, key: &str) -> aws_lambda_events::event::s3::S3Event {
+    s3_event_of_version(file, key, None)
+}
+
+/// An S3 event from `events/` (`file`), for `version` of `key` (a versioned bucket's events
+/// name the version they report).
+pub fn s3_event_of_version(
+    file: &str,
+    key: &str,
+    version: Option<&str>,
+) -> aws_lambda_events::event::s3::S3Event {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("events")
         .join(file);
@@ -349,5 +379,34 @@ pub fn s3_event_from(file: &str, key: &str) -> aws_lambda_events::event::s3::S3E
         .replace("%20", "+");
     event["Records"][0]["s3"]["object"]["key"] = Value::String(encoded);
     event["Records"][0]["s3"]["bucket"]["name"] = Value::String(bucket());
+    if let Some(v) = version {
+        event["Records"][0]["s3"]["object"]["versionId"] = Value::String(v.to_owned());
+    }
     serde_json::from_value(event).unwrap()
+}
+
+/// POSTs a signed form (its `fields`, then the file, as a browser does) to `url`: the status.
+pub async fn send_form(
+    url: &str,
+    fields: &serde_json::Map<String, Value>,
+    name: &str,
+    body: Vec<u8>,
+) -> u16 {
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in fields {
+        form = form.text(k.clone(), v.as_str().unwrap().to_owned());
+    }
+    // A file part, as a browser sends it: with a filename.
+    form = form.part(
+        "file",
+        reqwest::multipart::Part::bytes(body).file_name(name.to_owned()),
+    );
+    let res = reqwest::Client::new()
+        .post(url)
+        .timeout(Duration::from_secs(30))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    res.status().as_u16()
 }

@@ -8,4 +8,6 @@ mod api;
 mod companion;
 mod events;
 mod presigned;
+mod replays;
 mod verify;
+mod versions;

@@ -290,11 +290,14 @@ async fn a_post_policy_takes_only_its_key_type_and_size_range() {
     assert!(refused_by_policy(&other_key), "{other_key:?}");
     let other_type = post(&form, &[("Content-Type", "text/html")], vec![1]).await;
     assert!(refused_by_policy(&other_type), "{other_type:?}");
-    assert!(s.head(key).await.unwrap().is_none(), "nothing stored yet");
+    assert!(
+        s.head(key, None).await.unwrap().is_none(),
+        "nothing stored yet"
+    );
 
     let ok = post(&form, &[], vec![b'x'; 100]).await;
     assert_eq!(ok.0, 201, "{ok:?}");
-    assert_eq!(s.head(key).await.unwrap().map(|o| o.size), Some(100));
+    assert_eq!(s.head(key, None).await.unwrap().map(|o| o.size), Some(100));
 
     let impostor = S3Objects::new(&sdk(&server.endpoint), BUCKET, Duration::from_secs(20)).unwrap();
     let forged = impostor

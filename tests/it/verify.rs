@@ -157,25 +157,29 @@ async fn a_stalled_connection_is_abandoned_and_resumed() {
 }
 
 #[tokio::test]
-async fn an_object_overwritten_mid_verification_fails_instead_of_mixing() {
+async fn an_object_overwritten_mid_verification_is_never_mixed_in() {
     // Inside the first range: the emulator closes each connection after one response.
     let (faults, client) = through_faulty_proxy(600_000).await;
-    let (id, _) = uploaded(&client, 23).await;
+    let (id, file) = uploaded(&client, 23).await;
     let key = client.record(&id).await.body["key"]
         .as_str()
         .unwrap()
         .to_owned();
     let s3 = s3_client().await;
     let (s3c, keyc) = (s3.clone(), key.clone());
+    let overwrite = Arc::new(Mutex::new(None::<String>));
+    let slot = overwrite.clone();
     *faults.hook.lock().unwrap() = Some(Box::new(move || {
         tokio::spawn(async move {
-            s3c.put_object()
+            let out = s3c
+                .put_object()
                 .bucket(bucket())
                 .key(keyc)
                 .body(vec![b'x'; 4096].into())
                 .send()
                 .await
                 .unwrap();
+            *slot.lock().unwrap() = out.version_id().map(str::to_owned);
         })
     }));
     let done = client.complete(&id).await;
@@ -183,17 +187,24 @@ async fn an_object_overwritten_mid_verification_fails_instead_of_mixing() {
         faults.hook.lock().unwrap().is_none(),
         "the overwrite happened mid-read"
     );
-    assert_eq!(done.status, 422, "{}", done.body);
-    assert_eq!(done.body["upload"]["status"], "failed");
-    assert!(
-        done.body["upload"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("changed"),
-        "{}",
-        done.body
+    // Every read was pinned to the completed version: the overwrite is a version of its own.
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["status"], "verified");
+    assert_eq!(done.body["sha256"], sha256_hex(&file));
+    let version = done.body["version_id"].as_str().unwrap();
+    assert_eq!(
+        stored_sha256(&key, Some(version)).await,
+        Some(sha256_hex(&file))
     );
-    assert!(!object_exists(&key).await, "unverified bytes removed");
+    // The overwrite's own event (or the verdict, if it came first) leaves only the verified
+    // version under the key.
+    let other = overwrite.lock().unwrap().take();
+    assert!(other.is_some(), "the overwrite is a version of its own");
+    let event = s3_event_of_version("s3-complete-multipart-upload.json", &key, other.as_deref());
+    let direct = uploads_with(test_limits(), small_ranges()).await;
+    let lines = handle_s3(&direct, event).await;
+    assert_eq!(lines[0]["outcome"], "ignored", "{}", lines[0]);
+    assert_eq!(stored_sha256(&key, None).await, Some(sha256_hex(&file)));
 }
 
 #[tokio::test]
@@ -261,7 +272,7 @@ async fn a_tiny_deadline_verifies_across_continuations() {
 }
 
 #[tokio::test]
-async fn an_object_replaced_between_continuations_fails() {
+async fn an_object_replaced_between_continuations_leaves_the_pinned_version_verified() {
     let asynchronous = Limits {
         verify_inline_max_bytes: 0,
         ..test_limits()
@@ -298,10 +309,13 @@ async fn an_object_replaced_between_continuations_fails() {
         .handle(Invocation::Continue(next), None)
         .await
         .unwrap();
-    assert_eq!(lines[0]["outcome"], "failed", "{}", lines[0]);
-    assert!(
-        lines[0]["error"].as_str().unwrap().contains("changed"),
-        "{}",
-        lines[0]
+    assert_eq!(lines[0]["outcome"], "verified", "{}", lines[0]);
+    assert_eq!(lines[0]["sha256"], sha256_hex(&file));
+    let record = client.record(&id).await.body;
+    let version = record["version_id"].as_str().unwrap();
+    assert_eq!(
+        stored_sha256(&key, Some(version)).await,
+        Some(sha256_hex(&file))
     );
+    assert_eq!(stored_sha256(&key, None).await, Some(sha256_hex(&file)));
 }

@@ -227,6 +227,14 @@ impl Update {
     }
 }
 
+/// The version that goes with an ETag: none (an unversioned bucket) removes a stale one.
+fn set_version(update: &mut Update, version_id: Option<String>) {
+    match version_id {
+        Some(v) => update.set("version_id", s(v)),
+        None => update.remove("version_id"),
+    }
+}
+
 /// What `Change::apply` writes, as DynamoDB attributes.
 fn write_change(update: &mut Update, change: Change) {
     let hex = |d: Sha256| s(d.to_hex());
@@ -264,30 +272,42 @@ fn write_change(update: &mut Update, change: Change) {
         }
         Change::Declare { expected_sha256 } => update.set("expected_sha256", hex(expected_sha256)),
         Change::HandOver {
-            saved: Some(Saved { etag, progress }),
+            saved:
+                Some(Saved {
+                    etag,
+                    version_id,
+                    progress,
+                }),
         } => {
             update.set("etag", s(etag));
+            set_version(update, version_id);
             update.set("verified_bytes", n(progress.hashed));
             update.set("hash_state", s(B64.encode(progress.state)));
         }
         Change::Verified {
             sha256,
             etag,
+            version_id,
             verified_at,
             bytes,
         } => {
             update.set("sha256", hex(sha256));
             update.set("etag", s(etag));
+            set_version(update, version_id);
             update.set("verified_at", s(verified_at));
             update.set("verified_bytes", n(bytes));
         }
         Change::Failing {
             sha256,
             etag,
+            version_id,
             error,
         } => {
             update.set_some("sha256", sha256.map(hex));
-            update.set_some("etag", etag.map(s));
+            if let Some(etag) = etag {
+                update.set("etag", s(etag));
+                set_version(update, version_id);
+            }
             update.set("error", s(error));
         }
         Change::Release | Change::HandOver { saved: None } | Change::Failed | Change::Aborted => {}

@@ -40,6 +40,7 @@ async fn a_holder_that_was_taken_over_cannot_write_or_delete() {
     assert_eq!(answer.unwrap(), b, "A answers the record B wrote");
     assert_eq!(fx.db(Call::Transition(Status::Failed)), 0);
     assert_eq!(fx.s3(Call::Delete), 0);
+    assert_eq!(fx.s3(Call::Purge), 1, "B's, keeping what it verified");
     assert_eq!(
         fx.objects.object(r.key.as_str()).as_deref(),
         Some(&data[..])

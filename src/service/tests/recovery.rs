@@ -41,11 +41,14 @@ async fn a_form_post_whose_verifier_faulted_is_resumed_by_the_redelivered_event(
     fx.objects.faults.fail(Call::GetRange, 1);
     assert!(
         fx.uploads
-            .on_object_created(r.key.as_str(), None)
+            .on_object_created(r.key.as_str(), None, None)
             .await
             .is_err()
     );
-    let again = fx.uploads.on_object_created(r.key.as_str(), None).await;
+    let again = fx
+        .uploads
+        .on_object_created(r.key.as_str(), None, None)
+        .await;
     assert_verified(&done(again.unwrap()), &data);
 }
 
@@ -54,7 +57,7 @@ async fn a_decided_failure_on_a_form_post_is_carried_out_by_the_next_read() {
     let fx = Fx::new(limits());
     let data = bytes(150 * KIB, 103);
     let r = posted(&fx, &data, Some(Sha256::of(b"other"))).await;
-    fx.objects.faults.fail(Call::Delete, 1);
+    fx.objects.faults.fail(Call::Purge, 1);
     assert!(fx.uploads.get_settled(OWNER, r.upload_id).await.is_err());
     assert!(fx.objects.object(r.key.as_str()).is_some());
     let polled = fx.uploads.get_settled(OWNER, r.upload_id).await.unwrap();
@@ -126,7 +129,10 @@ async fn an_object_posted_into_an_aborted_or_failed_session_is_deleted() {
     assert_eq!(settled.status, Status::Failed);
     for r in [aborted, failed] {
         fx.objects.put_object(r.key.as_str(), b"a replayed form");
-        let ev = fx.uploads.on_object_created(r.key.as_str(), None).await;
+        let ev = fx
+            .uploads
+            .on_object_created(r.key.as_str(), None, None)
+            .await;
         assert!(matches!(ev, Ok(EventOutcome::Ignored(_))), "{ev:?}");
         assert!(
             fx.objects.object(r.key.as_str()).is_none(),
@@ -195,7 +201,10 @@ async fn a_dead_verifier_is_taken_over_by_a_delivery_after_its_lease() {
         .await
         .unwrap();
     fx.clock.advance(LEASE + Duration::from_secs(1));
-    let out = fx.uploads.on_object_created(r.key.as_str(), None).await;
+    let out = fx
+        .uploads
+        .on_object_created(r.key.as_str(), None, None)
+        .await;
     assert_verified(&done(out.unwrap()), &data);
 }
 

@@ -74,7 +74,7 @@ async fn a_posted_object_is_verified_when_its_owner_reads_it() {
     assert_eq!(fx.complete(r.upload_id).await.unwrap(), settled);
     let event = fx
         .uploads
-        .on_object_created(r.key.as_str(), None)
+        .on_object_created(r.key.as_str(), None, None)
         .await
         .unwrap();
     assert!(matches!(event, EventOutcome::Ignored(_)), "{event:?}");
@@ -106,8 +106,8 @@ async fn duplicate_events_for_a_posted_object_verify_once() {
     let key = r.key.as_str();
 
     let (a, b) = tokio::join!(
-        fx.uploads.on_object_created(key, None),
-        fx.uploads.on_object_created(key, None)
+        fx.uploads.on_object_created(key, None, None),
+        fx.uploads.on_object_created(key, None, None)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     let (won, lost) = match (a, b) {
@@ -116,7 +116,7 @@ async fn duplicate_events_for_a_posted_object_verify_once() {
     };
     assert_verified(&won, &data);
     assert!(matches!(lost, EventOutcome::Ignored(_)), "{lost:?}");
-    let third = fx.uploads.on_object_created(key, None).await.unwrap();
+    let third = fx.uploads.on_object_created(key, None, None).await.unwrap();
     assert!(matches!(third, EventOutcome::Ignored(_)), "{third:?}");
     assert_eq!(fx.db(Call::Transition(Status::Verified)), 1);
 }

@@ -47,7 +47,7 @@ async fn failed_is_recorded_only_after_the_object_is_deleted() {
     let fx = Fx::new(limits());
     let data = bytes(300 * KIB, 7);
     let r = fx.uploaded(&data, Some(Sha256::of(b"other"))).await;
-    fx.objects.faults.fail(Call::Delete, 1);
+    fx.objects.faults.fail(Call::Purge, 1);
 
     let err = fx.complete(r.upload_id).await.unwrap_err();
     assert!(
@@ -78,7 +78,12 @@ async fn failed_is_recorded_only_after_the_object_is_deleted() {
     assert_eq!(failed.status, Status::Failed);
     assert!(failed.error.as_deref().unwrap().contains("sha256 mismatch"));
     assert!(fx.objects.object(r.key.as_str()).is_none());
-    assert_eq!(fx.s3(Call::Delete), 2);
+    assert_eq!(
+        fx.objects.versions(r.key.as_str()),
+        0,
+        "no version left behind"
+    );
+    assert_eq!(fx.s3(Call::Purge), 2);
 }
 
 /// When the final `failed` write fails after the object is deleted, the verdict recorded before

@@ -18,7 +18,7 @@ async fn handed_over(fx: &Fx, len: u64, seed: u32) -> (UploadRecord, Vec<u8>) {
 }
 
 #[tokio::test]
-async fn an_object_replaced_between_continuations_fails() {
+async fn an_object_replaced_between_continuations_leaves_the_pinned_version_verified() {
     let fx = Fx::new(large_limits());
     let (r, data) = handed_over(&fx, 512 * KIB + 1000, 9).await;
 
@@ -32,33 +32,31 @@ async fn an_object_replaced_between_continuations_fails() {
     assert_eq!(first.status, Status::Verifying);
     assert_eq!((first.verified_bytes, first.lease_until), (RANGE, 0));
     assert!(first.hash_state.is_some());
-    let pinned = first.etag.clone().unwrap();
+    let pinned = first.version_id.clone().unwrap();
     assert_eq!(first, fx.peek(r.upload_id));
 
+    // Someone writes other bytes under the key: a new version, the pinned one untouched.
     let other = bytes(data.len() as u64, 10);
     fx.objects.put_object(r.key.as_str(), &other);
 
-    let failed = done(
+    let verified = done(
         fx.uploads
             .continue_verification(r.upload_id, None)
             .await
             .unwrap(),
     );
-    assert_eq!(failed.status, Status::Failed);
-    let why = failed.error.clone().unwrap();
-    assert!(why.contains("changed during verification"), "{why}");
-    assert_ne!(
-        failed.etag.as_deref(),
-        Some(&*pinned),
-        "records the ETag it found"
+    assert_verified(&verified, &data);
+    assert_eq!(verified.version_id.as_deref(), Some(&*pinned));
+    // Only the verified version stays under the key.
+    assert_eq!(
+        fx.objects.object(r.key.as_str()).as_deref(),
+        Some(&data[..])
     );
-    assert_eq!(failed.hash_state, None);
-    assert!(fx.objects.object(r.key.as_str()).is_none());
-    assert_eq!(fx.db(Call::Transition(Status::Verified)), 0);
+    assert_eq!(fx.objects.versions(r.key.as_str()), 1);
 }
 
 #[tokio::test]
-async fn an_object_replaced_mid_read_fails() {
+async fn an_object_replaced_mid_read_is_never_mixed_in() {
     let fx = Fx::new(large_limits());
     let (r, data) = handed_over(&fx, 512 * KIB + 1000, 11).await;
     let other = bytes(data.len() as u64, 12);
@@ -69,18 +67,42 @@ async fn an_object_replaced_mid_read_fails() {
         fx.objects.put_object(r.key.as_str(), &other);
     };
     let (outcome, ()) = tokio::join!(
-        fx.uploads.on_object_created(r.key.as_str(), None),
+        fx.uploads.on_object_created(r.key.as_str(), None, None),
         overwrite
     );
-    let failed = done(outcome.unwrap());
-    assert_eq!(failed.status, Status::Failed);
-    assert!(
-        failed
-            .error
-            .unwrap()
-            .contains("changed during verification")
+    let verified = done(outcome.unwrap());
+    assert_verified(&verified, &data);
+    assert_eq!(
+        fx.objects.object(r.key.as_str()).as_deref(),
+        Some(&data[..])
     );
-    assert!(fx.objects.object(r.key.as_str()).is_none());
+}
+
+#[tokio::test]
+async fn a_pinned_version_deleted_between_continuations_fails() {
+    let fx = Fx::new(large_limits());
+    let (r, _data) = handed_over(&fx, 512 * KIB + 1000, 14).await;
+    let past = Some(Instant::now());
+    let first = paused(
+        fx.uploads
+            .continue_verification(r.upload_id, past)
+            .await
+            .unwrap(),
+    );
+    let pinned = first.version_id.clone().unwrap();
+    fx.objects
+        .delete(r.key.as_str(), Some(&pinned))
+        .await
+        .unwrap();
+    let failed = done(
+        fx.uploads
+            .continue_verification(r.upload_id, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(failed.status, Status::Failed);
+    assert!(failed.error.unwrap().contains("no longer exists"));
+    assert_eq!(fx.db(Call::Transition(Status::Verified)), 0);
 }
 
 #[tokio::test]
@@ -142,7 +164,7 @@ async fn an_event_that_outruns_the_hand_over_waits_for_it() {
             tokio::task::yield_now().await;
         }
         let seen = fx.peek(r.upload_id);
-        let outcome = fx.uploads.on_object_created(key, None).await;
+        let outcome = fx.uploads.on_object_created(key, None, None).await;
         (seen, outcome)
     };
     let (api, (seen, outcome)) = tokio::join!(fx.complete(r.upload_id), event);
@@ -171,10 +193,10 @@ async fn a_repeated_event_is_ignored() {
     let (r, data) = handed_over(&fx, 200 * KIB, 15).await;
     let key = r.key.as_str();
 
-    let first = done(fx.uploads.on_object_created(key, None).await.unwrap());
+    let first = done(fx.uploads.on_object_created(key, None, None).await.unwrap());
     assert_verified(&first, &data);
     let reads = fx.s3(Call::GetRange);
-    let second = fx.uploads.on_object_created(key, None).await.unwrap();
+    let second = fx.uploads.on_object_created(key, None, None).await.unwrap();
     assert!(matches!(second, EventOutcome::Ignored(_)), "{second:?}");
     assert_eq!(fx.s3(Call::GetRange), reads);
     assert_eq!(fx.db(Call::Transition(Status::Verified)), 1);
@@ -182,7 +204,11 @@ async fn a_repeated_event_is_ignored() {
 
     // Keys that are not a session's are ignored.
     for other in ["elsewhere/x", &format!("uploads/{}/other.bin", r.upload_id)] {
-        let outcome = fx.uploads.on_object_created(other, None).await.unwrap();
+        let outcome = fx
+            .uploads
+            .on_object_created(other, None, None)
+            .await
+            .unwrap();
         assert!(
             matches!(outcome, EventOutcome::Ignored(_)),
             "{other}: {outcome:?}"
@@ -197,8 +223,8 @@ async fn concurrent_deliveries_of_one_event_verify_once() {
     let key = r.key.as_str();
 
     let (a, b) = tokio::join!(
-        fx.uploads.on_object_created(key, None),
-        fx.uploads.on_object_created(key, None)
+        fx.uploads.on_object_created(key, None, None),
+        fx.uploads.on_object_created(key, None, None)
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     let verified: Vec<&UploadRecord> = outcomes
@@ -229,7 +255,9 @@ async fn an_event_for_an_object_the_api_verified_inline_is_ignored() {
         while fx.objects.object(r.key.as_str()).is_none() {
             tokio::task::yield_now().await;
         }
-        fx.uploads.on_object_created(r.key.as_str(), None).await
+        fx.uploads
+            .on_object_created(r.key.as_str(), None, None)
+            .await
     });
     assert_verified(&api.unwrap(), &data);
     let event = event.unwrap();
@@ -260,7 +288,7 @@ async fn a_failed_hand_over_is_taken_over_by_a_later_delivery() {
     fx.clock.advance(LEASE + Duration::from_secs(1));
     let verified = done(
         fx.uploads
-            .on_object_created(r.key.as_str(), None)
+            .on_object_created(r.key.as_str(), None, None)
             .await
             .unwrap(),
     );

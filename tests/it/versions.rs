@@ -1,0 +1,84 @@
+//! The S3 adapter's version handling against the emulator's versioned bucket.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+use verified_uploads::aws::S3Objects;
+use verified_uploads::domain::UploadId;
+use verified_uploads::ports::ObjectStore;
+
+async fn put(key: &str, body: &[u8]) -> String {
+    let out = s3_client()
+        .await
+        .put_object()
+        .bucket(bucket())
+        .key(key)
+        .body(body.to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    out.version_id().unwrap().to_owned()
+}
+
+async fn versions(key: &str) -> Vec<String> {
+    let out = s3_client()
+        .await
+        .list_object_versions()
+        .bucket(bucket())
+        .prefix(key)
+        .send()
+        .await
+        .unwrap();
+    let versions = out.versions().iter().map(|v| (v.key(), v.version_id()));
+    let markers = out
+        .delete_markers()
+        .iter()
+        .map(|m| (m.key(), m.version_id()));
+    let mut ids: Vec<String> = versions
+        .chain(markers)
+        .filter(|(k, _)| *k == Some(key))
+        .filter_map(|(_, v)| v.map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn purge_leaves_only_the_kept_version_and_head_reads_any_version() {
+    let store = S3Objects::new(&sdk().await, bucket(), Duration::from_secs(5)).unwrap();
+    let key = format!("uploads/{}/a.bin", UploadId::generate());
+    // A sibling key sharing the prefix is not touched.
+    let sibling = format!("{key}.other");
+    put(&sibling, b"sibling").await;
+    let first = put(&key, b"first").await;
+    let second = put(&key, b"second version").await;
+    store.delete(&key, None).await.unwrap();
+    put(&key, b"third").await;
+
+    let head = store.head(&key, Some(&second)).await.unwrap().unwrap();
+    assert_eq!(
+        (head.size, head.version_id.as_deref()),
+        (14, Some(&*second))
+    );
+    assert_eq!(store.head(&key, None).await.unwrap().unwrap().size, 5);
+
+    assert_eq!(
+        store.purge(&key, Some(&second)).await.unwrap(),
+        3,
+        "first, a delete marker, third"
+    );
+    assert_eq!(versions(&key).await, vec![second.clone()]);
+    assert_eq!(
+        stored_sha256(&key, None).await,
+        Some(sha256_hex(b"second version"))
+    );
+    assert_ne!(first, second);
+
+    assert_eq!(store.purge(&key, None).await.unwrap(), 1);
+    assert!(versions(&key).await.is_empty());
+    assert!(store.head(&key, None).await.unwrap().is_none());
+    assert_eq!(
+        stored_sha256(&sibling, None).await,
+        Some(sha256_hex(b"sibling"))
+    );
+}
