@@ -1,3 +1,6 @@
+//! The `ObjectStore` on S3: multipart uploads, SigV4 pre-signed part URLs, POST forms and
+//! downloads, and version-pinned reads.
+
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
@@ -11,10 +14,13 @@ use tokio::sync::RwLock;
 
 use crate::domain::{ContentType, PartNumber};
 use crate::ports::{
-    BoxError, ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, Pin, PortError,
-    PostForm, SignedPart, Upstream,
+    ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, Pin, PortError, PostForm,
+    SignedPart, Upstream,
 };
 use crate::presign::{Credentials, EndpointError, Presigner};
+
+mod read;
+mod versions;
 
 /// How often a ranged GET whose body breaks mid-way is resumed from the byte it reached.
 const BODY_RESUMES: u32 = 3;
@@ -317,61 +323,7 @@ impl ObjectStore for S3Objects {
         len: u64,
         pin: Pin<'_>,
     ) -> Result<Vec<Bytes>, PortError> {
-        let end = start + len;
-        let mut chunks = Vec::new();
-        let mut at = start;
-        let mut resumes = 0;
-        while at < end {
-            let out = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .range(format!("bytes={at}-{}", end - 1))
-                .if_match(format!("\"{}\"", pin.etag))
-                .set_version_id(pin.version_id.map(str::to_owned))
-                .send()
-                .await
-                .map_err(port_error)?;
-            let mut body = out.body;
-            let broke: Option<BoxError> = loop {
-                match tokio::time::timeout(self.stall_timeout, body.try_next()).await {
-                    Ok(Ok(Some(mut chunk))) => {
-                        // A server that sends past the range end is not read further.
-                        let room = usize::try_from(end - at).unwrap_or(usize::MAX);
-                        chunk.truncate(room);
-                        at += chunk.len() as u64;
-                        chunks.push(chunk);
-                        if at >= end {
-                            break None;
-                        }
-                    }
-                    Ok(Ok(None)) => break None,
-                    Ok(Err(e)) => break Some(Box::new(e)),
-                    Err(_) => break Some(format!("no data for {:?}", self.stall_timeout).into()),
-                }
-            };
-            if at >= end {
-                break;
-            }
-            // A body that breaks or ends early resumes from the byte it reached; the bytes
-            // already received stay, so the digest is the same as a clean read.
-            resumes += 1;
-            if resumes > BODY_RESUMES {
-                let source = broke
-                    .unwrap_or_else(|| format!("ranged GET ended {} bytes early", end - at).into());
-                return Err(PortError::unavailable(Upstream::S3, source));
-            }
-            tracing::warn!(error = ?broke, at, resumes, "ranged GET body broke; resuming");
-            tokio::time::sleep(Duration::from_millis(50 << resumes)).await;
-        }
-        if at != end {
-            return Err(PortError::unavailable(
-                Upstream::S3,
-                format!("ranged GET returned {} bytes, expected {len}", at - start),
-            ));
-        }
-        Ok(chunks)
+        read::range(self, key, start..start + len, pin).await
     }
 
     async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), PortError> {
@@ -387,42 +339,7 @@ impl ObjectStore for S3Objects {
     }
 
     async fn purge(&self, key: &str, keep: Option<&str>) -> Result<usize, PortError> {
-        let mut gone = 0;
-        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
-        loop {
-            let page = self
-                .client
-                .list_object_versions()
-                .bucket(&self.bucket)
-                .prefix(key)
-                .set_key_marker(key_marker.take())
-                .set_version_id_marker(version_marker.take())
-                .send()
-                .await
-                .map_err(port_error)?;
-            let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
-            let markers = page
-                .delete_markers()
-                .iter()
-                .map(|m| (m.key(), m.version_id()));
-            let doomed: Vec<String> = versions
-                .chain(markers)
-                .filter(|(k, _)| *k == Some(key))
-                .filter_map(|(_, v)| v.map(str::to_owned))
-                .filter(|v| Some(v.as_str()) != keep)
-                .collect();
-            for version in &doomed {
-                // "null" is the one version of an unversioned bucket, deleted by that name.
-                self.delete(key, Some(version)).await?;
-            }
-            gone += doomed.len();
-            if page.is_truncated() != Some(true) {
-                break;
-            }
-            key_marker = page.next_key_marker().map(str::to_owned);
-            version_marker = page.next_version_id_marker().map(str::to_owned);
-        }
-        Ok(gone)
+        versions::purge(self, key, keep).await
     }
 
     async fn presign_get(
@@ -433,7 +350,7 @@ impl ObjectStore for S3Objects {
         expires: Duration,
     ) -> Result<String, PortError> {
         let creds = self.credentials().await?;
-        let disposition = attachment(filename);
+        let disposition = versions::attachment(filename);
         let mut query = vec![("response-content-disposition", disposition.as_str())];
         if let Some(v) = version_id {
             query.push(("versionId", v));
@@ -442,50 +359,5 @@ impl ObjectStore for S3Objects {
             .presigner
             .batch(&creds, time::OffsetDateTime::now_utc(), expires)
             .sign("GET", key, &query, &[]))
-    }
-}
-
-/// `Content-Disposition: attachment` naming `filename` for every browser (RFC 6266): an ASCII
-/// fallback, and the exact name percent-encoded as UTF-8 (RFC 5987).
-fn attachment(filename: &str) -> String {
-    let fallback: String = filename
-        .chars()
-        .map(|c| match c {
-            ' '..='~' if c != '"' && c != '\\' && c != '%' => c,
-            _ => '_',
-        })
-        .collect();
-    const ATTR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'!')
-        .remove(b'#')
-        .remove(b'$')
-        .remove(b'&')
-        .remove(b'+')
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'^')
-        .remove(b'_')
-        .remove(b'`')
-        .remove(b'|')
-        .remove(b'~');
-    let exact = percent_encoding::utf8_percent_encode(filename, ATTR);
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::attachment;
-
-    #[test]
-    fn downloads_are_attachments_named_for_every_browser() {
-        assert_eq!(
-            attachment("report.pdf"),
-            "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
-        );
-        // Quotes, backslashes and non-ASCII never break out of the header value.
-        assert_eq!(
-            attachment("na\"ïve\\ 100%.txt"),
-            "attachment; filename=\"na__ve_ 100_.txt\"; filename*=UTF-8''na%22%C3%AFve%5C%20100%25.txt"
-        );
     }
 }
