@@ -160,6 +160,13 @@ const tests = {
     assert((await row(page).locator('.digest').textContent()).includes(file.sha256), 'digest shown');
     equal(parts.started.sort().join(), '1,2,3', 'parts sent');
     equal(parts.checksums, 3, 'PUTs carrying x-amz-checksum-sha256');
+    // The page offers the verified version for download, and that link holds the very bytes.
+    const link = row(page).locator('a.download');
+    await link.waitFor({ state: 'visible' });
+    const href = await link.getAttribute('href');
+    assert(href.includes(`versionId=${encodeURIComponent(r.version_id)}`), `download names the version: ${href}`);
+    const got = await page.request.get(href);
+    equal(sha256(await got.body()), file.sha256, 'downloaded digest');
     await context.close();
   },
 

@@ -276,8 +276,23 @@ class Upload {
       this.el.querySelector('.stats').textContent = `${formatBytes(record.size)} in S3 at ${record.key}`;
       this.el.querySelector('.digest').textContent = `SHA-256 ${record.sha256}`;
       this.state('verified', 'Verified: the object in S3 has exactly this SHA-256.');
+      this.offerDownload(record.upload_id);
     } else {
       this.state('failed', `Verification failed: ${record.error || record.status}. The object was deleted.`);
+    }
+  }
+
+  // A link to exactly the verified version (the signed URL names it), never a later write.
+  async offerDownload(id) {
+    try {
+      const { body } = await api('GET', `/uploads/${encodeURIComponent(id)}/object`);
+      const link = this.el.querySelector('.download');
+      link.href = body.url;
+      link.setAttribute('download', body.filename);
+      link.setAttribute('aria-label', `Download ${body.filename} (the verified version)`);
+      link.hidden = false;
+    } catch {
+      // The upload stays verified; only the shortcut is missing.
     }
   }
 
