@@ -176,6 +176,13 @@ impl Fx {
         self.uploads.complete(OWNER, id, None, None).await
     }
 
+    /// One verifier run that pauses at once (its deadline has passed): `verifying`, with the
+    /// progress of the ranges in flight saved.
+    async fn pause_once(&self, id: UploadId) -> UploadRecord {
+        let past = Some(Instant::now());
+        paused(self.uploads.continue_verification(id, past).await.unwrap())
+    }
+
     fn peek(&self, id: UploadId) -> UploadRecord {
         self.sessions.peek(id).unwrap()
     }

@@ -22,13 +22,7 @@ async fn an_object_replaced_between_continuations_leaves_the_pinned_version_veri
     let fx = Fx::new(large_limits());
     let (r, data) = handed_over(&fx, 512 * KIB + 1000, 9).await;
 
-    let past = Some(Instant::now());
-    let first = paused(
-        fx.uploads
-            .continue_verification(r.upload_id, past)
-            .await
-            .unwrap(),
-    );
+    let first = fx.pause_once(r.upload_id).await;
     assert_eq!(first.status, Status::Verifying);
     assert_eq!((first.verified_bytes, first.lease_until), (RANGE, 0));
     assert!(first.hash_state.is_some());
@@ -82,13 +76,7 @@ async fn an_object_replaced_mid_read_is_never_mixed_in() {
 async fn a_pinned_version_deleted_between_continuations_fails() {
     let fx = Fx::new(large_limits());
     let (r, _data) = handed_over(&fx, 512 * KIB + 1000, 14).await;
-    let past = Some(Instant::now());
-    let first = paused(
-        fx.uploads
-            .continue_verification(r.upload_id, past)
-            .await
-            .unwrap(),
-    );
+    let first = fx.pause_once(r.upload_id).await;
     let pinned = first.version_id.clone().unwrap();
     fx.objects
         .delete(r.key.as_str(), Some(&pinned))
