@@ -25,7 +25,7 @@ function equal(actual, expected, what) {
 }
 const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 
-/// A file on disk (so that choosing it twice gives the same name, size and mtime).
+// A file on disk (so that choosing it twice gives the same name, size and mtime).
 function makeFile(name, size) {
   const data = randomBytes(size);
   const path = join(files, name);
@@ -39,7 +39,7 @@ async function record(id) {
   return res.json();
 }
 
-/// The item as DynamoDB holds it, read with boto3 beside the API, not through it.
+// The item as DynamoDB holds it, read with boto3 beside the API, not through it.
 function dynamoItem(id) {
   const py = join(here, '..', '.venv', 'bin', 'python');
   const out = execFileSync(py, ['-c', `
@@ -50,7 +50,7 @@ print(json.dumps(t.get_item(Key={"upload_id": sys.argv[1]}).get("Item"), default
   return JSON.parse(out.toString());
 }
 
-/// PUTs of parts to S3 seen by the page: part numbers, and whether each carried its checksum.
+// PUTs of parts to S3 seen by the page: part numbers, and whether each carried its checksum.
 function watchParts(page) {
   const seen = { started: [], finished: [], checksums: 0 };
   page.on('request', (r) => {
@@ -67,9 +67,9 @@ function watchParts(page) {
   return seen;
 }
 
-/// Holds the requests `held(route)` picks until `release()` (or forever): a deterministic
-/// "mid-upload". `forget()` stops holding new ones; one already held stays held until the page
-/// drops it.
+// Holds the requests `held(route)` picks until `release()` (or forever): a deterministic
+// "mid-upload". `forget()` stops holding new ones; one already held stays held until the page
+// drops it.
 async function hold(page, match, held = () => true) {
   let release;
   const gate = new Promise((r) => { release = r; });
@@ -87,17 +87,17 @@ async function hold(page, match, held = () => true) {
   };
 }
 
-/// Holds the PUT of `part`.
+// Holds the PUT of `part`.
 const holdPart = (page, part) =>
   hold(page, (url) => url.searchParams.get('partNumber') === String(part));
 
-/// Holds the request that signs `part` (so its bytes have not left): progress shows the parts
-/// sent so far, for the mid-upload screenshot.
+// Holds the request that signs `part` (so its bytes have not left): progress shows the parts
+// sent so far, for the mid-upload screenshot.
 const holdSigning = (page, part) =>
   hold(page, (url) => url.pathname.endsWith('/parts'), (route) =>
     route.request().method() === 'POST' && route.request().postDataJSON()?.part_numbers?.includes(part));
 
-/// Starts uploading a 3-part `file` with part 3's PUT held; returns once parts 1 and 2 are in S3.
+// Starts uploading a 3-part `file` with part 3's PUT held; returns once parts 1 and 2 are in S3.
 async function uploadTwoOfThree(context, file) {
   const page = await openPage(context);
   const parts = watchParts(page);
@@ -117,7 +117,7 @@ async function until(what, cond, ms = TIMEOUT) {
 
 const row = (page) => page.locator('#uploads li').first();
 
-/// Waits for the newest upload row to reach `state`; a timeout says what the row showed.
+// Waits for the newest upload row to reach `state`; a timeout says what the row showed.
 async function reach(page, state) {
   try {
     await row(page).and(page.locator(`[data-state="${state}"]`)).waitFor();
@@ -216,6 +216,19 @@ const tests = {
       equal(r.sha256, f.sha256, `${f.path} digest`);
       equal(r.status, 'verified', `${f.path} status`);
     }
+    await context.close();
+  },
+
+  async 'an empty file uploads and verifies'(browser) {
+    const file = makeFile('empty.txt', 0);
+    const context = await browser.newContext();
+    const page = await openPage(context);
+    await page.setInputFiles('#files', file.path);
+    await reach(page, 'verified');
+    const r = await record(await row(page).getAttribute('data-upload-id'));
+    equal(r.status, 'verified', 'status');
+    equal(r.sha256, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'digest of nothing');
+    equal(r.size, 0, 'size');
     await context.close();
   },
 

@@ -24,9 +24,6 @@ impl PartPlan {
     /// `requested` is the client's `part_size`; without it, `default` grows (in whole MiB)
     /// until the object fits in 10,000 parts.
     pub fn new(size: u64, requested: Option<u64>, default: u64) -> Result<Self, Invalid> {
-        if size == 0 {
-            return Err(Invalid::new("size", "must be at least 1 byte"));
-        }
         let part_size = match requested {
             Some(p) if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&p) => {
                 return Err(Invalid::new(
@@ -60,6 +57,16 @@ impl PartPlan {
         let Some(&(_, part_size)) = parts.first() else {
             return Err("S3 holds no parts for this upload".into());
         };
+        // An empty file is one empty part.
+        if let [(n, 0)] = parts {
+            return match n.get() {
+                1 => Ok(Self {
+                    size: 0,
+                    part_size: 1,
+                }),
+                _ => Err("part 1 is missing".into()),
+            };
+        }
         let mut size = 0u64;
         for (i, &(n, len)) in parts.iter().enumerate() {
             if u64::from(n.get()) != i as u64 + 1 {
@@ -78,7 +85,7 @@ impl PartPlan {
 
     /// Rebuilds a stored plan; refuses what no plan could have been (a zero size or part size).
     pub fn stored(size: u64, part_size: u64) -> Result<Self, Invalid> {
-        if size == 0 || part_size == 0 || size.div_ceil(part_size) > MAX_PART_COUNT {
+        if part_size == 0 || size.div_ceil(part_size) > MAX_PART_COUNT {
             return Err(Invalid::new(
                 "plan",
                 format!("{size} bytes in parts of {part_size} is no part plan"),
@@ -95,8 +102,9 @@ impl PartPlan {
         self.part_size
     }
 
+    /// At least one: an empty object is one empty part.
     pub fn part_count(&self) -> u64 {
-        self.size.div_ceil(self.part_size)
+        self.size.div_ceil(self.part_size).max(1)
     }
 
     pub fn contains(&self, part: PartNumber) -> bool {
@@ -288,8 +296,22 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_object_is_one_empty_part() {
+        let plan = PartPlan::new(0, None, 16 * MIB).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((plan.part_count(), plan.part_len(p(1))), (1, 0));
+        assert_eq!(plan.parts().collect::<Vec<_>>(), [p(1)]);
+        let measured = PartPlan::measured(&[(p(1), 0)]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((measured.size(), measured.part_count()), (0, 1));
+        assert_eq!(
+            PartPlan::stored(measured.size(), measured.part_size()),
+            Ok(measured)
+        );
+        assert!(PartPlan::measured(&[(p(2), 0)]).is_err());
+        assert!(PartPlan::measured(&[(p(1), 5 * MIB), (p(2), 0)]).is_err());
+    }
+
+    #[test]
     fn refuses_what_s3_would_refuse() {
-        assert!(PartPlan::new(0, None, 16 * MIB).is_err());
         assert!(PartPlan::new(100, Some(MIB), 16 * MIB).is_err());
         assert!(PartPlan::new(100, Some(6 * GIB), 16 * MIB).is_err());
         let err = PartPlan::new(10_001 * 5 * MIB, Some(5 * MIB), 16 * MIB);
@@ -389,7 +411,7 @@ mod tests {
     fn stored_plans_cannot_divide_by_zero() {
         assert!(PartPlan::stored(0, 0).is_err());
         assert!(PartPlan::stored(10, 0).is_err());
-        assert!(PartPlan::stored(0, 5 * MIB).is_err());
+        assert_eq!(PartPlan::stored(0, 5 * MIB).map(|p| p.part_count()), Ok(1));
         assert_eq!(PartPlan::stored(7, 5 * MIB).map(|p| p.part_count()), Ok(1));
     }
 }

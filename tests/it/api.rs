@@ -380,7 +380,6 @@ async fn bad_inputs_get_typed_problems_and_never_a_5xx() {
         ("POST", "/uploads", Some(json!({"size": 10})), 400, None),
         ("POST", "/uploads", Some(json!({"filename": "a", "size": -1})), 400, Some("size")),
         ("POST", "/uploads", Some(json!({"filename": "a", "size": "ten"})), 400, Some("size")),
-        ("POST", "/uploads", Some(json!({"filename": "a", "size": 0})), 400, Some("size")),
         ("POST", "/uploads", Some(json!({"filename": "a", "size": 1u64 << 50})), 413, None),
         ("POST", "/uploads", Some(json!({"filename": "", "size": 1})), 400, Some("filename")),
         ("POST", "/uploads", Some(json!({"filename": "a/", "size": 1})), 400, Some("filename")),
@@ -452,5 +451,34 @@ async fn healthz_answers() {
     assert_eq!(
         (r.status.as_u16(), r.body["status"].clone()),
         (200, json!("ok"))
+    );
+}
+
+#[tokio::test]
+async fn an_empty_file_uploads_and_verifies() {
+    const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let client = Client::new().await;
+    let c = client
+        .create(json!({"filename": "empty.txt", "size": 0, "sha256": EMPTY}))
+        .await;
+    assert_eq!(c.status, 201, "{}", c.body);
+    assert_eq!(
+        (
+            c.body["part_count"].clone(),
+            c.body["parts"][0]["headers"]["content-length"].clone()
+        ),
+        (json!(1), json!("0"))
+    );
+    put_all(&c.body, &[], PART).await;
+    let id = c.body["upload_id"].as_str().unwrap();
+    let done = client.complete(id).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(
+        (
+            done.body["status"].clone(),
+            done.body["sha256"].clone(),
+            done.body["size"].clone()
+        ),
+        (json!("verified"), json!(EMPTY), json!(0))
     );
 }

@@ -102,3 +102,14 @@ async fn a_form_replayed_after_failed_or_aborted_leaves_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_empty_file_posted_as_a_form_verifies() {
+    let client = Client::over(uploads_with(test_limits(), small_ranges()).await);
+    let (id, _key, form) = session(&client, "empty.txt", "").await;
+    post(&form, &[]).await;
+    let r = client.record(&id).await.body;
+    assert_eq!(r["status"], "verified", "{r}");
+    assert_eq!(r["sha256"], sha256_hex(&[]));
+    assert_eq!(r["size"], 0);
+}

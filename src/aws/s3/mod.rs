@@ -197,7 +197,7 @@ impl ObjectStore for S3Objects {
         Ok(self
             .presigner
             .batch(&creds, time::OffsetDateTime::now_utc(), expires)
-            .post_form(key, content_type.as_str(), 1..=max_len))
+            .post_form(key, content_type.as_str(), 0..=max_len))
     }
 
     async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<ListedPart>, PortError> {

@@ -216,3 +216,23 @@ async fn a_reopened_unsized_session_is_measured_again() {
     let verified = fx.complete(r.upload_id).await;
     assert_verified(&verified.unwrap(), &data);
 }
+
+#[tokio::test]
+async fn an_empty_file_uploads_and_verifies_as_multipart_or_form_post() {
+    const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let fx = Fx::new(limits());
+    let r = fx.uploaded(&[], Some(Sha256::of(&[]))).await;
+    assert_eq!(r.plan.map(|p| (p.size(), p.part_count())), Some((0, 1)));
+    let verified = fx.complete(r.upload_id).await.unwrap();
+    assert_verified(&verified, &[]);
+    assert_eq!(verified.sha256.map(|d| d.to_hex()).as_deref(), Some(EMPTY));
+
+    let (posted, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    fx.objects.put_object(posted.key.as_str(), &[]);
+    let settled = fx
+        .uploads
+        .get_settled(OWNER, posted.upload_id)
+        .await
+        .unwrap();
+    assert_verified(&settled, &[]);
+}
