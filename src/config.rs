@@ -196,6 +196,17 @@ impl Config {
                 S3_MAX_OBJECT_BYTES,
             )?,
         };
+        // A form still valid after its session expired would leave an object no session owns.
+        if limits.post_form_expiry > limits.session_ttl {
+            return Err(ConfigError::Invalid {
+                name: "POST_FORM_EXPIRY_SECONDS",
+                value: limits.post_form_expiry.as_secs().to_string(),
+                reason: format!(
+                    "must be at most SESSION_TTL_SECONDS ({})",
+                    limits.session_ttl.as_secs()
+                ),
+            });
+        }
         // A holder that outlives its lease would be taken over while it still runs.
         let timeout = secs("FUNCTION_TIMEOUT_SECONDS", Duration::ZERO, 0, 900)?;
         if limits.completion_lease < timeout {
@@ -261,6 +272,22 @@ mod tests {
         assert!(with("URL_EXPIRY_SECONDS", "ten").is_err());
         assert!(with("LISTEN_ADDR", "nope").is_err());
         assert!(with("FUNCTION_TIMEOUT_SECONDS", "901").is_err());
+        assert!(with("POST_FORM_EXPIRY_SECONDS", "3600").is_ok());
+        let outliving = cfg(&[
+            ("BUCKET_NAME", "b"),
+            ("TABLE_NAME", "t"),
+            ("SESSION_TTL_SECONDS", "600"),
+        ]);
+        assert!(
+            matches!(
+                outliving,
+                Err(ConfigError::Invalid {
+                    name: "POST_FORM_EXPIRY_SECONDS",
+                    ..
+                })
+            ),
+            "{outliving:?}"
+        );
         let short = cfg(&[
             ("BUCKET_NAME", "b"),
             ("TABLE_NAME", "t"),

@@ -7,7 +7,7 @@ mod objects;
 mod sessions;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use objects::MemoryObjects;
 pub use sessions::MemorySessions;
@@ -39,11 +39,29 @@ pub enum Call {
 }
 
 /// Planned failures: the next `times` calls of a kind answer `Unavailable` (or, with
-/// `fail_with`, whatever the test builds).
+/// `fail_with`, whatever the test builds); and parked calls, for exact interleavings.
 #[derive(Default)]
 pub struct Faults {
     planned: Mutex<HashMap<Call, Vec<PortError>>>,
     calls: Mutex<HashMap<Call, usize>>,
+    parked: Mutex<Vec<(Call, Arc<Park>)>>,
+}
+
+/// A call held before it runs: `reached` once it is waiting, `release` lets it go.
+#[derive(Default)]
+pub struct Park {
+    reached: tokio::sync::Notify,
+    released: tokio::sync::Notify,
+}
+
+impl Park {
+    pub async fn reached(&self) {
+        self.reached.notified().await;
+    }
+
+    pub fn release(&self) {
+        self.released.notify_one();
+    }
 }
 
 impl Faults {
@@ -64,6 +82,13 @@ impl Faults {
         lock(&self.planned).entry(call).or_default().push(error);
     }
 
+    /// Holds the next `call` before it runs, until the returned park is released.
+    pub fn park(&self, call: Call) -> Arc<Park> {
+        let park = Arc::new(Park::default());
+        lock(&self.parked).push((call, park.clone()));
+        park
+    }
+
     /// How many times `call` was made (failed ones included).
     pub fn count(&self, call: Call) -> usize {
         lock(&self.calls).get(&call).copied().unwrap_or(0)
@@ -72,6 +97,15 @@ impl Faults {
     pub(super) async fn enter(&self, call: Call) -> Result<(), PortError> {
         // Let other tasks run between any two port calls, as real I/O would.
         tokio::task::yield_now().await;
+        let park = {
+            let mut parked = lock(&self.parked);
+            let at = parked.iter().position(|(c, _)| *c == call);
+            at.map(|i| parked.remove(i).1)
+        };
+        if let Some(park) = park {
+            park.reached.notify_one();
+            park.released.notified().await;
+        }
         *lock(&self.calls).entry(call).or_default() += 1;
         match lock(&self.planned).get_mut(&call) {
             Some(errors) if !errors.is_empty() => Err(errors.remove(0)),

@@ -3,7 +3,7 @@
 //! An upstream fault releases the lease, so the next caller resumes at once. Every write is
 //! conditional on this caller's lease token: a holder that was taken over writes nothing.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{By, Uploads};
 use crate::domain::{
@@ -75,6 +75,12 @@ impl Uploads {
             }
             Err(VerifyError::Read(PortError::PreconditionFailed)) => {
                 return self.fail(record, None, Some(&info), CHANGED.into()).await;
+            }
+            // The pinned version went mid-read: if another holder took over and purged it,
+            // `fail` finds out (its write is refused) and answers that holder's verdict.
+            Err(VerifyError::Read(PortError::NotFound)) => {
+                let why = "the object version being verified no longer exists";
+                return self.fail(record, None, Some(&info), why.into()).await;
             }
             Err(e) => {
                 self.release(&record).await;
@@ -236,22 +242,37 @@ impl Uploads {
             verified_at: now.clone(),
             bytes: info.size,
         };
-        let verified = self.write_held(&record, verified, &now).await?;
+        let Some(verified) = self.try_write_held(&record, verified, &now).await? else {
+            // Taken over: what stays under the key is the new holder's to decide.
+            return self.lost(record.upload_id).await;
+        };
         // Whatever else arrived under the key meanwhile (a form posted again, say) goes: only
         // the verified version stays (later arrivals go when S3 reports them).
         if let Some(keep) = info.version_id.as_deref() {
-            match self.objects.purge(verified.key.as_str(), Some(keep)).await {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(
-                    versions = n,
-                    "deleted objects written beside the verified one"
-                ),
-                Err(e) => {
-                    tracing::error!(error = %chain(&e), "could not delete objects written beside the verified one")
-                }
-            }
+            self.keep_only(verified.key.as_str(), keep).await;
         }
         Ok(verified)
+    }
+
+    /// Deletes every version under `key` but `keep`, retrying a failed attempt: a version left
+    /// behind would stay the current object under a verified key.
+    async fn keep_only(&self, key: &str, keep: &str) {
+        for attempt in 1..=3u32 {
+            match self.objects.purge(key, Some(keep)).await {
+                Ok(0) => return,
+                Ok(n) => {
+                    tracing::warn!(
+                        versions = n,
+                        "deleted objects written beside the verified one"
+                    );
+                    return;
+                }
+                Err(e) if attempt == 3 => {
+                    tracing::error!(error = %chain(&e), "could not delete objects written beside the verified one");
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
+            }
+        }
     }
 
     /// `completing` → `verifying`, lease released: the verifier function takes it from here

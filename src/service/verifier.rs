@@ -146,10 +146,12 @@ impl Uploads {
     ) -> Result<Option<EventOutcome>, Error> {
         let key = record.key.as_str();
         let deleted = match record.status {
-            // Ended without a verified object: every version under the key is unverified.
+            // Ended (or ending: a failed verdict being carried out) without a verified object:
+            // every version under the key is unverified.
             Status::Failed | Status::Aborted if record.kind == Kind::Post => {
                 self.objects.purge(key, None).await?
             }
+            Status::Completing if record.error.is_some() => self.objects.purge(key, None).await?,
             // Another version than the verified one; deleting it makes the verified one current.
             Status::Verified => match (version_id, record.version_id.as_deref()) {
                 (Some(arrived), Some(verified)) if arrived != verified => {

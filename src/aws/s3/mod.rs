@@ -296,10 +296,13 @@ impl ObjectStore for S3Objects {
             .await
         {
             Ok(out) => Ok(Some(ObjectInfo {
+                // Never guessed: a wrong size could verify the wrong bytes.
                 size: out
                     .content_length()
                     .and_then(|n| u64::try_from(n).ok())
-                    .unwrap_or(0),
+                    .ok_or_else(|| {
+                        PortError::unavailable(Upstream::S3, "HEAD answered without a length")
+                    })?,
                 etag: unquote(out.e_tag().unwrap_or_default()),
                 // Unversioned buckets answer "null" (or nothing).
                 version_id: out.version_id().filter(|v| *v != "null").map(str::to_owned),

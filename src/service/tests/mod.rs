@@ -223,3 +223,4 @@ mod recovery;
 mod sessions;
 mod verdicts;
 mod verifier;
+mod versions;

@@ -1,0 +1,116 @@
+//! Versions under a key, raced: a stale holder, a replay landing between two steps, a failed
+//! clean-up. What stays under the key is always what the record names.
+
+use super::*;
+
+/// A form-POST session whose object (`data`) has arrived: the record and the version.
+async fn posted(fx: &Fx, data: &[u8]) -> (UploadRecord, String) {
+    let (r, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    let version = fx.objects.put_object(r.key.as_str(), data);
+    (r, version)
+}
+
+#[tokio::test]
+async fn a_stale_holder_never_deletes_the_version_the_record_names() {
+    let fx = Fx::new(limits());
+    let (r, v1) = posted(&fx, &bytes(10 * KIB, 1)).await;
+    let a = fx.other(limits());
+    // A has hashed v1; its verdict waits while B takes the completion over.
+    let park = fx.sessions.faults.park(Call::Transition(Status::Verified));
+    let v2data = bytes(10 * KIB, 2);
+    let b = async {
+        park.reached().await;
+        let v2 = fx.objects.put_object(r.key.as_str(), &v2data);
+        fx.clock.advance(LEASE + Duration::from_secs(1));
+        let b = fx.uploads.get_settled(OWNER, r.upload_id).await.unwrap();
+        park.release();
+        (b, v2)
+    };
+    let (a, (b, v2)) = tokio::join!(a.get_settled(OWNER, r.upload_id), b);
+    assert_verified(&b, &v2data);
+    assert_eq!(b.version_id.as_deref(), Some(&*v2));
+    assert_eq!(a.unwrap(), b, "A answers B's verdict");
+    assert_eq!(
+        fx.objects.version(r.key.as_str(), &v2).as_deref(),
+        Some(&v2data[..])
+    );
+    assert_eq!(fx.objects.version(r.key.as_str(), &v1), None);
+    assert_eq!(fx.objects.versions(r.key.as_str()), 1);
+}
+
+#[tokio::test]
+async fn a_replay_reported_while_a_failure_is_carried_out_is_deleted() {
+    let fx = Fx::new(limits());
+    let declared_other = declared(Some(Sha256::of(b"other")));
+    let (r, _) = fx.uploads.create_post(OWNER, declared_other).await.unwrap();
+    fx.objects.put_object(r.key.as_str(), &bytes(10 * KIB, 3));
+    // The object is purged; the `failed` write waits.
+    let park = fx.sessions.faults.park(Call::Transition(Status::Failed));
+    let replay = async {
+        park.reached().await;
+        let v = fx.objects.put_object(r.key.as_str(), b"replayed form");
+        let event = fx.uploads.on_object_created(r.key.as_str(), Some(&v), None);
+        let outcome = event.await.unwrap();
+        park.release();
+        outcome
+    };
+    let (failed, outcome) = tokio::join!(fx.uploads.get_settled(OWNER, r.upload_id), replay);
+    assert_eq!(failed.unwrap().status, Status::Failed);
+    assert!(matches!(outcome, EventOutcome::Ignored(_)), "{outcome:?}");
+    assert_eq!(
+        fx.objects.versions(r.key.as_str()),
+        0,
+        "unverified bytes under a failed key"
+    );
+}
+
+#[tokio::test]
+async fn a_clean_up_that_fails_once_is_retried() {
+    let fx = Fx::new(limits());
+    let data = bytes(10 * KIB, 4);
+    let (r, v1) = posted(&fx, &data).await;
+    // Hashed; the verdict waits while a replay lands and its event is ignored (still running).
+    let park = fx.sessions.faults.park(Call::Transition(Status::Verified));
+    let replay = async {
+        park.reached().await;
+        let v2 = fx.objects.put_object(r.key.as_str(), b"replayed form");
+        let ignored = fx
+            .uploads
+            .on_object_created(r.key.as_str(), Some(&v2), None);
+        assert!(matches!(ignored.await, Ok(EventOutcome::Ignored(_))));
+        fx.objects.faults.fail(Call::Purge, 1);
+        park.release();
+    };
+    let (verified, ()) = tokio::join!(fx.uploads.get_settled(OWNER, r.upload_id), replay);
+    let verified = verified.unwrap();
+    assert_verified(&verified, &data);
+    assert_eq!(verified.version_id.as_deref(), Some(&*v1));
+    assert_eq!(fx.s3(Call::Purge), 2);
+    assert_eq!(
+        fx.objects.object(r.key.as_str()).as_deref(),
+        Some(&data[..])
+    );
+    assert_eq!(fx.objects.versions(r.key.as_str()), 1);
+}
+
+#[tokio::test]
+async fn a_version_purged_mid_read_answers_the_new_holders_verdict() {
+    let fx = Fx::new(limits());
+    let (r, _) = posted(&fx, &bytes(6 * RANGE, 5)).await;
+    let a = fx.other(limits());
+    // A pinned v1; its first read waits while B takes over, verifies v2 and purges v1.
+    let park = fx.objects.faults.park(Call::GetRange);
+    let v2data = bytes(6 * RANGE, 6);
+    let b = async {
+        park.reached().await;
+        fx.objects.put_object(r.key.as_str(), &v2data);
+        fx.clock.advance(LEASE + Duration::from_secs(1));
+        let b = fx.uploads.get_settled(OWNER, r.upload_id).await.unwrap();
+        park.release();
+        b
+    };
+    let (a, b) = tokio::join!(a.get_settled(OWNER, r.upload_id), b);
+    assert_verified(&b, &v2data);
+    assert_eq!(a.unwrap(), b, "not a 404 for an upload that exists");
+    assert_eq!(fx.peek(r.upload_id), b);
+}
