@@ -145,6 +145,8 @@ pub struct Config {
     pub web_dir: std::path::PathBuf,
     /// `AUTH_REQUIRED=true` behind the JWT authorizer: requests without a `sub` claim get 401.
     pub auth_required: bool,
+    /// The verifier function the API invokes on every hand-over (`VERIFIER_FUNCTION_NAME`).
+    pub verifier_function: Option<String>,
 }
 
 impl Config {
@@ -230,6 +232,7 @@ impl Config {
                 .unwrap_or_else(|| "web".into())
                 .into(),
             auth_required: flag(&get, "AUTH_REQUIRED")?,
+            verifier_function: get("VERIFIER_FUNCTION_NAME").filter(|v| !v.trim().is_empty()),
         })
     }
 }

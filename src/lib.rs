@@ -7,7 +7,8 @@
 //! - `aws`: the one adapter of each port (S3, DynamoDB, Lambda); `memory` (tests only): faithful
 //!   in-memory ports with fault injection, for fast state-machine tests.
 //! - Entry points: `http` (the axum router, served by Lambda and locally), `lambda` (the verifier
-//!   function's handler), `cli`; `src/bin/*` only wire configuration and clients to them.
+//!   function's handler), `cli`, `local` (the in-process verifier of the local server);
+//!   `src/bin/*` only wire configuration and clients to them.
 
 pub mod aws;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod local;
 #[cfg(test)]
 pub mod memory;
 pub mod ports;

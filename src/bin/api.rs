@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use verified_uploads::{aws, config::Config, http};
+use verified_uploads::{aws, config::Config, http, local};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -16,11 +16,16 @@ async fn main() -> Result<(), BoxError> {
     } else {
         http::CallerPolicy::AnonymousAllowed
     };
-    let app = http::router(Arc::new(aws::uploads(&sdk, &config)?), callers);
+    let uploads = aws::uploads(&sdk, &config)?;
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        return lambda_http::run(app).await;
+        return lambda_http::run(http::router(Arc::new(uploads), callers)).await;
     }
+    // Locally no S3 event ever comes: the verifier runs as a task beside the server.
+    let (queue, jobs) = local::verifier_queue();
+    let uploads = Arc::new(uploads.with_verifier(Arc::new(queue)));
+    tokio::spawn(local::run_verifier(uploads.clone(), jobs));
+    let app = http::router(uploads, callers);
     // Locally the page is served beside the API; deployed, it is a static file (README).
     let app = if config.web_dir.join("index.html").is_file() {
         http::with_page(app, &config.web_dir)

@@ -45,8 +45,10 @@ impl Uploads {
             self.complete_in_s3(&record, &parts).await?;
         }
         if by == By::Api && self.too_large_inline(plan.size()) {
-            // The verifier function picks this up from S3's CompleteMultipartUpload event.
-            return self.hand_to_verifier(&record, None).await;
+            // The verifier function takes it: started here, and by S3's completion event.
+            let handed = self.hand_to_verifier(&record, None).await?;
+            self.start_verifier(&handed).await;
+            return Ok(handed);
         }
         let (info, resume) = match self.object_to_verify(&record, plan).await? {
             Target::Ready(info, resume) => (info, resume),
@@ -272,6 +274,19 @@ impl Uploads {
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
             }
+        }
+    }
+
+    /// Starts the verifier on a session handed to it; S3's event remains the fallback.
+    async fn start_verifier(&self, handed: &UploadRecord) {
+        let Some(verifier) = &self.verifier else {
+            return;
+        };
+        if handed.status != Status::Verifying {
+            return;
+        }
+        if let Err(e) = verifier.schedule(handed.upload_id).await {
+            tracing::warn!(error = %chain(&e), "could not start the verifier; S3's event will");
         }
     }
 

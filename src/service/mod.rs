@@ -25,7 +25,7 @@ use crate::domain::{
     Change, Guard, LeaseToken, PartPlan, Sha256, Status, UploadId, UploadRecord, timestamp_now,
 };
 use crate::error::Error;
-use crate::ports::{ObjectStore, Page, PageKey, PortError, SessionStore};
+use crate::ports::{Continuation, ObjectStore, Page, PageKey, PortError, SessionStore};
 
 pub struct Uploads {
     objects: Arc<dyn ObjectStore>,
@@ -33,6 +33,8 @@ pub struct Uploads {
     limits: Limits,
     verify: VerifyConfig,
     clock: Clock,
+    /// Started on every hand-over to the verifier (`None`: S3's event alone starts it).
+    verifier: Option<Arc<dyn Continuation>>,
 }
 
 /// Who runs a completion: the API verifies inline up to `verify_inline_max_bytes`; the verifier
@@ -84,7 +86,16 @@ impl Uploads {
             limits,
             verify,
             clock: Clock::default(),
+            verifier: None,
         }
+    }
+
+    /// The same service, starting `verifier` itself whenever it hands a session over, rather
+    /// than waiting for S3's event (which a local stack never sends, and which a taken-over
+    /// completion never gets again).
+    pub fn with_verifier(mut self, verifier: Arc<dyn Continuation>) -> Self {
+        self.verifier = Some(verifier);
+        self
     }
 
     /// The same service on `clock` (tests share one to expire leases).

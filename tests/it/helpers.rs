@@ -90,13 +90,18 @@ pub fn small_ranges() -> VerifyConfig {
 }
 
 pub async fn uploads_with(limits: Limits, verify: VerifyConfig) -> Arc<Uploads> {
+    Arc::new(service_with(limits, verify).await)
+}
+
+/// The upload service on the emulator, before it is shared.
+pub async fn service_with(limits: Limits, verify: VerifyConfig) -> Uploads {
     let sdk = sdk().await;
-    Arc::new(Uploads::new(
+    Uploads::new(
         Arc::new(S3Objects::new(&sdk, bucket(), Duration::from_secs(20)).unwrap()),
         Arc::new(DynamoSessions::new(&sdk, table())),
         limits,
         verify,
-    ))
+    )
 }
 
 /// The API as a client calls it: one method per route, each answering what the router answered.

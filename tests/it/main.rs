@@ -7,6 +7,7 @@ mod helpers;
 mod api;
 mod companion;
 mod events;
+mod local;
 mod presigned;
 mod replays;
 mod verify;

@@ -283,3 +283,67 @@ async fn a_failed_hand_over_is_taken_over_by_a_later_delivery() {
     assert_verified(&verified, &data);
     assert_eq!(fx.s3(Call::CompleteMultipart), 1);
 }
+
+/// Records which sessions the service started the verifier on.
+#[derive(Default)]
+struct Started(std::sync::Mutex<Vec<UploadId>>);
+
+#[async_trait::async_trait]
+impl crate::ports::Continuation for Started {
+    async fn schedule(&self, id: UploadId) -> Result<(), PortError> {
+        self.0.lock().unwrap().push(id);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_hand_over_by_the_api_starts_the_verifier() {
+    let fx = Fx::new(large_limits());
+    let started = Arc::new(Started::default());
+    let api = fx.other(large_limits()).with_verifier(started.clone());
+    let data = bytes(300 * KIB, 40);
+    let r = fx.uploaded(&data, None).await;
+    let handed = api.complete(OWNER, r.upload_id, None, None).await.unwrap();
+    assert_eq!(handed.status, Status::Verifying);
+    assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);
+    // What the started verifier does; its own pauses are its own to continue.
+    let verifier = fx.other(large_limits()).with_verifier(started.clone());
+    let past = Some(Instant::now());
+    let paused = paused(
+        verifier
+            .continue_verification(r.upload_id, past)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(paused.status, Status::Verifying);
+    assert_eq!(
+        started.0.lock().unwrap().len(),
+        1,
+        "the verifier's pause starts nothing"
+    );
+    let verified = done(
+        verifier
+            .continue_verification(r.upload_id, None)
+            .await
+            .unwrap(),
+    );
+    assert_verified(&verified, &data);
+}
+
+#[tokio::test]
+async fn a_completion_taken_over_after_its_holder_died_starts_the_verifier_again() {
+    let fx = Fx::new(large_limits());
+    let started = Arc::new(Started::default());
+    let api = fx.other(large_limits()).with_verifier(started.clone());
+    let r = fx.uploaded(&bytes(300 * KIB, 41), None).await;
+    // A holder that died before handing over: nothing but a later `complete` will move it.
+    fx.sessions
+        .faults
+        .fail(Call::Transition(Status::Verifying), 1);
+    assert!(api.complete(OWNER, r.upload_id, None, None).await.is_err());
+    assert!(started.0.lock().unwrap().is_empty());
+    fx.clock.advance(LEASE + Duration::from_secs(1));
+    let handed = api.complete(OWNER, r.upload_id, None, None).await.unwrap();
+    assert_eq!(handed.status, Status::Verifying);
+    assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);
+}
