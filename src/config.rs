@@ -35,6 +35,8 @@ pub struct Limits {
     /// Larger objects are verified by the `verifier` function after `complete` answers 202, so
     /// the API stays inside API Gateway's ~30 s timeout.
     pub verify_inline_max_bytes: u64,
+    /// How long the API hashes inline before it saves its progress and hands over (202).
+    pub verify_inline_budget: Duration,
 }
 
 impl Default for Limits {
@@ -48,6 +50,7 @@ impl Default for Limits {
             completion_lease: Duration::from_secs(900),
             completion_wait: Duration::from_secs(20),
             verify_inline_max_bytes: 1024 * MIB,
+            verify_inline_budget: Duration::from_secs(20),
         }
     }
 }
@@ -197,6 +200,7 @@ impl Config {
                 0,
                 S3_MAX_OBJECT_BYTES,
             )?,
+            verify_inline_budget: secs("VERIFY_INLINE_SECONDS", d.verify_inline_budget, 0, 28)?,
         };
         // A form still valid after its session expired would leave an object no session owns.
         if limits.post_form_expiry > limits.session_ttl {

@@ -58,7 +58,8 @@ impl Uploads {
         };
         let deadline = match by {
             By::Verifier { deadline } => deadline,
-            By::Api => None,
+            // Inside API Gateway's ~30 s: past the budget, the verifier function carries on.
+            By::Api => Some(Instant::now() + self.limits.verify_inline_budget),
         };
         let digest = match self.hash(&record.key, &info, resume, deadline).await {
             Ok(Hashed::Done(digest)) => digest,
@@ -73,7 +74,12 @@ impl Uploads {
                     version_id: info.version_id,
                     progress,
                 };
-                return self.hand_to_verifier(&record, Some(saved)).await;
+                let handed = self.hand_to_verifier(&record, Some(saved)).await?;
+                // The verifier schedules its own continuations; the API starts the verifier.
+                if by == By::Api {
+                    self.start_verifier(&handed).await;
+                }
+                return Ok(handed);
             }
             Err(VerifyError::Read(PortError::PreconditionFailed)) => {
                 return self.fail(record, None, Some(&info), CHANGED.into()).await;

@@ -347,3 +347,35 @@ async fn a_completion_taken_over_after_its_holder_died_starts_the_verifier_again
     assert_eq!(handed.status, Status::Verifying);
     assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);
 }
+
+#[tokio::test]
+async fn inline_verification_past_its_budget_hands_over_its_progress() {
+    let no_time = Limits {
+        verify_inline_budget: Duration::ZERO,
+        ..limits()
+    };
+    let fx = Fx::new(no_time.clone());
+    let started = Arc::new(Started::default());
+    let api = fx.other(no_time).with_verifier(started.clone());
+    let data = bytes(300 * KIB, 42);
+    let r = fx.uploaded(&data, None).await;
+    let handed = api.complete(OWNER, r.upload_id, None, None).await.unwrap();
+    assert_eq!(
+        handed.status,
+        Status::Verifying,
+        "202, not a timed-out request"
+    );
+    assert!(
+        handed.verified_bytes > 0 && handed.hash_state.is_some(),
+        "progress saved"
+    );
+    assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);
+    let verifier = fx.other(limits());
+    let verified = done(
+        verifier
+            .continue_verification(r.upload_id, None)
+            .await
+            .unwrap(),
+    );
+    assert_verified(&verified, &data);
+}
