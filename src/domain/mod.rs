@@ -1,18 +1,17 @@
 //! Values that are valid by construction: once parsed at the edge, nothing downstream re-checks
-//! them. Identifiers (`ids`), what clients declare (`values`), the part plan and the checks on
-//! what S3 holds (`plan`), the record (`record`) and its state changes (`transition`).
+//! them. Identifiers (`ids`), what clients declare (`values`), the part plan (`plan`) and the checks
+//! on what S3 holds (`parts`), the record (`record`) and its state changes (`transition`).
 
 mod ids;
+mod parts;
 mod plan;
 mod record;
 mod transition;
 mod values;
 
 pub use ids::{LeaseToken, ObjectKey, PartNumber, UploadId};
-pub use plan::{
-    ClaimedPart, ListedPart, MAX_PART_COUNT, MAX_PART_SIZE, MIN_PART_SIZE, PartPlan, PartsError,
-    S3_MAX_OBJECT_BYTES, check_parts, measure,
-};
+pub use parts::{ClaimedPart, ListedPart, PartsError, check_parts, measure};
+pub use plan::{MAX_PART_COUNT, MAX_PART_SIZE, MIN_PART_SIZE, PartPlan, S3_MAX_OBJECT_BYTES};
 pub use record::{Kind, Progress, Status, UploadRecord, rfc3339, timestamp, timestamp_now};
 pub use transition::{Change, Guard, Saved};
 pub use values::{ContentType, Filename, Metadata, Sha256};

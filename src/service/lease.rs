@@ -1,0 +1,86 @@
+//! Writes under a completion's lease: each is conditional on the holder's token, so a holder
+//! that was taken over writes nothing and answers the new holder's verdict instead.
+
+use super::{Uploads, secs};
+use crate::domain::{Change, Guard, Status, UploadId, UploadRecord, timestamp_now};
+use crate::error::{Error, chain};
+use crate::ports::PortError;
+
+impl Uploads {
+    /// A write under this caller's lease; lost (another caller took the completion over), the
+    /// answer that caller's work gives.
+    pub(super) async fn write_held(
+        &self,
+        record: &UploadRecord,
+        change: Change,
+        now: &str,
+    ) -> Result<UploadRecord, Error> {
+        match self.try_write_held(record, change, now).await? {
+            Some(written) => Ok(written),
+            None => self.lost(record.upload_id).await,
+        }
+    }
+
+    /// A write under this caller's lease; `None` when the lease is no longer this caller's.
+    pub(super) async fn try_write_held(
+        &self,
+        record: &UploadRecord,
+        change: Change,
+        now: &str,
+    ) -> Result<Option<UploadRecord>, Error> {
+        let guard = Guard::held(record);
+        match self
+            .sessions
+            .transition(record.upload_id, guard, change, now)
+            .await
+        {
+            Ok(written) => Ok(Some(written)),
+            Err(PortError::PreconditionFailed) => {
+                tracing::warn!("lost the completion's lease to another caller");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The answer for a completion taken over: the record as the new holder left it when final,
+    /// 409 while it still runs.
+    pub(super) async fn lost(&self, id: UploadId) -> Result<UploadRecord, Error> {
+        match self.sessions.get(id).await? {
+            Some(r) if r.status == Status::Verified => Ok(r),
+            Some(r) if r.status == Status::Failed => Err(Error::VerificationFailed(Box::new(r))),
+            _ => Err(Error::Conflict(format!(
+                "another caller took this completion over; poll GET /uploads/{id} for the result"
+            ))),
+        }
+    }
+
+    /// Gives up a completion after an upstream fault, so the next `complete` resumes it at once.
+    pub(super) async fn release(&self, record: &UploadRecord) {
+        self.let_go(record, Change::Release).await;
+    }
+
+    /// Back to `pending` when S3 still holds the multipart upload and the client can fix its parts.
+    pub(super) async fn reopen(&self, record: &UploadRecord) {
+        let expires_at = self.clock.now() + secs(self.limits.session_ttl);
+        let unmeasure = record.plan_measured;
+        let reopen = Change::Reopen {
+            expires_at,
+            unmeasure,
+        };
+        self.let_go(record, reopen).await;
+    }
+
+    async fn let_go(&self, record: &UploadRecord, change: Change) {
+        let to = change.status();
+        let guard = Guard::held(record);
+        if let Err(e) = self
+            .sessions
+            .transition(record.upload_id, guard, change, &timestamp_now())
+            .await
+        {
+            // The lease still runs out on its own; log and carry on with the original error.
+            tracing::warn!(error = %chain(&e), to = to.as_str(), "could not release a completion");
+        }
+    }
+}
