@@ -207,18 +207,24 @@ async fn an_object_overwritten_mid_verification_is_never_mixed_in() {
     assert_eq!(stored_sha256(&key, None).await, Some(sha256_hex(&file)));
 }
 
-#[tokio::test]
-async fn a_tiny_deadline_verifies_across_continuations() {
+/// An upload every object of which is large: `complete` answers 202 and hands it over.
+async fn handed_over(seed: u8) -> (Arc<Uploads>, Client, String, Vec<u8>, String) {
     let asynchronous = Limits {
         verify_inline_max_bytes: 0,
         ..test_limits()
     };
     let uploads = uploads_with(asynchronous, small_ranges()).await;
     let client = Client::over(uploads.clone());
-    let (id, file) = uploaded(&client, 24).await;
+    let (id, file) = uploaded(&client, seed).await;
     let done = client.complete(&id).await;
     assert_eq!(done.status, 202, "{}", done.body);
     let key = done.body["key"].as_str().unwrap().to_owned();
+    (uploads, client, id, file, key)
+}
+
+#[tokio::test]
+async fn a_tiny_deadline_verifies_across_continuations() {
+    let (uploads, client, id, file, key) = handed_over(24).await;
 
     let scheduled = Scheduled::default();
     let verifier = Verifier {
@@ -273,15 +279,7 @@ async fn a_tiny_deadline_verifies_across_continuations() {
 
 #[tokio::test]
 async fn an_object_replaced_between_continuations_leaves_the_pinned_version_verified() {
-    let asynchronous = Limits {
-        verify_inline_max_bytes: 0,
-        ..test_limits()
-    };
-    let uploads = uploads_with(asynchronous, small_ranges()).await;
-    let client = Client::over(uploads.clone());
-    let (id, file) = uploaded(&client, 25).await;
-    let done = client.complete(&id).await;
-    let key = done.body["key"].as_str().unwrap().to_owned();
+    let (uploads, client, id, file, key) = handed_over(25).await;
     let scheduled = Scheduled::default();
     let verifier = Verifier {
         uploads: &uploads,
