@@ -1,15 +1,19 @@
-"""Creates the uploads bucket and the sessions table on an endpoint, as template.yaml does on AWS.
+"""Creates the uploads bucket, the sessions table and the verifier's queue on an endpoint, as
+template.yaml does on AWS: S3 notifies the queue of every object created under uploads/.
 
-usage: bootstrap.py ENDPOINT BUCKET TABLE   (idempotent)
+usage: bootstrap.py ENDPOINT BUCKET TABLE [QUEUE]   (idempotent; QUEUE default BUCKET-verifier)
 """
+import json
 import sys
 
 import boto3
 from botocore.exceptions import ClientError
 
 endpoint, bucket, table = sys.argv[1:4]
+queue = sys.argv[4] if len(sys.argv) > 4 else f"{bucket}-verifier"
 s3 = boto3.client("s3", endpoint_url=endpoint)
 ddb = boto3.client("dynamodb", endpoint_url=endpoint)
+sqs = boto3.client("sqs", endpoint_url=endpoint)
 
 try:
     s3.create_bucket(Bucket=bucket)
@@ -42,6 +46,8 @@ try:
             {"AttributeName": "upload_id", "AttributeType": "S"},
             {"AttributeName": "owner", "AttributeType": "S"},
             {"AttributeName": "created_at", "AttributeType": "S"},
+            {"AttributeName": "in_flight", "AttributeType": "S"},
+            {"AttributeName": "lease_until", "AttributeType": "N"},
         ],
         KeySchema=[{"AttributeName": "upload_id", "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
@@ -52,7 +58,16 @@ try:
                     {"AttributeName": "created_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            # Sparse: only sessions in flight carry `in_flight`; the sweep queries it.
+            {
+                "IndexName": "in_flight-lease_until",
+                "KeySchema": [
+                    {"AttributeName": "in_flight", "KeyType": "HASH"},
+                    {"AttributeName": "lease_until", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
         ],
     )
     ddb.update_time_to_live(
@@ -62,4 +77,36 @@ try:
 except ClientError as e:
     if e.response["Error"]["Code"] != "ResourceInUseException":
         raise
-print(f"bucket {bucket} and table {table} ready on {endpoint}")
+
+# The verifier's queue with its dead-letter queue, and S3's notifications into it.
+dlq_url = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
+dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+    "QueueArn"
+]
+queue_url = sqs.create_queue(
+    QueueName=queue,
+    Attributes={
+        # Locally no deadline stops a verification; a redelivery meanwhile is acknowledged.
+        "VisibilityTimeout": "60",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+    },
+)["QueueUrl"]
+queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+    "Attributes"
+]["QueueArn"]
+s3.put_bucket_notification_configuration(
+    Bucket=bucket,
+    NotificationConfiguration={
+        "QueueConfigurations": [
+            {
+                "QueueArn": queue_arn,
+                "Events": [
+                    "s3:ObjectCreated:CompleteMultipartUpload",
+                    "s3:ObjectCreated:Post",
+                ],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+            }
+        ]
+    },
+)
+print(f"bucket {bucket}, table {table} and queue {queue_url} ready on {endpoint}")

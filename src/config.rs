@@ -148,8 +148,12 @@ pub struct Config {
     pub web_dir: std::path::PathBuf,
     /// `AUTH_REQUIRED=true` behind the JWT authorizer: requests without a `sub` claim get 401.
     pub auth_required: bool,
-    /// The verifier function the API invokes on every hand-over (`VERIFIER_FUNCTION_NAME`).
-    pub verifier_function: Option<String>,
+    /// The verifier's queue (`VERIFIER_QUEUE_URL`): every hand-over is sent to it, and S3's
+    /// notifications arrive in it. The local server also consumes it, as Lambda does in AWS.
+    pub verifier_queue_url: Option<String>,
+    /// How often the local server sweeps for sessions whose lease ran out
+    /// (`SWEEP_INTERVAL_SECONDS`, default 60); in AWS a schedule in the template does.
+    pub sweep_interval: std::time::Duration,
 }
 
 impl Config {
@@ -236,7 +240,14 @@ impl Config {
                 .unwrap_or_else(|| "web".into())
                 .into(),
             auth_required: flag(&get, "AUTH_REQUIRED")?,
-            verifier_function: get("VERIFIER_FUNCTION_NAME").filter(|v| !v.trim().is_empty()),
+            verifier_queue_url: get("VERIFIER_QUEUE_URL").filter(|v| !v.trim().is_empty()),
+            sweep_interval: std::time::Duration::from_secs(number(
+                &get,
+                "SWEEP_INTERVAL_SECONDS",
+                60,
+                1,
+                86_400,
+            )?),
         })
     }
 }

@@ -36,7 +36,8 @@ pub enum PortError {
 pub enum Upstream {
     S3,
     DynamoDB,
-    Lambda,
+    /// The verifier's queue (SQS).
+    Queue,
     /// The credentials provider that pre-signing needs.
     Credentials,
 }
@@ -46,7 +47,7 @@ impl std::fmt::Display for Upstream {
         f.write_str(match self {
             Self::S3 => "S3",
             Self::DynamoDB => "DynamoDB",
-            Self::Lambda => "Lambda",
+            Self::Queue => "SQS",
             Self::Credentials => "credentials",
         })
     }
@@ -200,4 +201,7 @@ pub trait SessionStore: Send + Sync {
         change: Change,
         now: &str,
     ) -> Result<UploadRecord, PortError>;
+    /// Up to `limit` sessions in `completing` or `verifying` whose lease ran out before `now`
+    /// (epoch seconds): the work of the sweep, whose holders died or whose hand-over was lost.
+    async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError>;
 }

@@ -1,12 +1,12 @@
 //! The one AWS adapter of each port.
 
 mod dynamodb;
-mod lambda;
 mod s3;
+mod sqs;
 
 pub use dynamodb::DynamoSessions;
-pub use lambda::SelfInvoke;
 pub use s3::S3Objects;
+pub use sqs::{Received, VerifierQueue};
 
 /// The SDK configuration from the standard chain (env, profile, IMDS/ECS, Lambda's role).
 /// `AWS_ENDPOINT_URL` points every client at a local emulator.
@@ -14,8 +14,8 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
-/// The upload service over S3 and DynamoDB, invoking the verifier function on hand-overs when
-/// one is configured: built once per cold start.
+/// The upload service over S3 and DynamoDB, sending hand-overs to the verifier's queue when one
+/// is configured: built once per cold start.
 pub fn uploads(
     sdk: &aws_config::SdkConfig,
     config: &crate::config::Config,
@@ -27,8 +27,8 @@ pub fn uploads(
         config.limits.clone(),
         config.verify,
     );
-    Ok(match &config.verifier_function {
-        Some(name) => uploads.with_verifier(std::sync::Arc::new(SelfInvoke::new(sdk, name))),
+    Ok(match &config.verifier_queue_url {
+        Some(url) => uploads.with_verifier(std::sync::Arc::new(VerifierQueue::new(sdk, url))),
         None => uploads,
     })
 }

@@ -21,10 +21,23 @@ async fn main() -> Result<(), BoxError> {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return lambda_http::run(http::router(Arc::new(uploads), callers)).await;
     }
-    // Locally no S3 event ever comes: the verifier runs as a task beside the server.
-    let (queue, jobs) = local::verifier_queue();
-    let uploads = Arc::new(uploads.with_verifier(Arc::new(queue)));
-    tokio::spawn(local::run_verifier(uploads.clone(), jobs));
+    // Locally the verifier function's work runs beside the server: it consumes the same queue
+    // (S3's notifications, hand-overs) and sweeps on a timer.
+    let uploads = Arc::new(uploads);
+    match &config.verifier_queue_url {
+        Some(url) => {
+            let queue = Arc::new(aws::VerifierQueue::new(&sdk, url));
+            tokio::spawn(local::run_verifier(
+                uploads.clone(),
+                queue,
+                config.bucket.clone(),
+            ));
+            tokio::spawn(local::run_sweeper(uploads.clone(), config.sweep_interval));
+        }
+        None => tracing::warn!(
+            "no VERIFIER_QUEUE_URL: objects too large to verify inline stay `verifying` (`make dev` sets it)"
+        ),
+    }
     let app = http::router(uploads, callers);
     // Locally the page is served beside the API; deployed, it is a static file (README).
     let app = if config.web_dir.join("index.html").is_file() {

@@ -1,5 +1,6 @@
-//! The `verifier` function: in Lambda, verifies the sessions S3's `ObjectCreated` events and its
-//! own continuation events hand it (`lambda::verifier`). Elsewhere, the CLI `cli::verify`.
+//! The `verifier` function: in Lambda, verifies the sessions its queue hands it (S3's
+//! `ObjectCreated` notifications, hand-overs) and sweeps on a schedule (`lambda::verifier`).
+//! Elsewhere, the CLI `cli::verify`.
 
 use std::process::ExitCode;
 
@@ -11,7 +12,11 @@ use verified_uploads::{aws, cli};
 async fn lambda_main(sdk: &aws_config::SdkConfig) -> Result<(), BoxError> {
     let config = Config::from_env()?;
     let uploads = aws::uploads(sdk, &config)?;
-    let continuation = aws::SelfInvoke::new(sdk, std::env::var("AWS_LAMBDA_FUNCTION_NAME")?);
+    let url = config
+        .verifier_queue_url
+        .as_deref()
+        .ok_or("VERIFIER_QUEUE_URL must name the verifier's queue")?;
+    let continuation = aws::VerifierQueue::new(sdk, url);
     verifier::run(Verifier {
         uploads: &uploads,
         bucket: &config.bucket,

@@ -1,11 +1,14 @@
-//! The `verifier` function's handler: S3 `ObjectCreated` events, and its own continuation events
-//! (`{"continue": "<upload_id>"}`) for verifications that paused at the function's deadline.
+//! The `verifier` function's handler. In AWS it consumes the verifier's queue (SQS), whose
+//! messages are S3 `ObjectCreated` notifications and hand-overs (`{"continue": "<upload_id>"}`),
+//! and a schedule's `{"sweep": {}}` that re-drives sessions whose lease ran out. A bare S3 event or
+//! continuation (`cargo lambda invoke`) is handled the same way.
 
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use percent_encoding::percent_decode_str;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::domain::{Invalid, UploadId};
@@ -25,16 +28,89 @@ pub fn continuation_event(id: UploadId) -> Value {
     json!({ "continue": id.to_string() })
 }
 
+/// One message of the verifier's queue.
+#[derive(Debug, Clone)]
+pub struct QueueMessage {
+    pub id: String,
+    pub body: String,
+}
+
+/// The part of an S3 notification the verifier reads: which object, and which version. Nothing
+/// else is required, so a notification that differs elsewhere (an emulator's `eventTime` without
+/// a zone, say) is still understood.
+#[derive(Debug, Deserialize)]
+pub struct S3Notification {
+    #[serde(rename = "Records")]
+    pub records: Vec<S3Record>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct S3Record {
+    pub s3: S3Entity,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct S3Entity {
+    pub bucket: S3Bucket,
+    pub object: S3Object,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct S3Bucket {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct S3Object {
+    /// Form-encoded, as S3 sends it (`decode_key`).
+    pub key: String,
+    #[serde(rename = "versionId", default)]
+    pub version_id: Option<String>,
+}
+
 /// What the verifier can be invoked with.
 pub enum Invocation {
-    ObjectsCreated(S3Event),
+    ObjectsCreated(S3Notification),
     Continue(UploadId),
+    /// Re-drive the sessions whose lease ran out (the schedule's event).
+    Sweep,
+    /// A batch from the verifier's queue: each body is one of the others.
+    Messages(Vec<QueueMessage>),
+    /// The message S3 sends when a notification is configured.
+    S3Test,
 }
+
+/// Sessions one sweep re-drives at most; the next sweep takes the rest.
+pub const SWEEP_LIMIT: u32 = 200;
 
 impl Invocation {
     pub fn parse(payload: Value) -> Result<Self, Invalid> {
         if let Some(id) = payload.get("continue").and_then(Value::as_str) {
             return UploadId::parse(id).map(Self::Continue);
+        }
+        if payload.get("sweep").is_some() {
+            return Ok(Self::Sweep);
+        }
+        if payload.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+            return Ok(Self::S3Test);
+        }
+        if payload
+            .pointer("/Records/0/eventSource")
+            .and_then(Value::as_str)
+            == Some("aws:sqs")
+        {
+            let event: SqsEvent = serde_json::from_value(payload)
+                .map_err(|e| Invalid::new("event", format!("not an SQS event: {e}")))?;
+            return Ok(Self::Messages(
+                event
+                    .records
+                    .into_iter()
+                    .map(|m| QueueMessage {
+                        id: m.message_id.unwrap_or_default(),
+                        body: m.body.unwrap_or_default(),
+                    })
+                    .collect(),
+            ));
         }
         serde_json::from_value(payload)
             .map(Self::ObjectsCreated)
@@ -62,11 +138,19 @@ pub async fn run(verifier: Verifier<'_>) -> Result<(), BoxError> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_millis()));
         let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
-        let invocation = Invocation::parse(event.payload)?;
-        verifier
-            .handle(invocation, Some(deadline))
-            .await
-            .map_err(BoxError::from)
+        match Invocation::parse(event.payload)? {
+            // Partial batch responses: only the messages that failed are delivered again.
+            Invocation::Messages(messages) => {
+                let failed = verifier.handle_messages(messages, Some(deadline)).await;
+                Ok::<Value, BoxError>(json!({
+                    "batchItemFailures": failed
+                        .into_iter()
+                        .map(|id| json!({ "itemIdentifier": id }))
+                        .collect::<Vec<_>>(),
+                }))
+            }
+            other => Ok(json!(verifier.handle(other, Some(deadline)).await?)),
+        }
     }))
     .await
 }
@@ -78,6 +162,40 @@ fn now_millis() -> u64 {
 }
 
 impl Verifier<'_> {
+    /// Handles a batch from the verifier's queue, its messages side by side; returns the ids of
+    /// those that failed (to be delivered again, then dead-lettered), logging why.
+    pub async fn handle_messages(
+        &self,
+        messages: Vec<QueueMessage>,
+        deadline: Option<Instant>,
+    ) -> Vec<String> {
+        let handled = messages.into_iter().map(|m| async move {
+            let outcome = match serde_json::from_str::<Value>(&m.body)
+                .map_err(|e| Invalid::new("message", format!("not JSON: {e}")))
+                .and_then(Invocation::parse)
+            {
+                Ok(Invocation::Messages(_)) => Err(Error::Invalid(Invalid::new(
+                    "message",
+                    "a queue batch inside a queue message",
+                ))),
+                Ok(invocation) => self.handle(invocation, deadline).await.map(|_| ()),
+                Err(e) => Err(Error::Invalid(e)),
+            };
+            match outcome {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::error!(message_id = %m.id, error = %chain(&e), "queue message failed");
+                    Some(m.id)
+                }
+            }
+        });
+        futures::future::join_all(handled)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     /// Handles one invocation; a line per record says what became of it. An upstream failure
     /// fails the invocation so Lambda retries it; a record that is not ours is ignored.
     pub async fn handle(
@@ -86,6 +204,20 @@ impl Verifier<'_> {
         deadline: Option<Instant>,
     ) -> Result<Vec<Value>, Error> {
         match invocation {
+            Invocation::S3Test => Ok(vec![
+                json!({ "outcome": "ignored", "reason": "S3 test event" }),
+            ]),
+            Invocation::Sweep => {
+                let redriven = self.uploads.sweep(SWEEP_LIMIT, deadline).await?;
+                let line = json!({ "outcome": "swept", "redriven": redriven });
+                tracing::info!(result = %line, "sweep done");
+                Ok(vec![line])
+            }
+            // Batches answer per message: `handle_messages`.
+            Invocation::Messages(_) => Err(Error::Invalid(Invalid::new(
+                "event",
+                "a queue batch is handled by handle_messages",
+            ))),
             Invocation::Continue(id) => {
                 let span = tracing::info_span!("continue", upload_id = %id);
                 let outcome = tracing::Instrument::instrument(
@@ -98,11 +230,8 @@ impl Verifier<'_> {
             Invocation::ObjectsCreated(event) => {
                 let mut lines = Vec::with_capacity(event.records.len());
                 for record in event.records {
-                    let (Some(b), Some(raw_key)) = (record.s3.bucket.name, record.s3.object.key)
-                    else {
-                        continue;
-                    };
-                    let key = decode_key(&raw_key);
+                    let b = record.s3.bucket.name;
+                    let key = decode_key(&record.s3.object.key);
                     if b != self.bucket {
                         lines.push(json!({ "bucket": b, "key": key, "outcome": "ignored", "reason": "not the uploads bucket" }));
                         continue;

@@ -34,6 +34,7 @@ pub enum Call {
     CreateSession,
     GetSession,
     ListSessions,
+    Stalled,
     /// A transition writing this status.
     Transition(Status),
 }

@@ -100,4 +100,17 @@ impl SessionStore for MemorySessions {
         change.apply(record, now);
         Ok(record.clone())
     }
+
+    async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
+        self.faults.enter(Call::Stalled).await?;
+        let mut stalled: Vec<_> = lock(&self.records)
+            .values()
+            .filter(|r| matches!(r.status, Status::Completing | Status::Verifying))
+            .filter(|r| r.lease_until < now)
+            .map(|r| r.upload_id)
+            .collect();
+        stalled.sort();
+        stalled.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(stalled)
+    }
 }

@@ -292,7 +292,7 @@ impl Uploads {
             return;
         }
         if let Err(e) = verifier.schedule(handed.upload_id).await {
-            tracing::warn!(error = %chain(&e), "could not start the verifier; S3's event will");
+            tracing::warn!(error = %chain(&e), "could not start the verifier; the sweep will re-drive it");
         }
     }
 

@@ -2,17 +2,13 @@
 //! continuations (the `verifier` function), and form-POSTed objects, which no `complete` call
 //! announces (S3's event, or the owner's next read, starts them).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{By, Uploads};
 use crate::domain::{
     Guard, Kind, ObjectKey, PartNumber, PartPlan, Sha256, Status, UploadId, UploadRecord,
 };
 use crate::error::Error;
-
-/// How long the verifier waits for the API to hand a large object over before asking Lambda to
-/// deliver the event again.
-const HANDOVER_WAIT: Duration = Duration::from_secs(10);
 
 /// What the verifier did with an `ObjectCreated` event or a continuation.
 #[derive(Debug)]
@@ -152,16 +148,22 @@ impl Uploads {
                 self.objects.purge(key, None).await?
             }
             Status::Completing if record.error.is_some() => self.objects.purge(key, None).await?,
-            // Another version than the verified one; deleting it makes the verified one current.
-            Status::Verified => match (version_id, record.version_id.as_deref()) {
-                (Some(arrived), Some(verified)) if arrived != verified => {
-                    self.objects.delete(key, Some(arrived)).await?;
-                    1
+            // Another version than the verified one (an event without a version, as some
+            // emulators send, may be one too): every version but the verified one goes, which
+            // makes it current again.
+            Status::Verified => match record.version_id.as_deref() {
+                Some(verified) if version_id != Some(verified) => {
+                    self.objects.purge(key, Some(verified)).await?
                 }
                 _ => return Ok(None),
             },
             _ => return Ok(None),
         };
+        if deleted == 0 {
+            return Ok(Some(EventOutcome::Ignored(
+                "the session is finished and nothing else is under its key",
+            )));
+        }
         tracing::warn!(
             upload_id = %record.upload_id,
             status = record.status.as_str(),
@@ -171,6 +173,27 @@ impl Uploads {
         Ok(Some(EventOutcome::Ignored(
             "an object that arrived for a finished session; deleted",
         )))
+    }
+
+    /// Re-drives up to `limit` sessions whose lease ran out in `completing` or `verifying` (a
+    /// holder that died, a hand-over whose start was lost): each goes to the verifier, or, with
+    /// none configured, is verified here under `deadline`. Returns the sessions re-driven.
+    pub async fn sweep(
+        &self,
+        limit: u32,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<UploadId>, Error> {
+        let stalled = self.sessions.stalled(self.clock.now(), limit).await?;
+        for &id in &stalled {
+            tracing::warn!(upload_id = %id, "re-driving a session whose lease ran out");
+            match &self.verifier {
+                Some(verifier) => verifier.schedule(id).await?,
+                None => {
+                    self.continue_verification(id, deadline).await?;
+                }
+            }
+        }
+        Ok(stalled)
     }
 
     /// Continues a verification that paused at a deadline (the verifier's continuation event).
@@ -191,9 +214,6 @@ impl Uploads {
         record: UploadRecord,
         deadline: Option<Instant>,
     ) -> Result<EventOutcome, Error> {
-        let Some(record) = self.await_handover(record).await? else {
-            return Ok(EventOutcome::Ignored("no session with this id"));
-        };
         let by = By::Verifier { deadline };
         match record.status {
             Status::Verifying => {
@@ -215,34 +235,15 @@ impl Uploads {
                     None => Ok(EventOutcome::Ignored("another caller took it")),
                 }
             }
+            // A live holder finishes it or hands it over (starting the verifier itself); if it
+            // dies, the sweep re-drives the session once its lease runs out. So a duplicate
+            // delivery is acknowledged, never failed into the dead-letter queue.
+            Status::Completing => Ok(EventOutcome::Ignored(
+                "a live holder is completing or verifying it",
+            )),
             _ => Ok(EventOutcome::Ignored(
                 "the session is not awaiting verification",
             )),
         }
-    }
-
-    /// S3's event can outrun the API's hand-over (`completing` → `verifying`) of a large object
-    /// by a moment: waits for it while the API's lease runs. `None` if the session is gone.
-    async fn await_handover(
-        &self,
-        mut record: UploadRecord,
-    ) -> Result<Option<UploadRecord>, Error> {
-        let large = record.size().is_some_and(|s| self.too_large_inline(s));
-        let waiting = Instant::now();
-        while large && record.status == Status::Completing && record.lease_until >= self.clock.now()
-        {
-            if waiting.elapsed() >= HANDOVER_WAIT {
-                // Failing the invocation makes Lambda deliver the event again later.
-                return Err(Error::Conflict(
-                    "the upload is still being completed; retry".into(),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            record = match self.sessions.get(record.upload_id).await? {
-                Some(r) => r,
-                None => return Ok(None),
-            };
-        }
-        Ok(Some(record))
     }
 }

@@ -235,7 +235,10 @@ async fn a_tiny_deadline_verifies_across_continuations() {
     let event = s3_event_for(&key);
     // A deadline already past: each invocation hashes one range, saves its progress and hands over.
     let mut lines = verifier
-        .handle(Invocation::ObjectsCreated(event), Some(Instant::now()))
+        .handle(
+            Invocation::parse(serde_json::to_value(&event).unwrap()).unwrap(),
+            Some(Instant::now()),
+        )
         .await
         .unwrap();
     let mut invocations = 1;
@@ -288,7 +291,10 @@ async fn an_object_replaced_between_continuations_leaves_the_pinned_version_veri
     };
     let event = s3_event_for(&key);
     let lines = verifier
-        .handle(Invocation::ObjectsCreated(event), Some(Instant::now()))
+        .handle(
+            Invocation::parse(serde_json::to_value(&event).unwrap()).unwrap(),
+            Some(Instant::now()),
+        )
         .await
         .unwrap();
     assert_eq!(lines[0]["outcome"], "paused", "{}", lines[0]);

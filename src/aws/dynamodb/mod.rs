@@ -20,6 +20,10 @@ use crate::ports::{Page, PageKey, PortError, SessionStore, Upstream};
 /// The GSI that lists an owner's uploads by creation time (template.yaml, scripts/bootstrap.py).
 pub const OWNER_INDEX: &str = "owner-created_at";
 
+/// The sparse GSI of sessions in flight (`completing`/`verifying`) by lease end: only those items
+/// carry `in_flight`, so the sweep reads what it re-drives and nothing else.
+pub const IN_FLIGHT_INDEX: &str = "in_flight-lease_until";
+
 type Item = HashMap<String, AttributeValue>;
 
 pub struct DynamoSessions {
@@ -145,6 +149,12 @@ impl SessionStore for DynamoSessions {
             update.remove("expires_at");
             update.remove("hash_state");
         }
+        match change.status() {
+            st @ (Status::Completing | Status::Verifying) => {
+                update.set("in_flight", s(st.as_str()))
+            }
+            _ => update.remove("in_flight"),
+        }
         if change.ends_lease() {
             update.set("lease_until", n(0));
             update.remove("lease_token");
@@ -188,6 +198,47 @@ impl SessionStore for DynamoSessions {
                 .as_ref()
                 .ok_or_else(|| malformed("no attributes returned"))?,
         )
+    }
+
+    async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
+        let mut ids = Vec::new();
+        for status in [Status::Completing, Status::Verifying] {
+            let mut start = None;
+            loop {
+                let page_limit = limit.saturating_sub(u32::try_from(ids.len()).unwrap_or(limit));
+                if page_limit == 0 {
+                    return Ok(ids);
+                }
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(IN_FLIGHT_INDEX)
+                    .key_condition_expression("#in_flight = :status AND #lease_until < :now")
+                    .expression_attribute_names("#in_flight", "in_flight")
+                    .expression_attribute_names("#lease_until", "lease_until")
+                    .expression_attribute_values(":status", s(status.as_str()))
+                    .expression_attribute_values(":now", n(now))
+                    .limit(i32::try_from(page_limit).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(port_error)?;
+                for item in out.items() {
+                    let id = item
+                        .get("upload_id")
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|v| UploadId::parse(v).ok())
+                        .ok_or_else(|| malformed("in-flight index upload_id"))?;
+                    ids.push(id);
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(ids)
     }
 }
 

@@ -140,8 +140,11 @@ async fn a_verification_paused_at_every_range_matches_one_uninterrupted_run() {
 }
 
 #[tokio::test]
-async fn an_event_that_outruns_the_hand_over_waits_for_it() {
+async fn an_event_that_outruns_the_hand_over_is_acknowledged_and_the_hand_over_starts_the_verifier()
+{
     let fx = Fx::new(large_limits());
+    let started = Arc::new(Started::default());
+    let api = fx.other(large_limits()).with_verifier(started.clone());
     let data = bytes(512 * KIB, 14);
     let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
     let key = r.key.as_str();
@@ -155,24 +158,78 @@ async fn an_event_that_outruns_the_hand_over_waits_for_it() {
         let outcome = fx.uploads.on_object_created(key, None, None).await;
         (seen, outcome)
     };
-    let (api, (seen, outcome)) = tokio::join!(fx.complete(r.upload_id), event);
+    let (handed, (seen, outcome)) =
+        tokio::join!(api.complete(OWNER, r.upload_id, None, None), event);
 
     assert_eq!(seen.status, Status::Completing);
     assert!(
         seen.lease_until >= fx.clock.now(),
         "the API's lease was live"
     );
-    assert_eq!(
-        api.unwrap().status,
-        Status::Verifying,
-        "the API answers 202 verifying"
+    // Acknowledged at once: no waiting, no error that would send it to the dead-letter queue.
+    assert!(
+        matches!(outcome, Ok(EventOutcome::Ignored(_))),
+        "{outcome:?}"
     );
-    let verified = done(outcome.unwrap());
+    assert_eq!(handed.unwrap().status, Status::Verifying, "202 verifying");
+    assert_eq!(
+        *started.0.lock().unwrap(),
+        [r.upload_id],
+        "the hand-over started the verifier"
+    );
+    let verified = done(
+        fx.uploads
+            .continue_verification(r.upload_id, None)
+            .await
+            .unwrap(),
+    );
     assert_verified(&verified, &data);
-    // The event read the session, waited, and read it again.
-    assert!(fx.db(Call::GetSession) >= 3, "{}", fx.db(Call::GetSession));
-    assert_eq!(fx.db(Call::Transition(Status::Verifying)), 1);
     assert_eq!(fx.db(Call::Transition(Status::Verified)), 1);
+}
+
+#[tokio::test]
+async fn the_sweep_redrives_a_lost_hand_over_and_a_verifier_that_died_mid_run() {
+    let fx = Fx::new(large_limits());
+    let started = Arc::new(Started::default());
+    let sweeper = fx.other(large_limits()).with_verifier(started.clone());
+    // Handed over by an API that could not start the verifier (and S3's event came early).
+    let (r, data) = handed_over(&fx, 300 * KIB, 60).await;
+    let id = r.upload_id;
+    let unrelated = fx.uploaded(&bytes(1000, 61), None).await;
+    assert_eq!(sweeper.sweep(10, None).await.unwrap(), [id]);
+    assert_eq!(*started.0.lock().unwrap(), [id]);
+
+    // The verifier it started takes the session, then dies before writing its verdict.
+    fx.sessions
+        .faults
+        .fail(Call::Transition(Status::Verified), 1);
+    assert!(fx.uploads.continue_verification(id, None).await.is_err());
+    let held = fx.peek(id);
+    assert_eq!(held.status, Status::Completing);
+    assert!(held.lease_until >= fx.clock.now(), "{held:?}");
+    // Its message, delivered again during the lease, is acknowledged; the sweep leaves it alone.
+    assert!(matches!(
+        fx.uploads.continue_verification(id, None).await.unwrap(),
+        EventOutcome::Ignored(_)
+    ));
+    assert!(sweeper.sweep(10, None).await.unwrap().is_empty());
+
+    // Once the lease has run out, the sweep re-drives it and the verification finishes.
+    fx.clock.advance(LEASE + Duration::from_secs(1));
+    assert_eq!(sweeper.sweep(10, None).await.unwrap(), [id]);
+    assert_eq!(started.0.lock().unwrap().len(), 2);
+    let verified = done(fx.uploads.continue_verification(id, None).await.unwrap());
+    assert_verified(&verified, &data);
+    assert!(sweeper.sweep(10, None).await.unwrap().is_empty());
+    assert_eq!(fx.peek(unrelated.upload_id).status, Status::Pending);
+}
+
+#[tokio::test]
+async fn a_sweep_with_no_verifier_verifies_what_it_finds() {
+    let fx = Fx::new(large_limits());
+    let (r, data) = handed_over(&fx, 300 * KIB, 62).await;
+    assert_eq!(fx.uploads.sweep(10, None).await.unwrap(), [r.upload_id]);
+    assert_verified(&fx.peek(r.upload_id), &data);
 }
 
 #[tokio::test]

@@ -1,0 +1,84 @@
+//! The verifier's queue. S3's `ObjectCreated` notifications land in it, and so does every
+//! hand-over (`{"continue": id}`): the queue retries what fails, its visibility timeout keeps one
+//! delivery at a time, and its dead-letter queue keeps what never succeeds.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+
+use crate::domain::UploadId;
+use crate::lambda::verifier::{QueueMessage, continuation_event};
+use crate::ports::{Continuation, PortError, Upstream};
+
+pub struct VerifierQueue {
+    client: Client,
+    url: String,
+}
+
+impl VerifierQueue {
+    pub fn new(sdk: &aws_config::SdkConfig, url: impl Into<String>) -> Self {
+        Self {
+            client: Client::new(sdk),
+            url: url.into(),
+        }
+    }
+
+    /// Up to ten messages, waiting up to `wait_seconds` for the first (what Lambda's event source
+    /// mapping does in AWS; the local server polls with it).
+    pub async fn receive(&self, wait_seconds: i32) -> Result<Vec<Received>, PortError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait_seconds)
+            .send()
+            .await
+            .map_err(|e| PortError::unavailable(Upstream::Queue, e))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                Some(Received {
+                    message: QueueMessage {
+                        id: m.message_id?,
+                        body: m.body.unwrap_or_default(),
+                    },
+                    receipt: m.receipt_handle?,
+                })
+            })
+            .collect())
+    }
+
+    /// Acknowledges a message: it is not delivered again.
+    pub async fn delete(&self, receipt: &str) -> Result<(), PortError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(|e| PortError::unavailable(Upstream::Queue, e))?;
+        Ok(())
+    }
+}
+
+/// A message as received, with the handle that acknowledges it.
+pub struct Received {
+    pub message: QueueMessage,
+    pub receipt: String,
+}
+
+#[async_trait]
+impl Continuation for VerifierQueue {
+    async fn schedule(&self, id: UploadId) -> Result<(), PortError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(continuation_event(id).to_string())
+            .send()
+            .await
+            .map_err(|e| PortError::unavailable(Upstream::Queue, e))?;
+        Ok(())
+    }
+}

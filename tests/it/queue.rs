@@ -1,0 +1,264 @@
+//! The verifier's queue end to end against the emulator: S3's notifications land in it (as
+//! scripts/bootstrap.py and template.yaml configure), the local server consumes it as Lambda's
+//! event source mapping does, and the sweep finds, through the table's in-flight index, what
+//! nothing else would move. Tests that consume a queue use a bucket and queue of their own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+use verified_uploads::aws::VerifierQueue;
+use verified_uploads::config::Limits;
+use verified_uploads::lambda::verifier::{Invocation, QueueMessage, Verifier};
+use verified_uploads::local;
+use verified_uploads::service::Uploads;
+
+/// The local server over `stack`: the API, and the verifier consuming the stack's queue.
+async fn local_server(stack: &EventsStack, limits: Limits) -> (Arc<Uploads>, Client) {
+    let queue = Arc::new(VerifierQueue::new(&sdk().await, &stack.queue_url));
+    let uploads = Arc::new(
+        service_on(&stack.bucket, limits, small_ranges())
+            .await
+            .with_verifier(queue.clone()),
+    );
+    tokio::spawn(local::run_verifier(
+        uploads.clone(),
+        queue,
+        stack.bucket.clone(),
+    ));
+    (uploads.clone(), Client::over(uploads))
+}
+
+/// Polls `check` every 100 ms for up to 20 s; the last value it returned.
+async fn eventually<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (bool, T)>,
+{
+    let mut last = check().await;
+    for _ in 0..200 {
+        if last.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        last = check().await;
+    }
+    last.1
+}
+
+/// What the table holds for `id`, read without the owner's read (which would verify a posted
+/// object itself): the fields a verdict writes.
+async fn record_of(uploads: &Uploads, id: &str) -> Value {
+    let id = verified_uploads::domain::UploadId::parse(id).unwrap();
+    let r = uploads.get("anonymous", id).await.unwrap();
+    json!({
+        "status": r.status.as_str(),
+        "sha256": r.sha256.map(|d| d.to_hex()),
+        "version_id": r.version_id,
+        "error": r.error,
+        "updated_at": r.updated_at,
+    })
+}
+
+#[tokio::test]
+async fn a_large_object_verifies_locally_without_any_manual_step() {
+    let stack = EventsStack::new("vu-large").await;
+    let every_object_is_large = Limits {
+        verify_inline_max_bytes: 0,
+        ..test_limits()
+    };
+    let (uploads, client) = local_server(&stack, every_object_is_large).await;
+    let part = 5 * MIB;
+    let file = data(part + 123_456, 51);
+    let c = client
+        .create(json!({"filename": "big.bin", "size": file.len(), "part_size": part, "sha256": sha256_hex(&file)}))
+        .await;
+    assert_eq!(c.status, 201, "{}", c.body);
+    put_all(&c.body, &file, part).await;
+    let id = c.body["upload_id"].as_str().unwrap();
+    let handed = client.complete(id).await;
+    assert_eq!(
+        (handed.status.as_u16(), handed.body["status"].clone()),
+        (202, json!("verifying"))
+    );
+    let record = eventually(|| async {
+        let r = record_of(&uploads, id).await;
+        (r["status"] == "verified" || r["status"] == "failed", r)
+    })
+    .await;
+    assert_eq!(record["status"], "verified", "{record}");
+    assert_eq!(record["sha256"], sha256_hex(&file));
+}
+
+/// A form-POST session on `client` and its signed form.
+async fn form(client: &Client, name: &str, meta: &str) -> (String, String, Value) {
+    let p = client
+        .uppy_params(&format!("filename={name}&type=text%2Fplain{meta}"))
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let key = p.body["fields"]["key"].as_str().unwrap().to_owned();
+    let id = key.split('/').nth(1).unwrap().to_owned();
+    (id, key, p.body)
+}
+
+async fn post(form: &Value, body: &[u8]) {
+    let fields = form["fields"].as_object().unwrap();
+    let url = form["url"].as_str().unwrap();
+    assert_eq!(send_form(url, fields, "f.txt", body.to_vec()).await, 201);
+}
+
+#[tokio::test]
+async fn a_posted_form_verifies_on_its_event_and_a_replay_is_deleted_on_arrival() {
+    let stack = EventsStack::new("vu-replay").await;
+    let (uploads, client) = local_server(&stack, test_limits()).await;
+    let (id, key, signed) = form(&client, "a.txt", "").await;
+    let a = data(30_000, 71);
+    post(&signed, &a).await;
+    // Nobody asks: S3's notification alone starts the verification.
+    let verified = eventually(|| async {
+        let r = record_of(&uploads, &id).await;
+        (r["status"] == "verified", r)
+    })
+    .await;
+    assert_eq!(verified["status"], "verified", "{verified}");
+    assert_eq!(verified["sha256"], sha256_hex(&a));
+
+    let b = data(30_000, 72);
+    post(&signed, &b).await;
+    let current = eventually(|| async {
+        let sha = stack.current_sha256(&key).await;
+        (sha.as_deref() == Some(sha256_hex(&a).as_str()), sha)
+    })
+    .await;
+    assert_eq!(
+        current,
+        Some(sha256_hex(&a)),
+        "the replay went when its event arrived"
+    );
+    assert_eq!(record_of(&uploads, &id).await, verified, "record unchanged");
+}
+
+#[tokio::test]
+async fn a_form_replayed_after_a_failed_verification_is_deleted_on_arrival() {
+    let stack = EventsStack::new("vu-failed").await;
+    let (uploads, client) = local_server(&stack, test_limits()).await;
+    let wrong = sha256_hex(b"something else");
+    let (id, key, signed) = form(&client, "a.txt", &format!("&metadata%5Bsha256%5D={wrong}")).await;
+    post(&signed, &data(20_000, 73)).await;
+    let failed = eventually(|| async {
+        let r = record_of(&uploads, &id).await;
+        (r["status"] == "failed", r)
+    })
+    .await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(
+        stack.current_sha256(&key).await,
+        None,
+        "the unverified object went"
+    );
+
+    post(&signed, &data(20_000, 74)).await;
+    let current = eventually(|| async {
+        let sha = stack.current_sha256(&key).await;
+        (sha.is_none(), sha)
+    })
+    .await;
+    assert_eq!(current, None, "nothing unverified stays under the key");
+    assert_eq!(record_of(&uploads, &id).await, failed, "record unchanged");
+}
+
+#[tokio::test]
+async fn the_sweep_finds_only_sessions_whose_lease_ran_out() {
+    // No verifier to start: every hand-over's start is lost, as when the queue is unreachable.
+    let handing_over = Limits {
+        verify_inline_max_bytes: 0,
+        ..test_limits()
+    };
+    let uploads = uploads_with(handing_over, small_ranges()).await;
+    let client = Client::over(uploads.clone());
+    let file = data(10_000, 75);
+    let create = || async {
+        let c = client
+            .create(json!({"filename": "s.bin", "size": file.len()}))
+            .await;
+        assert_eq!(c.status, 201, "{}", c.body);
+        c.body
+    };
+    let stuck = create().await;
+    put_all(&stuck, &file, file.len()).await;
+    let stuck_id = stuck["upload_id"].as_str().unwrap();
+    assert_eq!(client.complete(stuck_id).await.status, 202);
+    let pending = create().await;
+    let pending_id = pending["upload_id"].as_str().unwrap();
+
+    let started = Arc::new(Scheduled::default());
+    let sweeper = service_with(test_limits(), small_ranges())
+        .await
+        .with_verifier(started.clone());
+    let swept: Vec<String> = sweeper
+        .sweep(10_000, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(swept.iter().any(|s| s == stuck_id), "{swept:?}");
+    assert!(!swept.iter().any(|s| s == pending_id), "{swept:?}");
+    assert!(
+        started
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.to_string() == stuck_id)
+    );
+
+    // Re-driven, it verifies; verified, it leaves the index.
+    let verifier = service_with(test_limits(), small_ranges()).await;
+    let id = verified_uploads::domain::UploadId::parse(stuck_id).unwrap();
+    verifier.continue_verification(id, None).await.unwrap();
+    assert_eq!(client.record(stuck_id).await.body["status"], "verified");
+    let again: Vec<String> = sweeper
+        .sweep(10_000, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(!again.iter().any(|s| s == stuck_id), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_queue_batch_fails_only_the_messages_that_failed() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/sqs-verifier-batch.json");
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // A fourth message that is nothing the verifier knows.
+    let mut garbage = event["Records"][0].clone();
+    garbage["messageId"] = json!("garbage");
+    garbage["body"] = json!("{\"hello\": 1");
+    event["Records"].as_array_mut().unwrap().push(garbage);
+    let Ok(Invocation::Messages(messages)) = Invocation::parse(event) else {
+        panic!("an SQS event is a batch of messages");
+    };
+    assert_eq!(messages.len(), 4);
+    let uploads = uploads_with(test_limits(), small_ranges()).await;
+    let verifier = Verifier {
+        uploads: &uploads,
+        bucket: &bucket(),
+        continuation: &Scheduled::default(),
+    };
+    // The S3 notification (a key with no session), the continuation (no such upload) and S3's
+    // test message are acknowledged; the garbage is delivered again, then dead-lettered.
+    let failed = verifier.handle_messages(messages, None).await;
+    assert_eq!(failed, ["garbage"]);
+    let extra = QueueMessage {
+        id: "nested".into(),
+        body: json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}).to_string(),
+    };
+    assert_eq!(
+        verifier.handle_messages(vec![extra], None).await,
+        ["nested"]
+    );
+}
