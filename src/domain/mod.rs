@@ -10,7 +10,7 @@ mod transition;
 mod values;
 
 pub use ids::{LeaseToken, ObjectKey, PartNumber, UploadId};
-pub use parts::{ClaimedPart, ListedPart, PartsError, check_parts, measure};
+pub use parts::{ClaimedPart, ListedPart, PartsError, check_parts, measure, multipart_etag};
 pub use plan::{MAX_PART_COUNT, MAX_PART_SIZE, MIN_PART_SIZE, PartPlan, S3_MAX_OBJECT_BYTES};
 pub use record::{Kind, Progress, Status, UploadRecord, rfc3339, timestamp, timestamp_now};
 pub use transition::{Change, Guard, Saved};

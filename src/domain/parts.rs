@@ -125,6 +125,18 @@ fn check_claimed(
     Ok(())
 }
 
+/// The ETag S3 gives the object that `parts` complete into: the MD5 of the parts' binary MD5s,
+/// then `-` and their count. `None` when a part's ETag is not an MD5 (SSE-KMS, say).
+pub fn multipart_etag(parts: &[ListedPart]) -> Option<String> {
+    use md5::{Digest, Md5};
+    let mut md5 = Md5::new();
+    for p in parts {
+        let digest = hex::decode(&p.etag).ok().filter(|d| d.len() == 16)?;
+        md5.update(digest);
+    }
+    Some(format!("{}-{}", hex::encode(md5.finalize()), parts.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +233,25 @@ mod tests {
             measure(&listed(&[5 * MIB, 6 * MIB])),
             Err(PartsError::Unmeasurable(_))
         ));
+    }
+
+    #[test]
+    fn a_multipart_etag_is_the_md5_of_the_part_md5s_and_their_count() {
+        let listed = |n: u64, etag: &str| ListedPart {
+            part_number: PartNumber::new(n).unwrap(),
+            size: 1,
+            etag: etag.into(),
+            checksum_sha256: None,
+        };
+        // MD5("a") and MD5("b"); S3 names "ab" uploaded in those two parts so (python: hashlib).
+        let parts = [
+            listed(1, "0cc175b9c0f1b6a831c399e269772661"),
+            listed(2, "92eb5ffee6ae2fec3ad71c777531578f"),
+        ];
+        assert_eq!(
+            multipart_etag(&parts).as_deref(),
+            Some("96e024ba2074fe77e8e965ba43a704be-2")
+        );
+        assert_eq!(multipart_etag(&[listed(1, "not-an-md5")]), None);
     }
 }

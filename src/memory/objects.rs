@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{Call, Faults, lock};
-use crate::domain::{ContentType, MIN_PART_SIZE, PartNumber, Sha256};
+use crate::domain::{ContentType, MIN_PART_SIZE, PartNumber, Sha256, multipart_etag};
 use crate::ports::{
     ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, Pin, PortError, PostForm,
     SignedPart, Upstream,
@@ -67,8 +67,10 @@ impl Default for MemoryObjects {
     }
 }
 
+/// S3's ETag of a single-part object or part (SSE-S3): the body's MD5.
 fn etag_of(data: &[u8]) -> String {
-    Sha256::of(data).to_hex()[..32].to_owned()
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(data))
 }
 
 impl MemoryObjects {
@@ -251,6 +253,10 @@ impl ObjectStore for MemoryObjects {
             .get(upload_id)
             .filter(|u| u.key == key)
             .ok_or(PortError::NotFound)?;
+        // The adapter sends `If-None-Match: *`: an object already under the key stays.
+        if self.object(key).is_some() {
+            return Err(PortError::PreconditionFailed);
+        }
         let mut data = Vec::new();
         for (i, p) in parts.iter().enumerate() {
             if i > 0 && parts[i - 1].part_number >= p.part_number {
@@ -268,7 +274,8 @@ impl ObjectStore for MemoryObjects {
         }
         uploads.remove(upload_id);
         drop(uploads);
-        let etag = format!("{}-{}", etag_of(&data), parts.len());
+        let etag =
+            multipart_etag(parts).unwrap_or_else(|| format!("{}-{}", etag_of(&data), parts.len()));
         self.push(key, Some(Bytes::from(data)), etag);
         Ok(())
     }

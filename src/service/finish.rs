@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::{By, Uploads};
 use crate::domain::{
     Change, Kind, ListedPart, ObjectKey, PartPlan, Saved, Sha256, Status, UploadRecord,
-    timestamp_now,
+    multipart_etag, timestamp_now,
 };
 use crate::error::{Error, chain};
 use crate::ports::{ObjectInfo, PortError};
@@ -168,6 +168,30 @@ impl Uploads {
         {
             // NotFound: an earlier attempt completed it; the object tells the rest.
             Ok(()) | Err(PortError::NotFound) => Ok(()),
+            // `If-None-Match: *` refused to replace an object under the key: a retried
+            // completion whose first attempt landed finds its own (the ETag these parts make);
+            // anything else is not this upload's, and stays untouched.
+            Err(PortError::PreconditionFailed) => {
+                let expected = multipart_etag(parts);
+                match self.objects.head(record.key.as_str(), None).await {
+                    Ok(Some(info)) if expected.as_deref() == Some(info.etag.as_str()) => Ok(()),
+                    Ok(found) => {
+                        tracing::warn!(
+                            etag = found.map(|i| i.etag),
+                            ?expected,
+                            "an object not made of this upload's parts is under its key"
+                        );
+                        self.reopen(record).await;
+                        Err(Error::Conflict(
+                            "an object that is not this upload's is already under its key".into(),
+                        ))
+                    }
+                    Err(e) => {
+                        self.release(record).await;
+                        Err(e.into())
+                    }
+                }
+            }
             Err(PortError::Rejected(reason)) => {
                 // S3's own words are logged, never echoed.
                 tracing::warn!(%reason, "S3 refused to complete the multipart upload");

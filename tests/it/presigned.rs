@@ -9,7 +9,7 @@ use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use verified_uploads::aws::S3Objects;
 use verified_uploads::domain::{ContentType, Metadata, PartNumber, Sha256};
-use verified_uploads::ports::{NewMultipart, ObjectStore, PartToSign, PostForm};
+use verified_uploads::ports::{NewMultipart, ObjectStore, PartToSign, PortError, PostForm};
 use verified_uploads::presign::{Credentials, Presigner};
 
 const ACCESS_KEY: &str = "AKIAVERIFIEDUPLOADS1";
@@ -306,4 +306,42 @@ async fn a_post_policy_takes_only_its_key_type_and_size_range() {
         .unwrap();
     let refused = post(&forged, &[], vec![1]).await;
     assert_eq!(refused.0, 403, "{refused:?}");
+}
+
+#[tokio::test]
+async fn a_completion_is_refused_over_an_object_already_under_its_key() {
+    let server = s3s_server().await;
+    let s = store(&server.endpoint);
+    let key = "uploads/01TEST/taken.bin";
+    let complete = |upload: String| {
+        let s = &s;
+        async move {
+            let signed = s
+                .presign_parts(
+                    key,
+                    &upload,
+                    &[PartToSign {
+                        part_number: part(1),
+                        len: Some(100),
+                        sha256: None,
+                    }],
+                    Duration::from_secs(300),
+                )
+                .await
+                .unwrap();
+            assert_eq!(put(&signed[0].url, &[], vec![1u8; 100]).await, 200);
+            let parts = s.list_parts(key, &upload).await.unwrap();
+            s.complete_multipart(key, &upload, &parts).await
+        }
+    };
+    // The first completion creates the object; a second upload to the key may not replace it
+    // (`If-None-Match: *`, which this server honours as S3 does).
+    complete(new_upload(&s, key, false).await).await.unwrap();
+    let first = s.head(key, None).await.unwrap().unwrap();
+    let second = complete(new_upload(&s, key, false).await).await;
+    assert!(
+        matches!(second, Err(PortError::PreconditionFailed)),
+        "{second:?}"
+    );
+    assert_eq!(s.head(key, None).await.unwrap().unwrap().etag, first.etag);
 }

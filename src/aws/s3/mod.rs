@@ -258,6 +258,8 @@ impl ObjectStore for S3Objects {
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
+            // Never over an object already under the key: S3 answers 412 instead.
+            .if_none_match("*")
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(completed))

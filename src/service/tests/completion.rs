@@ -137,3 +137,48 @@ async fn a_part_replaced_during_completion_reopens_and_the_next_complete_takes_t
     let verified = fx.complete(r.upload_id).await.unwrap();
     assert_verified(&verified, &replaced);
 }
+
+#[tokio::test]
+async fn a_completion_never_replaces_an_object_already_under_its_key() {
+    let fx = Fx::new(limits());
+    let data = bytes(300 * KIB, 80);
+    let r = fx.uploaded(&data, None).await;
+    let key = r.key.as_str();
+    fx.objects.put_object(key, b"somebody else's object");
+
+    let refused = fx.complete(r.upload_id).await.unwrap_err();
+    assert_eq!(http_status(refused), StatusCode::CONFLICT);
+    assert_eq!(
+        fx.objects.object(key).as_deref(),
+        Some(&b"somebody else's object"[..]),
+        "S3 kept it (If-None-Match: *)"
+    );
+    let after = fx.peek(r.upload_id);
+    assert_eq!(after.status, Status::Pending, "nothing stuck: {after:?}");
+    assert!(after.sha256.is_none());
+}
+
+#[tokio::test]
+async fn a_retried_completion_that_finds_its_own_object_goes_on_to_verify() {
+    let fx = Fx::new(limits());
+    let data = bytes(5 * MIB + 300, 81);
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    let key = r.key.as_str();
+    // The completion's CompleteMultipartUpload lands but its answer is lost; the SDK's retry
+    // finds the object there and S3 answers 412.
+    let park = fx.objects.faults.park(Call::CompleteMultipart);
+    let lost_answer = async {
+        park.reached().await;
+        let parts = fx.objects.list_parts(key, &s3_upload_id(&r)).await.unwrap();
+        fx.objects
+            .complete_multipart(key, &s3_upload_id(&r), &parts)
+            .await
+            .unwrap();
+        fx.objects
+            .faults
+            .fail_with(Call::CompleteMultipart, PortError::PreconditionFailed);
+        park.release();
+    };
+    let (verified, ()) = tokio::join!(fx.complete(r.upload_id), lost_answer);
+    assert_verified(&verified.unwrap(), &data);
+}
