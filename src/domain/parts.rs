@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn a_multipart_etag_is_the_md5_of_the_part_md5s_and_their_count() {
         let listed = |n: u64, etag: &str| ListedPart {
-            part_number: PartNumber::new(n).unwrap(),
+            part_number: p(n),
             size: 1,
             etag: etag.into(),
             checksum_sha256: None,
