@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make dev`: the emulator on 127.0.0.1:PORT (S3 + DynamoDB, bucket and table created) and the
+# `make dev`: the emulator on 127.0.0.1:PORT (S3 + DynamoDB + SQS: bucket, table, verifier queue) and the
 # API on LISTEN_ADDR (127.0.0.1:3000). Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."

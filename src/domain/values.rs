@@ -77,12 +77,38 @@ impl Serialize for Sha256 {
 #[serde(transparent)]
 pub struct Filename(String);
 
+/// Unicode's format characters (category Cf): bidi controls, zero-width joiners and spaces, …
+fn is_format(c: char) -> bool {
+    unicode_general_category::get_general_category(c)
+        == unicode_general_category::GeneralCategory::Format
+}
+
+/// The 66 code points Unicode reserves never to be characters.
+fn is_noncharacter(c: char) -> bool {
+    let cp = u32::from(c);
+    (0xFDD0..=0xFDEF).contains(&cp) || cp & 0xFFFE == 0xFFFE
+}
+
 impl Filename {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
+        use unicode_normalization::UnicodeNormalization;
         let field = "filename";
         if s.chars().any(char::is_control) {
             return Err(Invalid::new(field, "must not contain control characters"));
         }
+        // Bidi overrides and zero-width characters make a name show as another
+        // (`invoice\u{202E}fdp.exe` reads `invoiceexe.pdf`); noncharacters S3 refuses in keys.
+        if let Some(c) = s.chars().find(|&c| is_format(c) || is_noncharacter(c)) {
+            return Err(Invalid::new(
+                field,
+                format!(
+                    "must not contain U+{:04X} (invisible formatting characters and noncharacters are refused)",
+                    u32::from(c)
+                ),
+            ));
+        }
+        // One spelling per name: "é" composed or not is the same file.
+        let s: String = s.nfc().collect();
         // Browsers and some tools send full paths (C:\fakepath\a.txt, dir/a.txt): keep the last part.
         let name = s.rsplit(['/', '\\']).next().unwrap_or_default().trim();
         if name.is_empty() || name == "." || name == ".." {
@@ -215,6 +241,28 @@ mod tests {
         assert!(Filename::parse(&"x".repeat(256)).is_err());
         assert!(Filename::parse(&"é".repeat(127)).is_ok());
         assert!(Filename::parse(&"é".repeat(128)).is_err());
+    }
+
+    #[test]
+    fn filenames_show_what_they_are() {
+        for hidden in [
+            "invoice\u{202E}fdp.exe",
+            "a\u{200B}b.txt",
+            "\u{FEFF}a.txt",
+            "a\u{2066}.txt",
+            "a\u{FFFE}.txt",
+            "a\u{FDD0}.txt",
+            "a\u{10FFFF}.txt",
+        ] {
+            assert!(Filename::parse(hidden).is_err(), "{hidden:?}");
+        }
+        // NFC, before the length check: 127 decomposed "é" are 381 bytes, composed 254.
+        let decomposed = "e\u{301}".repeat(127);
+        assert_eq!(
+            Filename::parse(&decomposed).map(|f| f.0),
+            Ok("é".repeat(127))
+        );
+        assert!(Filename::parse("日本語のファイル.pdf").is_ok());
     }
 
     #[test]

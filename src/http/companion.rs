@@ -52,8 +52,17 @@ fn unsized_upload(
 ) -> Result<UnsizedUpload, Invalid> {
     let mut sha256 = None;
     let mut kept = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (k, v) in meta {
         let field = format!("metadata.{k}");
+        // S3 lower-cases metadata keys: two that differ only in case would overwrite each other.
+        let k = k.to_ascii_lowercase();
+        if !seen.insert(k.clone()) {
+            return Err(Invalid::new(
+                field,
+                "differs from another metadata key only in letter case",
+            ));
+        }
         let text = match v {
             Value::Null => continue,
             // S3 metadata is ASCII; Companion RFC 2047-encodes the rest, here it is percent-encoded.
@@ -69,7 +78,7 @@ fn unsized_upload(
             "name" | "type" => {}
             "sha256" => sha256 = Some(Sha256::parse_hex(&text).map_err(|e| e.at(field))?),
             _ => {
-                kept.insert(k.to_ascii_lowercase(), text);
+                kept.insert(k, text);
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -17,6 +17,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // A cross-site form can send only form or text types: JSON routes take JSON alone.
+        let declared = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().map(is_json).unwrap_or(false));
+        if declared == Some(false) {
+            return Err(not_json());
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             let status = e.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -35,9 +43,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 )
             }
         })?;
-        // An empty body is an empty object, so optional-only bodies may be left out.
+        // An empty body is an empty object, so optional-only bodies may be left out (with or
+        // without a JSON content type); a body without one is refused.
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
+        } else if declared.is_none() {
+            return Err(not_json());
         } else {
             &bytes
         };
@@ -61,5 +72,53 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 )
                 .with(json!({ "field": field }))
             })
+    }
+}
+
+/// `application/json`, or a `+json` type such as `application/merge-patch+json`, with any
+/// parameters (`; charset=utf-8`).
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn not_json() -> Problem {
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Request body must be JSON",
+        "send the body with Content-Type: application/json",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json;
+
+    #[test]
+    fn json_types_are_json_and_nothing_else_is() {
+        for yes in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/problem+json",
+        ] {
+            assert!(is_json(yes), "{yes}");
+        }
+        for no in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonx",
+            "text/json",
+            "",
+        ] {
+            assert!(!is_json(no), "{no}");
+        }
     }
 }

@@ -7,6 +7,7 @@ mod helpers;
 mod api;
 mod companion;
 mod events;
+mod hostile;
 mod presigned;
 mod queue;
 mod replays;
