@@ -373,6 +373,49 @@ const tests = {
   },
 };
 
+// A server on another origin that records whatever reaches it.
+async function trap() {
+  const { createServer } = await import('node:http');
+  const seen = [];
+  const server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.writeHead(500).end();
+  });
+  await new Promise((done) => server.listen(0, '127.0.0.1', done));
+  return { origin: `http://127.0.0.1:${server.address().port}`, seen, close: () => server.close() };
+}
+
+tests["a link naming another API (?api=) gets neither the token nor the file"] = async (browser) => {
+  const evil = await trap();
+  const context = await browser.newContext();
+  await context.addInitScript(() => {
+    globalThis.verifiedUploadsAuthorization = async () => 'Bearer secret-token';
+  });
+  const page = await openPage(context, `/?api=${encodeURIComponent(`${evil.origin}/`)}`);
+  const sent = [];
+  page.on('request', (r) => sent.push({ url: r.url(), authorization: r.headers().authorization }));
+  const file = makeFile('kept.bin', 100_000);
+  await page.setInputFiles('#files', file.path);
+  await reach(page, 'verified');
+  const apiOrigin = new URL(API).origin;
+  equal(evil.seen.length, 0, `requests that reached ${evil.origin}`);
+  assert(!sent.some((r) => r.url.startsWith(evil.origin)), 'no request went to the other origin');
+  const withToken = sent.filter((r) => r.authorization);
+  assert(withToken.length > 0, 'the token went to the API');
+  for (const r of withToken) equal(new URL(r.url).origin, apiOrigin, `origin of ${r.url} (with the token)`);
+  // Everything else the page sent went to S3's signed URLs.
+  for (const r of sent.filter((r) => !r.authorization && new URL(r.url).origin !== apiOrigin)) {
+    assert(/X-Amz-Signature=/.test(r.url), `unsigned request elsewhere: ${r.url}`);
+  }
+  // The page's own origin may be named.
+  const own = await openPage(context, `/?api=${encodeURIComponent(apiOrigin)}`);
+  const again = makeFile('own.bin', 50_000);
+  await own.setInputFiles('#files', again.path);
+  await reach(own, 'verified');
+  await context.close();
+  evil.close();
+};
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   args: [

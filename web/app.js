@@ -2,8 +2,22 @@
 // what landed. No framework: one class per file, the DOM from a <template>.
 
 const params = new URLSearchParams(location.search);
-const API = (params.get('api') ?? document.querySelector('meta[name="api-base"]')?.content ?? '')
-  .replace(/\/+$/, '');
+// The API this page was deployed with (`<meta name="api-base">`; empty: the page's own origin).
+// `?api=` may choose only that API's origin or the page's own: a link must never make the page
+// send the user's token, or their files, anywhere else.
+const CONFIGURED = (document.querySelector('meta[name="api-base"]')?.content ?? '').replace(/\/+$/, '');
+function chooseApi(requested) {
+  if (requested == null) return CONFIGURED;
+  const allowed = new Set([location.origin, new URL(CONFIGURED || '/', location.href).origin]);
+  let url;
+  try { url = new URL(requested, location.href); } catch { url = null; }
+  if (!url || !allowed.has(url.origin)) {
+    console.warn(`ignoring ?api=${requested}: only ${[...allowed].join(' or ')} may be used`);
+    return CONFIGURED;
+  }
+  return url.href.replace(/\/+$/, '');
+}
+const API = chooseApi(params.get('api'));
 const IN_FLIGHT = 4; // parts uploading at once per file
 const ATTEMPTS = 5; // per part, with a fresh signature each time
 const STORE = 'verified-uploads:'; // localStorage prefix: a file's session, for resuming
