@@ -15,6 +15,7 @@ rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup ta
 export PATH=$venv/bin:$PATH SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
 echo "== cfn-lint"; cfn-lint template.yaml
 echo "== sam validate --lint"; sam validate --lint
+echo "== template rules"; python scripts/template_rules.py
 if [ "${SKIP_SAM_BUILD:-}" != 1 ]; then
   echo "== sam build"; sam build
   ls -l .aws-sam/build/ApiFunction/bootstrap .aws-sam/build/VerifierFunction/bootstrap

@@ -148,6 +148,8 @@ pub struct Config {
     pub web_dir: std::path::PathBuf,
     /// `AUTH_REQUIRED=true` behind the JWT authorizer: requests without a `sub` claim get 401.
     pub auth_required: bool,
+    /// `ALLOW_ANONYMOUS=true`: deployed without an authorizer on purpose (`in_lambda`).
+    pub allow_anonymous: bool,
     /// The verifier's queue (`VERIFIER_QUEUE_URL`): every hand-over is sent to it, and S3's
     /// notifications arrive in it. The local server also consumes it, as Lambda does in AWS.
     pub verifier_queue_url: Option<String>,
@@ -159,6 +161,19 @@ pub struct Config {
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Deployed (in Lambda), an API that requires no authorizer lets anyone list, sign and abort
+    /// everyone's uploads: that must be asked for (`ALLOW_ANONYMOUS=true`), never a default.
+    pub fn in_lambda(self) -> Result<Self, ConfigError> {
+        if self.auth_required || self.allow_anonymous {
+            return Ok(self);
+        }
+        Err(ConfigError::Invalid {
+            name: "ALLOW_ANONYMOUS",
+            value: String::new(),
+            reason: "no authorizer is required (AUTH_REQUIRED is not true), so every caller would be anonymous; deploy with JwtIssuer, or set ALLOW_ANONYMOUS=true (template parameter AllowAnonymous) to allow it on purpose".into(),
+        })
     }
 
     /// Reads through `get` so tests need not touch the process environment.
@@ -240,6 +255,7 @@ impl Config {
                 .unwrap_or_else(|| "web".into())
                 .into(),
             auth_required: flag(&get, "AUTH_REQUIRED")?,
+            allow_anonymous: flag(&get, "ALLOW_ANONYMOUS")?,
             verifier_queue_url: get("VERIFIER_QUEUE_URL").filter(|v| !v.trim().is_empty()),
             sweep_interval: std::time::Duration::from_secs(number(
                 &get,
@@ -329,5 +345,18 @@ mod tests {
                 .ok(),
             Some(1000)
         );
+    }
+
+    #[test]
+    fn in_lambda_an_anonymous_api_must_be_asked_for() {
+        let base = [("BUCKET_NAME", "b"), ("TABLE_NAME", "t")];
+        let refused = cfg(&base).unwrap().in_lambda().unwrap_err().to_string();
+        assert!(refused.contains("ALLOW_ANONYMOUS"), "{refused}");
+        let mut anonymous = base.to_vec();
+        anonymous.push(("ALLOW_ANONYMOUS", "true"));
+        assert!(cfg(&anonymous).unwrap().in_lambda().is_ok());
+        let mut jwt = base.to_vec();
+        jwt.push(("AUTH_REQUIRED", "true"));
+        assert!(cfg(&jwt).unwrap().in_lambda().is_ok());
     }
 }

@@ -9,7 +9,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     lambda_http::tracing::init_default_subscriber();
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let config = Config::from_env()?;
+    let config = if in_lambda {
+        config.in_lambda()?
+    } else {
+        config
+    };
     let sdk = aws::load_sdk_config().await;
     let callers = if config.auth_required {
         http::CallerPolicy::AuthorizerRequired
@@ -18,7 +24,7 @@ async fn main() -> Result<(), BoxError> {
     };
     let uploads = aws::uploads(&sdk, &config)?;
 
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+    if in_lambda {
         return lambda_http::run(http::router(Arc::new(uploads), callers)).await;
     }
     // Locally the verifier function's work runs beside the server: it consumes the same queue

@@ -8,6 +8,7 @@ mod api;
 mod companion;
 mod events;
 mod hostile;
+mod lambda;
 mod presigned;
 mod queue;
 mod replays;

@@ -1,0 +1,60 @@
+"""Evaluates template.yaml's `Rules` on sample parameter sets, as CloudFormation does before it
+creates anything, and fails unless each set is accepted or refused as expected.
+
+usage: template_rules.py [TEMPLATE]   (needs cfn-lint, from scripts/requirements-deploy.txt)
+"""
+import sys
+
+from cfnlint.decode import decode
+
+path = sys.argv[1] if len(sys.argv) > 1 else "template.yaml"
+template, errors = decode(path)
+if errors:
+    sys.exit(f"{path}: {errors}")
+
+
+def value(node, params):
+    if isinstance(node, dict) and len(node) == 1:
+        (fn, arg), = node.items()
+        if fn == "Ref":
+            return params[arg]
+        if fn == "Fn::Equals":
+            return value(arg[0], params) == value(arg[1], params)
+        if fn == "Fn::Not":
+            return not value(arg[0], params)
+        if fn == "Fn::And":
+            return all(value(a, params) for a in arg)
+        if fn == "Fn::Or":
+            return any(value(a, params) for a in arg)
+        raise SystemExit(f"unsupported rule function {fn}")
+    return node
+
+
+def refused(params):
+    """The descriptions of the assertions that fail for `params` (defaults filled in)."""
+    full = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()}
+    full.update(params)
+    failed = []
+    for name, rule in template.get("Rules", {}).items():
+        if "RuleCondition" in rule and not value(rule["RuleCondition"], full):
+            continue
+        for a in rule["Assertions"]:
+            if not value(a["Assert"], full):
+                failed.append(f"{name}: {a['AssertDescription']}")
+    return failed
+
+
+cases = [
+    ("the defaults (no issuer, anonymous not asked for)", {}, False),
+    ("no issuer, AllowAnonymous=true", {"AllowAnonymous": "true"}, True),
+    ("an issuer", {"JwtIssuer": "https://cognito-idp.eu-west-1.amazonaws.com/pool"}, True),
+    ("an issuer and AllowAnonymous=true", {"JwtIssuer": "https://issuer.example", "AllowAnonymous": "true"}, True),
+]
+bad = 0
+for what, params, accepted in cases:
+    failed = refused(params)
+    ok = (not failed) == accepted
+    bad += not ok
+    verdict = "accepted" if not failed else f"refused ({failed[0]})"
+    print(f"rules: {what}: {verdict} ... {'ok' if ok else 'WRONG'}")
+sys.exit(1 if bad else 0)
