@@ -77,6 +77,28 @@ try:
 except ClientError as e:
     if e.response["Error"]["Code"] != "ResourceInUseException":
         raise
+    # A table from before the sweep: add its index (template.yaml does the same on update).
+    indexes = ddb.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+    if not any(i["IndexName"] == "in_flight-lease_until" for i in indexes):
+        ddb.update_table(
+            TableName=table,
+            AttributeDefinitions=[
+                {"AttributeName": "in_flight", "AttributeType": "S"},
+                {"AttributeName": "lease_until", "AttributeType": "N"},
+            ],
+            GlobalSecondaryIndexUpdates=[
+                {
+                    "Create": {
+                        "IndexName": "in_flight-lease_until",
+                        "KeySchema": [
+                            {"AttributeName": "in_flight", "KeyType": "HASH"},
+                            {"AttributeName": "lease_until", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    }
+                }
+            ],
+        )
 
 # The verifier's queue with its dead-letter queue, and S3's notifications into it.
 dlq_url = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]

@@ -23,6 +23,12 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_object_bytes: u64,
+    /// Sessions one owner may have open (not yet final) at once.
+    pub max_open_sessions_per_owner: u64,
+    /// Bytes one owner's open sessions may hold (sized: their size; unsized: their reservation).
+    pub max_pending_bytes_per_owner: u64,
+    /// What a session of unknown size (Uppy's multipart, a form POST) reserves and may hold.
+    pub unsized_session_max_bytes: u64,
     pub default_part_size: u64,
     pub url_expiry: Duration,
     /// How long a form POST policy stays valid: short, since a form can be replayed until then.
@@ -43,6 +49,9 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_object_bytes: 5 * 1024 * 1024 * MIB,
+            max_open_sessions_per_owner: 100,
+            max_pending_bytes_per_owner: 1024 * 1024 * 1024 * MIB,
+            unsized_session_max_bytes: 5 * 1024 * MIB,
             default_part_size: 16 * MIB,
             url_expiry: Duration::from_secs(3600),
             post_form_expiry: Duration::from_secs(900),
@@ -201,6 +210,25 @@ impl Config {
                 1,
                 S3_MAX_OBJECT_BYTES,
             )?,
+            max_open_sessions_per_owner: num(
+                "MAX_OPEN_SESSIONS_PER_OWNER",
+                d.max_open_sessions_per_owner,
+                1,
+                // An owner's reservations share one DynamoDB item (400 KB at most).
+                2_000,
+            )?,
+            max_pending_bytes_per_owner: num(
+                "MAX_PENDING_BYTES_PER_OWNER",
+                d.max_pending_bytes_per_owner,
+                1,
+                u64::MAX / 2,
+            )?,
+            unsized_session_max_bytes: num(
+                "UNSIZED_SESSION_MAX_BYTES",
+                d.unsized_session_max_bytes,
+                1,
+                S3_MAX_OBJECT_BYTES,
+            )?,
             default_part_size: num(
                 "DEFAULT_PART_SIZE",
                 d.default_part_size,
@@ -350,13 +378,16 @@ mod tests {
     #[test]
     fn in_lambda_an_anonymous_api_must_be_asked_for() {
         let base = [("BUCKET_NAME", "b"), ("TABLE_NAME", "t")];
-        let refused = cfg(&base).unwrap().in_lambda().unwrap_err().to_string();
-        assert!(refused.contains("ALLOW_ANONYMOUS"), "{refused}");
+        let deployed = |pairs: &[(&str, &str)]| cfg(pairs).and_then(Config::in_lambda);
+        match deployed(&base) {
+            Err(e) => assert!(e.to_string().contains("ALLOW_ANONYMOUS"), "{e}"),
+            Ok(_) => panic!("an anonymous API started in Lambda"),
+        }
         let mut anonymous = base.to_vec();
         anonymous.push(("ALLOW_ANONYMOUS", "true"));
-        assert!(cfg(&anonymous).unwrap().in_lambda().is_ok());
+        assert!(deployed(&anonymous).is_ok());
         let mut jwt = base.to_vec();
         jwt.push(("AUTH_REQUIRED", "true"));
-        assert!(cfg(&jwt).unwrap().in_lambda().is_ok());
+        assert!(deployed(&jwt).is_ok());
     }
 }

@@ -1,7 +1,7 @@
 //! What a use case can answer instead of its result. Mapped to HTTP once, in `http::problem`.
 
 use crate::domain::{Invalid, PartsError, Sha256, UploadRecord};
-use crate::ports::{BoxError, PortError};
+use crate::ports::{BoxError, OwnerLimit, PortError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -13,6 +13,9 @@ pub enum Error {
     Conflict(String),
     #[error("size {size} exceeds the limit of {max} bytes")]
     TooLarge { size: u64, max: u64 },
+    /// The caller's open sessions would pass one of its limits.
+    #[error("{}", over_limit(.0))]
+    OverLimit(OwnerLimit),
     /// The parts S3 holds cannot complete the upload.
     #[error(transparent)]
     Parts(#[from] PartsError),
@@ -26,6 +29,17 @@ pub enum Error {
     /// A fault of this service's own (a bug), never of the client or an upstream.
     #[error("internal error")]
     Internal(#[source] BoxError),
+}
+
+fn over_limit(limit: &OwnerLimit) -> String {
+    match limit {
+        OwnerLimit::OpenSessions(max) => format!(
+            "you have {max} uploads open (MAX_OPEN_SESSIONS_PER_OWNER): complete or abort one first"
+        ),
+        OwnerLimit::PendingBytes(max) => format!(
+            "your open uploads would hold more than {max} bytes (MAX_PENDING_BYTES_PER_OWNER): complete or abort some first"
+        ),
+    }
 }
 
 impl From<PortError> for Error {

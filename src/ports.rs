@@ -204,4 +204,38 @@ pub trait SessionStore: Send + Sync {
     /// Up to `limit` sessions in `completing` or `verifying` whose lease ran out before `now`
     /// (epoch seconds): the work of the sweep, whose holders died or whose hand-over was lost.
     async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError>;
+    /// Reserves `bytes` for session `id` of `owner` in one conditional write, unless the owner
+    /// would then hold more than `limits` allow (`Some(the limit)`). Reservations whose
+    /// `expires_at` (epoch seconds) is before `now` are given back first.
+    async fn reserve(
+        &self,
+        owner: &str,
+        reservation: Reservation,
+        now: i64,
+        limits: OwnerLimits,
+    ) -> Result<Option<OwnerLimit>, PortError>;
+    /// Gives back what session `id` of `owner` reserved; nothing if it holds nothing.
+    async fn unreserve(&self, owner: &str, id: UploadId) -> Result<(), PortError>;
+}
+
+/// What a session holds of its owner's limits until it is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    pub id: UploadId,
+    pub bytes: u64,
+    /// When the session expires unfinished (its TTL), and the reservation with it.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerLimits {
+    pub open_sessions: u64,
+    pub pending_bytes: u64,
+}
+
+/// The limit a reservation would break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerLimit {
+    OpenSessions(u64),
+    PendingBytes(u64),
 }

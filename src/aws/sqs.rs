@@ -22,14 +22,14 @@ impl VerifierQueue {
         }
     }
 
-    /// Up to ten messages, waiting up to `wait_seconds` for the first (what Lambda's event source
+    /// Up to `max` messages (at most ten), waiting up to `wait_seconds` for the first (what Lambda's event source
     /// mapping does in AWS; the local server polls with it).
-    pub async fn receive(&self, wait_seconds: i32) -> Result<Vec<Received>, PortError> {
+    pub async fn receive(&self, wait_seconds: i32, max: i32) -> Result<Vec<Received>, PortError> {
         let out = self
             .client
             .receive_message()
             .queue_url(&self.url)
-            .max_number_of_messages(10)
+            .max_number_of_messages(max.clamp(1, 10))
             .wait_time_seconds(wait_seconds)
             .send()
             .await

@@ -37,6 +37,7 @@ async fn main() -> Result<(), BoxError> {
                 uploads.clone(),
                 queue,
                 config.bucket.clone(),
+                local::run_for(&config.limits),
             ));
             tokio::spawn(local::run_sweeper(uploads.clone(), config.sweep_interval));
         }

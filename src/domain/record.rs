@@ -18,6 +18,11 @@ pub enum Status {
 }
 
 impl Status {
+    /// `verified`, `failed` or `aborted`: nothing changes the record any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Verified | Self::Failed | Self::Aborted)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",

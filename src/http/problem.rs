@@ -133,6 +133,12 @@ impl From<Error> for Problem {
                 "Not allowed in the upload's state",
                 why,
             ),
+            e @ Error::OverLimit(_) => Problem::new(
+                S::TOO_MANY_REQUESTS,
+                "over-limit",
+                "Too many open uploads",
+                e.to_string(),
+            ),
             e @ Error::TooLarge { .. } => Problem::new(
                 S::PAYLOAD_TOO_LARGE,
                 "too-large",

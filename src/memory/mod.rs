@@ -35,6 +35,8 @@ pub enum Call {
     GetSession,
     ListSessions,
     Stalled,
+    Reserve,
+    Unreserve,
     /// A transition writing this status.
     Transition(Status),
 }
@@ -72,6 +74,9 @@ impl Faults {
                 Call::CreateSession
                 | Call::GetSession
                 | Call::ListSessions
+                | Call::Stalled
+                | Call::Reserve
+                | Call::Unreserve
                 | Call::Transition(_) => Upstream::DynamoDB,
                 _ => Upstream::S3,
             };

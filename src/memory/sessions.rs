@@ -8,18 +8,27 @@ use async_trait::async_trait;
 
 use super::{Call, Faults, lock};
 use crate::domain::{Change, Guard, Status, UploadId, UploadRecord};
-use crate::ports::{Page, PageKey, PortError, SessionStore};
+use crate::ports::{OwnerLimit, OwnerLimits, Page, PageKey, PortError, Reservation, SessionStore};
 
 /// DynamoDB's sessions table.
 #[derive(Default)]
 pub struct MemorySessions {
     records: Mutex<HashMap<UploadId, UploadRecord>>,
+    /// Each owner's reservations (the quota item DynamoDB holds per owner).
+    quotas: Mutex<HashMap<String, HashMap<UploadId, Reservation>>>,
     pub faults: Faults,
 }
 
 impl MemorySessions {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// `owner`'s reservations: how many, and their bytes.
+    pub fn reserved(&self, owner: &str) -> (usize, u64) {
+        lock(&self.quotas)
+            .get(owner)
+            .map_or((0, 0), |r| (r.len(), r.values().map(|r| r.bytes).sum()))
     }
 
     /// The stored record, read without going through the port (no fault, no yield).
@@ -112,5 +121,38 @@ impl SessionStore for MemorySessions {
         stalled.sort();
         stalled.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(stalled)
+    }
+
+    async fn reserve(
+        &self,
+        owner: &str,
+        reservation: Reservation,
+        now: i64,
+        limits: OwnerLimits,
+    ) -> Result<Option<OwnerLimit>, PortError> {
+        self.faults.enter(Call::Reserve).await?;
+        let mut quotas = lock(&self.quotas);
+        let held = quotas.entry(owner.to_owned()).or_default();
+        held.retain(|_, r| r.expires_at >= now);
+        if held.contains_key(&reservation.id) {
+            return Ok(None);
+        }
+        if held.len() as u64 >= limits.open_sessions {
+            return Ok(Some(OwnerLimit::OpenSessions(limits.open_sessions)));
+        }
+        let bytes: u64 = held.values().map(|r| r.bytes).sum();
+        if bytes.saturating_add(reservation.bytes) > limits.pending_bytes {
+            return Ok(Some(OwnerLimit::PendingBytes(limits.pending_bytes)));
+        }
+        held.insert(reservation.id, reservation);
+        Ok(None)
+    }
+
+    async fn unreserve(&self, owner: &str, id: UploadId) -> Result<(), PortError> {
+        self.faults.enter(Call::Unreserve).await?;
+        if let Some(held) = lock(&self.quotas).get_mut(owner) {
+            held.remove(&id);
+        }
+        Ok(())
     }
 }

@@ -17,7 +17,7 @@ impl Uploads {
                     .transition(id, guard, Change::Aborted, &timestamp_now())
                     .await
                 {
-                    Ok(_) => {}
+                    Ok(_) => self.unreserve(owner, id).await,
                     Err(PortError::PreconditionFailed) => {
                         return Box::pin(self.abort(owner, id)).await;
                     }

@@ -91,10 +91,11 @@ impl Uploads {
             Some(plan) => (plan, None),
             None => {
                 let plan = measure(&listed)?;
-                if plan.size() > self.limits.max_object_bytes {
+                // An unsized session may hold what it reserved, and no more.
+                if plan.size() > self.unsized_reservation() {
                     return Err(Error::TooLarge {
                         size: plan.size(),
-                        max: self.limits.max_object_bytes,
+                        max: self.unsized_reservation(),
                     });
                 }
                 (plan, Some(plan))

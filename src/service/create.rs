@@ -8,6 +8,7 @@ use crate::domain::{
 };
 use crate::error::{Error, chain};
 use crate::ports::{NewMultipart, PostForm, SignedPart};
+use crate::ports::{OwnerLimits, Reservation};
 
 /// Most a form POST may carry: S3's limit for one PUT or POST.
 const S3_MAX_POST_BYTES: u64 = 5 * 1024 * 1024 * 1024;
@@ -89,18 +90,29 @@ impl Uploads {
         req: UnsizedUpload,
     ) -> Result<(UploadRecord, PostForm), Error> {
         let record = self.new_record(UploadId::generate(), owner, req, Kind::Post, None);
-        let max = self.limits.max_object_bytes.min(S3_MAX_POST_BYTES);
-        let form = self
-            .objects
-            .presign_post(
-                record.key.as_str(),
-                &record.content_type,
-                max,
-                self.limits.post_form_expiry,
-            )
-            .await?;
-        self.sessions.create(&record).await?;
-        Ok((record, form))
+        // S3 holds the form to the size the session reserved.
+        let max = self.unsized_reservation().min(S3_MAX_POST_BYTES);
+        self.reserve(owner, record.upload_id, max).await?;
+        let created = async {
+            let form = self
+                .objects
+                .presign_post(
+                    record.key.as_str(),
+                    &record.content_type,
+                    max,
+                    self.limits.post_form_expiry,
+                )
+                .await?;
+            self.sessions.create(&record).await?;
+            Ok::<_, Error>(form)
+        };
+        match created.await {
+            Ok(form) => Ok((record, form)),
+            Err(e) => {
+                self.unreserve(owner, record.upload_id).await;
+                Err(e)
+            }
+        }
     }
 
     async fn start_multipart(
@@ -112,7 +124,9 @@ impl Uploads {
     ) -> Result<UploadRecord, Error> {
         let id = UploadId::generate();
         let key = ObjectKey::new(id, &req.filename);
-        let s3_upload_id = self
+        let bytes = plan.map_or_else(|| self.unsized_reservation(), |p| p.size());
+        self.reserve(owner, id, bytes).await?;
+        let s3_upload_id = match self
             .objects
             .create_multipart(&NewMultipart {
                 key: key.as_str(),
@@ -120,7 +134,14 @@ impl Uploads {
                 metadata: &req.metadata,
                 part_checksums,
             })
-            .await?;
+            .await
+        {
+            Ok(s3_upload_id) => s3_upload_id,
+            Err(e) => {
+                self.unreserve(owner, id).await;
+                return Err(e.into());
+            }
+        };
         let kind = Kind::Multipart {
             s3_upload_id: s3_upload_id.clone(),
             part_checksums,
@@ -135,9 +156,39 @@ impl Uploads {
             {
                 tracing::warn!(error = %chain(&abort), "could not abort an orphaned multipart upload");
             }
+            self.unreserve(owner, id).await;
             return Err(e.into());
         }
         Ok(record)
+    }
+
+    /// What a session of unknown size reserves, and may hold at most.
+    pub(super) fn unsized_reservation(&self) -> u64 {
+        self.limits
+            .unsized_session_max_bytes
+            .min(self.limits.max_object_bytes)
+    }
+
+    /// Holds `bytes` of `owner`'s limits for session `id` until it is final (or expires): one
+    /// conditional write, so racing creates cannot pass a limit together.
+    async fn reserve(&self, owner: &str, id: UploadId, bytes: u64) -> Result<(), Error> {
+        let reservation = Reservation {
+            id,
+            bytes,
+            expires_at: self.clock.now() + secs(self.limits.session_ttl),
+        };
+        let limits = OwnerLimits {
+            open_sessions: self.limits.max_open_sessions_per_owner,
+            pending_bytes: self.limits.max_pending_bytes_per_owner,
+        };
+        match self
+            .sessions
+            .reserve(owner, reservation, self.clock.now(), limits)
+            .await?
+        {
+            None => Ok(()),
+            Some(limit) => Err(Error::OverLimit(limit)),
+        }
     }
 
     fn new_record(

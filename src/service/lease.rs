@@ -15,9 +15,15 @@ impl Uploads {
         change: Change,
         now: &str,
     ) -> Result<UploadRecord, Error> {
-        match self.try_write_held(record, change, now).await? {
-            Some(written) => Ok(written),
-            None => self.lost(record.upload_id).await,
+        match self.try_write_held(record, change, now).await {
+            Ok(Some(written)) => Ok(written),
+            Ok(None) => self.lost(record.upload_id).await,
+            // Whether or not it landed, the next caller may resume at once (a landed final
+            // write makes this release a no-op).
+            Err(e) => {
+                self.release(record).await;
+                Err(e)
+            }
         }
     }
 
@@ -34,7 +40,12 @@ impl Uploads {
             .transition(record.upload_id, guard, change, now)
             .await
         {
-            Ok(written) => Ok(Some(written)),
+            Ok(written) => {
+                if written.status.is_final() {
+                    self.unreserve(&written.owner, written.upload_id).await;
+                }
+                Ok(Some(written))
+            }
             Err(PortError::PreconditionFailed) => {
                 tracing::warn!("lost the completion's lease to another caller");
                 Ok(None)
@@ -52,6 +63,14 @@ impl Uploads {
             _ => Err(Error::Conflict(format!(
                 "another caller took this completion over; poll GET /uploads/{id} for the result"
             ))),
+        }
+    }
+
+    /// A session that is final (or never got going) gives its owner's reservation back; if
+    /// that fails, the reservation goes when the session would have expired.
+    pub(super) async fn unreserve(&self, owner: &str, id: UploadId) {
+        if let Err(e) = self.sessions.unreserve(owner, id).await {
+            tracing::warn!(error = %chain(&e), "could not give back a reservation; it expires with the session");
         }
     }
 

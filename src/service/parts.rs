@@ -34,6 +34,23 @@ impl Uploads {
         parts: &[(PartNumber, Option<Sha256>)],
     ) -> Result<Vec<SignedPart>, Error> {
         self.require_active(record, "sign parts")?;
+        if let (None, Kind::Multipart { s3_upload_id, .. }) = (record.plan, &record.kind) {
+            // No length is signed without a size: once the parts S3 holds reach the session's
+            // reservation, no more URLs.
+            let held: u64 = self
+                .objects
+                .list_parts(record.key.as_str(), s3_upload_id)
+                .await?
+                .iter()
+                .map(|p| p.size)
+                .sum();
+            if held >= self.unsized_reservation() {
+                return Err(Error::TooLarge {
+                    size: held,
+                    max: self.unsized_reservation(),
+                });
+            }
+        }
         self.sign(record, parts).await
     }
 

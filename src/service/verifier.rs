@@ -74,13 +74,11 @@ impl Uploads {
         declared: Option<Sha256>,
         by: By,
     ) -> Result<Option<UploadRecord>, Error> {
+        // Too large to verify inside an API call, `finish` hands it to the verifier: the owner's
+        // read starts it even if S3's event never arrives.
         let Some(info) = self.objects.head(record.key.as_str(), None).await? else {
             return Ok(None);
         };
-        // Too large to verify inside an API call: S3's event hands it to the verifier function.
-        if by == By::Api && self.too_large_inline(info.size) {
-            return Ok(None);
-        }
         let Ok(plan) = PartNumber::new(1)
             .map_err(|e| e.reason)
             .and_then(|one| PartPlan::measured(&[(one, info.size)]))
@@ -238,6 +236,12 @@ impl Uploads {
             // A live holder finishes it or hands it over (starting the verifier itself); if it
             // dies, the sweep re-drives the session once its lease runs out. So a duplicate
             // delivery is acknowledged, never failed into the dead-letter queue.
+            // Except for a form: its event may be a replay landing while the holder verifies, and
+            // the holder may die before cleaning up. Failing the delivery brings it back after
+            // the lease, when the session is final and the replay is deleted.
+            Status::Completing if record.kind == Kind::Post => Err(Error::Conflict(
+                "a live holder is verifying this form; its event is handled after the lease".into(),
+            )),
             Status::Completing => Ok(EventOutcome::Ignored(
                 "a live holder is completing or verifying it",
             )),

@@ -76,6 +76,8 @@ pub fn test_limits() -> Limits {
     Limits {
         max_object_bytes: 1024 * 1024 * 1024,
         completion_wait: Duration::from_secs(10),
+        // Every test calls as `anonymous`, in one table: the per-owner limits are tested apart.
+        max_open_sessions_per_owner: 2_000,
         ..Limits::default()
     }
 }

@@ -9,6 +9,7 @@ mod companion;
 mod events;
 mod hostile;
 mod lambda;
+mod limits;
 mod presigned;
 mod queue;
 mod replays;

@@ -26,6 +26,7 @@ async fn local_server(stack: &EventsStack, limits: Limits) -> (Arc<Uploads>, Cli
         uploads.clone(),
         queue,
         stack.bucket.clone(),
+        local::run_for(&test_limits()),
     ));
     (uploads.clone(), Client::over(uploads))
 }
@@ -261,4 +262,130 @@ async fn a_queue_batch_fails_only_the_messages_that_failed() {
         verifier.handle_messages(vec![extra], None).await,
         ["nested"]
     );
+}
+
+/// A session left in flight by a release from before the sweep's index has no `in_flight`:
+/// `scripts/backfill_in_flight.py` (README, upgrading) makes the sweep see it.
+#[tokio::test]
+async fn a_session_in_flight_from_before_the_index_is_swept_once_backfilled() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let uploads = uploads_with(test_limits(), small_ranges()).await;
+    let client = Client::over(uploads.clone());
+    let file = data(10_000, 90);
+    let c = client
+        .create(json!({"filename": "old.bin", "size": file.len()}))
+        .await;
+    assert_eq!(c.status, 201, "{}", c.body);
+    let id = c.body["upload_id"].as_str().unwrap().to_owned();
+    // What the previous release wrote when it handed over: `verifying`, lease 0, no `in_flight`.
+    aws_sdk_dynamodb::Client::new(&sdk().await)
+        .update_item()
+        .table_name(table())
+        .key("upload_id", AttributeValue::S(id.clone()))
+        .update_expression("SET #s = :v, lease_until = :z REMOVE expires_at, in_flight")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":v", AttributeValue::S("verifying".into()))
+        .expression_attribute_values(":z", AttributeValue::N("0".into()))
+        .send()
+        .await
+        .unwrap();
+    let swept = |uploads: Arc<Uploads>| async move {
+        uploads
+            .sweep(10_000, None)
+            .await
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    let before = swept(uploads.clone()).await;
+    assert!(!before.contains(&id), "invisible before the backfill");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/backfill_in_flight.py"))
+        .arg(table())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = swept(uploads.clone()).await;
+    assert!(after.contains(&id), "{after:?}");
+}
+
+/// A burst of hand-overs waits in the queue: the local server runs a bounded number of
+/// verifications at once (two batches of four), as a few Lambda instances would.
+#[tokio::test]
+async fn the_local_server_bounds_how_many_verifications_run_at_once() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use verified_uploads::ports::Continuation as _;
+    let stack = EventsStack::new("vu-burst").await;
+    let every_object_is_large = Limits {
+        verify_inline_max_bytes: 0,
+        ..test_limits()
+    };
+    // Handed over with no verifier to start: the messages are sent below, all at once.
+    let setup = uploads_on(&stack, every_object_is_large.clone()).await;
+    let client = Client::over(setup);
+    let file = data(3 * MIB, 93);
+    let mut ids = Vec::new();
+    for _ in 0..24 {
+        let c = client
+            .create(json!({"filename": "burst.bin", "size": file.len()}))
+            .await;
+        assert_eq!(c.status, 201, "{}", c.body);
+        put_all(&c.body, &file, file.len()).await;
+        let id = c.body["upload_id"].as_str().unwrap().to_owned();
+        assert_eq!(client.complete(&id).await.status, 202);
+        ids.push(id);
+    }
+    let queue = Arc::new(VerifierQueue::new(&sdk().await, &stack.queue_url));
+    for id in &ids {
+        let id = verified_uploads::domain::UploadId::parse(id).unwrap();
+        queue.schedule(id).await.unwrap();
+    }
+    let uploads = uploads_on(&stack, every_object_is_large).await;
+    tokio::spawn(local::run_verifier(
+        uploads,
+        queue,
+        stack.bucket.clone(),
+        local::run_for(&test_limits()),
+    ));
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk().await);
+    let in_flight = |status: &'static str| {
+        let (ddb, ids) = (ddb.clone(), ids.clone());
+        async move {
+            let out = ddb
+                .query()
+                .table_name(table())
+                .index_name("in_flight-lease_until")
+                .key_condition_expression("in_flight = :s")
+                .expression_attribute_values(":s", AttributeValue::S(status.into()))
+                .send()
+                .await
+                .unwrap();
+            out.items()
+                .iter()
+                .filter_map(|i| i.get("upload_id")?.as_s().ok())
+                .filter(|id| ids.contains(id))
+                .count()
+        }
+    };
+    let mut peak = 0;
+    for _ in 0..3000 {
+        let running = in_flight("completing").await;
+        peak = peak.max(running);
+        if running == 0 && in_flight("verifying").await == 0 {
+            break;
+        }
+    }
+    assert!(peak > 0, "the verifications ran");
+    assert!(peak <= 8, "{peak} verifications ran at once");
+    assert_eq!(in_flight("verifying").await, 0, "every one finished");
+}
+
+async fn uploads_on(stack: &EventsStack, limits: Limits) -> Arc<Uploads> {
+    Arc::new(service_on(&stack.bucket, limits, small_ranges()).await)
 }

@@ -2,6 +2,7 @@
 //! `UpdateItem` that writes what `Change::apply` describes.
 
 mod item;
+mod quota;
 
 use std::collections::HashMap;
 
@@ -15,7 +16,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use item::{from_item, malformed, n, s, to_item};
 
 use crate::domain::{Change, Guard, Saved, Sha256, Status, UploadId, UploadRecord};
-use crate::ports::{Page, PageKey, PortError, SessionStore, Upstream};
+use crate::ports::{
+    OwnerLimit, OwnerLimits, Page, PageKey, PortError, Reservation, SessionStore, Upstream,
+};
 
 /// The GSI that lists an owner's uploads by creation time (template.yaml, scripts/bootstrap.py).
 pub const OWNER_INDEX: &str = "owner-created_at";
@@ -239,6 +242,20 @@ impl SessionStore for DynamoSessions {
             }
         }
         Ok(ids)
+    }
+
+    async fn reserve(
+        &self,
+        owner: &str,
+        reservation: Reservation,
+        now: i64,
+        limits: OwnerLimits,
+    ) -> Result<Option<OwnerLimit>, PortError> {
+        self.reserve_quota(owner, reservation, now, limits).await
+    }
+
+    async fn unreserve(&self, owner: &str, id: UploadId) -> Result<(), PortError> {
+        self.unreserve_quota(owner, id).await
     }
 }
 

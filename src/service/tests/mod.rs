@@ -219,6 +219,7 @@ fn assert_verified(record: &UploadRecord, data: &[u8]) {
 mod completion;
 mod faults;
 mod guarantees;
+mod limits;
 mod recovery;
 mod sessions;
 mod verdicts;

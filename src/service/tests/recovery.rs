@@ -233,3 +233,133 @@ async fn bad_path_parameters_answer_problem_json() {
         );
     }
 }
+
+/// A replay's event that arrives while a holder verifies the form is not acknowledged: it comes
+/// back after the lease, so a holder dying before its clean-up cannot leave the replay current.
+#[tokio::test]
+async fn a_replay_reported_during_a_live_lease_is_deleted_when_delivered_again() {
+    let fx = Fx::new(limits());
+    let data = bytes(10 * KIB, 40);
+    let (r, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    let v1 = fx.objects.put_object(r.key.as_str(), &data);
+    let verdict = fx.sessions.faults.park(Call::Transition(Status::Verified));
+    let cleanup = fx.objects.faults.park(Call::Purge);
+    let holder = {
+        let a = Arc::new(fx.other(limits()));
+        let id = r.upload_id;
+        tokio::spawn(async move { a.get_settled(OWNER, id).await })
+    };
+    verdict.reached().await;
+    let v2 = fx.objects.put_object(r.key.as_str(), b"replayed form");
+    let first = fx
+        .uploads
+        .on_object_created(r.key.as_str(), Some(&v2), None)
+        .await;
+    assert!(first.is_err(), "delivered again later: {first:?}");
+    verdict.release();
+    // The holder wrote `verified`, then died before its clean-up.
+    cleanup.reached().await;
+    holder.abort();
+    let _ = holder.await;
+    let record = fx.peek(r.upload_id);
+    assert_eq!(record.status, Status::Verified);
+    assert_eq!(record.version_id.as_deref(), Some(&*v1));
+    assert_eq!(
+        fx.objects.object(r.key.as_str()).as_deref(),
+        Some(&b"replayed form"[..])
+    );
+
+    let again = fx
+        .uploads
+        .on_object_created(r.key.as_str(), Some(&v2), None)
+        .await
+        .unwrap();
+    assert!(matches!(again, EventOutcome::Ignored(_)), "{again:?}");
+    assert_eq!(
+        fx.objects.object(r.key.as_str()).as_deref(),
+        Some(&data[..])
+    );
+    assert_eq!(fx.objects.versions(r.key.as_str()), 1);
+}
+
+#[tokio::test]
+async fn a_replay_whose_clean_up_keeps_failing_is_deleted_when_delivered_again() {
+    let fx = Fx::new(limits());
+    let data = bytes(10 * KIB, 41);
+    let (r, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    fx.objects.put_object(r.key.as_str(), &data);
+    let park = fx.sessions.faults.park(Call::Transition(Status::Verified));
+    let replay = async {
+        park.reached().await;
+        let v2 = fx.objects.put_object(r.key.as_str(), b"replayed form");
+        let first = fx
+            .uploads
+            .on_object_created(r.key.as_str(), Some(&v2), None);
+        assert!(first.await.is_err());
+        fx.objects.faults.fail(Call::Purge, 3);
+        park.release();
+        v2
+    };
+    let (verified, v2) = tokio::join!(fx.uploads.get_settled(OWNER, r.upload_id), replay);
+    assert_verified(&verified.unwrap(), &data);
+    assert_eq!(
+        fx.objects.object(r.key.as_str()).as_deref(),
+        Some(&b"replayed form"[..])
+    );
+    fx.uploads
+        .on_object_created(r.key.as_str(), Some(&v2), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.objects.object(r.key.as_str()).as_deref(),
+        Some(&data[..])
+    );
+}
+
+/// A form too large to verify inline, whose every event failed into the dead-letter queue: the
+/// owner's next read hands it to the verifier, and the sweep keeps it moving from there.
+#[tokio::test]
+async fn a_large_posted_object_whose_event_was_dead_lettered_is_handed_over_by_a_read() {
+    let fx = Fx::new(large_limits());
+    let started = Arc::new(super::verifier::Started::default());
+    let api = fx.other(large_limits()).with_verifier(started.clone());
+    let data = bytes(200 * KIB, 42);
+    let (r, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    let v = fx.objects.put_object(r.key.as_str(), &data);
+    for _ in 0..5 {
+        fx.fail_once(Call::GetSession);
+        let delivery = fx.uploads.on_object_created(r.key.as_str(), Some(&v), None);
+        assert!(delivery.await.is_err());
+    }
+    let read = api.get_settled(OWNER, r.upload_id).await.unwrap();
+    assert_eq!(read.status, Status::Verifying);
+    assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);
+    assert_eq!(
+        fx.s3(Call::GetRange),
+        0,
+        "the API does not hash a large object"
+    );
+    let verified = done(
+        fx.uploads
+            .continue_verification(r.upload_id, None)
+            .await
+            .unwrap(),
+    );
+    assert_verified(&verified, &data);
+}
+
+/// A hand-over whose write fails gives the lease back, so nothing waits for it to run out.
+#[tokio::test]
+async fn a_hand_over_whose_write_fails_releases_the_lease() {
+    let fx = Fx::new(large_limits());
+    let r = fx.uploaded(&bytes(300 * KIB, 43), None).await;
+    fx.fail_once(Call::Transition(Status::Verifying));
+    assert!(fx.complete(r.upload_id).await.is_err());
+    let after = fx.peek(r.upload_id);
+    assert_eq!(after.status, Status::Completing);
+    assert!(after.lease_until < fx.clock.now(), "released: {after:?}");
+    assert_eq!(
+        fx.complete(r.upload_id).await.unwrap().status,
+        Status::Verifying
+    );
+}
