@@ -52,11 +52,15 @@ print(json.dumps(t.get_item(Key={"upload_id": sys.argv[1]}).get("Item"), default
 
 // PUTs of parts to S3 seen by the page: part numbers, and whether each carried its checksum.
 function watchParts(page) {
-  const seen = { started: [], finished: [], checksums: 0 };
+  const seen = { started: [], finished: [], checksums: 0, lengthSigned: 0 };
   page.on('request', (r) => {
-    const n = new URL(r.url()).searchParams.get('partNumber');
+    const url = new URL(r.url());
+    const n = url.searchParams.get('partNumber');
     if (r.method() === 'PUT' && n) {
       seen.started.push(Number(n));
+      if ((url.searchParams.get('X-Amz-SignedHeaders') ?? '').split(';').includes('content-length')) {
+        seen.lengthSigned += 1;
+      }
       if (r.headers()['x-amz-checksum-sha256']) seen.checksums += 1;
     }
   });
@@ -354,6 +358,9 @@ const tests = {
     equal(Number(item.part_count), 3, 'DynamoDB part_count');
     equal(item.key, key, 'DynamoDB key');
     equal(parts.finished.sort().join(), '1,2,3', 'parts PUT by Uppy');
+    // The page declares the size (Uppy's `size` metadata): each part URL signed its length.
+    equal(item.plan_measured, false, 'sized at creation, not measured at completion');
+    equal(parts.lengthSigned, 3, 'part URLs signing Content-Length');
     await page.locator(`[data-upload-id="${id}"][data-state="verified"]`).waitFor();
     await context.close();
   },

@@ -19,8 +19,8 @@ use super::json::JsonBody;
 use super::path::PathParams;
 use super::problem::Problem;
 use crate::domain::{
-    ContentType, Filename, Invalid, Metadata, ObjectKey, PartNumber, Sha256, Status, UploadId,
-    UploadRecord,
+    ContentType, Filename, Invalid, MIN_PART_SIZE, Metadata, ObjectKey, PartNumber, Sha256, Status,
+    UploadId, UploadRecord,
 };
 use crate::error::Error;
 use crate::ports::PostForm;
@@ -44,13 +44,15 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
 }
 
 /// What Uppy declares about a file. `name` and `type` repeat `filename` and `type`; a
-/// `sha256` entry (hex) is the digest the upload must match; the rest is kept as metadata.
-fn unsized_upload(
+/// `sha256` entry (hex) is the digest the upload must match; a `size` entry (bytes) makes the
+/// session sized; the rest is kept as metadata.
+fn uppy_upload(
     filename: &str,
     content_type: Option<&str>,
     meta: impl IntoIterator<Item = (String, Value)>,
-) -> Result<UnsizedUpload, Invalid> {
+) -> Result<(UnsizedUpload, Option<u64>), Invalid> {
     let mut sha256 = None;
+    let mut size = None;
     let mut kept = BTreeMap::new();
     let mut seen = std::collections::BTreeSet::new();
     for (k, v) in meta {
@@ -77,12 +79,17 @@ fn unsized_upload(
         match k.as_str() {
             "name" | "type" => {}
             "sha256" => sha256 = Some(Sha256::parse_hex(&text).map_err(|e| e.at(field))?),
+            "size" => {
+                size = Some(text.parse::<u64>().map_err(|_| {
+                    Invalid::new(field, "must be the file's size, a whole number of bytes")
+                })?);
+            }
             _ => {
                 kept.insert(k, text);
             }
         }
     }
-    Ok(UnsizedUpload {
+    let upload = UnsizedUpload {
         filename: Filename::parse(filename)?,
         content_type: match content_type.map(str::trim) {
             None | Some("") => ContentType::default(),
@@ -90,7 +97,14 @@ fn unsized_upload(
         },
         sha256,
         metadata: Metadata::parse(kept)?,
-    })
+    };
+    Ok((upload, size))
+}
+
+/// The part size `@uppy/aws-s3` cuts a file of `size` bytes into: a 10,000th of it, at least
+/// 5 MiB. A sized session signs exactly those lengths.
+fn uppy_part_size(size: u64) -> u64 {
+    size.div_ceil(10_000).max(MIN_PART_SIZE)
 }
 
 /// The session behind `id`, if the caller owns it and `key` is its key; otherwise 404, as for
@@ -132,14 +146,22 @@ pub struct Created {
     bucket: String,
 }
 
-/// `POST /s3/multipart`: a session whose size is measured from S3's parts at completion.
+/// `POST /s3/multipart`: with the file's `size` in the metadata, a sized session whose part URLs
+/// sign each part's exact length (cut as Uppy cuts it); without, a session that reserves
+/// `UNSIZED_SESSION_MAX_BYTES` and is measured from S3's parts at completion.
 pub async fn create(
     State(app): App,
     caller: Caller,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Json<Created>, Error> {
-    let req = unsized_upload(&body.filename, body.content_type.as_deref(), body.metadata)?;
-    let record = app.create_unsized(caller.id(), req).await?;
+    let (req, size) = uppy_upload(&body.filename, body.content_type.as_deref(), body.metadata)?;
+    let record = match size {
+        Some(size) => {
+            app.create_planned(caller.id(), req, size, uppy_part_size(size))
+                .await?
+        }
+        None => app.create_unsized(caller.id(), req).await?,
+    };
     tracing::Span::current().record("upload_id", tracing::field::display(record.upload_id));
     Ok(Json(Created {
         key: record.key,
@@ -351,8 +373,8 @@ pub async fn params(
     }
     let filename = filename
         .ok_or_else(|| Error::from(Invalid::new("filename", "the query must name the file")))?;
-    let req = unsized_upload(&filename, content_type.as_deref(), meta).map_err(Error::from)?;
-    let (record, PostForm { url, fields }) = app.create_post(caller.id(), req).await?;
+    let (req, size) = uppy_upload(&filename, content_type.as_deref(), meta).map_err(Error::from)?;
+    let (record, PostForm { url, fields }) = app.create_post(caller.id(), req, size).await?;
     tracing::Span::current().record("upload_id", tracing::field::display(record.upload_id));
     Ok(Json(Params {
         method: "POST",
@@ -360,4 +382,18 @@ pub async fn params(
         fields,
         expires: app.post_form_expiry().as_secs(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_cut_as_uppy_cuts_them() {
+        const MIB: u64 = 1024 * 1024;
+        assert_eq!(uppy_part_size(1), 5 * MIB);
+        assert_eq!(uppy_part_size(50_000 * MIB), 5 * MIB);
+        // Past 10,000 parts of 5 MiB, a 10,000th of the file, rounded up.
+        assert_eq!(uppy_part_size(100_000 * MIB + 1), 10 * MIB + 1);
+    }
 }

@@ -73,6 +73,25 @@ impl Uploads {
         Ok(Created { record, parts })
     }
 
+    /// A multipart session of `size` bytes in parts of `part_size` (Uppy's Companion protocol,
+    /// which lets the client choose its parts), each URL signing its part's exact length.
+    pub async fn create_planned(
+        &self,
+        owner: &str,
+        req: UnsizedUpload,
+        size: u64,
+        part_size: u64,
+    ) -> Result<UploadRecord, Error> {
+        if size > self.limits.max_object_bytes {
+            return Err(Error::TooLarge {
+                size,
+                max: self.limits.max_object_bytes,
+            });
+        }
+        let plan = PartPlan::new(size, Some(part_size), self.limits.default_part_size)?;
+        self.start_multipart(owner, req, Some(plan), false).await
+    }
+
     /// A multipart session whose size S3's parts will tell at completion.
     pub async fn create_unsized(
         &self,
@@ -84,14 +103,20 @@ impl Uploads {
 
     /// A session for one browser form POST, and the signed form. Verification starts when S3
     /// reports the object (`on_object_created`) or when its owner next reads the record.
+    /// `size`, when the client declares it, is all the form may carry.
     pub async fn create_post(
         &self,
         owner: &str,
         req: UnsizedUpload,
+        size: Option<u64>,
     ) -> Result<(UploadRecord, PostForm), Error> {
+        let limit = self.unsized_reservation().min(S3_MAX_POST_BYTES);
+        if let Some(size) = size.filter(|&s| s > limit) {
+            return Err(Error::TooLarge { size, max: limit });
+        }
         let record = self.new_record(UploadId::generate(), owner, req, Kind::Post, None);
         // S3 holds the form to the size the session reserved.
-        let max = self.unsized_reservation().min(S3_MAX_POST_BYTES);
+        let max = size.unwrap_or(limit);
         self.reserve(owner, record.upload_id, max).await?;
         let created = async {
             let form = self

@@ -138,3 +138,37 @@ async fn uppy_metadata_keys_are_matched_whatever_their_case() {
     assert_eq!(clash.status, 400, "{}", clash.body);
     assert_eq!(clash.content_type, "application/problem+json");
 }
+
+#[tokio::test]
+async fn uppy_sessions_are_sized_by_their_size_metadata_and_bounded_without_it() {
+    let client = Client::new().await;
+    let size = 12_000_000u64;
+    let c = client
+        .uppy_create(json!({"filename": "s.bin", "type": "application/octet-stream", "metadata": {"size": size}}))
+        .await;
+    assert_eq!(c.status, 200, "{}", c.body);
+    let (id, key) = (
+        c.body["uploadId"].as_str().unwrap(),
+        c.body["key"].as_str().unwrap(),
+    );
+    // Cut as Uppy cuts it (5 MiB parts): each URL signs the part's exact length.
+    let last = client.uppy_sign(id, key, 3).await;
+    assert_eq!(last.status, 200, "{}", last.body);
+    let url = last.body["url"].as_str().unwrap();
+    assert!(url.contains("content-length"), "{url}");
+    let beyond = client.uppy_sign(id, key, 4).await;
+    assert_eq!(beyond.status, 400, "{}", beyond.body);
+    let record = client.record(id).await.body;
+    assert_eq!(record["size"], size, "{record}");
+
+    let bad = client
+        .uppy_create(json!({"filename": "s.bin", "metadata": {"size": "twelve"}}))
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(bad.body["field"], "metadata.size", "{}", bad.body);
+    // A form declaring more than a session may hold is refused before anything is signed.
+    let huge = client
+        .uppy_params("filename=a.bin&type=text%2Fplain&metadata%5Bsize%5D=999999999999999")
+        .await;
+    assert_eq!(huge.status, 413, "{}", huge.body);
+}

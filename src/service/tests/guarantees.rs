@@ -147,7 +147,11 @@ async fn a_digest_declared_while_verification_runs_without_one_is_refused() {
 #[tokio::test]
 async fn a_digest_declared_for_a_form_post_before_its_object_arrives_is_kept() {
     let fx = Fx::new(limits());
-    let (record, _form) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    let (record, _form) = fx
+        .uploads
+        .create_post(OWNER, declared(None), None)
+        .await
+        .unwrap();
     let data = bytes(40 * KIB, 25);
     let err = fx
         .uploads

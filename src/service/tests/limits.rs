@@ -84,7 +84,7 @@ async fn pending_bytes_are_limited_and_unsized_sessions_reserve_their_maximum() 
         .await
         .unwrap();
     assert_eq!(fx.sessions.reserved(OWNER), (2, 9 * MIB));
-    let form = fx.uploads.create_post(OWNER, declared(None)).await;
+    let form = fx.uploads.create_post(OWNER, declared(None), None).await;
     assert_eq!(over(form.unwrap_err()), OwnerLimit::PendingBytes(10 * MIB));
 }
 

@@ -9,7 +9,7 @@ use crate::ports::SessionStore;
 async fn posted(fx: &Fx, data: &[u8], sha256: Option<Sha256>) -> UploadRecord {
     let (r, _) = fx
         .uploads
-        .create_post(OWNER, declared(sha256))
+        .create_post(OWNER, declared(sha256), None)
         .await
         .unwrap();
     fx.objects.put_object(r.key.as_str(), data);
@@ -118,7 +118,11 @@ async fn a_verifier_taking_over_before_s3_completed_completes_it_first() {
 #[tokio::test]
 async fn an_object_posted_into_an_aborted_or_failed_session_is_deleted() {
     let fx = Fx::new(limits());
-    let (aborted, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    let (aborted, _) = fx
+        .uploads
+        .create_post(OWNER, declared(None), None)
+        .await
+        .unwrap();
     fx.uploads.abort(OWNER, aborted.upload_id).await.unwrap();
     let failed = posted(&fx, &bytes(10 * KIB, 111), Some(Sha256::of(b"x"))).await;
     let settled = fx
@@ -165,7 +169,11 @@ async fn no_session_out_of_pending_carries_a_ttl_nor_a_finished_one_a_lease() {
     let aborted = fx.uploaded(&data, None).await;
     fx.uploads.abort(OWNER, aborted.upload_id).await.unwrap();
     check(&fx.peek(aborted.upload_id));
-    let (p, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    let (p, _) = fx
+        .uploads
+        .create_post(OWNER, declared(None), None)
+        .await
+        .unwrap();
     let _ = fx
         .uploads
         .complete(OWNER, p.upload_id, None, Some(Sha256::of(b"y")))
@@ -240,7 +248,11 @@ async fn bad_path_parameters_answer_problem_json() {
 async fn a_replay_reported_during_a_live_lease_is_deleted_when_delivered_again() {
     let fx = Fx::new(limits());
     let data = bytes(10 * KIB, 40);
-    let (r, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    let (r, _) = fx
+        .uploads
+        .create_post(OWNER, declared(None), None)
+        .await
+        .unwrap();
     let v1 = fx.objects.put_object(r.key.as_str(), &data);
     let verdict = fx.sessions.faults.park(Call::Transition(Status::Verified));
     let cleanup = fx.objects.faults.park(Call::Purge);
@@ -286,7 +298,11 @@ async fn a_replay_reported_during_a_live_lease_is_deleted_when_delivered_again()
 async fn a_replay_whose_clean_up_keeps_failing_is_deleted_when_delivered_again() {
     let fx = Fx::new(limits());
     let data = bytes(10 * KIB, 41);
-    let (r, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    let (r, _) = fx
+        .uploads
+        .create_post(OWNER, declared(None), None)
+        .await
+        .unwrap();
     fx.objects.put_object(r.key.as_str(), &data);
     let park = fx.sessions.faults.park(Call::Transition(Status::Verified));
     let replay = async {
@@ -324,7 +340,11 @@ async fn a_large_posted_object_whose_event_was_dead_lettered_is_handed_over_by_a
     let started = Arc::new(super::verifier::Started::default());
     let api = fx.other(large_limits()).with_verifier(started.clone());
     let data = bytes(200 * KIB, 42);
-    let (r, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    let (r, _) = fx
+        .uploads
+        .create_post(OWNER, declared(None), None)
+        .await
+        .unwrap();
     let v = fx.objects.put_object(r.key.as_str(), &data);
     for _ in 0..5 {
         fx.fail_once(Call::GetSession);

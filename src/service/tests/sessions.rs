@@ -48,7 +48,7 @@ async fn a_posted_object_is_verified_when_its_owner_reads_it() {
     let data = bytes(150 * KIB, 21);
     let (r, _form) = fx
         .uploads
-        .create_post(OWNER, declared(Some(Sha256::of(&data))))
+        .create_post(OWNER, declared(Some(Sha256::of(&data))), None)
         .await
         .unwrap();
     assert_eq!((r.kind.clone(), r.plan), (Kind::Post, None));
@@ -87,7 +87,7 @@ async fn a_posted_object_with_the_wrong_digest_is_deleted_and_failed() {
     let data = bytes(150 * KIB, 22);
     let (r, _) = fx
         .uploads
-        .create_post(OWNER, declared(Some(Sha256::of(b"x"))))
+        .create_post(OWNER, declared(Some(Sha256::of(b"x"))), None)
         .await
         .unwrap();
     fx.objects.put_object(r.key.as_str(), &data);
@@ -101,7 +101,11 @@ async fn a_posted_object_with_the_wrong_digest_is_deleted_and_failed() {
 async fn duplicate_events_for_a_posted_object_verify_once() {
     let fx = Fx::new(limits());
     let data = bytes(150 * KIB, 23);
-    let (r, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    let (r, _) = fx
+        .uploads
+        .create_post(OWNER, declared(None), None)
+        .await
+        .unwrap();
     fx.objects.put_object(r.key.as_str(), &data);
     let key = r.key.as_str();
 
@@ -230,7 +234,11 @@ async fn an_empty_file_uploads_and_verifies_as_multipart_or_form_post() {
     assert_verified(&verified, &[]);
     assert_eq!(verified.sha256.map(|d| d.to_hex()).as_deref(), Some(EMPTY));
 
-    let (posted, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    let (posted, _) = fx
+        .uploads
+        .create_post(OWNER, declared(None), None)
+        .await
+        .unwrap();
     fx.objects.put_object(posted.key.as_str(), &[]);
     let settled = fx
         .uploads

@@ -5,7 +5,11 @@ use super::*;
 
 /// A form-POST session whose object (`data`) has arrived: the record and the version.
 async fn posted(fx: &Fx, data: &[u8]) -> (UploadRecord, String) {
-    let (r, _) = fx.uploads.create_post(OWNER, declared(None)).await.unwrap();
+    let (r, _) = fx
+        .uploads
+        .create_post(OWNER, declared(None), None)
+        .await
+        .unwrap();
     let version = fx.objects.put_object(r.key.as_str(), data);
     (r, version)
 }
@@ -42,7 +46,11 @@ async fn a_stale_holder_never_deletes_the_version_the_record_names() {
 async fn a_replay_reported_while_a_failure_is_carried_out_is_deleted() {
     let fx = Fx::new(limits());
     let declared_other = declared(Some(Sha256::of(b"other")));
-    let (r, _) = fx.uploads.create_post(OWNER, declared_other).await.unwrap();
+    let (r, _) = fx
+        .uploads
+        .create_post(OWNER, declared_other, None)
+        .await
+        .unwrap();
     fx.objects.put_object(r.key.as_str(), &bytes(10 * KIB, 3));
     // The object is purged; the `failed` write waits.
     let park = fx.sessions.faults.park(Call::Transition(Status::Failed));
