@@ -78,6 +78,7 @@ pub fn test_limits() -> Limits {
         completion_wait: Duration::from_secs(10),
         // Every test calls as `anonymous`, in one table: the per-owner limits are tested apart.
         max_open_sessions_per_owner: 2_000,
+        max_pending_bytes_per_owner: u64::MAX / 4,
         ..Limits::default()
     }
 }
