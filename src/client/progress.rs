@@ -64,6 +64,7 @@ impl Progress {
             size,
             done: AtomicU64::new(0),
             decile: AtomicU64::new(0),
+            last: std::sync::Mutex::new(String::new()),
         }
     }
 
@@ -87,14 +88,21 @@ pub struct FileProgress {
     done: AtomicU64,
     /// The last tenth reported as a plain line.
     decile: AtomicU64,
+    /// The last step reported as a plain line.
+    last: std::sync::Mutex<String>,
 }
 
 impl FileProgress {
+    /// The file's current step; as a plain line only when it changed.
     pub fn message(&self, msg: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(msg.to_owned());
         } else if self.lines {
-            eprintln!("{}: {msg}", self.name);
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            if *last != msg {
+                msg.clone_into(&mut last);
+                eprintln!("{}: {msg}", self.name);
+            }
         }
     }
 

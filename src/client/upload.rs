@@ -31,6 +31,10 @@ use crate::domain::Sha256;
 const PART_ATTEMPTS: u32 = 5;
 /// How often a `verifying` record is polled.
 const POLL: Duration = Duration::from_secs(1);
+/// How often a record stuck in `completing` is completed again. Another completion holds it
+/// (perhaps one whose client was interrupted, and whose local server dropped it): the service
+/// answers 409 while that completion's lease runs, and takes it over once the lease ends.
+const RECLAIM: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -70,7 +74,8 @@ enum Resumed {
         held: HashMap<u64, HeldPart>,
         expected_on_record: bool,
     },
-    Settled(Record),
+    /// Completed already (or being completed): the record, and this file's digest.
+    Settled(Record, Sha256),
 }
 
 fn display_name(path: &Path) -> String {
@@ -121,11 +126,11 @@ impl Uploader<'_> {
             None => None,
         };
         let (saved, held, expected_on_record) = match resumed {
-            Some(Resumed::Settled(record)) => {
+            Some(Resumed::Settled(record, digest)) => {
                 self.state.remove(api.base(), f);
                 return Ok(Outcome::Settled {
                     record: Box::new(record),
-                    computed: None,
+                    computed: Some(digest),
                     resumed_parts: 0,
                 });
             }
@@ -157,7 +162,7 @@ impl Uploader<'_> {
         let declared = (!expected_on_record).then(|| digest.to_hex());
         let record = match api.complete(&saved.upload_id, declared.as_deref()).await? {
             Completion::Settled(r) => r,
-            Completion::Verifying(r) => self.settle(r, bar).await?,
+            Completion::Verifying(r) => self.settle(r, declared.as_deref(), bar).await?,
         };
         self.state.remove(api.base(), f);
         Ok(Outcome::Settled {
@@ -185,9 +190,14 @@ impl Uploader<'_> {
                     saved,
                 }))
             }
-            Ok(r) if r.unsettled() => Ok(Some(Resumed::Settled(self.settle(r, bar).await?))),
-            Ok(r) if r.status == "verified" || r.status == "failed" => {
-                Ok(Some(Resumed::Settled(r)))
+            // Completed by an earlier run (or being completed): this file's digest, read here,
+            // is what the verdict is compared with.
+            Ok(r) if r.unsettled() || r.status == "verified" || r.status == "failed" => {
+                bar.message("completed by an earlier run: reading this file's SHA-256");
+                let digest = hash_file(f.path.clone()).await?;
+                let declared = r.expected_sha256.is_none().then(|| digest.to_hex());
+                let record = self.settle(r, declared.as_deref(), bar).await?;
+                Ok(Some(Resumed::Settled(record, digest)))
             }
             // Aborted, expired or unknown: start over.
             Ok(_) | Err(ApiError::Problem { status: 404, .. }) => {
@@ -229,14 +239,34 @@ impl Uploader<'_> {
         Ok(saved)
     }
 
-    /// Polls a `completing`/`verifying` record until it settles.
-    async fn settle(&self, mut record: Record, bar: &FileProgress) -> Result<Record, Error> {
+    /// Polls a `completing`/`verifying` record until it settles; one stuck in `completing` is
+    /// completed again every `RECLAIM`, declaring `declared` (hex) when given.
+    async fn settle(
+        &self,
+        mut record: Record,
+        declared: Option<&str>,
+        bar: &FileProgress,
+    ) -> Result<Record, Error> {
+        let mut claimed = std::time::Instant::now();
         while record.unsettled() {
             bar.message(&format!(
-                "verifying: {} bytes checked",
-                record.verified_bytes
+                "{}: {} bytes checked",
+                record.status, record.verified_bytes
             ));
             tokio::time::sleep(POLL).await;
+            if record.status == "completing" && claimed.elapsed() >= RECLAIM {
+                claimed = std::time::Instant::now();
+                match self.api.complete(&record.upload_id, declared).await {
+                    Ok(Completion::Settled(r)) => return Ok(r),
+                    Ok(Completion::Verifying(r)) => {
+                        record = r;
+                        continue;
+                    }
+                    // Still held by the other completion.
+                    Err(ApiError::Problem { status: 409, .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
             record = self.api.record(&record.upload_id).await?;
         }
         Ok(record)
@@ -303,6 +333,28 @@ impl Uploader<'_> {
 
 fn joined(r: Result<Result<(), Error>, tokio::task::JoinError>) -> Result<(), Error> {
     r.map_err(|e| Error::Input(format!("a part upload stopped: {e}")))?
+}
+
+/// The SHA-256 of the file at `path`, read in 1 MiB blocks off the runtime.
+async fn hash_file(path: PathBuf) -> Result<Sha256, Error> {
+    tokio::task::spawn_blocking(move || {
+        let shown = path.display();
+        let mut file =
+            std::fs::File::open(&path).map_err(|e| Error::io(format!("cannot open {shown}"), e))?;
+        let mut h = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| Error::io(format!("cannot read {shown}"), e))?;
+            if n == 0 {
+                return Ok(Sha256::from_bytes(h.finalize().into()));
+            }
+            h.update(&buf[..n]);
+        }
+    })
+    .await
+    .map_err(|e| Error::Input(format!("hashing the file stopped: {e}")))?
 }
 
 /// The length of part `n` (1-based) of a `size`-byte file in `part_size` parts.

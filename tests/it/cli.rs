@@ -33,6 +33,8 @@ struct Proxy {
     held: tokio::sync::Notify,
     /// Answers 503 to this many part PUTs (counted down) before forwarding again.
     refuse: AtomicUsize,
+    /// Holds S3's CompleteMultipartUpload calls (the API's `complete` waits on them).
+    hold_complete: AtomicBool,
     /// Flips the first byte of every object GET's body.
     tamper: AtomicBool,
 }
@@ -53,6 +55,12 @@ impl Proxy {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
+        let completing = parts.method == hyper::Method::POST && pq.contains("uploadId=");
+        if completing && self.hold_complete.load(Ordering::SeqCst) {
+            self.held.notify_one();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return Ok(status_only(503));
+        }
         if parts.method == hyper::Method::PUT && pq.contains("partNumber=") {
             let n = self.part_puts.fetch_add(1, Ordering::SeqCst) + 1;
             let hold = self.hold_from.load(Ordering::SeqCst);
@@ -150,6 +158,11 @@ impl Drop for Stack {
 
 impl Stack {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// With extra environment for the API.
+    async fn start_with(env: &[(&str, &str)]) -> Self {
         let (proxy, proxy_url) = start_proxy().await;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -163,6 +176,7 @@ impl Stack {
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("WEB_DIR", dir.path().join("no-page"))
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -526,4 +540,45 @@ async fn cli_bad_arguments_are_usage_errors_and_an_unreachable_api_a_service_err
         .run(&["status", "x", "--api", "http://127.0.0.1:1"])
         .await;
     assert_eq!(code(&o), 3, "{}", text(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_upload_killed_while_completing_is_finished_by_the_rerun() {
+    // The completion the killed client started dies with its request (the local server drops a
+    // request whose client went away) and holds the record for its 30 s lease.
+    let stack = Stack::start_with(&[("COMPLETION_LEASE_SECONDS", "30")]).await;
+    let (path, bytes) = stack.file(5 * MIB + 5, 147);
+    let args = ["upload", "--json", s(&path)];
+    stack.proxy.hold_complete.store(true, Ordering::SeqCst);
+    let mut child = stack
+        .command(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), stack.proxy.held.notified())
+        .await
+        .expect("the client never completed");
+    child.kill().unwrap();
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    stack.proxy.hold_complete.store(false, Ordering::SeqCst);
+    stack.proxy.part_puts.store(0, Ordering::SeqCst);
+
+    // The re-run finds the upload completing, and completes it again once the lease is over.
+    let o = stack.run(&args).await;
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r = record(&o);
+    assert_eq!(
+        (r["status"].as_str(), r["sha256"].as_str()),
+        (Some("verified"), Some(sha256_hex(&bytes).as_str())),
+        "{r}"
+    );
+    assert_eq!(
+        stack.proxy.part_puts.load(Ordering::SeqCst),
+        0,
+        "no part sent again"
+    );
 }
