@@ -21,7 +21,8 @@ work=.local/bench
 rm -rf "$work/s3" && mkdir -p "$work/s3/$BUCKET_NAME"
 $rel/examples/s3_server "$work/s3" "$port" >"$work/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; kill $api 2>/dev/null; scripts/stack.sh stop $ddb_port' EXIT
+# The objects uploaded here (GiBs) go with the server.
+trap 'kill $server 2>/dev/null; kill $api 2>/dev/null; scripts/stack.sh stop $ddb_port; rm -rf "$work/s3"' EXIT
 api=
 ddb_port=$((port + 1))
 sleep 1
@@ -54,6 +55,9 @@ AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port" LISTEN_ADDR="127.0.0.1:$a
 api=$!
 for _ in $(seq 1 50); do curl -sf "127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.2; done
 export XDG_CACHE_HOME=$PWD/$work/cache
+# Each run removes what the previous one stored (the same cheap rm in both), so the runs do not
+# pile up GiBs on the disk.
+clean="rm -rf $work/s3/$BUCKET_NAME/uploads $work/s3/$BUCKET_NAME/bench/cp-1g.bin"
 cli="$rel/verified-uploads upload -q --api http://127.0.0.1:$api_port --part-size ${part}MiB --concurrency $conc $work/1g.bin"
 printf '[default]\ns3 =\n  multipart_chunksize = %sMB\n  max_concurrent_requests = %s\n' "$part" "$conc" >"$work/aws-config"
 awscp="AWS_CONFIG_FILE=$work/aws-config .venv/bin/aws s3 cp --only-show-errors $work/1g.bin s3://$BUCKET_NAME/bench/cp-1g.bin"
@@ -67,12 +71,14 @@ for _ in range(3):
         started = time.perf_counter()
         subprocess.run(["bash", "-o", "pipefail", "-c", cmd], check=True, stdout=subprocess.DEVNULL)
         best[i] = min(best[i], time.perf_counter() - started)
-print(*best)' "$cli" "$awscp")
+print(*best)' "$clean; $cli" "$clean; $awscp")
 echo "verified-uploads upload: $(secs "$u") s ($(mib "$u") MiB/s)   aws s3 cp: $(secs "$a") s ($(mib "$a") MiB/s)   CLI/aws throughput: $(ratio "$a" "$u")x (target >= 1.0)"
 # The part of the CLI's time spent by the service reading the object back (its log, last run).
 v=$(grep -o 'verified digest size=1073741824 seconds=[0-9.]*' "$work/api.log" | tail -1 | cut -d= -f3)
 echo "of which the service's read-back verification: $(secs "$v") s; parts sent and completed in the rest"
+eval "$clean"
 r=$(/usr/bin/time -v $cli 2>&1 >/dev/null | awk '/Maximum resident/ {print $6}')
+eval "$clean"
 echo "peak RSS of the CLI upload: $((r / 1024)) MiB (bound: ($conc + 2) x $part MiB = $(((conc + 2) * part)) MiB of parts, plus the runtime)"
 }
 
