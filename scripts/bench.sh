@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make bench`: prints the verification, memory and pre-signing figures, each beside its baseline
-# measured in the same run. Figures and machine go in docs/benchmarks.md.
+# `make bench`: prints the verification, memory, pre-signing and CLI upload figures, each beside its
+# baseline measured in the same run (`scripts/bench.sh PORT cli`: the CLI upload alone). Figures
+# and machine go in docs/benchmarks.md.
 #
 # The S3 server here is s3s + s3s-fs (examples/s3_server.rs: real S3 protocol, SigV4 checked,
 # file-backed), not moto: moto copies the whole object on every request, so 128 ranged GETs of a
@@ -13,15 +14,20 @@ command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -
 command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
 scripts/stack.sh setup
 local_aws_env "$port"
-cargo build --locked --release --bin verifier --examples 2>&1 | tail -1
+cargo build --locked --release --bin verifier --bin api --bin verified-uploads --examples 2>&1 | tail -1
 py=.venv/bin/python
+rel=${CARGO_TARGET_DIR:-target}/release
 work=.local/bench
 rm -rf "$work/s3" && mkdir -p "$work/s3/$BUCKET_NAME"
-target/release/examples/s3_server "$work/s3" "$port" >"$work/server.log" 2>&1 &
+$rel/examples/s3_server "$work/s3" "$port" >"$work/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null' EXIT
+# The objects uploaded here (GiBs) go with the server.
+trap 'kill $server 2>/dev/null; kill $api 2>/dev/null; scripts/stack.sh stop $ddb_port; rm -rf "$work/s3"' EXIT
+api=
+ddb_port=$((port + 1))
 sleep 1
 secs() { python3 -c "import sys; print(f'{float(sys.argv[1]):.3f}')" "$1"; }
+mib() { python3 -c "import sys; print(f'{1024/float(sys.argv[1]):.0f}')" "$1"; }
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$1" "$2"; }
 best_of() { # best wall seconds of N runs of a shell command (which must succeed)
   python3 -c '
@@ -34,24 +40,66 @@ for _ in range(int(sys.argv[1])):
 print(best)' "$1" "$2"
 }
 
+cli_upload_bench() { # section 5; alone: scripts/bench.sh PORT cli
+echo "== 5. upload of 1 GiB: the verified-uploads CLI vs aws s3 cp (same server, part size, concurrency)"
+# The API's S3 is the s3s server above; its DynamoDB is moto on the next port (S3 there unused).
+# The CLI's time includes hashing the file whole and per part, and the service reading the object
+# back and verifying it; `aws s3 cp` (awscli from PyPI, .venv) signs each part's SHA-256 in its
+# SigV4 payload hash over http, and verifies nothing after.
+api_port=$((port + 2))
+part=${BENCH_PART_MIB:-16}
+conc=${BENCH_CONCURRENCY:-4}
+scripts/stack.sh start "$ddb_port" >/dev/null
+AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port" LISTEN_ADDR="127.0.0.1:$api_port" WEB_DIR=/nonexistent \
+  RUST_LOG=info $rel/api >"$work/api.log" 2>&1 &
+api=$!
+for _ in $(seq 1 50); do curl -sf "127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.2; done
+export XDG_CACHE_HOME=$PWD/$work/cache
+# Each run removes what the previous one stored (the same cheap rm in both), so the runs do not
+# pile up GiBs on the disk.
+clean="rm -rf $work/s3/$BUCKET_NAME/uploads $work/s3/$BUCKET_NAME/bench/cp-1g.bin"
+cli="$rel/verified-uploads upload -q --api http://127.0.0.1:$api_port --part-size ${part}MiB --concurrency $conc $work/1g.bin"
+printf '[default]\ns3 =\n  multipart_chunksize = %sMB\n  max_concurrent_requests = %s\n' "$part" "$conc" >"$work/aws-config"
+awscp="AWS_CONFIG_FILE=$work/aws-config .venv/bin/aws s3 cp --only-show-errors $work/1g.bin s3://$BUCKET_NAME/bench/cp-1g.bin"
+$cli | grep -q "^verified .* $expected "   # the upload really verifies, with the right digest
+# Interleaved (CLI, aws, CLI, aws, …), so load from anything else on the machine hits both alike.
+read -r u a < <(python3 -c '
+import subprocess, sys, time
+best = [float("inf")] * 2
+for _ in range(3):
+    for i, cmd in enumerate(sys.argv[1:3]):
+        started = time.perf_counter()
+        subprocess.run(["bash", "-o", "pipefail", "-c", cmd], check=True, stdout=subprocess.DEVNULL)
+        best[i] = min(best[i], time.perf_counter() - started)
+print(*best)' "$clean; $cli" "$clean; $awscp")
+echo "verified-uploads upload: $(secs "$u") s ($(mib "$u") MiB/s)   aws s3 cp: $(secs "$a") s ($(mib "$a") MiB/s)   CLI/aws throughput: $(ratio "$a" "$u")x (target >= 1.0)"
+# The part of the CLI's time spent by the service reading the object back (its log, last run).
+v=$(grep -o 'verified digest size=1073741824 seconds=[0-9.]*' "$work/api.log" | tail -1 | cut -d= -f3)
+echo "of which the service's read-back verification: $(secs "$v") s; parts sent and completed in the rest"
+eval "$clean"
+r=$(/usr/bin/time -v $cli 2>&1 >/dev/null | awk '/Maximum resident/ {print $6}')
+eval "$clean"
+echo "peak RSS of the CLI upload: $((r / 1024)) MiB (bound: ($conc + 2) x $part MiB = $(((conc + 2) * part)) MiB of parts, plus the runtime)"
+}
+
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), sha_ni: $(grep -q sha_ni /proc/cpuinfo && echo yes || echo no)"
 echo "== fixtures"
 [ -s "$work/1g.bin" ] || head -c 1073741824 /dev/urandom >"$work/1g.bin"
+if [ "${2:-}" = cli ]; then expected=$(sha256sum "$work/1g.bin" | cut -d' ' -f1); cli_upload_bench; exit 0; fi
 [ -s "$work/4g.bin" ] || cat "$work/1g.bin" "$work/1g.bin" "$work/1g.bin" "$work/1g.bin" >"$work/4g.bin"
 for f in 1g 4g; do $py scripts/bench_helpers.py upload "$work/$f.bin" "bench/$f.bin"; done
 expected=$(sha256sum "$work/1g.bin" | cut -d' ' -f1)
 
 echo "== 0. hashing core: SHA-256 of a 1 GiB file in the page cache (best of 3)"
-ours=$(target/release/examples/bench_hash "$work/1g.bin" 3 | python3 -c "import json,sys; print(json.load(sys.stdin)['seconds'])")
+ours=$($rel/examples/bench_hash "$work/1g.bin" 3 | python3 -c "import json,sys; print(json.load(sys.stdin)['seconds'])")
 ossl=$(best_of 3 "openssl dgst -sha256 $work/1g.bin")
 echo "verified-uploads sha2: $(secs "$ours") s   openssl dgst -sha256: $(secs "$ossl") s   ours/openssl speed: $(ratio "$ossl" "$ours")x (target >= 0.95)"
 
 echo "== 1. verification throughput, 1 GiB object from the local S3 server (best of 3)"
-v=$(best_of 3 "target/release/verifier --bucket $BUCKET_NAME --key bench/1g.bin --expect-sha256 $expected")
+v=$(best_of 3 "$rel/verifier --bucket $BUCKET_NAME --key bench/1g.bin --expect-sha256 $expected")
 url=$($py scripts/bench_helpers.py presign-get bench/1g.bin)
 c=$(best_of 3 "curl -sf '$url' | openssl dgst -sha256 | grep -q $expected")
 b=$($py scripts/bench_helpers.py boto3-hash bench/1g.bin | python3 -c "import json,sys; d=json.load(sys.stdin); assert d['sha256']=='$expected'; print(d['seconds'])")
-mib() { python3 -c "import sys; print(f'{1024/float(sys.argv[1]):.0f}')" "$1"; }
 echo "verifier: $(secs "$v") s ($(mib "$v") MiB/s)   curl|openssl: $(secs "$c") s ($(mib "$c") MiB/s)   boto3+hashlib: $(secs "$b") s ($(mib "$b") MiB/s)"
 echo "verifier vs curl|openssl: $(ratio "$c" "$v")x (target >= 1.0)   vs boto3+hashlib: $(ratio "$b" "$v")x (target >= 8)"
 # The server's own ceiling: the same 1 GiB fetched as 4 parallel ranged curls, nothing hashed.
@@ -60,15 +108,17 @@ ceiling=$(best_of 3 "for i in 0 1 2 3; do curl -sf -r \$((i*$q))-\$((i*$q+$q-1))
 echo "server ceiling (4 ranged curls, no hashing): $(secs "$ceiling") s ($(mib "$ceiling") MiB/s); hashing core alone: $(mib "$ours") MiB/s"
 
 echo "== 2. peak RSS of the verifier (/usr/bin/time -v)"
-rss() { /usr/bin/time -v target/release/verifier --bucket "$BUCKET_NAME" --key "$1" 2>&1 >/dev/null | awk '/Maximum resident/ {print $6}'; }
+rss() { /usr/bin/time -v $rel/verifier --bucket "$BUCKET_NAME" --key "$1" 2>&1 >/dev/null | awk '/Maximum resident/ {print $6}'; }
 r1=$(rss bench/1g.bin); r4=$(rss bench/4g.bin)
 echo "1 GiB: $((r1 / 1024)) MiB   4 GiB: $((r4 / 1024)) MiB   4 GiB / 1 GiB: $(ratio "$r4" "$r1") (targets: <= 64 MiB, within 10%)"
 
 echo "== 3. pre-signing 10,000 part URLs"
-p=$(target/release/examples/bench_presign 10000 | python3 -c "import json,sys; print(json.load(sys.stdin)['us_per_url'])")
+p=$($rel/examples/bench_presign 10000 | python3 -c "import json,sys; print(json.load(sys.stdin)['us_per_url'])")
 q=$($py scripts/bench_helpers.py boto3-presign 10000 | python3 -c "import json,sys; print(json.load(sys.stdin)['us_per_url'])")
 echo "verified-uploads: $(secs "$p") us/URL   boto3 generate_presigned_url: $(secs "$q") us/URL   speedup: $(ratio "$q" "$p")x (targets: <= 10 us, >= 20x)"
 
 echo "== 4. the upload page's hashing in Chromium (hash-wasm streaming + WebCrypto per part)"
 scripts/browser.sh chromium
 node browser/bench.mjs
+
+cli_upload_bench

@@ -7,11 +7,13 @@
 //! - `aws`: the one adapter of each port (S3, DynamoDB, Lambda); `memory` (tests only): faithful
 //!   in-memory ports with fault injection, for fast state-machine tests.
 //! - Entry points: `http` (the axum router, served by Lambda and locally), `lambda` (the verifier
-//!   function's handler), `cli`, `local` (the in-process verifier of the local server);
+//!   function's handler), `cli`, `client` (the `verified-uploads` command-line client), `local`
+//!   (the in-process verifier of the local server);
 //!   `src/bin/*` only wire configuration and clients to them.
 
 pub mod aws;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod domain;
 pub mod error;

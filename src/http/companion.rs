@@ -304,9 +304,7 @@ pub async fn complete(
         .map(|parts| claimed_parts(parts.into_iter().map(|p| (p.part_number, p.etag))))
         .transpose()
         .map_err(Error::from)?;
-    let r = app
-        .complete(caller.id(), id, claimed.as_deref(), None)
-        .await?;
+    let r = super::handlers::completion(&app, caller.id(), id, claimed, None).await?;
     let status = if r.status == Status::Verifying {
         StatusCode::ACCEPTED
     } else {

@@ -329,9 +329,7 @@ pub async fn complete(
         .map(|parts| claimed_parts(parts.into_iter().map(|p| (p.part_number, p.etag))))
         .transpose()?;
     let declared = req.sha256.as_deref().map(Sha256::parse_hex).transpose()?;
-    let record = app
-        .complete(caller.id(), id, claimed.as_deref(), declared)
-        .await?;
+    let record = completion(&app, caller.id(), id, claimed, declared).await?;
     // `verifying`: the verifier function finishes the job; poll GET /uploads/{id}.
     let status = if record.status == Status::Verifying {
         StatusCode::ACCEPTED
@@ -339,6 +337,22 @@ pub async fn complete(
         StatusCode::OK
     };
     Ok((status, self::record(&record)).into_response())
+}
+
+/// Runs a completion to its end even if the client hangs up: in Lambda the function runs on
+/// whatever API Gateway does; the local server would drop the request's future mid-way and leave
+/// the session `completing` until its lease ran out.
+pub(super) async fn completion(
+    app: &Arc<Uploads>,
+    owner: &str,
+    id: UploadId,
+    claimed: Option<Vec<ClaimedPart>>,
+    declared: Option<Sha256>,
+) -> Result<UploadRecord, Error> {
+    let (app, owner) = (app.clone(), owner.to_owned());
+    tokio::spawn(async move { app.complete(&owner, id, claimed.as_deref(), declared).await })
+        .await
+        .map_err(|e| Error::Internal(Box::new(e)))?
 }
 
 #[derive(Serialize)]

@@ -1,0 +1,112 @@
+//! `download ID`: streams exactly the verified version into a temporary file beside the target,
+//! hashing as it writes, and renames it into place only when its SHA-256 and size are the
+//! record's. Otherwise the temporary file is removed and the target is left untouched.
+
+use std::path::{Path, PathBuf};
+
+use sha2::Digest as _;
+use tokio::io::AsyncWriteExt as _;
+
+use super::Error;
+use super::api::{Api, ApiError, network};
+
+/// A download that ended in place.
+#[derive(Debug)]
+pub struct Downloaded {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Removes the temporary file unless disarmed (on every early return, error or mismatch).
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Downloads upload `id` to `output` (default: its filename in the current directory).
+pub async fn download(api: &Api, id: &str, output: Option<&Path>) -> Result<Downloaded, Error> {
+    let d = api.download(id).await?;
+    let target = match output {
+        Some(p) => p.to_path_buf(),
+        // The API's filename is one path component already; never let it climb out.
+        None => PathBuf::from(Path::new(&d.filename).file_name().ok_or_else(|| {
+            Error::Input(format!(
+                "the upload's filename {:?} is not usable here; pass -o FILE",
+                d.filename
+            ))
+        })?),
+    };
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .ok_or_else(|| Error::Input(format!("{} is not a file name", target.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp_path = dir.join(format!(".{name}.{}.partial", ulid::Ulid::new()));
+    let mut guard = TempFile(Some(tmp_path.clone()));
+    let mut file = tokio::fs::File::create(&tmp_path)
+        .await
+        .map_err(|e| Error::io(format!("cannot create {}", tmp_path.display()), e))?;
+
+    let mut res = api
+        .http()
+        .get(&d.url)
+        .send()
+        .await
+        .map_err(|e| network("GET the verified object", &e))?;
+    if !res.status().is_success() {
+        return Err(ApiError::Network(format!(
+            "S3 answered {} for the verified object",
+            res.status().as_u16()
+        ))
+        .into());
+    }
+    let mut hasher = sha2::Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .map_err(|e| network("reading the verified object", &e))?
+    {
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| Error::io(format!("cannot write {}", tmp_path.display()), e))?;
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| Error::io(format!("cannot write {}", tmp_path.display()), e))?;
+    drop(file);
+    let got = hex::encode(hasher.finalize());
+    if got != d.sha256 || size != d.size {
+        return Err(Error::Mismatch(format!(
+            "refused: the downloaded bytes ({size} bytes, SHA-256 {got}) are not the verified \
+             upload's ({} bytes, SHA-256 {}); {} was not written",
+            d.size,
+            d.sha256,
+            target.display()
+        )));
+    }
+    tokio::fs::rename(&tmp_path, &target).await.map_err(|e| {
+        Error::io(
+            format!("cannot move the download to {}", target.display()),
+            e,
+        )
+    })?;
+    guard.0 = None;
+    Ok(Downloaded {
+        path: target,
+        sha256: got,
+        size,
+    })
+}
