@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make dev` runs the service locally, `make test` passes the tests.
-.PHONY: dev test lint unit setup stack-start stack-stop template bench browser-test
+.PHONY: dev test lint unit setup stack-start stack-stop template bench browser-test fuzz openapi
 
 # Emulator ports: dev and test stacks can run side by side.
 DEV_PORT ?= 4566
@@ -32,6 +32,14 @@ unit:
 # Browser tests only, against a running `make stack-start` emulator; T=<part of a test name>.
 browser-test: setup
 	scripts/browser.sh test $(DEV_PORT) "$(T)"
+
+# Schemathesis only, against a running `make stack-start` emulator (builds the api binary).
+fuzz: setup
+	scripts/fuzz.sh $(DEV_PORT)
+
+# Rewrites docs/openapi.json from the code (the test that compares them then passes).
+openapi:
+	UPDATE_OPENAPI=1 cargo test --locked --lib openapi::tests::the_committed_document_is_the_generated_one
 
 stack-start:
 	scripts/stack.sh start $(DEV_PORT)

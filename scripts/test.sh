@@ -20,7 +20,11 @@ cargo test --locked --lib --bins --tests 2>&1 | tee .local/test-output.log
 # The upload page and stock Uppy in headless Chromium, against the API binary and the same emulator.
 echo "== browser tests"
 # `cargo test` built target/debug/api for the integration tests (with the same features).
-API_BIN=./target/debug/api scripts/browser.sh test "$port" 2>&1 | tee -a .local/test-output.log
+api_bin=${CARGO_TARGET_DIR:-./target}/debug/api
+API_BIN=$api_bin scripts/browser.sh test "$port" 2>&1 | tee -a .local/test-output.log
+# Schemathesis against the same binary and emulator: every route, seeded, the figures printed.
+echo "== fuzzing (schemathesis)"
+API_BIN=$api_bin scripts/fuzz.sh "$port" 2>&1 | tee .local/fuzz.log
 scripts/stack.sh stop "$port"
 trap - EXIT
 
@@ -33,4 +37,5 @@ import re
 text = open(".local/test-output.log").read()
 runs = re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", text)
 print(f"tests: {sum(int(p) for p, _ in runs)} passed, {sum(int(f) for _, f in runs)} failed")
+print(next((l for l in open(".local/fuzz.log") if l.startswith("fuzzing:")), "fuzzing: no figures").strip())
 PY

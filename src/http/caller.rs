@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use lambda_http::request::RequestContext;
 use serde_json::Value;
 
-use super::problem::Problem;
+use super::problem::{Problem, Slug};
 
 pub const ANONYMOUS: &str = "anonymous";
 
@@ -70,7 +70,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             (None, CallerPolicy::AnonymousAllowed) => Ok(Self(ANONYMOUS.to_owned())),
             (None, CallerPolicy::AuthorizerRequired) => Err(Problem::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthenticated",
+                Slug::Unauthenticated,
                 "Authentication required",
                 "the request carries no caller identity (the token's sub claim)",
             )),

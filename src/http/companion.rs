@@ -11,13 +11,14 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::handlers::claimed_parts;
 use super::json::JsonBody;
 use super::path::PathParams;
-use super::problem::Problem;
+use super::problem::{Problem, Slug};
 use crate::domain::{
     ContentType, Filename, Invalid, MIN_PART_SIZE, Metadata, ObjectKey, PartNumber, Sha256, Status,
     UploadId, UploadRecord,
@@ -36,7 +37,7 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
     q.map(|Query(v)| v).map_err(|e| {
         Problem::new(
             StatusCode::BAD_REQUEST,
-            "invalid-query",
+            Slug::InvalidQuery,
             "Invalid query string",
             e.body_text(),
         )
@@ -124,31 +125,72 @@ async fn session(
     Ok(record)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KeyQuery {
+    /// The upload's object key, as `POST /s3/multipart` returned it.
     key: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CompanionCreateRequest)]
 pub struct CreateBody {
+    #[schema(min_length = 1, max_length = 255)]
     filename: String,
+    /// The file's MIME type.
     #[serde(rename = "type")]
+    #[schema(max_length = 255)]
     content_type: Option<String>,
+    /// Uppy's metadata: `size` (bytes) sizes the session, `sha256` (hex) is the digest to match,
+    /// `name` and `type` are ignored, the rest is kept (keys matched whatever their case).
     #[serde(default)]
+    #[schema(value_type = std::collections::BTreeMap<String, super::openapi::MetaValueDoc>)]
     metadata: serde_json::Map<String, Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CompanionCreated)]
 pub struct Created {
+    #[schema(value_type = String)]
     key: ObjectKey,
+    #[schema(value_type = super::openapi::UploadIdDoc)]
     upload_id: UploadId,
     bucket: String,
 }
 
-/// `POST /s3/multipart`: with the file's `size` in the metadata, a sized session whose part URLs
-/// sign each part's exact length (cut as Uppy cuts it); without, a session that reserves
+#[derive(Serialize, ToSchema)]
+pub struct SignedUrl {
+    url: String,
+    /// Seconds the URL stays valid.
+    expires: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedBatch {
+    /// One URL per part number (as a string key).
+    presigned_urls: BTreeMap<String, String>,
+}
+
+/// `{}`: Companion's answer to an abort.
+#[derive(Serialize, ToSchema)]
+pub struct Empty {}
+
+/// Uppy: creates a multipart session
+///
+/// With the file's `size` in the metadata, a sized session whose part URLs sign each part's
+/// exact length (cut as Uppy cuts it); without, a session that reserves
 /// `UNSIZED_SESSION_MAX_BYTES` and is measured from S3's parts at completion.
+#[utoipa::path(post, path = "/s3/multipart", tag = "companion", operation_id = "companionCreate",
+    request_body(content = CreateBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The session", body = Created),
+        (status = 400, description = "Malformed body or invalid field"),
+        (status = 413, description = "The declared size over `MAX_OBJECT_BYTES`, or a body over 64 KiB"),
+        (status = 415, description = "A body without `Content-Type: application/json`"),
+        (status = 429, description = "The caller's open uploads would pass its limits"),
+    ))]
 pub async fn create(
     State(app): App,
     caller: Caller,
@@ -174,37 +216,64 @@ fn part_number(raw: &str, field: &str) -> Result<PartNumber, Invalid> {
     PartNumber::parse(raw.trim()).map_err(|e| e.at(field))
 }
 
-/// `GET /s3/multipart/{uploadId}/{partNumber}?key=`
+/// Uppy: signs one part
+#[utoipa::path(get, path = "/s3/multipart/{upload_id}/{part_number}", tag = "companion",
+    operation_id = "companionSignPart",
+    params(super::openapi::UploadIdParam, super::openapi::PartNumberParam, KeyQuery),
+    responses(
+        (status = 200, description = "The part's URL", body = SignedUrl),
+        (status = 400, description = "Invalid id, part number or query"),
+        (status = 404, description = "No such upload of the caller's with this key"),
+        (status = 409, description = "The upload's state does not allow it"),
+        (status = 413, description = "URLs past an unsized session's reservation"),
+    ))]
 pub async fn sign_part(
     State(app): App,
     caller: Caller,
     PathParams((id, n)): PathParams<(String, String)>,
     q: Result<Query<KeyQuery>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<SignedUrl>, Problem> {
     let q = query(q)?;
     let record = session(&app, &caller, &id, &q.key).await?;
     let n = part_number(&n, "partNumber").map_err(Error::from)?;
     let mut signed = app.sign_parts_of(&record, &[(n, None)]).await?;
     let url = signed.pop().map(|p| p.url).unwrap_or_default();
-    Ok(Json(
-        json!({ "url": url, "expires": app.url_expiry().as_secs() }),
-    ))
+    Ok(Json(SignedUrl {
+        url,
+        expires: app.url_expiry().as_secs(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct BatchQuery {
+    /// The upload's object key.
     key: String,
+    /// Comma-separated part numbers, at most 100.
+    #[param(pattern = "^[0-9]+(,[0-9]+)*$")]
     part_numbers: String,
 }
 
-/// `GET /s3/multipart/{uploadId}/batch?key=&partNumbers=1,2,3` (older Uppy versions).
+/// Uppy: signs up to 100 parts
+///
+/// Older Uppy versions: `partNumbers=1,2,3`.
+#[utoipa::path(get, path = "/s3/multipart/{upload_id}/batch", tag = "companion",
+    operation_id = "companionSignBatch",
+    params(super::openapi::UploadIdParam, BatchQuery),
+    responses(
+        (status = 200, description = "One URL per part", body = SignedBatch),
+        (status = 400, description = "Invalid id, part numbers or query"),
+        (status = 404, description = "No such upload of the caller's with this key"),
+        (status = 409, description = "The upload's state does not allow it"),
+        (status = 413, description = "URLs past an unsized session's reservation"),
+    ))]
 pub async fn sign_batch(
     State(app): App,
     caller: Caller,
     PathParams(id): PathParams<String>,
     q: Result<Query<BatchQuery>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<SignedBatch>, Problem> {
     let q = query(q)?;
     let record = session(&app, &caller, &id, &q.key).await?;
     let mut parts = Vec::new();
@@ -226,19 +295,33 @@ pub async fn sign_batch(
         .into_iter()
         .map(|p| (p.part_number.to_string(), p.url))
         .collect();
-    Ok(Json(json!({ "presignedUrls": urls })))
+    Ok(Json(SignedBatch {
+        presigned_urls: urls,
+    }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct CompanionPart {
+    #[schema(value_type = super::openapi::PartNumberDoc)]
     part_number: PartNumber,
     size: u64,
     #[serde(rename = "ETag")]
     etag: String,
 }
 
-/// `GET /s3/multipart/{uploadId}?key=`: the parts S3 holds, for Uppy's resume.
+/// Uppy: lists the parts S3 holds
+///
+/// For Uppy's resume.
+#[utoipa::path(get, path = "/s3/multipart/{upload_id}", tag = "companion",
+    operation_id = "companionListParts",
+    params(super::openapi::UploadIdParam, KeyQuery),
+    responses(
+        (status = 200, description = "The parts S3 holds", body = Vec<CompanionPart>),
+        (status = 400, description = "Invalid id or query"),
+        (status = 404, description = "No such upload of the caller's with this key"),
+        (status = 409, description = "The upload's state does not allow it"),
+    ))]
 pub async fn list_parts(
     State(app): App,
     caller: Caller,
@@ -260,27 +343,35 @@ pub async fn list_parts(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CompanionCompleteRequest)]
 pub struct CompleteBody {
     #[serde(default)]
     parts: Option<Vec<CompletePart>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CompanionCompletePart)]
 pub struct CompletePart {
     #[serde(rename = "PartNumber")]
+    #[schema(value_type = super::openapi::PartNumberDoc)]
     part_number: u64,
     #[serde(rename = "ETag")]
     etag: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CompanionCompleted)]
 pub struct Completed {
     location: String,
+    #[schema(value_type = String)]
     key: ObjectKey,
     bucket: String,
+    #[schema(value_type = super::openapi::UploadIdDoc)]
     upload_id: UploadId,
+    #[schema(value_type = super::openapi::StatusDoc)]
     status: Status,
+    #[schema(value_type = Option<super::openapi::Sha256Doc>)]
     sha256: Option<Sha256>,
 }
 
@@ -288,8 +379,24 @@ fn location(r: &UploadRecord) -> String {
     format!("s3://{}/{}", r.bucket, r.key)
 }
 
-/// `POST /s3/multipart/{uploadId}/complete?key=`: completes and verifies like
-/// `POST /uploads/{id}/complete`; a digest mismatch answers 422, so Uppy reports the file failed.
+/// Uppy: completes and verifies the upload
+///
+/// As `POST /uploads/{id}/complete`; a digest mismatch answers 422, so Uppy reports the file
+/// failed.
+#[utoipa::path(post, path = "/s3/multipart/{upload_id}/complete", tag = "companion",
+    operation_id = "companionComplete",
+    params(super::openapi::UploadIdParam, KeyQuery),
+    request_body(content = Option<CompleteBody>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Completed and verified", body = Completed),
+        (status = 202, description = "Too large to verify inline: `verifying`", body = Completed),
+        (status = 400, description = "Malformed body, invalid field or query"),
+        (status = 404, description = "No such upload of the caller's with this key"),
+        (status = 409, description = "Parts missing, uneven or with a gap, or the state does not allow it"),
+        (status = 413, description = "A body over 64 KiB, or an unsized session holding more than it reserved"),
+        (status = 415, description = "A body without `Content-Type: application/json`"),
+        (status = 422, description = "The SHA-256 did not match (`upload` holds the failed record)"),
+    ))]
 pub async fn complete(
     State(app): App,
     caller: Caller,
@@ -323,29 +430,50 @@ pub async fn complete(
     ))
 }
 
-/// `DELETE /s3/multipart/{uploadId}?key=`
+/// Uppy: aborts the upload
+#[utoipa::path(delete, path = "/s3/multipart/{upload_id}", tag = "companion",
+    operation_id = "companionAbort",
+    params(super::openapi::UploadIdParam, KeyQuery),
+    responses(
+        (status = 200, description = "Aborted", body = Empty),
+        (status = 400, description = "Invalid id or query"),
+        (status = 404, description = "No such upload of the caller's with this key"),
+        (status = 409, description = "The upload's state does not allow it"),
+    ))]
 pub async fn abort(
     State(app): App,
     caller: Caller,
     PathParams(id): PathParams<String>,
     q: Result<Query<KeyQuery>, QueryRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Empty>, Problem> {
     let q = query(q)?;
     let id = session(&app, &caller, &id, &q.key).await?.upload_id;
     app.abort(caller.id(), id).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CompanionParams)]
 pub struct Params {
+    #[schema(value_type = String, pattern = "^POST$")]
     method: &'static str,
     url: String,
     fields: BTreeMap<String, String>,
     expires: u64,
 }
 
-/// `GET /s3/params?filename=&type=&metadata[k]=v`: a pre-signed POST policy for Uppy's
-/// single-request path, limited by `content-length-range` to the service's object limit.
+/// Uppy: a form POST policy for one object
+///
+/// Uppy's single-request path, limited by `content-length-range` to the service's object limit.
+/// Verified when S3 reports the object, or when its record is next read.
+#[utoipa::path(get, path = "/s3/params", tag = "companion", operation_id = "companionParams",
+    params(super::openapi::ParamsQuery),
+    responses(
+        (status = 200, description = "A form POST policy for one object", body = Params),
+        (status = 400, description = "No filename, or an invalid one or invalid metadata"),
+        (status = 413, description = "A declared size over what one form may carry"),
+        (status = 429, description = "The caller's open uploads would pass its limits"),
+    ))]
 pub async fn params(
     State(app): App,
     caller: Caller,

@@ -11,11 +11,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::json::JsonBody;
 use super::path::PathParams;
-use super::problem::Problem;
+use super::problem::{Problem, Slug};
 use super::view::RecordView;
 use crate::domain::{
     ClaimedPart, ContentType, Filename, Invalid, ListedPart, Metadata, ObjectKey, PartNumber,
@@ -33,19 +34,45 @@ fn upload_id(raw: &str) -> Result<UploadId, Error> {
     Ok(id)
 }
 
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(value_type = String, pattern = "^ok$")]
+    status: &'static str,
 }
 
-#[derive(Deserialize)]
+/// Liveness
+#[utoipa::path(get, path = "/healthz", tag = "service", operation_id = "healthz",
+    responses((status = 200, description = "The API is up", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
+    /// 1–255 bytes of UTF-8, no control or format characters; only the last path component is
+    /// kept.
+    #[schema(min_length = 1, max_length = 255)]
     filename: String,
+    /// The object's size in bytes (at most `MAX_OBJECT_BYTES`, else 413).
     size: u64,
+    /// A MIME type; `application/octet-stream` when left out.
+    #[schema(
+        max_length = 255,
+        pattern = "^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+"
+    )]
     content_type: Option<String>,
+    /// Hex SHA-256 of the whole file, checked at completion.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     sha256: Option<String>,
+    /// Bytes per part (the last is shorter); grown in whole MiB so no upload needs more than
+    /// 10,000 parts.
+    #[schema(minimum = 5_242_880, maximum = 5_368_709_120_u64)]
     part_size: Option<u64>,
+    /// Kept on the record and as S3 `x-amz-meta-*`: at most 32 entries, keys `[a-z0-9-_]`,
+    /// printable-ASCII values, 2 KiB in all.
     metadata: Option<BTreeMap<String, String>>,
+    /// Sign each part's SHA-256 into its URL (then `create` returns no URLs).
     part_checksums: Option<bool>,
 }
 
@@ -68,19 +95,36 @@ impl CreateRequest {
     }
 }
 
-#[derive(Serialize)]
-struct CreateResponse {
+#[derive(Serialize, ToSchema)]
+pub struct CreateResponse {
+    #[schema(value_type = super::openapi::UploadIdDoc)]
     upload_id: UploadId,
     bucket: String,
+    #[schema(value_type = String)]
     key: ObjectKey,
+    #[schema(value_type = super::openapi::StatusDoc)]
     status: Status,
     part_size: u64,
     part_count: u64,
     part_checksums: bool,
     expires_at: Option<String>,
+    /// URLs for the first 100 parts (none with `part_checksums`).
+    #[schema(value_type = Vec<super::openapi::SignedPartDoc>)]
     parts: Vec<SignedPart>,
 }
 
+/// Creates an upload
+///
+/// Creates the multipart upload and its session, with the first 100 parts' URLs.
+#[utoipa::path(post, path = "/uploads", tag = "uploads", operation_id = "createUpload",
+    request_body(content = CreateRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created, with the first parts' URLs", body = CreateResponse),
+        (status = 400, description = "Malformed body or invalid field"),
+        (status = 413, description = "`size` over `MAX_OBJECT_BYTES`, or a body over 64 KiB"),
+        (status = 415, description = "A body without `Content-Type: application/json`"),
+        (status = 429, description = "The caller's open uploads would pass its limits"),
+    ))]
 pub async fn create(
     State(app): App,
     caller: Caller,
@@ -104,17 +148,25 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only uploads in this status.
+    #[param(value_type = Option<super::openapi::StatusDoc>)]
     status: Option<String>,
+    /// Uploads per page, 1–100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(max_length = 1024)]
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
-struct ListResponse<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct ListResponse<'a> {
     uploads: Vec<RecordView<'a>>,
+    /// Present when there are more: pass it as `cursor`.
     next_cursor: Option<String>,
 }
 
@@ -137,6 +189,15 @@ fn decode_cursor(s: &str) -> Result<PageKey, Invalid> {
     })
 }
 
+/// Lists the caller's uploads
+///
+/// Newest first, a page at a time.
+#[utoipa::path(get, path = "/uploads", tag = "uploads", operation_id = "listUploads",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of the caller's uploads", body = ListResponse),
+        (status = 400, description = "Invalid query string or parameter"),
+    ))]
 pub async fn list_uploads(
     State(app): App,
     caller: Caller,
@@ -145,7 +206,7 @@ pub async fn list_uploads(
     let Query(q) = query.map_err(|e| {
         Problem::new(
             StatusCode::BAD_REQUEST,
-            "invalid-query",
+            Slug::InvalidQuery,
             "Invalid query string",
             e.body_text(),
         )
@@ -180,6 +241,17 @@ fn record(r: &UploadRecord) -> Json<RecordView<'_>> {
     Json(RecordView::from(r))
 }
 
+/// Reads an upload's record
+///
+/// A form POST whose object arrived is verified by this read.
+#[utoipa::path(get, path = "/uploads/{upload_id}", tag = "uploads", operation_id = "getUpload",
+    params(super::openapi::UploadIdParam),
+    responses(
+        (status = 200, description = "The record", body = RecordView),
+        (status = 400, description = "Not an upload id"),
+        (status = 404, description = "No such upload of the caller's"),
+        (status = 409, description = "A form POST whose arrived object this read began to verify was refused by S3 or taken over; read again"),
+    ))]
 pub async fn get_upload(
     State(app): App,
     caller: Caller,
@@ -189,6 +261,15 @@ pub async fn get_upload(
     Ok(record(&r).into_response())
 }
 
+/// Aborts an upload
+#[utoipa::path(delete, path = "/uploads/{upload_id}", tag = "uploads", operation_id = "abortUpload",
+    params(super::openapi::UploadIdParam),
+    responses(
+        (status = 204, description = "Aborted"),
+        (status = 400, description = "Not an upload id"),
+        (status = 404, description = "No such upload of the caller's"),
+        (status = 409, description = "The upload's state does not allow it"),
+    ))]
 pub async fn abort(
     State(app): App,
     caller: Caller,
@@ -198,10 +279,13 @@ pub async fn abort(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignRequest {
+    /// 1–100 distinct part numbers in `1..=part_count`.
+    #[schema(min_items = 1, max_items = 100, value_type = Vec<super::openapi::PartNumberDoc>)]
     part_numbers: Vec<u64>,
+    /// Each part's SHA-256 (base64), keyed by part number; required with `part_checksums`.
     sha256: Option<BTreeMap<String, String>>,
 }
 
@@ -241,11 +325,29 @@ impl SignRequest {
     }
 }
 
-#[derive(Serialize)]
-struct PartsResponse<T> {
-    parts: Vec<T>,
+#[derive(Serialize, ToSchema)]
+pub struct SignedParts {
+    #[schema(value_type = Vec<super::openapi::SignedPartDoc>)]
+    parts: Vec<SignedPart>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct ListedParts {
+    parts: Vec<PartView>,
+}
+
+/// Signs part URLs
+#[utoipa::path(post, path = "/uploads/{upload_id}/parts", tag = "uploads", operation_id = "signParts",
+    params(super::openapi::UploadIdParam),
+    request_body(content = SignRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One URL per part", body = SignedParts),
+        (status = 400, description = "Malformed body or invalid field"),
+        (status = 404, description = "No such upload of the caller's"),
+        (status = 409, description = "The upload's state does not allow it"),
+        (status = 413, description = "A body over 64 KiB, or URLs past an unsized session's reservation"),
+        (status = 415, description = "A body without `Content-Type: application/json`"),
+    ))]
 pub async fn sign_parts(
     State(app): App,
     caller: Caller,
@@ -254,11 +356,12 @@ pub async fn sign_parts(
 ) -> Result<Response, Error> {
     let id = upload_id(&id)?;
     let parts = app.sign_parts(caller.id(), id, &req.parse()?).await?;
-    Ok(Json(PartsResponse { parts }).into_response())
+    Ok(Json(SignedParts { parts }).into_response())
 }
 
-#[derive(Serialize)]
-struct PartView {
+#[derive(Serialize, ToSchema)]
+pub struct PartView {
+    #[schema(value_type = super::openapi::PartNumberDoc)]
     part_number: PartNumber,
     size: u64,
     etag: String,
@@ -277,6 +380,17 @@ impl From<ListedPart> for PartView {
     }
 }
 
+/// Lists the parts S3 holds
+///
+/// All pages, for resuming.
+#[utoipa::path(get, path = "/uploads/{upload_id}/parts", tag = "uploads", operation_id = "listParts",
+    params(super::openapi::UploadIdParam),
+    responses(
+        (status = 200, description = "The parts S3 holds", body = ListedParts),
+        (status = 400, description = "Not an upload id"),
+        (status = 404, description = "No such upload of the caller's"),
+        (status = 409, description = "The upload's state does not allow it"),
+    ))]
 pub async fn list_parts(
     State(app): App,
     caller: Caller,
@@ -284,20 +398,23 @@ pub async fn list_parts(
 ) -> Result<Response, Error> {
     let parts = app.list_parts(caller.id(), upload_id(&id)?).await?;
     let parts: Vec<PartView> = parts.into_iter().map(PartView::from).collect();
-    Ok(Json(PartsResponse { parts }).into_response())
+    Ok(Json(ListedParts { parts }).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteRequest {
+    /// Every part exactly once with the ETag S3 holds; left out, S3's `ListParts` gives them.
     parts: Option<Vec<ClaimedPartBody>>,
     /// Hex SHA-256 of the whole object, for clients that hash while uploading.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     sha256: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ClaimedPartBody {
+pub struct ClaimedPartBody {
+    #[schema(value_type = super::openapi::PartNumberDoc)]
     part_number: u64,
     etag: String,
 }
@@ -317,6 +434,24 @@ pub(super) fn claimed_parts(
         .collect()
 }
 
+/// Completes and verifies an upload
+///
+/// Completes the multipart upload, streams the object through SHA-256, compares it with the
+/// declared digest and records the result; on a mismatch the object is deleted.
+#[utoipa::path(post, path = "/uploads/{upload_id}/complete", tag = "uploads", operation_id = "completeUpload",
+    params(super::openapi::UploadIdParam),
+    request_body(content = Option<CompleteRequest>, content_type = "application/json",
+        description = "Optional: an empty body takes the parts from S3"),
+    responses(
+        (status = 200, description = "Verified (or the result recorded earlier)", body = RecordView),
+        (status = 202, description = "Too large to verify inline: `verifying`; poll the record", body = RecordView),
+        (status = 400, description = "Malformed body, invalid field, or a digest that disagrees with the one given at creation"),
+        (status = 404, description = "No such upload of the caller's"),
+        (status = 409, description = "Parts missing or of the wrong size, or the state does not allow it"),
+        (status = 413, description = "A body over 64 KiB, or an unsized session holding more than it reserved"),
+        (status = 415, description = "A body without `Content-Type: application/json`"),
+        (status = 422, description = "The SHA-256 did not match (`upload` holds the failed record), or a declared digest differs from the recorded one"),
+    ))]
 pub async fn complete(
     State(app): App,
     caller: Caller,
@@ -355,18 +490,32 @@ pub(super) async fn completion(
         .map_err(|e| Error::Internal(Box::new(e)))?
 }
 
-#[derive(Serialize)]
-struct DownloadResponse {
+#[derive(Serialize, ToSchema)]
+pub struct DownloadResponse {
+    /// A pre-signed GET of exactly the verified version.
     url: String,
     expires_at: String,
     version_id: Option<String>,
+    #[schema(value_type = super::openapi::Sha256Doc)]
     sha256: Sha256,
     size: u64,
+    #[schema(value_type = String)]
     content_type: ContentType,
+    #[schema(value_type = String)]
     filename: Filename,
 }
 
-/// `GET /uploads/{id}/object`: a pre-signed GET of exactly the verified version.
+/// Downloads the verified version
+///
+/// A pre-signed GET of exactly the version that was verified.
+#[utoipa::path(get, path = "/uploads/{upload_id}/object", tag = "uploads", operation_id = "downloadUpload",
+    params(super::openapi::UploadIdParam),
+    responses(
+        (status = 200, description = "A download of the verified version", body = DownloadResponse),
+        (status = 400, description = "Not an upload id"),
+        (status = 404, description = "No such upload of the caller's"),
+        (status = 409, description = "The upload is not `verified`"),
+    ))]
 pub async fn download(
     State(app): App,
     caller: Caller,

@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::problem::Problem;
+use super::problem::{Problem, Slug};
 
 /// Largest request body; the biggest legitimate one (100 part checksums) is ~8 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -30,14 +30,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 Problem::new(
                     status,
-                    "body-too-large",
+                    Slug::BodyTooLarge,
                     "Request body too large",
                     format!("at most {MAX_BODY_BYTES} bytes"),
                 )
             } else {
                 Problem::new(
                     StatusCode::BAD_REQUEST,
-                    "malformed-body",
+                    Slug::MalformedBody,
                     "Unreadable request body",
                     e.body_text(),
                 )
@@ -66,7 +66,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 };
                 Problem::new(
                     StatusCode::BAD_REQUEST,
-                    "malformed-body",
+                    Slug::MalformedBody,
                     "Malformed JSON body",
                     detail,
                 )
@@ -91,7 +91,7 @@ fn is_json(content_type: &str) -> bool {
 fn not_json() -> Problem {
     Problem::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported-media-type",
+        Slug::UnsupportedMediaType,
         "Request body must be JSON",
         "send the body with Content-Type: application/json",
     )

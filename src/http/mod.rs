@@ -4,6 +4,7 @@ mod caller;
 mod companion;
 mod handlers;
 mod json;
+pub mod openapi;
 mod path;
 pub mod problem;
 pub mod view;
@@ -20,7 +21,7 @@ use axum::routing::{get, post};
 use tracing::Instrument as _;
 
 pub use caller::CallerPolicy;
-use problem::{Fault, Problem};
+use problem::{Fault, Problem, Slug};
 
 use crate::service::Uploads;
 
@@ -59,6 +60,8 @@ pub fn router(uploads: Arc<Uploads>, callers: CallerPolicy) -> Router {
             "/s3/multipart/{upload_id}/{part_number}",
             get(companion::sign_part),
         )
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/problems/{slug}", get(openapi::problem_page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
@@ -67,31 +70,37 @@ pub fn router(uploads: Arc<Uploads>, callers: CallerPolicy) -> Router {
         .with_state(uploads)
 }
 
-/// The upload page (`web/`) at `/`, for the local server; unknown paths still answer the API's
+/// The upload page (`web/`) at `/` and the API reference (`web/docs.html`, Redoc rendering
+/// `/openapi.json`) at `/docs`, for the local server; unknown paths still answer the API's
 /// problem document.
 pub fn with_page(router: Router, dir: &std::path::Path) -> Router {
     use axum::handler::HandlerWithoutStateExt as _;
-    router.fallback_service(
-        tower_http::services::ServeDir::new(dir)
-            .append_index_html_on_directories(true)
-            .call_fallback_on_method_not_allowed(true)
-            .not_found_service(not_found.into_service()),
-    )
+    router
+        .route_service(
+            "/docs",
+            tower_http::services::ServeFile::new(dir.join("docs.html")),
+        )
+        .fallback_service(
+            tower_http::services::ServeDir::new(dir)
+                .append_index_html_on_directories(true)
+                .call_fallback_on_method_not_allowed(true)
+                .not_found_service(not_found.into_service()),
+        )
 }
 
 async fn not_found() -> Problem {
     Problem::new(
         StatusCode::NOT_FOUND,
-        "no-route",
+        Slug::NoRoute,
         "No such route",
-        "see the README for the API",
+        "see /openapi.json for the API",
     )
 }
 
 async fn method_not_allowed() -> Problem {
     Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
+        Slug::MethodNotAllowed,
         "Method not allowed",
         "this route does not take that method",
     )

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::problem::Problem;
+use super::problem::{Problem, Slug};
 
 pub struct PathParams<T>(pub T);
 
@@ -17,7 +17,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
             Ok(Path(v)) => Ok(Self(v)),
             Err(e) => Err(Problem::new(
                 StatusCode::BAD_REQUEST,
-                "invalid-path",
+                Slug::InvalidPath,
                 "Invalid path parameter",
                 e.body_text(),
             )),

@@ -1,21 +1,30 @@
 //! The JSON shapes of records, as clients see them: the stored record stays free of serde.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::{
     ContentType, Filename, Metadata, ObjectKey, Sha256, Status, UploadId, UploadRecord, rfc3339,
 };
 
 /// `GET /uploads/{id}`, list entries, `complete`'s answer and a failed verification's `upload`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Record)]
 pub struct RecordView<'a> {
+    #[schema(value_type = super::openapi::UploadIdDoc)]
     upload_id: UploadId,
     owner: &'a str,
+    #[schema(value_type = super::openapi::StatusDoc)]
     status: Status,
     bucket: &'a str,
+    #[schema(value_type = String)]
     key: &'a ObjectKey,
+    #[schema(value_type = String)]
     filename: &'a Filename,
+    #[schema(value_type = String)]
     content_type: &'a ContentType,
+    /// `multipart` or `post` (a browser form POST).
+    #[schema(value_type = String)]
     kind: &'static str,
     /// The client declared no size (Uppy): `size`, `part_size` and `part_count` are 0 until
     /// completion measures them.
@@ -24,11 +33,14 @@ pub struct RecordView<'a> {
     part_size: u64,
     part_count: u64,
     part_checksums: bool,
+    #[schema(value_type = Option<super::openapi::Sha256Doc>)]
     expected_sha256: Option<Sha256>,
+    #[schema(value_type = Option<super::openapi::Sha256Doc>)]
     sha256: Option<Sha256>,
     etag: Option<&'a str>,
     /// The S3 version the verification pinned: the exact bytes a `verified` record names.
     version_id: Option<&'a str>,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     metadata: &'a Metadata,
     created_at: &'a str,
     updated_at: &'a str,

@@ -7,6 +7,7 @@ mod helpers;
 mod api;
 mod cli;
 mod companion;
+mod contract;
 mod events;
 mod hostile;
 mod lambda;
