@@ -523,3 +523,21 @@ pub async fn send_form(
         .unwrap();
     res.status().as_u16()
 }
+
+/// A form-POST session (Uppy's `GET /s3/params`): its id, key and signed form.
+pub async fn signed_form(client: &Client, name: &str, meta: &str) -> (String, String, Value) {
+    let p = client
+        .uppy_params(&format!("filename={name}&type=text%2Fplain{meta}"))
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let key = p.body["fields"]["key"].as_str().unwrap().to_owned();
+    let id = key.split('/').nth(1).unwrap().to_owned();
+    (id, key, p.body)
+}
+
+/// POSTs `body` with the signed form, as a browser does; S3 answers 201.
+pub async fn post_signed(form: &Value, body: &[u8]) {
+    let fields = form["fields"].as_object().unwrap();
+    let url = form["url"].as_str().unwrap();
+    assert_eq!(send_form(url, fields, "f.txt", body.to_vec()).await, 201);
+}

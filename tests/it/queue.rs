@@ -92,30 +92,13 @@ async fn a_large_object_verifies_locally_without_any_manual_step() {
     assert_eq!(record["sha256"], sha256_hex(&file));
 }
 
-/// A form-POST session on `client` and its signed form.
-async fn form(client: &Client, name: &str, meta: &str) -> (String, String, Value) {
-    let p = client
-        .uppy_params(&format!("filename={name}&type=text%2Fplain{meta}"))
-        .await;
-    assert_eq!(p.status, 200, "{}", p.body);
-    let key = p.body["fields"]["key"].as_str().unwrap().to_owned();
-    let id = key.split('/').nth(1).unwrap().to_owned();
-    (id, key, p.body)
-}
-
-async fn post(form: &Value, body: &[u8]) {
-    let fields = form["fields"].as_object().unwrap();
-    let url = form["url"].as_str().unwrap();
-    assert_eq!(send_form(url, fields, "f.txt", body.to_vec()).await, 201);
-}
-
 #[tokio::test]
 async fn a_posted_form_verifies_on_its_event_and_a_replay_is_deleted_on_arrival() {
     let stack = EventsStack::new("vu-replay").await;
     let (uploads, client) = local_server(&stack, test_limits()).await;
-    let (id, key, signed) = form(&client, "a.txt", "").await;
+    let (id, key, signed) = signed_form(&client, "a.txt", "").await;
     let a = data(30_000, 71);
-    post(&signed, &a).await;
+    post_signed(&signed, &a).await;
     // Nobody asks: S3's notification alone starts the verification.
     let verified = eventually(|| async {
         let r = record_of(&uploads, &id).await;
@@ -126,7 +109,7 @@ async fn a_posted_form_verifies_on_its_event_and_a_replay_is_deleted_on_arrival(
     assert_eq!(verified["sha256"], sha256_hex(&a));
 
     let b = data(30_000, 72);
-    post(&signed, &b).await;
+    post_signed(&signed, &b).await;
     let current = eventually(|| async {
         let sha = stack.current_sha256(&key).await;
         (sha.as_deref() == Some(sha256_hex(&a).as_str()), sha)
@@ -145,8 +128,9 @@ async fn a_form_replayed_after_a_failed_verification_is_deleted_on_arrival() {
     let stack = EventsStack::new("vu-failed").await;
     let (uploads, client) = local_server(&stack, test_limits()).await;
     let wrong = sha256_hex(b"something else");
-    let (id, key, signed) = form(&client, "a.txt", &format!("&metadata%5Bsha256%5D={wrong}")).await;
-    post(&signed, &data(20_000, 73)).await;
+    let (id, key, signed) =
+        signed_form(&client, "a.txt", &format!("&metadata%5Bsha256%5D={wrong}")).await;
+    post_signed(&signed, &data(20_000, 73)).await;
     let failed = eventually(|| async {
         let r = record_of(&uploads, &id).await;
         (r["status"] == "failed", r)
@@ -159,7 +143,7 @@ async fn a_form_replayed_after_a_failed_verification_is_deleted_on_arrival() {
         "the unverified object went"
     );
 
-    post(&signed, &data(20_000, 74)).await;
+    post_signed(&signed, &data(20_000, 74)).await;
     let current = eventually(|| async {
         let sha = stack.current_sha256(&key).await;
         (sha.is_none(), sha)

@@ -2,24 +2,6 @@
 //! the key is what the record names, end to end against the emulator's versioned bucket.
 
 use crate::helpers::*;
-use serde_json::Value;
-
-/// A form-POST session and its signed form.
-async fn session(client: &Client, name: &str, meta: &str) -> (String, String, Value) {
-    let p = client
-        .uppy_params(&format!("filename={name}&type=text%2Fplain{meta}"))
-        .await;
-    assert_eq!(p.status, 200, "{}", p.body);
-    let key = p.body["fields"]["key"].as_str().unwrap().to_owned();
-    let id = key.split('/').nth(1).unwrap().to_owned();
-    (id, key, p.body)
-}
-
-async fn post(form: &Value, body: &[u8]) {
-    let fields = form["fields"].as_object().unwrap();
-    let url = form["url"].as_str().unwrap();
-    assert_eq!(send_form(url, fields, "f.txt", body.to_vec()).await, 201);
-}
 
 /// The newest version under `key` (what a replay's event names).
 async fn newest_version(key: &str) -> String {
@@ -38,9 +20,9 @@ async fn newest_version(key: &str) -> String {
 async fn a_form_replayed_after_verified_leaves_the_verified_bytes_current() {
     let uploads = uploads_with(test_limits(), small_ranges()).await;
     let client = Client::over(uploads.clone());
-    let (id, key, form) = session(&client, "a.txt", "").await;
+    let (id, key, form) = signed_form(&client, "a.txt", "").await;
     let a = data(40_000, 31);
-    post(&form, &a).await;
+    post_signed(&form, &a).await;
     let verified = client.record(&id).await.body;
     assert_eq!(verified["status"], "verified", "{verified}");
     assert_eq!(verified["sha256"], sha256_hex(&a));
@@ -48,7 +30,7 @@ async fn a_form_replayed_after_verified_leaves_the_verified_bytes_current() {
 
     // The same form again, with other bytes: S3 takes it (the policy is still valid).
     let b = data(40_000, 32);
-    post(&form, &b).await;
+    post_signed(&form, &b).await;
     assert_eq!(stored_sha256(&key, None).await, Some(sha256_hex(&b)));
     // Even now, the record's version is exactly the bytes it names.
     assert_eq!(
@@ -83,15 +65,15 @@ async fn a_form_replayed_after_failed_or_aborted_leaves_nothing() {
     let uploads = uploads_with(test_limits(), small_ranges()).await;
     let client = Client::over(uploads.clone());
     let wrong = format!("&{}={}", enc("metadata[sha256]"), sha256_hex(b"not it"));
-    let (failed, failed_key, failed_form) = session(&client, "f.txt", &wrong).await;
-    post(&failed_form, &data(20_000, 33)).await;
+    let (failed, failed_key, failed_form) = signed_form(&client, "f.txt", &wrong).await;
+    post_signed(&failed_form, &data(20_000, 33)).await;
     assert_eq!(client.record(&failed).await.body["status"], "failed");
-    let (aborted, aborted_key, aborted_form) = session(&client, "g.txt", "").await;
+    let (aborted, aborted_key, aborted_form) = signed_form(&client, "g.txt", "").await;
     assert_eq!(client.abort(&aborted).await.status, 204);
 
     for (key, form) in [(failed_key, failed_form), (aborted_key, aborted_form)] {
         assert!(!object_exists(&key).await);
-        post(&form, &data(20_000, 34)).await;
+        post_signed(&form, &data(20_000, 34)).await;
         let replay = newest_version(&key).await;
         let event = s3_event_of_version("s3-post-object.json", &key, Some(&replay));
         let lines = handle_s3(&uploads, event).await;
@@ -106,8 +88,8 @@ async fn a_form_replayed_after_failed_or_aborted_leaves_nothing() {
 #[tokio::test]
 async fn an_empty_file_posted_as_a_form_verifies() {
     let client = Client::over(uploads_with(test_limits(), small_ranges()).await);
-    let (id, _key, form) = session(&client, "empty.txt", "").await;
-    post(&form, &[]).await;
+    let (id, _key, form) = signed_form(&client, "empty.txt", "").await;
+    post_signed(&form, &[]).await;
     let r = client.record(&id).await.body;
     assert_eq!(r["status"], "verified", "{r}");
     assert_eq!(r["sha256"], sha256_hex(&[]));
