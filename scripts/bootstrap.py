@@ -1,7 +1,9 @@
-"""Creates the uploads bucket, the sessions table and the verifier's queue on an endpoint, as
-template.yaml does on AWS: S3 notifies the queue of every object created under uploads/.
+"""Creates the uploads bucket, the sessions table, the verifier's queue and the event bus on an
+endpoint, as template.yaml does on AWS: S3 notifies the queue of every object created under
+uploads/, and the bus's rules send every verdict to the webhooks' queue and to an example queue.
 
 usage: bootstrap.py ENDPOINT BUCKET TABLE [QUEUE]   (idempotent; QUEUE default BUCKET-verifier)
+The bus is BUCKET (EVENT_BUS_NAME in scripts/env.sh), its queues BUCKET-webhooks and BUCKET-events.
 """
 import json
 import sys
@@ -14,6 +16,7 @@ queue = sys.argv[4] if len(sys.argv) > 4 else f"{bucket}-verifier"
 s3 = boto3.client("s3", endpoint_url=endpoint)
 ddb = boto3.client("dynamodb", endpoint_url=endpoint)
 sqs = boto3.client("sqs", endpoint_url=endpoint)
+events = boto3.client("events", endpoint_url=endpoint)
 
 try:
     s3.create_bucket(Bucket=bucket)
@@ -131,4 +134,41 @@ s3.put_bucket_notification_configuration(
         ]
     },
 )
-print(f"bucket {bucket}, table {table} and queue {queue_url} ready on {endpoint}")
+
+
+def queue_with_dlq(name, attributes, max_receives):
+    """A queue and its dead-letter queue; returns the queue's URL and ARN."""
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}
+    url = sqs.create_queue(
+        QueueName=name, Attributes={**attributes, "RedrivePolicy": json.dumps(redrive)}
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return url, arn
+
+
+# The event bus verdicts are announced on, as template.yaml's EventBusName; rules as its
+# WebhookRule (every verdict to the webhooks' queue, retried with back-off, then dead-lettered)
+# and ExampleRule (every verdict to a queue anyone can read: `aws sqs receive-message`).
+bus = bucket
+try:
+    events.create_event_bus(Name=bus)
+except ClientError as e:
+    if e.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+        raise
+pattern = json.dumps({"source": ["verified-uploads"]})
+for suffix, attributes, receives in [
+    ("webhooks", {"VisibilityTimeout": "30"}, 8),
+    ("events", {}, 5),
+]:
+    url, arn = queue_with_dlq(f"{bucket}-{suffix}", attributes, receives)
+    rule = f"{bucket}-{suffix}"
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=pattern, State="ENABLED")
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": suffix, "Arn": arn}])
+
+print(f"bucket {bucket}, table {table}, queue {queue_url} and bus {bus} ready on {endpoint}")

@@ -7,6 +7,10 @@ local_aws_env() {
   export BUCKET_NAME=${BUCKET_NAME:-verified-uploads} TABLE_NAME=${TABLE_NAME:-verified-uploads}
   # bootstrap.py's queue (moto's account is 123456789012): S3's notifications and hand-overs.
   export VERIFIER_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/$BUCKET_NAME-verifier"
+  # bootstrap.py's bus (every verdict is announced on it) and the queue its webhook rule fills;
+  # webhooks are delivered when WEBHOOK_URL and WEBHOOK_SECRET are set too (README).
+  export EVENT_BUS_NAME=${EVENT_BUS_NAME:-$BUCKET_NAME}
+  export WEBHOOK_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/$BUCKET_NAME-webhooks"
   # The emulator never needs IMDS; skip the lookups the SDK would otherwise try.
   export AWS_EC2_METADATA_DISABLED=true
 }

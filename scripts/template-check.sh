@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks template.yaml as CI does: cfn-lint, sam validate --lint, and sam build (both functions,
+# Checks template.yaml as CI does: cfn-lint, sam validate --lint, and sam build (every function,
 # release, arm64, through cargo-lambda and Zig from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,5 +18,5 @@ echo "== sam validate --lint"; sam validate --lint
 echo "== template rules"; python scripts/template_rules.py
 if [ "${SKIP_SAM_BUILD:-}" != 1 ]; then
   echo "== sam build"; sam build
-  ls -l .aws-sam/build/ApiFunction/bootstrap .aws-sam/build/VerifierFunction/bootstrap
+  ls -l .aws-sam/build/{Api,Verifier,Webhook}Function/bootstrap
 fi

@@ -49,6 +49,8 @@ cases = [
     ("no issuer, AllowAnonymous=true", {"AllowAnonymous": "true"}, True),
     ("an issuer", {"JwtIssuer": "https://cognito-idp.eu-west-1.amazonaws.com/pool"}, True),
     ("an issuer and AllowAnonymous=true", {"JwtIssuer": "https://issuer.example", "AllowAnonymous": "true"}, True),
+    ("a webhook URL without a secret", {"AllowAnonymous": "true", "WebhookUrl": "https://hooks.example/in"}, False),
+    ("a webhook URL and its secret", {"AllowAnonymous": "true", "WebhookUrl": "https://hooks.example/in", "WebhookSecret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, True),
 ]
 bad = 0
 for what, params, accepted in cases:

@@ -120,7 +120,7 @@ fn flag(get: impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool
 }
 
 /// An optional whole number within `min..=max`, `default` when unset or empty.
-fn number(
+pub(crate) fn number(
     get: impl Fn(&str) -> Option<String>,
     name: &'static str,
     default: u64,
@@ -165,6 +165,8 @@ pub struct Config {
     /// How often the local server sweeps for sessions whose lease ran out
     /// (`SWEEP_INTERVAL_SECONDS`, default 60); in AWS a schedule in the template does.
     pub sweep_interval: std::time::Duration,
+    /// The EventBridge bus every verdict is announced on (`EVENT_BUS_NAME`; unset: none).
+    pub event_bus: Option<String>,
 }
 
 impl Config {
@@ -285,6 +287,7 @@ impl Config {
             auth_required: flag(&get, "AUTH_REQUIRED")?,
             allow_anonymous: flag(&get, "ALLOW_ANONYMOUS")?,
             verifier_queue_url: get("VERIFIER_QUEUE_URL").filter(|v| !v.trim().is_empty()),
+            event_bus: get("EVENT_BUS_NAME").filter(|v| !v.trim().is_empty()),
             sweep_interval: std::time::Duration::from_secs(number(
                 &get,
                 "SWEEP_INTERVAL_SECONDS",

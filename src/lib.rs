@@ -26,3 +26,4 @@ pub mod ports;
 pub mod presign;
 pub mod service;
 pub mod verify;
+pub mod webhooks;

@@ -1,13 +1,14 @@
 //! What AWS does through events, done by the local server (`make dev`): it consumes the
 //! verifier's queue as Lambda's event source mapping does (S3's notifications and every hand-over
-//! arrive there), and sweeps on a timer as the template's schedule does.
+//! arrive there), sweeps on a timer as the template's schedule does, and delivers webhooks from
+//! their queue as the `webhooks` function does.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::aws::VerifierQueue;
+use crate::aws::SqsQueue;
 use crate::error::chain;
 use crate::lambda::verifier::Verifier;
 use crate::service::Uploads;
@@ -23,7 +24,7 @@ const MESSAGES_PER_BATCH: i32 = 4;
 /// timeout, then go to its dead-letter queue).
 pub async fn run_verifier(
     uploads: Arc<Uploads>,
-    queue: Arc<VerifierQueue>,
+    queue: Arc<SqsQueue>,
     bucket: String,
     run_for: Duration,
 ) {
@@ -64,6 +65,36 @@ pub async fn run_verifier(
                 }
             }
         });
+    }
+}
+
+/// Delivers the webhooks queue's messages until the task is dropped, as the `webhooks` function
+/// does in AWS: delivered ones are deleted, failed ones delayed by the back-off.
+pub async fn run_webhooks(deliverer: Arc<crate::webhooks::Deliverer>, queue: Arc<SqsQueue>) {
+    loop {
+        let received = match queue.receive(1, 10).await {
+            Ok(received) => received,
+            Err(e) => {
+                tracing::warn!(error = %chain(&e), "could not read the webhooks' queue");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let attempts = received.iter().map(|r| crate::webhooks::Attempt {
+            id: &r.message.id,
+            body: &r.message.body,
+            attempt: r.attempt,
+        });
+        let failed = deliverer.deliver_batch(attempts).await;
+        for r in &received {
+            let outcome = match failed.iter().find(|(id, _)| *id == r.message.id) {
+                Some((_, delay)) => queue.retry_after(&r.receipt, *delay).await,
+                None => queue.delete(&r.receipt).await,
+            };
+            if let Err(e) = outcome {
+                tracing::warn!(error = %chain(&e), "could not settle a webhook message");
+            }
+        }
     }
 }
 

@@ -38,6 +38,8 @@ pub enum Upstream {
     DynamoDB,
     /// The verifier's queue (SQS).
     Queue,
+    /// The event bus verdicts are announced on (EventBridge).
+    Events,
     /// The credentials provider that pre-signing needs.
     Credentials,
 }
@@ -48,6 +50,7 @@ impl std::fmt::Display for Upstream {
             Self::S3 => "S3",
             Self::DynamoDB => "DynamoDB",
             Self::Queue => "SQS",
+            Self::Events => "EventBridge",
             Self::Credentials => "credentials",
         })
     }
@@ -166,6 +169,14 @@ pub trait Continuation: Send + Sync {
     async fn schedule(&self, id: UploadId) -> Result<(), PortError>;
 }
 
+/// Tells the rest of the system that a record reached its final status. At-least-once: the same
+/// verdict may be announced again (consumers drop duplicates by `{upload_id}:{status}`), but
+/// only ever one that a conditional write made final.
+#[async_trait]
+pub trait Announcer: Send + Sync {
+    async fn announce(&self, record: &UploadRecord) -> Result<(), PortError>;
+}
+
 /// Where a page of an owner's uploads ended; the next page starts after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageKey {
@@ -204,6 +215,10 @@ pub trait SessionStore: Send + Sync {
     /// Up to `limit` sessions in `completing` or `verifying` whose lease ran out before `now`
     /// (epoch seconds): the work of the sweep, whose holders died or whose hand-over was lost.
     async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError>;
+    /// Up to `limit` final records still `unannounced`: verdicts whose announcer died or failed.
+    async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError>;
+    /// Clears `unannounced` on `id`; a record already clear (or gone) is left as it is.
+    async fn announced(&self, id: UploadId) -> Result<(), PortError>;
     /// Reserves `bytes` for session `id` of `owner` in one conditional write, unless the owner
     /// would then hold more than `limits` allow (`Some(the limit)`). Reservations whose
     /// `expires_at` (epoch seconds) is before `now` are given back first.

@@ -1,12 +1,16 @@
 //! The one AWS adapter of each port.
 
 mod dynamodb;
+mod events;
 mod s3;
+mod secrets;
 mod sqs;
 
 pub use dynamodb::DynamoSessions;
+pub use events::{EventBus, SOURCE as EVENT_SOURCE, detail_type};
 pub use s3::S3Objects;
-pub use sqs::{Received, VerifierQueue};
+pub use secrets::deliverer;
+pub use sqs::{Received, SqsQueue};
 
 /// The SDK configuration from the standard chain (env, profile, IMDS/ECS, Lambda's role).
 /// `AWS_ENDPOINT_URL` points every client at a local emulator.
@@ -14,8 +18,8 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
-/// The upload service over S3 and DynamoDB, sending hand-overs to the verifier's queue when one
-/// is configured: built once per cold start.
+/// The upload service over S3 and DynamoDB, sending hand-overs to the verifier's queue and
+/// announcing verdicts on the event bus when they are configured: built once per cold start.
 pub fn uploads(
     sdk: &aws_config::SdkConfig,
     config: &crate::config::Config,
@@ -27,8 +31,12 @@ pub fn uploads(
         config.limits.clone(),
         config.verify,
     );
-    Ok(match &config.verifier_queue_url {
-        Some(url) => uploads.with_verifier(std::sync::Arc::new(VerifierQueue::new(sdk, url))),
+    let uploads = match &config.verifier_queue_url {
+        Some(url) => uploads.with_verifier(std::sync::Arc::new(SqsQueue::new(sdk, url))),
+        None => uploads,
+    };
+    Ok(match &config.event_bus {
+        Some(bus) => uploads.with_announcer(std::sync::Arc::new(EventBus::new(sdk, bus))),
         None => uploads,
     })
 }

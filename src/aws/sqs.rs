@@ -1,20 +1,22 @@
-//! The verifier's queue. S3's `ObjectCreated` notifications land in it, and so does every
-//! hand-over (`{"continue": id}`): the queue retries what fails, its visibility timeout keeps one
-//! delivery at a time, and its dead-letter queue keeps what never succeeds.
+//! SQS queues: the verifier's (S3's `ObjectCreated` notifications and every hand-over,
+//! `{"continue": id}`) and the webhooks' (verdicts from the event bus). A queue retries what
+//! fails, its visibility timeout keeps one delivery at a time, and its dead-letter queue keeps
+//! what never succeeds.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 
 use crate::domain::UploadId;
 use crate::lambda::verifier::{QueueMessage, continuation_event};
 use crate::ports::{Continuation, PortError, Upstream};
 
-pub struct VerifierQueue {
+pub struct SqsQueue {
     client: Client,
     url: String,
 }
 
-impl VerifierQueue {
+impl SqsQueue {
     pub fn new(sdk: &aws_config::SdkConfig, url: impl Into<String>) -> Self {
         Self {
             client: Client::new(sdk),
@@ -31,6 +33,7 @@ impl VerifierQueue {
             .queue_url(&self.url)
             .max_number_of_messages(max.clamp(1, 10))
             .wait_time_seconds(wait_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
             .map_err(|e| PortError::unavailable(Upstream::Queue, e))?;
@@ -39,7 +42,13 @@ impl VerifierQueue {
             .unwrap_or_default()
             .into_iter()
             .filter_map(|m| {
+                let attempt = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1);
                 Some(Received {
+                    attempt,
                     message: QueueMessage {
                         id: m.message_id?,
                         body: m.body.unwrap_or_default(),
@@ -61,16 +70,36 @@ impl VerifierQueue {
             .map_err(|e| PortError::unavailable(Upstream::Queue, e))?;
         Ok(())
     }
+
+    /// Delivers the message again `after` from now, not at the queue's visibility timeout: the
+    /// webhooks' back-off.
+    pub async fn retry_after(
+        &self,
+        receipt: &str,
+        after: std::time::Duration,
+    ) -> Result<(), PortError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(after.as_secs()).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| PortError::unavailable(Upstream::Queue, e))?;
+        Ok(())
+    }
 }
 
 /// A message as received, with the handle that acknowledges it.
 pub struct Received {
+    /// How many times it was received, this time included.
+    pub attempt: u32,
     pub message: QueueMessage,
     pub receipt: String,
 }
 
 #[async_trait]
-impl Continuation for VerifierQueue {
+impl Continuation for SqsQueue {
     async fn schedule(&self, id: UploadId) -> Result<(), PortError> {
         self.client
             .send_message()

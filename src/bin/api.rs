@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use verified_uploads::webhooks::WebhookConfig;
 use verified_uploads::{aws, config::Config, http, local};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -32,7 +33,7 @@ async fn main() -> Result<(), BoxError> {
     let uploads = Arc::new(uploads);
     match &config.verifier_queue_url {
         Some(url) => {
-            let queue = Arc::new(aws::VerifierQueue::new(&sdk, url));
+            let queue = Arc::new(aws::SqsQueue::new(&sdk, url));
             tokio::spawn(local::run_verifier(
                 uploads.clone(),
                 queue,
@@ -44,6 +45,17 @@ async fn main() -> Result<(), BoxError> {
         None => tracing::warn!(
             "no VERIFIER_QUEUE_URL: objects too large to verify inline stay `verifying` (`make dev` sets it)"
         ),
+    }
+    // And the webhooks function's: verdicts from the bus's webhook rule, delivered and retried.
+    if let Some((webhooks, secret)) = WebhookConfig::from_lookup(|k| std::env::var(k).ok())? {
+        match webhooks.queue_url.clone() {
+            Some(url) => {
+                let deliverer = Arc::new(aws::deliverer(&sdk, webhooks, secret).await?);
+                let queue = Arc::new(aws::SqsQueue::new(&sdk, url));
+                tokio::spawn(local::run_webhooks(deliverer, queue));
+            }
+            None => tracing::warn!("WEBHOOK_URL is set but WEBHOOK_QUEUE_URL is not: no webhooks"),
+        }
     }
     let app = http::router(uploads, callers);
     // Locally the page is served beside the API; deployed, it is a static file (README).

@@ -16,7 +16,7 @@ async fn lambda_main(sdk: &aws_config::SdkConfig) -> Result<(), BoxError> {
         .verifier_queue_url
         .as_deref()
         .ok_or("VERIFIER_QUEUE_URL must name the verifier's queue")?;
-    let continuation = aws::VerifierQueue::new(sdk, url);
+    let continuation = aws::SqsQueue::new(sdk, url);
     verifier::run(Verifier {
         uploads: &uploads,
         bucket: &config.bucket,

@@ -130,6 +130,10 @@ pub struct UploadRecord {
     pub verified_bytes: u64,
     /// The SHA-256 state after `verified_bytes`, while a verification is unfinished.
     pub hash_state: Option<Vec<u8>>,
+    /// A final record whose verdict may not have been announced yet (events, webhooks): set by
+    /// the same write that made it final, cleared once the announcement went out, so a verdict
+    /// whose announcer died is announced by the sweep.
+    pub unannounced: bool,
 }
 
 impl UploadRecord {

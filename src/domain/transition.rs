@@ -136,6 +136,7 @@ impl Change {
         if self.is_final() {
             record.expires_at = None;
             record.hash_state = None;
+            record.unannounced = true;
         }
         if self.ends_lease() {
             record.lease_until = 0;

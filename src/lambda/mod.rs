@@ -1,4 +1,5 @@
 //! Lambda entry points beside `http` (whose router `lambda_http` serves as the `api` function):
-//! the `verifier` function's handler.
+//! the `verifier` and `webhooks` functions' handlers.
 
 pub mod verifier;
+pub mod webhooks;

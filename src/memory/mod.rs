@@ -3,12 +3,14 @@
 //! answers for unknown uploads and refused parts), yield at every call so concurrent callers
 //! interleave, and fail on demand (`Faults`).
 
+mod announcer;
 mod objects;
 mod sessions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use announcer::MemoryAnnouncer;
 pub use objects::MemoryObjects;
 pub use sessions::MemorySessions;
 
@@ -35,10 +37,14 @@ pub enum Call {
     GetSession,
     ListSessions,
     Stalled,
+    Unannounced,
+    Announced,
     Reserve,
     Unreserve,
     /// A transition writing this status.
     Transition(Status),
+    /// Announcing a verdict (EventBridge).
+    Announce,
 }
 
 /// Planned failures: the next `times` calls of a kind answer `Unavailable` (or, with
@@ -75,9 +81,12 @@ impl Faults {
                 | Call::GetSession
                 | Call::ListSessions
                 | Call::Stalled
+                | Call::Unannounced
+                | Call::Announced
                 | Call::Reserve
                 | Call::Unreserve
                 | Call::Transition(_) => Upstream::DynamoDB,
+                Call::Announce => Upstream::Events,
                 _ => Upstream::S3,
             };
             self.fail_with(call, PortError::unavailable(service, "injected fault"));

@@ -123,6 +123,26 @@ impl SessionStore for MemorySessions {
         Ok(stalled)
     }
 
+    async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError> {
+        self.faults.enter(Call::Unannounced).await?;
+        let mut ids: Vec<_> = lock(&self.records)
+            .values()
+            .filter(|r| r.unannounced)
+            .map(|r| r.upload_id)
+            .collect();
+        ids.sort();
+        ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(ids)
+    }
+
+    async fn announced(&self, id: UploadId) -> Result<(), PortError> {
+        self.faults.enter(Call::Announced).await?;
+        if let Some(r) = lock(&self.records).get_mut(&id) {
+            r.unannounced = false;
+        }
+        Ok(())
+    }
+
     async fn reserve(
         &self,
         owner: &str,

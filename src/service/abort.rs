@@ -17,7 +17,7 @@ impl Uploads {
                     .transition(id, guard, Change::Aborted, &timestamp_now())
                     .await
                 {
-                    Ok(_) => self.unreserve(owner, id).await,
+                    Ok(mut aborted) => self.settled(&mut aborted).await,
                     Err(PortError::PreconditionFailed) => {
                         return Box::pin(self.abort(owner, id)).await;
                     }

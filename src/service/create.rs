@@ -250,6 +250,7 @@ impl Uploads {
             lease_token: None,
             verified_bytes: 0,
             hash_state: None,
+            unannounced: false,
         }
     }
 }

@@ -40,9 +40,9 @@ impl Uploads {
             .transition(record.upload_id, guard, change, now)
             .await
         {
-            Ok(written) => {
+            Ok(mut written) => {
                 if written.status.is_final() {
-                    self.unreserve(&written.owner, written.upload_id).await;
+                    self.settled(&mut written).await;
                 }
                 Ok(Some(written))
             }

@@ -6,6 +6,7 @@
 //! `complete` racing a `DELETE`) cannot both act or overwrite each other.
 
 mod abort;
+mod announce;
 mod complete;
 mod create;
 mod download;
@@ -27,7 +28,7 @@ use crate::domain::{
     Change, Guard, LeaseToken, PartPlan, Sha256, Status, UploadId, UploadRecord, timestamp_now,
 };
 use crate::error::Error;
-use crate::ports::{Continuation, ObjectStore, Page, PageKey, PortError, SessionStore};
+use crate::ports::{Announcer, Continuation, ObjectStore, Page, PageKey, PortError, SessionStore};
 
 pub struct Uploads {
     objects: Arc<dyn ObjectStore>,
@@ -37,6 +38,8 @@ pub struct Uploads {
     clock: Clock,
     /// Started on every hand-over to the verifier (`None`: S3's event alone starts it).
     verifier: Option<Arc<dyn Continuation>>,
+    /// Told every verdict (`None`: verdicts are only recorded).
+    announcer: Option<Arc<dyn Announcer>>,
 }
 
 /// Who runs a completion: the API verifies inline up to `verify_inline_max_bytes`; the verifier
@@ -89,6 +92,7 @@ impl Uploads {
             verify,
             clock: Clock::default(),
             verifier: None,
+            announcer: None,
         }
     }
 

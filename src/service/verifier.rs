@@ -191,6 +191,11 @@ impl Uploads {
                 }
             }
         }
+        // Verdicts whose announcement failed or whose announcer died go out now.
+        let announced = self.announce_pending(limit).await?;
+        if announced > 0 {
+            tracing::info!(announced, "announced verdicts left unannounced");
+        }
         Ok(stalled)
     }
 

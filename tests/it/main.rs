@@ -15,5 +15,6 @@ mod limits;
 mod presigned;
 mod queue;
 mod replays;
+mod verdicts;
 mod verify;
 mod versions;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::helpers::*;
 use serde_json::{Value, json};
-use verified_uploads::aws::VerifierQueue;
+use verified_uploads::aws::SqsQueue;
 use verified_uploads::config::Limits;
 use verified_uploads::lambda::verifier::{Invocation, QueueMessage, Verifier};
 use verified_uploads::local;
@@ -16,7 +16,7 @@ use verified_uploads::service::Uploads;
 
 /// The local server over `stack`: the API, and the verifier consuming the stack's queue.
 async fn local_server(stack: &EventsStack, limits: Limits) -> (Arc<Uploads>, Client) {
-    let queue = Arc::new(VerifierQueue::new(&sdk().await, &stack.queue_url));
+    let queue = Arc::new(SqsQueue::new(&sdk().await, &stack.queue_url));
     let uploads = Arc::new(
         service_on(&stack.bucket, limits, small_ranges())
             .await
@@ -325,7 +325,7 @@ async fn the_local_server_bounds_how_many_verifications_run_at_once() {
         assert_eq!(client.complete(&id).await.status, 202);
         ids.push(id);
     }
-    let queue = Arc::new(VerifierQueue::new(&sdk().await, &stack.queue_url));
+    let queue = Arc::new(SqsQueue::new(&sdk().await, &stack.queue_url));
     for id in &ids {
         let id = verified_uploads::domain::UploadId::parse(id).unwrap();
         queue.schedule(id).await.unwrap();

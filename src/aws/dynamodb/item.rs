@@ -80,6 +80,7 @@ pub(super) fn to_item(r: &UploadRecord) -> Item {
         ("error", r.error.as_deref().map(s)),
         ("expires_at", r.expires_at.map(n)),
         ("lease_token", r.lease_token.map(|t| s(t.to_string()))),
+        ("in_flight", r.unannounced.then(|| s(super::ANNOUNCE))),
         (
             "hash_state",
             r.hash_state.as_deref().map(|b| s(B64.encode(b))),
@@ -223,5 +224,6 @@ pub(super) fn from_item(item: &Item) -> Result<UploadRecord, PortError> {
             .text("hash_state")
             .map(|b| B64.decode(b).map_err(|_| malformed("hash_state")))
             .transpose()?,
+        unannounced: r.text("in_flight") == Some(super::ANNOUNCE),
     })
 }

@@ -27,6 +27,10 @@ pub const OWNER_INDEX: &str = "owner-created_at";
 /// carry `in_flight`, so the sweep reads what it re-drives and nothing else.
 pub const IN_FLIGHT_INDEX: &str = "in_flight-lease_until";
 
+/// `in_flight` of a final record whose verdict is not yet announced: the same sparse index
+/// lists them for the sweep.
+pub(crate) const ANNOUNCE: &str = "announce";
+
 type Item = HashMap<String, AttributeValue>;
 
 pub struct DynamoSessions {
@@ -156,6 +160,7 @@ impl SessionStore for DynamoSessions {
             st @ (Status::Completing | Status::Verifying) => {
                 update.set("in_flight", s(st.as_str()))
             }
+            _ if change.is_final() => update.set("in_flight", s(ANNOUNCE)),
             _ => update.remove("in_flight"),
         }
         if change.ends_lease() {
@@ -242,6 +247,49 @@ impl SessionStore for DynamoSessions {
             }
         }
         Ok(ids)
+    }
+
+    async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(IN_FLIGHT_INDEX)
+            .key_condition_expression("#in_flight = :announce")
+            .expression_attribute_names("#in_flight", "in_flight")
+            .expression_attribute_values(":announce", s(ANNOUNCE))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(port_error)?;
+        out.items()
+            .iter()
+            .map(|item| {
+                item.get("upload_id")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|v| UploadId::parse(v).ok())
+                    .ok_or_else(|| malformed("in-flight index upload_id"))
+            })
+            .collect()
+    }
+
+    async fn announced(&self, id: UploadId) -> Result<(), PortError> {
+        let cleared = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("upload_id", s(id.to_string()))
+            .update_expression("REMOVE #in_flight")
+            .condition_expression("#in_flight = :announce")
+            .expression_attribute_names("#in_flight", "in_flight")
+            .expression_attribute_values(":announce", s(ANNOUNCE))
+            .send()
+            .await
+            .map_err(port_error);
+        match cleared {
+            Ok(_) | Err(PortError::PreconditionFailed) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn reserve(

@@ -17,7 +17,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::http::problem::Problem;
-use crate::memory::{Call, MemoryObjects, MemorySessions};
+use crate::memory::{Call, MemoryAnnouncer, MemoryObjects, MemorySessions};
 use crate::ports::{ObjectStore, PortError};
 
 const KIB: u64 = 1024;
@@ -111,6 +111,8 @@ fn http_status(e: Error) -> StatusCode {
 struct Fx {
     objects: Arc<MemoryObjects>,
     sessions: Arc<MemorySessions>,
+    /// Every instance announces its verdicts here.
+    announcer: Arc<MemoryAnnouncer>,
     clock: Clock,
     uploads: Uploads,
 }
@@ -120,11 +122,14 @@ impl Fx {
         let objects = MemoryObjects::new();
         let sessions = MemorySessions::new();
         let clock = Clock::default();
+        let announcer = MemoryAnnouncer::new();
         let uploads = Uploads::new(objects.clone(), sessions.clone(), limits, VERIFY)
-            .with_clock(clock.clone());
+            .with_clock(clock.clone())
+            .with_announcer(announcer.clone());
         Self {
             objects,
             sessions,
+            announcer,
             clock,
             uploads,
         }
@@ -134,6 +139,7 @@ impl Fx {
     fn other(&self, limits: Limits) -> Uploads {
         Uploads::new(self.objects.clone(), self.sessions.clone(), limits, VERIFY)
             .with_clock(self.clock.clone())
+            .with_announcer(self.announcer.clone())
     }
 
     /// A sized session in parts of 5 MiB.
@@ -216,6 +222,7 @@ fn assert_verified(record: &UploadRecord, data: &[u8]) {
     assert!(record.error.is_none() && record.verified_at.is_some());
 }
 
+mod announcements;
 mod completion;
 mod faults;
 mod guarantees;

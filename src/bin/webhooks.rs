@@ -1,0 +1,20 @@
+//! The `webhooks` function: delivers verdicts from its queue as signed webhooks
+//! (`lambda::webhooks`). Locally the API's server delivers them itself (`local`).
+
+use verified_uploads::ports::BoxError;
+use verified_uploads::webhooks::WebhookConfig;
+use verified_uploads::{aws, lambda};
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    lambda_http::tracing::init_default_subscriber();
+    let sdk = aws::load_sdk_config().await;
+    let (config, secret) = WebhookConfig::from_lookup(|k| std::env::var(k).ok())?
+        .ok_or("WEBHOOK_URL must be set: the function has nowhere to deliver")?;
+    let queue_url = config
+        .queue_url
+        .clone()
+        .ok_or("WEBHOOK_QUEUE_URL must name the webhooks' queue")?;
+    let deliverer = aws::deliverer(&sdk, config, secret).await?;
+    lambda::webhooks::run(deliverer, aws::SqsQueue::new(&sdk, queue_url)).await
+}
