@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make dev`: the emulator on 127.0.0.1:PORT (S3 + DynamoDB + SQS: bucket, table, verifier queue) and the
-# API on LISTEN_ADDR (127.0.0.1:3000). Ctrl-C stops both.
+# `make dev`: the emulator on 127.0.0.1:PORT (S3 + DynamoDB + SQS + EventBridge: bucket, table,
+# verifier queue, event bus and its rules) and the API on LISTEN_ADDR (127.0.0.1:3000), which also
+# does the functions' work: verifier queue, sweep, and webhooks when WEBHOOK_URL and WEBHOOK_SECRET
+# are set. Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${1:-4566}
@@ -9,5 +11,6 @@ local_aws_env "$port"
 trap 'scripts/stack.sh stop "$port"' EXIT
 scripts/stack.sh start "$port"
 cargo build --locked --bin api
+echo "Verdict events: $AWS_ENDPOINT_URL/123456789012/$BUCKET_NAME-events (SQS)${WEBHOOK_URL:+; webhooks to $WEBHOOK_URL}"
 echo "API and upload page: http://${LISTEN_ADDR:-127.0.0.1:3000}/  (Uppy example: /uppy.html; emulator: $AWS_ENDPOINT_URL)  Ctrl-C stops both"
 ./target/debug/api
