@@ -3,6 +3,7 @@ endpoint, as template.yaml does on AWS: S3 notifies the queue of every object cr
 uploads/, and the bus's rules send every verdict to the webhooks' queue and to an example queue.
 
 usage: bootstrap.py ENDPOINT BUCKET TABLE [QUEUE]   (idempotent; QUEUE default BUCKET-verifier)
+       bootstrap.py ENDPOINT BUCKET --s3-only      the bucket alone (the strict S3: scripts/strict_s3.sh)
 The bus is BUCKET (EVENT_BUS_NAME in scripts/env.sh), its queues BUCKET-webhooks and BUCKET-events.
 """
 import json
@@ -11,12 +12,10 @@ import sys
 import boto3
 from botocore.exceptions import ClientError
 
-endpoint, bucket, table = sys.argv[1:4]
-queue = sys.argv[4] if len(sys.argv) > 4 else f"{bucket}-verifier"
+s3_only = "--s3-only" in sys.argv
+args = [a for a in sys.argv[1:] if a != "--s3-only"]
+endpoint, bucket = args[:2]
 s3 = boto3.client("s3", endpoint_url=endpoint)
-ddb = boto3.client("dynamodb", endpoint_url=endpoint)
-sqs = boto3.client("sqs", endpoint_url=endpoint)
-events = boto3.client("events", endpoint_url=endpoint)
 
 try:
     s3.create_bucket(Bucket=bucket)
@@ -40,6 +39,16 @@ s3.put_bucket_cors(
         ]
     },
 )
+
+if s3_only:
+    print(f"bucket {bucket} ready on {endpoint}")
+    sys.exit(0)
+
+table = args[2]
+queue = args[3] if len(args) > 3 else f"{bucket}-verifier"
+ddb = boto3.client("dynamodb", endpoint_url=endpoint)
+sqs = boto3.client("sqs", endpoint_url=endpoint)
+events = boto3.client("events", endpoint_url=endpoint)
 
 try:
     ddb.create_table(

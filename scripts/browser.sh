@@ -5,7 +5,9 @@
 #   scripts/browser.sh test EMULATOR_PORT [NAME]
 #                                           Debian's Chromium (installed if missing), the API on
 #                                           127.0.0.1:$BROWSER_API_PORT, then browser/tests.mjs
-#                                           (only tests whose name contains NAME, if given)
+#                                           (only tests whose name contains NAME, if given); with
+#                                           STRICT_S3_ENDPOINT (scripts/strict_s3.sh), a second API
+#                                           whose S3 is that one, on $BROWSER_STRICT_API_PORT
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .local
@@ -35,6 +37,7 @@ need_chromium() {
 
 run_tests() {
   local emulator=$1 filter=${2:-} port=${BROWSER_API_PORT:-3099}
+  local strict_port=${BROWSER_STRICT_API_PORT:-$((port + 1))}
   need_chromium
   . scripts/env.sh
   local_aws_env "$emulator"
@@ -44,23 +47,42 @@ run_tests() {
     cargo build --locked --quiet --bin api
     api=./target/debug/api
   fi
-  if curl -s -m 2 -o /dev/null "http://127.0.0.1:$port/healthz"; then
-    echo "127.0.0.1:$port is taken (a leftover API?); set BROWSER_API_PORT" >&2
-    exit 1
-  fi
+  local p
+  for p in "$port" ${STRICT_S3_ENDPOINT:+"$strict_port"}; do
+    if curl -s -m 2 -o /dev/null "http://127.0.0.1:$p/healthz"; then
+      echo "127.0.0.1:$p is taken (a leftover API?); set BROWSER_API_PORT / BROWSER_STRICT_API_PORT" >&2
+      exit 1
+    fi
+  done
   # Parts of 5 MiB (S3's minimum) keep multi-part test files small; a 64 MiB limit, a refusal.
   # `make test`'s Rust tests left many sessions open as `anonymous` in the same table.
   LISTEN_ADDR=127.0.0.1:$port DEFAULT_PART_SIZE=5242880 MAX_OBJECT_BYTES=67108864 WEB_DIR=web \
     MAX_OPEN_SESSIONS_PER_OWNER=2000 \
     "$api" >.local/browser-api.log 2>&1 &
   api_pid=$!
-  trap 'kill "${api_pid:-}" 2>/dev/null || true' EXIT
+  trap 'kill "${api_pid:-}" "${strict_pid:-}" 2>/dev/null || true' EXIT
+  wait_for "$port" "$api_pid" .local/browser-api.log
+  local strict_url=
+  if [ -n "${STRICT_S3_ENDPOINT:-}" ]; then
+    # S3 is the strict one (the SDK's own variable), DynamoDB stays on the emulator. It consumes
+    # no queue: the other API's verifier queue is not its to read.
+    AWS_ENDPOINT_URL_S3=$STRICT_S3_ENDPOINT LISTEN_ADDR=127.0.0.1:$strict_port \
+      DEFAULT_PART_SIZE=5242880 MAX_OBJECT_BYTES=67108864 WEB_DIR=web MAX_OPEN_SESSIONS_PER_OWNER=2000 \
+      env -u VERIFIER_QUEUE_URL "$api" >.local/browser-strict-api.log 2>&1 &
+    strict_pid=$!
+    wait_for "$strict_port" "$strict_pid" .local/browser-strict-api.log
+    strict_url=http://127.0.0.1:$strict_port
+  fi
+  API_URL=http://127.0.0.1:$port STRICT_API_URL=$strict_url node browser/tests.mjs ${filter:+"$filter"}
+}
+
+wait_for() { # PORT PID LOG: the API answering on PORT, or its log and a failure
   for _ in $(seq 100); do
-    curl -sf -m 2 "http://127.0.0.1:$port/healthz" >/dev/null && break
-    kill -0 "$api_pid" 2>/dev/null || { cat .local/browser-api.log >&2; exit 1; }
+    curl -sf -m 2 "http://127.0.0.1:$1/healthz" >/dev/null && return
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
     sleep 0.1
   done
-  API_URL=http://127.0.0.1:$port node browser/tests.mjs ${filter:+"$filter"}
+  echo "the API on 127.0.0.1:$1 did not answer" >&2; cat "$3" >&2; exit 1
 }
 
 case ${1:-} in

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `make test`: format and lint checks, then every test against a fresh emulator on PORT.
+# `make test`: format and lint checks, then every test against a fresh emulator on PORT, and the
+# strict S3 suite against LocalStack's S3 on STRICT_S3_PORT (default PORT + 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${1:-4599}
+strict_port=${STRICT_S3_PORT:-$((port + 1))}
 . scripts/env.sh
 
 echo "== fmt"; cargo fmt --all -- --check
@@ -10,18 +12,43 @@ echo "== clippy"; cargo clippy --locked --all-targets -- -D warnings
 
 # A fresh emulator per run, so no state leaks between runs.
 scripts/stack.sh stop "$port"
+scripts/strict_s3.sh stop "$strict_port"
 local_aws_env "$port"
-trap 'scripts/stack.sh stop "$port"' EXIT
+trap 'scripts/stack.sh stop "$port"; scripts/strict_s3.sh stop "$strict_port"' EXIT
 scripts/stack.sh start "$port"
 echo "== tests"
 mkdir -p .local
-# Examples hold no tests (clippy above compiles them); doc tests: none.
-cargo test --locked --lib --bins --tests 2>&1 | tee .local/test-output.log
-# The upload page and stock Uppy in headless Chromium, against the API binary and the same emulator.
+# Examples hold no tests (clippy above compiles them); doc tests: none. The strict S3 suite runs
+# next, on its own emulator.
+cargo test --locked --lib --bins --tests -- --skip strict_s3:: 2>&1 | tee .local/test-output.log
+
+# What S3 itself refuses: the API's URLs and forms against LocalStack's S3, which checks
+# signatures, lengths and checksums (moto checks none); DynamoDB stays on moto.
+echo "== strict S3 (LocalStack's S3 on 127.0.0.1:$strict_port)"
+strict_started=$(date +%s.%N)
+scripts/strict_s3.sh start "$strict_port"
+export STRICT_S3_ENDPOINT=http://127.0.0.1:$strict_port
+cargo test --locked --test it strict_s3:: -- --show-output 2>&1 | tee .local/strict-s3-output.log
+cat .local/strict-s3-output.log >>.local/test-output.log
+python3 - "$strict_started" <<'PY'
+import re, sys, time
+text = open(".local/strict-s3-output.log").read()
+passed = sum(int(n) for n in re.findall(r"test result: \w+\. (\d+) passed", text))
+refusals = sum(int(n) for n in re.findall(r"^strict_s3::\w+: (\d+) refusals asserted", text, re.M))
+print(f"strict S3: {passed} tests passed, {refusals} refusals asserted by status and S3 error code, "
+      f"{time.time() - float(sys.argv[1]):.0f} s with LocalStack's start")
+# Each test skips (passing) without STRICT_S3_ENDPOINT: a run that asserted nothing showed nothing.
+sys.exit("strict S3: no refusal asserted (did the suite skip?)" if refusals == 0 else 0)
+PY
+
+# The upload page and stock Uppy in headless Chromium, against the API binary and the same emulator
+# (and one test against a second API whose S3 is the strict one).
 echo "== browser tests"
 # `cargo test` built target/debug/api for the integration tests (with the same features).
 api_bin=${CARGO_TARGET_DIR:-./target}/debug/api
 API_BIN=$api_bin scripts/browser.sh test "$port" 2>&1 | tee -a .local/test-output.log
+scripts/strict_s3.sh stop "$strict_port"
+unset STRICT_S3_ENDPOINT
 # Schemathesis against the same binary and emulator: every route, seeded, the figures printed.
 echo "== fuzzing (schemathesis)"
 API_BIN=$api_bin scripts/fuzz.sh "$port" 2>&1 | tee .local/fuzz.log

@@ -231,6 +231,7 @@ class Upload {
 
   async sendPart(n, blob, checksum, signal) {
     let lastError = null;
+    let payload = blob;
     for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
       if (attempt) await sleep(Math.min(500 * 2 ** attempt, 8000), signal);
       // Signed per attempt: an expired URL (403) gets a fresh one.
@@ -240,7 +241,7 @@ class Upload {
       }, signal);
       const part = body.parts[0];
       try {
-        const res = await put(part.url, part.headers, blob, (bytes) => {
+        const res = await put(part.url, part.headers, payload, (bytes) => {
           this.loaded.set(n, bytes);
           this.progress();
         }, signal);
@@ -251,7 +252,15 @@ class Upload {
           return;
         }
         if (res.status === 400 && /BadDigest|checksum/i.test(res.text)) {
-          throw Object.assign(new Error(`S3 refused part ${n}: the file changed while uploading`), { fatal: true });
+          // S3 got other bytes than the SHA-256 it signed: read the part again. If the file
+          // still gives that digest, the bytes were damaged on the way: send the re-read ones.
+          const again = await blob.arrayBuffer();
+          if (toBase64(await crypto.subtle.digest('SHA-256', again)) !== checksum) {
+            throw Object.assign(new Error(`S3 refused part ${n}: the file changed while uploading`), { fatal: true });
+          }
+          payload = again;
+          lastError = new Error(`S3 kept refusing part ${n}: its bytes were damaged on the way`);
+          continue;
         }
         lastError = new Error(`S3 answered ${res.status} for part ${n}`);
       } catch (e) {

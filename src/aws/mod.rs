@@ -13,7 +13,9 @@ pub use secrets::deliverer;
 pub use sqs::{Received, SqsQueue};
 
 /// The SDK configuration from the standard chain (env, profile, IMDS/ECS, Lambda's role).
-/// `AWS_ENDPOINT_URL` points every client at a local emulator.
+/// `AWS_ENDPOINT_URL` points every client at a local emulator; `AWS_ENDPOINT_URL_S3`,
+/// `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_SQS` one service's client (and, for S3, its
+/// pre-signed URLs) at another.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }

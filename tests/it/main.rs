@@ -1,5 +1,6 @@
 //! The integration tests, one binary: the real `Router` and AWS SDK clients against the emulator
-//! that `make test` starts (`AWS_ENDPOINT_URL`), and pre-signed URLs against an in-process s3s server.
+//! that `make test` starts (`AWS_ENDPOINT_URL`), pre-signed URLs against an in-process s3s server,
+//! and what S3 itself refuses against a strict S3 (`strict_s3`, `STRICT_S3_ENDPOINT`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
@@ -15,6 +16,7 @@ mod limits;
 mod presigned;
 mod queue;
 mod replays;
+mod strict_s3;
 mod verdicts;
 mod verify;
 mod versions;

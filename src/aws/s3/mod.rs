@@ -9,6 +9,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use aws_types::service_config::ServiceConfigKey;
 use bytes::Bytes;
 use tokio::sync::RwLock;
 
@@ -43,7 +44,9 @@ impl S3Objects {
         stall_timeout: Duration,
     ) -> Result<Self, EndpointError> {
         let bucket = bucket.into();
-        let endpoint = sdk.endpoint_url();
+        // One endpoint for the client and the pre-signer: part URLs address the S3 that holds the
+        // multipart upload, even when S3's endpoint differs from the other services'.
+        let endpoint = s3_endpoint(sdk);
         // Emulators and S3-compatible stores address buckets by path, not by host name.
         // A connection that never opens, or a response whose headers never come, fails in time
         // for a deadline to hold; a body that stalls is resumed (`get_range`).
@@ -51,14 +54,16 @@ impl S3Objects {
             .connect_timeout(Duration::from_secs(5))
             .read_timeout(stall_timeout)
             .build();
-        let conf = aws_sdk_s3::config::Builder::from(sdk)
+        let mut conf = aws_sdk_s3::config::Builder::from(sdk);
+        conf.set_endpoint_url(endpoint.clone());
+        let conf = conf
             .force_path_style(endpoint.is_some())
             .timeout_config(timeouts)
             .build();
         let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
         Ok(Self {
             client: Client::from_conf(conf),
-            presigner: Presigner::new(endpoint, region, &bucket)?,
+            presigner: Presigner::new(endpoint.as_deref(), region, &bucket)?,
             bucket,
             credentials: sdk.credentials_provider(),
             cached: RwLock::new(None),
@@ -94,6 +99,23 @@ impl S3Objects {
         *self.cached.write().await = Some((creds.clone(), c.expiry()));
         Ok(creds)
     }
+}
+
+/// S3's endpoint override, resolved as `aws_sdk_s3::config::Builder::from(sdk)` resolves it: one
+/// set in code wins; otherwise S3's own setting (`AWS_ENDPOINT_URL_S3`, a profile's `services`
+/// section), then the shared one (`AWS_ENDPOINT_URL`, `endpoint_url`).
+fn s3_endpoint(sdk: &aws_config::SdkConfig) -> Option<String> {
+    if sdk.get_origin("endpoint_url").is_client_config() {
+        return sdk.endpoint_url().map(str::to_owned);
+    }
+    let key = ServiceConfigKey::builder()
+        .service_id("S3")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build();
+    key.ok()
+        .and_then(|key| sdk.service_config()?.load_config(key))
+        .or_else(|| sdk.endpoint_url().map(str::to_owned))
 }
 
 fn port_error<E>(e: SdkError<E, aws_smithy_runtime_api::http::Response>) -> PortError
@@ -366,3 +388,6 @@ impl ObjectStore for S3Objects {
             .sign("GET", key, &query, &[]))
     }
 }
+
+#[cfg(test)]
+mod tests;
