@@ -71,7 +71,7 @@ try:
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             },
-            # Sparse: only sessions in flight carry `in_flight`; the sweep queries it.
+            # Sparse: only sessions in flight, and verdicts not yet announced, carry `in_flight`.
             {
                 "IndexName": "in_flight-lease_until",
                 "KeySchema": [

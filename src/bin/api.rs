@@ -50,7 +50,8 @@ async fn main() -> Result<(), BoxError> {
     if let Some((webhooks, secret)) = WebhookConfig::from_lookup(|k| std::env::var(k).ok())? {
         match webhooks.queue_url.clone() {
             Some(url) => {
-                let deliverer = Arc::new(aws::deliverer(&sdk, webhooks, secret).await?);
+                let sessions = Arc::new(aws::DynamoSessions::new(&sdk, &config.table));
+                let deliverer = Arc::new(aws::deliverer(&sdk, webhooks, secret, sessions).await?);
                 let queue = Arc::new(aws::SqsQueue::new(&sdk, url));
                 tokio::spawn(local::run_webhooks(deliverer, queue));
             }

@@ -15,6 +15,10 @@ async fn main() -> Result<(), BoxError> {
         .queue_url
         .clone()
         .ok_or("WEBHOOK_QUEUE_URL must name the webhooks' queue")?;
-    let deliverer = aws::deliverer(&sdk, config, secret).await?;
+    // What is signed is re-read from the sessions table, never taken from the event.
+    let table =
+        std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME must name the sessions table")?;
+    let sessions = std::sync::Arc::new(aws::DynamoSessions::new(&sdk, table));
+    let deliverer = aws::deliverer(&sdk, config, secret, sessions).await?;
     lambda::webhooks::run(deliverer, aws::SqsQueue::new(&sdk, queue_url)).await
 }

@@ -20,9 +20,13 @@ impl Uploads {
     /// What follows the write that made `record` final: the owner's reservation goes back and the
     /// verdict is announced. Neither failure undoes the verdict: the reservation expires with the
     /// session, and the sweep announces what is left unannounced.
-    /// `record` is left as stored: no longer `unannounced` once announced.
+    /// `record` is left as stored: no longer `unannounced` once announced. An instance with no
+    /// announcer leaves the mark for one that has (it never clears what it did not send).
     pub(super) async fn settled(&self, record: &mut UploadRecord) {
         self.unreserve(&record.owner, record.upload_id).await;
+        if self.announcer.is_none() {
+            return;
+        }
         match self.announce(record).await {
             Ok(()) => record.unannounced = false,
             Err(e) => {
@@ -32,26 +36,39 @@ impl Uploads {
     }
 
     async fn announce(&self, record: &UploadRecord) -> Result<(), Error> {
-        if let Some(announcer) = &self.announcer {
-            announcer.announce(record).await?;
-        }
+        let Some(announcer) = &self.announcer else {
+            return Ok(());
+        };
+        announcer.announce(record).await?;
         self.sessions.announced(record.upload_id).await?;
         Ok(())
     }
 
-    /// Announces up to `limit` verdicts left unannounced; how many went out.
+    /// Announces up to `limit` verdicts left unannounced; how many went out. Each is tried even
+    /// when another fails (one EventBridge keeps refusing must not hold back the rest); the
+    /// last failure is returned after all were tried.
     pub(super) async fn announce_pending(&self, limit: u32) -> Result<usize, Error> {
-        let mut sent = 0;
+        if self.announcer.is_none() {
+            return Ok(0);
+        }
+        let (mut sent, mut failed) = (0, None);
         for id in self.sessions.unannounced(limit).await? {
-            match self.sessions.get(id).await? {
-                Some(record) if record.status.is_final() && record.unannounced => {
+            let outcome = match self.sessions.get(id).await {
+                Ok(Some(record)) if record.status.is_final() && record.unannounced => {
                     tracing::warn!(upload_id = %id, "announcing a verdict left unannounced");
-                    self.announce(&record).await?;
-                    sent += 1;
+                    self.announce(&record).await.map(|()| sent += 1)
                 }
-                _ => {}
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = outcome {
+                tracing::error!(upload_id = %id, error = %chain(&e), "could not announce a verdict left unannounced");
+                failed = Some(e);
             }
         }
-        Ok(sent)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(sent),
+        }
     }
 }

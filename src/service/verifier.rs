@@ -8,7 +8,7 @@ use super::{By, Uploads};
 use crate::domain::{
     Guard, Kind, ObjectKey, PartNumber, PartPlan, Sha256, Status, UploadId, UploadRecord,
 };
-use crate::error::Error;
+use crate::error::{Error, chain};
 
 /// What the verifier did with an `ObjectCreated` event or a continuation.
 #[derive(Debug)]
@@ -181,22 +181,40 @@ impl Uploads {
         limit: u32,
         deadline: Option<Instant>,
     ) -> Result<Vec<UploadId>, Error> {
-        let stalled = self.sessions.stalled(self.clock.now(), limit).await?;
-        for &id in &stalled {
-            tracing::warn!(upload_id = %id, "re-driving a session whose lease ran out");
-            match &self.verifier {
-                Some(verifier) => verifier.schedule(id).await?,
-                None => {
-                    self.continue_verification(id, deadline).await?;
-                }
+        // The two jobs are independent: a re-drive that fails (the queue is down) must not hold
+        // back announcements, nor the other way round. Each tries all it found.
+        let redriven = self.redrive(limit, deadline).await;
+        let announced = self.announce_pending(limit).await;
+        match &announced {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(announced = n, "announced verdicts left unannounced"),
+            Err(e) => {
+                tracing::error!(error = %chain(e), "the sweep could not announce every verdict")
             }
         }
-        // Verdicts whose announcement failed or whose announcer died go out now.
-        let announced = self.announce_pending(limit).await?;
-        if announced > 0 {
-            tracing::info!(announced, "announced verdicts left unannounced");
+        let redriven = redriven?;
+        announced?;
+        Ok(redriven)
+    }
+
+    async fn redrive(&self, limit: u32, deadline: Option<Instant>) -> Result<Vec<UploadId>, Error> {
+        let stalled = self.sessions.stalled(self.clock.now(), limit).await?;
+        let mut failed = None;
+        for &id in &stalled {
+            tracing::warn!(upload_id = %id, "re-driving a session whose lease ran out");
+            let outcome = match &self.verifier {
+                Some(verifier) => verifier.schedule(id).await.map_err(Error::from),
+                None => self.continue_verification(id, deadline).await.map(|_| ()),
+            };
+            if let Err(e) = outcome {
+                tracing::error!(upload_id = %id, error = %chain(&e), "could not re-drive a session");
+                failed = Some(e);
+            }
         }
-        Ok(stalled)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(stalled),
+        }
     }
 
     /// Continues a verification that paused at a deadline (the verifier's continuation event).

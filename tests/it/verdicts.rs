@@ -15,6 +15,14 @@ use verified_uploads::webhooks::{Deliverer, Secret, WebhookConfig};
 
 use crate::helpers::*;
 
+/// The sessions table the webhooks re-read each verdict from.
+async fn sessions() -> Arc<verified_uploads::aws::DynamoSessions> {
+    Arc::new(verified_uploads::aws::DynamoSessions::new(
+        &sdk().await,
+        table(),
+    ))
+}
+
 const PART: usize = 5 * MIB;
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -259,7 +267,8 @@ async fn webhooks_are_signed_and_a_failed_delivery_is_retried_with_the_same_id()
         retry_max: Duration::from_secs(2),
         queue_url: Some(route.queue_url.clone()),
     };
-    let deliverer = Deliverer::new(config, Secret::parse(SECRET).unwrap()).unwrap();
+    let deliverer =
+        Deliverer::new(config, Secret::parse(SECRET).unwrap(), sessions().await).unwrap();
     let queue = SqsQueue::new(&sdk().await, &route.queue_url);
     let delivering = tokio::spawn(verified_uploads::local::run_webhooks(
         Arc::new(deliverer),
@@ -300,4 +309,74 @@ async fn webhooks_are_signed_and_a_failed_delivery_is_retried_with_the_same_id()
     assert_eq!(got[0].1, got[1].1, "a retry sends the same body");
     // The delivered message left the queue.
     assert!(route.drain(Duration::from_secs(1)).await.is_empty());
+}
+
+// ---- Review: failing test ----
+
+/// Any principal that may PutEvents on the bus (on the template's default, the account's
+/// default bus: most roles with `events:PutEvents` on `*`) makes the webhooks function sign and
+/// deliver a verdict this service never wrote: the signature then vouches for nothing.
+#[tokio::test]
+async fn a_verdict_event_the_service_did_not_put_is_not_signed_and_delivered() {
+    let route = Route::new("forged").await;
+    let got: Received = Arc::default();
+    let state = got.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let state = state.clone();
+            async move {
+                state.lock().unwrap().push((headers, body.to_vec()));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let config = WebhookConfig {
+        url,
+        timeout: Duration::from_secs(5),
+        retry_base: Duration::from_secs(1),
+        retry_max: Duration::from_secs(2),
+        queue_url: Some(route.queue_url.clone()),
+    };
+    let deliverer =
+        Deliverer::new(config, Secret::parse(SECRET).unwrap(), sessions().await).unwrap();
+    let queue = SqsQueue::new(&sdk().await, &route.queue_url);
+    let delivering = tokio::spawn(verified_uploads::local::run_webhooks(
+        Arc::new(deliverer),
+        Arc::new(queue),
+    ));
+
+    // Not the service: another producer on the same bus, with the same `source`.
+    let forged = ulid::Ulid::new().to_string();
+    aws_sdk_eventbridge::Client::new(&sdk().await)
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name(&route.bus)
+                .source("verified-uploads")
+                .detail_type("Upload Verified")
+                .detail(
+                    json!({"upload_id": forged, "status": "verified", "owner": "mallory",
+                           "sha256": "00".repeat(32), "key": "uploads/whatever"})
+                    .to_string(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    delivering.abort();
+    let got = got.lock().unwrap().clone();
+    for (headers, body) in &got {
+        assert_signed(headers, body);
+    }
+    assert!(
+        got.is_empty(),
+        "a signed upload.verified for {forged}, which was never uploaded: {}",
+        String::from_utf8_lossy(&got[0].1)
+    );
 }

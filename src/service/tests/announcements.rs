@@ -126,3 +126,111 @@ async fn a_verdict_whose_announcer_died_before_clearing_is_announced_again() {
     );
     assert!(!fx.peek(r.upload_id).unannounced);
 }
+
+// ---- Review: failing tests (each names what it proves) ----
+
+/// An announcer that EventBridge refuses for one record, always (a per-entry failure such as
+/// `MalformedDetail`, a record the bus's policy rejects), and accepts every other.
+struct RefusesOne(UploadId, Arc<MemoryAnnouncer>);
+
+#[async_trait::async_trait]
+impl crate::ports::Announcer for RefusesOne {
+    async fn announce(&self, record: &UploadRecord) -> Result<(), PortError> {
+        if record.upload_id == self.0 {
+            return Err(PortError::unavailable(
+                crate::ports::Upstream::Events,
+                "EventBridge refused the event: MalformedDetail",
+            ));
+        }
+        self.1.announce(record).await
+    }
+}
+
+#[tokio::test]
+async fn one_verdict_that_cannot_be_announced_does_not_hold_back_every_other() {
+    let fx = Fx::new(limits());
+    let data = bytes(100 * KIB, 80);
+    // Two verdicts whose inline announcements failed (EventBridge throttled both).
+    let poison = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    let other = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    fx.announcer.faults.fail(Call::Announce, 2);
+    fx.complete(poison.upload_id).await.unwrap();
+    fx.complete(other.upload_id).await.unwrap();
+    assert!(fx.peek(poison.upload_id).unannounced && fx.peek(other.upload_id).unannounced);
+
+    // The sweep's announcer refuses the first record it finds, on every run.
+    let sweeper = fx
+        .other(limits())
+        .with_announcer(Arc::new(RefusesOne(poison.upload_id, fx.announcer.clone())));
+    for _ in 0..5 {
+        let _ = sweeper.sweep(200, None).await;
+    }
+    // The other verdict is owed an announcement that nothing blocks but its neighbour.
+    assert_eq!(
+        fx.announcer.of(other.upload_id),
+        [Status::Verified],
+        "a verdict stays unannounced behind one that EventBridge refuses"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_session_that_cannot_be_redriven_does_not_hold_back_announcements() {
+    let fx = Fx::new(large_limits());
+    // A verdict whose inline announcement failed.
+    let small = bytes(50 * KIB, 81);
+    let v = fx.uploaded(&small, Some(Sha256::of(&small))).await;
+    fx.announcer.faults.fail(Call::Announce, 1);
+    fx.complete(v.upload_id).await.unwrap();
+    assert!(fx.peek(v.upload_id).unannounced);
+    // A session handed over by an API that could not start the verifier: stalled at once.
+    let big = bytes(300 * KIB, 82);
+    let s = fx.uploaded(&big, Some(Sha256::of(&big))).await;
+    assert_eq!(
+        fx.complete(s.upload_id).await.unwrap().status,
+        Status::Verifying
+    );
+    // The sweep's re-drive keeps failing (the verifier's queue is gone, or its send is denied).
+    let sweeper = fx.other(large_limits()).with_verifier(Arc::new(NoQueue));
+    for _ in 0..3 {
+        assert!(sweeper.sweep(200, None).await.is_err());
+    }
+    assert_eq!(
+        fx.announcer.of(v.upload_id),
+        [Status::Verified],
+        "announcements wait on an unrelated re-drive"
+    );
+}
+
+struct NoQueue;
+
+#[async_trait::async_trait]
+impl crate::ports::Continuation for NoQueue {
+    async fn schedule(&self, _: UploadId) -> Result<(), PortError> {
+        Err(PortError::unavailable(
+            crate::ports::Upstream::Queue,
+            "AWS.SimpleQueueService.NonExistentQueue",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn an_instance_without_an_announcer_does_not_clear_verdicts_owed_an_announcement() {
+    let fx = Fx::new(limits());
+    let data = bytes(100 * KIB, 83);
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    fx.announcer.faults.fail(Call::Announce, 1);
+    fx.complete(r.upload_id).await.unwrap();
+    assert!(fx.peek(r.upload_id).unannounced);
+    // A sweep over the same table by an instance with no EVENT_BUS_NAME (a local server or
+    // a stack deployed with EventBusName="") ...
+    let unconfigured = Uploads::new(fx.objects.clone(), fx.sessions.clone(), limits(), VERIFY)
+        .with_clock(fx.clock.clone());
+    unconfigured.sweep(10, None).await.unwrap();
+    // ... and the verdict is never announced by anyone.
+    fx.uploads.sweep(10, None).await.unwrap();
+    assert_eq!(
+        fx.announcer.of(r.upload_id),
+        [Status::Verified],
+        "the mark was cleared with nothing announced"
+    );
+}
