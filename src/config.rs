@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::domain::{MAX_PART_SIZE, MIN_PART_SIZE, S3_MAX_OBJECT_BYTES};
+use crate::domain::{AllowedContentTypes, MAX_PART_SIZE, MIN_PART_SIZE, S3_MAX_OBJECT_BYTES};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -43,6 +43,8 @@ pub struct Limits {
     pub verify_inline_max_bytes: u64,
     /// How long the API hashes inline before it saves its progress and hands over (202).
     pub verify_inline_budget: Duration,
+    /// Content types an upload may declare (`ALLOWED_CONTENT_TYPES`; empty: all); others get 415.
+    pub allowed_content_types: AllowedContentTypes,
 }
 
 impl Default for Limits {
@@ -60,6 +62,7 @@ impl Default for Limits {
             completion_wait: Duration::from_secs(20),
             verify_inline_max_bytes: 1024 * MIB,
             verify_inline_budget: Duration::from_secs(20),
+            allowed_content_types: AllowedContentTypes::default(),
         }
     }
 }
@@ -146,6 +149,80 @@ pub(crate) fn number(
     }
 }
 
+/// How objects are written and addressed in S3.
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    /// `KMS_KEY_ARN`: objects are encrypted with SSE-KMS under this key (with an S3 bucket key);
+    /// `None`: SSE-S3, the bucket's default.
+    pub kms_key_arn: Option<String>,
+    /// `S3_ACCELERATE=true`: part URLs, forms and downloads use the bucket's Transfer
+    /// Acceleration endpoint (ignored, with a warning, under an endpoint override).
+    pub accelerate: bool,
+}
+
+impl S3Options {
+    fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+        bucket: &str,
+    ) -> Result<Self, ConfigError> {
+        let kms_key_arn = get("KMS_KEY_ARN")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        if let Some(arn) = &kms_key_arn
+            && !is_kms_key_arn(arn)
+        {
+            return Err(ConfigError::Invalid {
+                name: "KMS_KEY_ARN",
+                value: arn.clone(),
+                // IAM grants a key by its ARN; an alias or bare id would not match the policy.
+                reason: "must be a KMS key ARN, arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (not an alias or a bare key id)".into(),
+            });
+        }
+        let accelerate = flag(&get, "S3_ACCELERATE")?;
+        if accelerate && !crate::presign::accelerable(bucket) {
+            return Err(ConfigError::Invalid {
+                name: "S3_ACCELERATE",
+                value: "true".into(),
+                reason: format!(
+                    "BUCKET_NAME {bucket:?} cannot use Transfer Acceleration: it needs a DNS-compatible name without dots"
+                ),
+            });
+        }
+        Ok(Self {
+            kms_key_arn,
+            accelerate,
+        })
+    }
+}
+
+/// `arn:PARTITION:kms:REGION:ACCOUNT:key/KEY-ID`.
+fn is_kms_key_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", partition, "kms", region, account, resource]
+            if partition.starts_with("aws")
+                && !region.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && resource.strip_prefix("key/").is_some_and(|id| {
+                    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+    )
+}
+
+/// `ALLOWED_CONTENT_TYPES`, parsed once: a bad entry stops the start, never a request.
+fn allowed_content_types(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<AllowedContentTypes, ConfigError> {
+    let raw = get("ALLOWED_CONTENT_TYPES").unwrap_or_default();
+    AllowedContentTypes::parse(&raw).map_err(|e| ConfigError::Invalid {
+        name: "ALLOWED_CONTENT_TYPES",
+        value: raw.clone(),
+        reason: format!("{:?}: {}", e.field, e.reason),
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bucket: String,
@@ -167,6 +244,8 @@ pub struct Config {
     pub sweep_interval: std::time::Duration,
     /// The EventBridge bus every verdict is announced on (`EVENT_BUS_NAME`; unset: none).
     pub event_bus: Option<String>,
+    /// `KMS_KEY_ARN`, `S3_ACCELERATE`.
+    pub s3: S3Options,
 }
 
 impl Config {
@@ -250,6 +329,7 @@ impl Config {
                 S3_MAX_OBJECT_BYTES,
             )?,
             verify_inline_budget: secs("VERIFY_INLINE_SECONDS", d.verify_inline_budget, 0, 28)?,
+            allowed_content_types: allowed_content_types(&get)?,
         };
         // A form still valid after its session expired would leave an object no session owns.
         if limits.post_form_expiry > limits.session_ttl {
@@ -274,8 +354,10 @@ impl Config {
                 ),
             });
         }
+        let bucket = required("BUCKET_NAME")?;
         Ok(Self {
-            bucket: required("BUCKET_NAME")?,
+            s3: S3Options::from_lookup(&get, &bucket)?,
+            bucket,
             table: required("TABLE_NAME")?,
             limits,
             verify: VerifyConfig::from_lookup(&get)?,
@@ -392,5 +474,80 @@ mod tests {
         let mut jwt = base.to_vec();
         jwt.push(("AUTH_REQUIRED", "true"));
         assert!(deployed(&jwt).is_ok());
+    }
+
+    #[test]
+    fn kms_acceleration_and_content_types_are_checked_at_load() {
+        let base = [("BUCKET_NAME", "vu-123-us-east-1-abc"), ("TABLE_NAME", "t")];
+        let with = |extra: &[(&str, &str)]| {
+            let mut p = base.to_vec();
+            p.extend_from_slice(extra);
+            cfg(&p)
+        };
+        let c = with(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.s3.kms_key_arn.is_none() && !c.s3.accelerate);
+        assert!(c.limits.allowed_content_types.allows_all());
+
+        let arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let c = with(&[("KMS_KEY_ARN", arn), ("S3_ACCELERATE", "true")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.s3.kms_key_arn.as_deref(), Some(arn));
+        assert!(c.s3.accelerate);
+        assert!(with(&[("KMS_KEY_ARN", " ")]).is_ok_and(|c| c.s3.kms_key_arn.is_none()));
+        for not_a_key_arn in [
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "alias/uploads",
+            "arn:aws:kms:eu-west-1:123456789012:alias/uploads",
+            "arn:aws:s3:::bucket",
+            "arn:aws:kms:eu-west-1:1234:key/x",
+        ] {
+            assert!(
+                matches!(
+                    with(&[("KMS_KEY_ARN", not_a_key_arn)]),
+                    Err(ConfigError::Invalid {
+                        name: "KMS_KEY_ARN",
+                        ..
+                    })
+                ),
+                "{not_a_key_arn}"
+            );
+        }
+
+        // Acceleration needs a DNS-compatible bucket name without dots.
+        let dotted = cfg(&[
+            ("BUCKET_NAME", "uploads.example.com"),
+            ("TABLE_NAME", "t"),
+            ("S3_ACCELERATE", "true"),
+        ]);
+        match dotted {
+            Err(
+                e @ ConfigError::Invalid {
+                    name: "S3_ACCELERATE",
+                    ..
+                },
+            ) => assert!(e.to_string().contains("without dots"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            cfg(&[("BUCKET_NAME", "uploads.example.com"), ("TABLE_NAME", "t")]).is_ok(),
+            "dots are fine without acceleration"
+        );
+        assert!(with(&[("S3_ACCELERATE", "yes")]).is_err());
+
+        let c = with(&[("ALLOWED_CONTENT_TYPES", "image/*,application/pdf")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.limits.allowed_content_types.to_string(),
+            "image/*, application/pdf"
+        );
+        match with(&[("ALLOWED_CONTENT_TYPES", "image/*,pdf")]) {
+            Err(
+                e @ ConfigError::Invalid {
+                    name: "ALLOWED_CONTENT_TYPES",
+                    ..
+                },
+            ) => assert!(e.to_string().contains("\"pdf\""), "{e}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! What a use case can answer instead of its result. Mapped to HTTP once, in `http::problem`.
 
-use crate::domain::{Invalid, PartsError, Sha256, UploadRecord};
+use crate::domain::{AllowedContentTypes, ContentType, Invalid, PartsError, Sha256, UploadRecord};
 use crate::ports::{BoxError, OwnerLimit, PortError};
 
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +13,15 @@ pub enum Error {
     Conflict(String),
     #[error("size {size} exceeds the limit of {max} bytes")]
     TooLarge { size: u64, max: u64 },
+    /// The declared content type is not on `ALLOWED_CONTENT_TYPES`.
+    #[error(
+        "content type {} is not allowed; uploads may be {allowed} (an upload that declares no type is application/octet-stream)",
+        .declared.as_str()
+    )]
+    ContentTypeNotAllowed {
+        declared: ContentType,
+        allowed: AllowedContentTypes,
+    },
     /// The caller's open sessions would pass one of its limits.
     #[error("{}", over_limit(.0))]
     OverLimit(OwnerLimit),

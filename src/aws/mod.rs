@@ -26,7 +26,13 @@ pub fn uploads(
     sdk: &aws_config::SdkConfig,
     config: &crate::config::Config,
 ) -> Result<crate::service::Uploads, crate::presign::EndpointError> {
-    let objects = S3Objects::new(sdk, &config.bucket, config.verify.stall_timeout)?;
+    let objects = S3Objects::new(sdk, &config.bucket, config.verify.stall_timeout)?
+        .with_kms_key(config.s3.kms_key_arn.clone());
+    let objects = if config.s3.accelerate {
+        objects.accelerated()?
+    } else {
+        objects
+    };
     let uploads = crate::service::Uploads::new(
         std::sync::Arc::new(objects),
         std::sync::Arc::new(DynamoSessions::new(sdk, &config.table)),

@@ -14,7 +14,7 @@ pub use parts::{ClaimedPart, ListedPart, PartsError, check_parts, measure, multi
 pub use plan::{MAX_PART_COUNT, MAX_PART_SIZE, MIN_PART_SIZE, PartPlan, S3_MAX_OBJECT_BYTES};
 pub use record::{Kind, Progress, Status, UploadRecord, rfc3339, timestamp, timestamp_now};
 pub use transition::{Change, Guard, Saved};
-pub use values::{ContentType, Filename, Metadata, Sha256};
+pub use values::{AllowedContentTypes, ContentType, Filename, Metadata, Sha256};
 
 /// Why a value was refused; `field` names the input so the client can fix it. Each parser names
 /// its own value (`upload_id`, `part_number`, `sha256`, …); the edge renames it with `at` to the

@@ -128,6 +128,13 @@ impl Filename {
     }
 }
 
+/// A MIME type's `type` or `subtype`: the characters RFC 6838 allows in names.
+fn is_token(t: &str) -> bool {
+    !t.is_empty()
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+}
+
 /// A MIME type such as `video/mp4; codecs=avc1`; defaults to `application/octet-stream`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -136,17 +143,12 @@ pub struct ContentType(String);
 impl ContentType {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let field = "content_type";
-        let ok_token = |t: &str| {
-            !t.is_empty()
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-        };
         let essence = s.split(';').next().unwrap_or_default().trim();
         let valid = s.len() <= 255
             && s.bytes().all(|b| (0x20..0x7f).contains(&b))
             && essence
                 .split_once('/')
-                .is_some_and(|(a, b)| ok_token(a) && ok_token(b));
+                .is_some_and(|(a, b)| is_token(a) && is_token(b));
         if valid {
             Ok(Self(s.trim().to_owned()))
         } else {
@@ -159,6 +161,96 @@ impl ContentType {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// `type` and `subtype`, parameters left out (valid by construction, so always both).
+    fn essence(&self) -> (&str, &str) {
+        let essence = self.0.split(';').next().unwrap_or_default().trim();
+        essence.split_once('/').unwrap_or((essence, ""))
+    }
+}
+
+/// One entry of an allow-list: `type/subtype`, or `type/*` for every subtype; lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TypePattern {
+    ty: String,
+    /// `None`: any subtype.
+    subtype: Option<String>,
+}
+
+/// Which content types uploads may declare (`ALLOWED_CONTENT_TYPES`, e.g. `image/*,application/pdf`):
+/// matched case-insensitively on the type and subtype, parameters (`; charset=…`) ignored.
+/// Empty allows every type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedContentTypes(Vec<TypePattern>);
+
+impl AllowedContentTypes {
+    /// A comma-separated list of `type/subtype` and `type/*`; blank entries are skipped.
+    pub fn parse(list: &str) -> Result<Self, Invalid> {
+        let mut patterns = Vec::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let refuse = |why: &str| Invalid::new(entry, why);
+            if entry.contains(';') {
+                return Err(refuse(
+                    "parameters are ignored when matching: list the type alone",
+                ));
+            }
+            if entry == "*/*" {
+                return Err(refuse(
+                    "*/* would allow every type: leave the list empty instead",
+                ));
+            }
+            let (ty, subtype) = entry
+                .split_once('/')
+                .filter(|(t, s)| is_token(t) && (*s == "*" || is_token(s)))
+                .ok_or_else(|| refuse("must be type/subtype or type/*"))?;
+            patterns.push(TypePattern {
+                ty: ty.to_ascii_lowercase(),
+                subtype: (subtype != "*").then(|| subtype.to_ascii_lowercase()),
+            });
+        }
+        Ok(Self(patterns))
+    }
+
+    /// Whether every type is allowed (the list is empty).
+    pub fn allows_all(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn allows(&self, content_type: &ContentType) -> bool {
+        let (ty, subtype) = content_type.essence();
+        self.allows_all()
+            || self.0.iter().any(|p| {
+                p.ty.eq_ignore_ascii_case(ty)
+                    && p.subtype
+                        .as_deref()
+                        .is_none_or(|s| s.eq_ignore_ascii_case(subtype))
+            })
+    }
+}
+
+impl fmt::Display for TypePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.ty, self.subtype.as_deref().unwrap_or("*"))
+    }
+}
+
+impl fmt::Display for AllowedContentTypes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// As a list of patterns, for clients to see what they may upload.
+impl Serialize for AllowedContentTypes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(ToString::to_string))
     }
 }
 
@@ -288,5 +380,51 @@ mod tests {
         assert!(m("Project", "x").is_err());
         assert!(m("k", "caf\u{e9}").is_err());
         assert!(m("k", &"v".repeat(3000)).is_err());
+    }
+
+    #[test]
+    fn an_allow_list_matches_types_and_wildcards_whatever_their_case_and_parameters() {
+        let list = AllowedContentTypes::parse(" image/* , Application/PDF,, ")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(list.to_string(), "image/*, application/pdf");
+        let allows =
+            |t: &str| list.allows(&ContentType::parse(t).unwrap_or_else(|e| panic!("{e}")));
+        assert!(allows("image/png"));
+        assert!(allows("IMAGE/SVG+XML"));
+        assert!(allows("application/pdf; charset=binary"));
+        assert!(allows("application/Pdf"));
+        assert!(!allows("application/pdfx"));
+        assert!(!allows("application/x-pdf"));
+        assert!(!allows("text/plain"));
+        assert!(!allows("imagex/png"));
+        // Nothing declared is `application/octet-stream`, checked like any other type.
+        assert!(!list.allows(&ContentType::default()));
+
+        let all = AllowedContentTypes::parse("").unwrap_or_else(|e| panic!("{e}"));
+        assert!(all.allows_all() && all.allows(&ContentType::default()));
+        assert_eq!(
+            AllowedContentTypes::parse(" , "),
+            Ok(AllowedContentTypes::default())
+        );
+    }
+
+    #[test]
+    fn an_allow_list_entry_that_is_not_a_type_or_wildcard_is_refused() {
+        for bad in [
+            "image",
+            "*/*",
+            "*/png",
+            "image/p*",
+            "image/",
+            "/png",
+            "text/plain; charset=utf-8",
+            "image/png image/gif",
+        ] {
+            let e = AllowedContentTypes::parse(&format!("application/pdf,{bad}"));
+            assert!(
+                e.as_ref().is_err_and(|e| e.field == bad.trim()),
+                "{bad:?}: {e:?}"
+            );
+        }
     }
 }

@@ -188,7 +188,7 @@ pub struct Empty {}
         (status = 200, description = "The session", body = Created),
         (status = 400, description = "Malformed body or invalid field"),
         (status = 413, description = "The declared size over `MAX_OBJECT_BYTES`, or a body over 64 KiB"),
-        (status = 415, description = "A body without `Content-Type: application/json`"),
+        (status = 415, description = "A body without `Content-Type: application/json`, or a `type` outside `ALLOWED_CONTENT_TYPES`"),
         (status = 429, description = "The caller's open uploads would pass its limits"),
     ))]
 pub async fn create(
@@ -472,6 +472,7 @@ pub struct Params {
         (status = 200, description = "A form POST policy for one object", body = Params),
         (status = 400, description = "No filename, or an invalid one or invalid metadata"),
         (status = 413, description = "A declared size over what one form may carry"),
+        (status = 415, description = "A `type` outside `ALLOWED_CONTENT_TYPES`"),
         (status = 429, description = "The caller's open uploads would pass its limits"),
     ))]
 pub async fn params(

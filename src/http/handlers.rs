@@ -56,7 +56,8 @@ pub struct CreateRequest {
     filename: String,
     /// The object's size in bytes (at most `MAX_OBJECT_BYTES`, else 413).
     size: u64,
-    /// A MIME type; `application/octet-stream` when left out.
+    /// A MIME type; `application/octet-stream` when left out. Outside `ALLOWED_CONTENT_TYPES`
+    /// (when set): 415.
     #[schema(
         max_length = 255,
         pattern = "^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+"
@@ -122,7 +123,7 @@ pub struct CreateResponse {
         (status = 201, description = "Created, with the first parts' URLs", body = CreateResponse),
         (status = 400, description = "Malformed body or invalid field"),
         (status = 413, description = "`size` over `MAX_OBJECT_BYTES`, or a body over 64 KiB"),
-        (status = 415, description = "A body without `Content-Type: application/json`"),
+        (status = 415, description = "A body without `Content-Type: application/json`, or a `content_type` outside `ALLOWED_CONTENT_TYPES`"),
         (status = 429, description = "The caller's open uploads would pass its limits"),
     ))]
 pub async fn create(

@@ -193,6 +193,11 @@ fn problem_schema() -> Value {
                 "$ref": "#/components/schemas/Record",
                 "description": "`verification-failed`: the failed record",
             },
+            "allowed_content_types": {
+                "type": "array",
+                "items": { "type": "string" },
+                "description": "`content-type-not-allowed`: the types an upload may declare (`type/*`: any subtype)",
+            },
         },
     })
 }

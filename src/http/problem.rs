@@ -77,6 +77,9 @@ slugs! {
     UnsupportedMediaType => "unsupported-media-type", "Request body must be JSON",
         "A JSON route received a body without `Content-Type: application/json`.",
         "Send the body as JSON with that content type (an empty body needs none).";
+    ContentTypeNotAllowed => "content-type-not-allowed", "Content type not allowed",
+        "The upload declares a content type (`content_type`, or Uppy's `type`) that the service does not accept (`ALLOWED_CONTENT_TYPES`); an upload that declares none is `application/octet-stream`. Form POSTs are held to the declared type by S3 too.",
+        "Upload a file of a type `allowed_content_types` lists (`type/*` stands for any subtype), declaring its type.";
     OverLimit => "over-limit", "Too many open uploads",
         "The caller's open uploads would pass its limit on open sessions or pending bytes (`detail` names which).",
         "Complete or abort some open uploads first.";
@@ -215,6 +218,13 @@ impl From<Error> for Problem {
                 "Not allowed in the upload's state",
                 why,
             ),
+            ref e @ Error::ContentTypeNotAllowed { ref allowed, .. } => Problem::new(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                Slug::ContentTypeNotAllowed,
+                "Content type not allowed",
+                e.to_string(),
+            )
+            .with(json!({ "field": "content_type", "allowed_content_types": allowed })),
             e @ Error::OverLimit(_) => Problem::new(
                 S::TOO_MANY_REQUESTS,
                 Slug::OverLimit,

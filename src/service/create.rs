@@ -110,6 +110,7 @@ impl Uploads {
         req: UnsizedUpload,
         size: Option<u64>,
     ) -> Result<(UploadRecord, PostForm), Error> {
+        self.check_content_type(&req.content_type)?;
         let limit = self.unsized_reservation().min(S3_MAX_POST_BYTES);
         if let Some(size) = size.filter(|&s| s > limit) {
             return Err(Error::TooLarge { size, max: limit });
@@ -147,6 +148,7 @@ impl Uploads {
         plan: Option<PartPlan>,
         part_checksums: bool,
     ) -> Result<UploadRecord, Error> {
+        self.check_content_type(&req.content_type)?;
         let id = UploadId::generate();
         let key = ObjectKey::new(id, &req.filename);
         let bytes = plan.map_or_else(|| self.unsized_reservation(), |p| p.size());
@@ -185,6 +187,21 @@ impl Uploads {
             return Err(e.into());
         }
         Ok(record)
+    }
+
+    /// `ALLOWED_CONTENT_TYPES`, checked by `start_multipart` and `create_post` (every create
+    /// goes through one) before anything is reserved. S3 holds the type afterwards: a multipart upload's is fixed at CreateMultipartUpload, and a form's
+    /// policy pins `Content-Type` to it.
+    fn check_content_type(&self, declared: &ContentType) -> Result<(), Error> {
+        let allowed = &self.limits.allowed_content_types;
+        if allowed.allows(declared) {
+            Ok(())
+        } else {
+            Err(Error::ContentTypeNotAllowed {
+                declared: declared.clone(),
+                allowed: allowed.clone(),
+            })
+        }
     }
 
     /// What a session of unknown size reserves, and may hold at most.

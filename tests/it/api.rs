@@ -482,3 +482,82 @@ async fn an_empty_file_uploads_and_verifies() {
         (json!("verified"), json!(EMPTY), json!(0))
     );
 }
+
+/// With `KMS_KEY_ARN`, the service asks for SSE-KMS under that key (and a bucket key) where it
+/// creates objects, so clients send no encryption header: parts PUT and forms POST exactly as
+/// before, the verification reads the object back, and the download URL fetches it.
+#[tokio::test]
+async fn with_a_kms_key_uploads_and_forms_ask_for_it_and_still_verify() {
+    use std::sync::Arc;
+    use verified_uploads::aws::{DynamoSessions, S3Objects};
+    const ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let sdk = sdk().await;
+    let objects = S3Objects::new(&sdk, bucket(), std::time::Duration::from_secs(20))
+        .unwrap()
+        .with_kms_key(Some(ARN.into()));
+    let uploads = verified_uploads::service::Uploads::new(
+        Arc::new(objects),
+        Arc::new(DynamoSessions::new(&sdk, table())),
+        test_limits(),
+        small_ranges(),
+    );
+    let client = Client::over(Arc::new(uploads));
+    let encryption = |key: String| async move {
+        let head = s3_client()
+            .await
+            .head_object()
+            .bucket(bucket())
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        (
+            head.server_side_encryption().map(|e| e.as_str().to_owned()),
+            head.ssekms_key_id().map(str::to_owned),
+        )
+    };
+    let kms = (Some("aws:kms".to_owned()), Some(ARN.to_owned()));
+
+    let file = data(PART + 10, 5);
+    let c = client
+        .create(
+            json!({"filename": "secret.bin", "size": file.len(), "part_size": PART,
+                       "sha256": sha256_hex(&file)}),
+        )
+        .await;
+    assert_eq!(c.status, 201, "{}", c.body);
+    for p in c.body["parts"].as_array().unwrap() {
+        let headers = p["headers"].as_object().unwrap();
+        assert_eq!(headers.keys().collect::<Vec<_>>(), ["content-length"]);
+    }
+    put_all(&c.body, &file, PART).await;
+    let id = c.body["upload_id"].as_str().unwrap();
+    let done = client.complete(id).await;
+    assert_eq!(done.body["status"], "verified", "{}", done.body);
+    assert_eq!(
+        encryption(c.body["key"].as_str().unwrap().to_owned()).await,
+        kms
+    );
+    let download = client.download(id).await;
+    assert_eq!(download.status, 200, "{}", download.body);
+    let got = reqwest::get(download.body["url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(sha256_hex(&got.bytes().await.unwrap()), sha256_hex(&file));
+
+    // A form carries the encryption fields itself; posted as given, it verifies.
+    let (form_id, form_key, form) = signed_form(&client, "secret.txt", "").await;
+    assert_eq!(form["fields"]["x-amz-server-side-encryption"], "aws:kms");
+    assert_eq!(
+        form["fields"]["x-amz-server-side-encryption-aws-kms-key-id"],
+        ARN
+    );
+    let body = data(3000, 6);
+    post_signed(&form, &body).await;
+    let read = client.record(&form_id).await;
+    assert_eq!(read.body["status"], "verified", "{}", read.body);
+    assert_eq!(read.body["sha256"], sha256_hex(&body));
+    // moto stores a form's object without its encryption fields (S3 applies them); that S3
+    // refuses a form that drops or changes them is `presigned`'s to show.
+    assert!(object_exists(&form_key).await);
+}

@@ -345,3 +345,70 @@ async fn a_completion_is_refused_over_an_object_already_under_its_key() {
     );
     assert_eq!(s.head(key, None).await.unwrap().unwrap().etag, first.etag);
 }
+
+/// With a KMS key, what a client sends does not change: a part URL takes the part with only
+/// its signed length (SSE is fixed at CreateMultipartUpload), and a form is posted with the
+/// fields it came with. The form's encryption fields are pinned by its policy: dropped, or
+/// naming another key, S3 refuses the form.
+#[tokio::test]
+async fn with_a_kms_key_clients_send_nothing_more_and_a_form_cannot_drop_or_change_it() {
+    const ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let server = s3s_server().await;
+    let s = store(&server.endpoint).with_kms_key(Some(ARN.into()));
+
+    let key = "uploads/01TEST/kms.bin";
+    let upload = new_upload(&s, key, false).await;
+    let signed = s
+        .presign_parts(
+            key,
+            &upload,
+            &[PartToSign {
+                part_number: part(1),
+                len: Some(100),
+                sha256: None,
+            }],
+            Duration::from_secs(300),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        signed[0].headers.keys().collect::<Vec<_>>(),
+        ["content-length"]
+    );
+    assert_eq!(put(&signed[0].url, &[], vec![3u8; 100]).await, 200);
+
+    let key = "uploads/01TEST/kms.txt";
+    let form = s
+        .presign_post(
+            key,
+            &ContentType::parse("text/plain").unwrap(),
+            100,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(form.fields["x-amz-server-side-encryption"], "aws:kms");
+    assert_eq!(
+        form.fields["x-amz-server-side-encryption-aws-kms-key-id"],
+        ARN
+    );
+    assert_eq!(
+        form.fields["x-amz-server-side-encryption-bucket-key-enabled"],
+        "true"
+    );
+    let other_key = ARN.replace("1234abcd", "9999abcd");
+    let changed = post(
+        &form,
+        &[("x-amz-server-side-encryption-aws-kms-key-id", &other_key)],
+        vec![1],
+    )
+    .await;
+    assert!(matches!(changed.0, 400 | 403), "{changed:?}");
+    let mut dropped = form.clone();
+    dropped.fields.remove("x-amz-server-side-encryption");
+    let dropped = post(&dropped, &[], vec![1]).await;
+    assert!(matches!(dropped.0, 400 | 403), "{dropped:?}");
+    assert!(s.head(key, None).await.unwrap().is_none());
+    let ok = post(&form, &[], vec![b'x'; 10]).await;
+    assert_eq!(ok.0, 201, "{ok:?}");
+}

@@ -129,3 +129,62 @@ async fn an_unsized_session_holds_no_more_than_it_reserved() {
     assert_eq!(http_status(refused), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(fx.peek(r.upload_id).status, Status::Pending);
 }
+
+#[tokio::test]
+async fn a_content_type_outside_the_allow_list_is_refused_at_every_create_before_anything_is_held()
+{
+    let fx = Fx::new(Limits {
+        allowed_content_types: crate::domain::AllowedContentTypes::parse("image/*,application/pdf")
+            .unwrap(),
+        ..few(10, u64::MAX / 4)
+    });
+    let typed = |t: &str| UnsizedUpload {
+        content_type: ContentType::parse(t).unwrap(),
+        ..declared(None)
+    };
+    let sized = |t: &str| NewUpload {
+        content_type: ContentType::parse(t).unwrap(),
+        ..new_upload(1000)
+    };
+    // A type never declared is application/octet-stream, and refused like any other.
+    let refused = [
+        fx.uploads.create(OWNER, sized("text/html")).await.err(),
+        fx.uploads.create(OWNER, new_upload(1000)).await.err(),
+        fx.uploads
+            .create_planned(OWNER, typed("text/html"), 1000, 5 * MIB)
+            .await
+            .err(),
+        fx.uploads
+            .create_unsized(OWNER, typed("video/mp4"))
+            .await
+            .err(),
+        fx.uploads
+            .create_post(OWNER, typed("application/pdfx"), None)
+            .await
+            .err(),
+    ];
+    for e in refused {
+        let e = e.expect("refused");
+        assert!(matches!(e, Error::ContentTypeNotAllowed { .. }), "{e:?}");
+        assert_eq!(http_status(e), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    assert_eq!(fx.sessions.reserved(OWNER), (0, 0));
+    assert_eq!(fx.objects.faults.count(Call::CreateMultipart), 0);
+    assert_eq!(fx.objects.faults.count(Call::PresignPost), 0);
+
+    // Allowed types, whatever their case and parameters, go through every route.
+    fx.uploads.create(OWNER, sized("IMAGE/PNG")).await.unwrap();
+    fx.uploads
+        .create_planned(OWNER, typed("application/pdf; x=1"), 1000, 5 * MIB)
+        .await
+        .unwrap();
+    fx.uploads
+        .create_unsized(OWNER, typed("image/webp"))
+        .await
+        .unwrap();
+    fx.uploads
+        .create_post(OWNER, typed("image/jpeg"), None)
+        .await
+        .unwrap();
+    assert_eq!(fx.sessions.reserved(OWNER).0, 4);
+}
