@@ -143,12 +143,27 @@ pub struct ContentType(String);
 impl ContentType {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let field = "content_type";
-        let essence = s.split(';').next().unwrap_or_default().trim();
+        let mut pieces = s.split(';');
+        let essence = pieces.next().unwrap_or_default().trim();
+        // Parameters are `token=token` or `token="…"`, nothing else: S3 stores the whole string,
+        // and a comma would smuggle a second type past the allow-list (browsers take the last
+        // of `image/png; a=1, text/html`).
+        let parameter = |p: &str| {
+            p.trim().split_once('=').is_some_and(|(name, value)| {
+                is_token(name)
+                    && (is_token(value)
+                        || value
+                            .strip_prefix('"')
+                            .and_then(|v| v.strip_suffix('"'))
+                            .is_some_and(|v| !v.contains(['"', '\\', ','])))
+            })
+        };
         let valid = s.len() <= 255
             && s.bytes().all(|b| (0x20..0x7f).contains(&b))
             && essence
                 .split_once('/')
-                .is_some_and(|(a, b)| is_token(a) && is_token(b));
+                .is_some_and(|(a, b)| is_token(a) && is_token(b))
+            && pieces.all(parameter);
         if valid {
             Ok(Self(s.trim().to_owned()))
         } else {
@@ -208,6 +223,13 @@ impl AllowedContentTypes {
                 ty: ty.to_ascii_lowercase(),
                 subtype: (subtype != "*").then(|| subtype.to_ascii_lowercase()),
             });
+        }
+        // A list that says something but names nothing (`,`) must not quietly allow everything.
+        if patterns.is_empty() && !list.trim().is_empty() {
+            return Err(Invalid::new(
+                "ALLOWED_CONTENT_TYPES",
+                "names no type: leave it empty to allow every type",
+            ));
         }
         Ok(Self(patterns))
     }
@@ -375,6 +397,18 @@ mod tests {
         assert!(ContentType::parse("video/mp4; codecs=avc1").is_ok());
         assert!(ContentType::parse("nonsense").is_err());
         assert!(ContentType::parse("a/b\r\nx-evil: 1").is_err());
+        assert!(ContentType::parse("text/plain; charset=\"utf-8\"").is_ok());
+        // A second type cannot ride along in the parameters (browsers take the last one).
+        for smuggled in [
+            "image/png; a=1, text/html",
+            "image/png;,text/html",
+            "image/png; a=\"x, text/html\"",
+            "image/png; a=\"x\\\"",
+            "image/png; junk",
+            "image/png;",
+        ] {
+            assert!(ContentType::parse(smuggled).is_err(), "{smuggled}");
+        }
         let m = |k: &str, v: &str| Metadata::parse(BTreeMap::from([(k.into(), v.into())]));
         assert!(m("project", "apollo-11").is_ok());
         assert!(m("Project", "x").is_err());
@@ -402,10 +436,8 @@ mod tests {
 
         let all = AllowedContentTypes::parse("").unwrap_or_else(|e| panic!("{e}"));
         assert!(all.allows_all() && all.allows(&ContentType::default()));
-        assert_eq!(
-            AllowedContentTypes::parse(" , "),
-            Ok(AllowedContentTypes::default())
-        );
+        // A list that names nothing is refused rather than read as "everything".
+        assert!(AllowedContentTypes::parse(" , ").is_err());
     }
 
     #[test]
