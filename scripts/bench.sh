@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # `make bench`: prints the verification, memory, pre-signing and CLI upload figures, each beside its
-# baseline measured in the same run (`scripts/bench.sh PORT cli`: the CLI upload alone). Figures
-# and machine go in docs/benchmarks.md.
+# baseline measured in the same run (`scripts/bench.sh PORT cli`: the CLI upload alone;
+# `scripts/bench.sh PORT verify`: the hashing core, verification and verifier memory, items 0-2).
+# Figures and machine go in docs/benchmarks.md.
 #
 # The S3 server here is s3s + s3s-fs (examples/s3_server.rs: real S3 protocol, SigV4 checked,
-# file-backed), not moto: moto copies the whole object on every request, so 128 ranged GETs of a
-# 1 GiB object cost 128 full copies (measured: 13 MiB/s), which measures moto, not the verifier.
+# file-backed; GET bodies read in 1 MiB blocks, not s3s-fs's 4 KiB ones), not moto: moto copies
+# the whole object on every request, so 128 ranged GETs of a 1 GiB object cost 128 full copies
+# (measured: 13 MiB/s), which measures moto, not the verifier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${1:-4588}
@@ -111,6 +113,7 @@ echo "== 2. peak RSS of the verifier (/usr/bin/time -v)"
 rss() { /usr/bin/time -v $rel/verifier --bucket "$BUCKET_NAME" --key "$1" 2>&1 >/dev/null | awk '/Maximum resident/ {print $6}'; }
 r1=$(rss bench/1g.bin); r4=$(rss bench/4g.bin)
 echo "1 GiB: $((r1 / 1024)) MiB   4 GiB: $((r4 / 1024)) MiB   4 GiB / 1 GiB: $(ratio "$r4" "$r1") (targets: <= 64 MiB, within 10%)"
+[ "${2:-}" = verify ] && exit 0
 
 echo "== 3. pre-signing 10,000 part URLs"
 p=$($rel/examples/bench_presign 10000 | python3 -c "import json,sys; print(json.load(sys.stdin)['us_per_url'])")

@@ -70,8 +70,12 @@ impl Default for Limits {
 /// How the verifier reads objects back.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyConfig {
+    /// Ranged GETs fetched ahead of the hasher (in flight, or arrived out of order).
     pub concurrency: usize,
     pub range_bytes: u64,
+    /// Fetched ranges queued for the hasher: what lets it start the next range the moment it
+    /// finishes one. Memory: `(concurrency + prefetch + 1) × range_bytes`.
+    pub prefetch: usize,
     /// A ranged GET whose body sends nothing for this long is resumed on a new connection.
     pub stall_timeout: Duration,
 }
@@ -79,9 +83,12 @@ pub struct VerifyConfig {
 impl Default for VerifyConfig {
     fn default() -> Self {
         Self {
-            // Measured (docs/benchmarks.md): as fast as 4 × 8 MiB, at ~60 MiB peak RSS instead of ~80.
+            // Measured (docs/benchmarks.md): hash-bound from a local server like 6 × 4 MiB, but
+            // with a 24 MiB bound instead of 32 (the pipeline does fill its bound): ~46-59 MiB
+            // peak RSS for the verifier. Six connections for S3's per-connection throughput.
             concurrency: 6,
-            range_bytes: 4 * MIB,
+            range_bytes: 3 * MIB,
+            prefetch: 1,
             stall_timeout: Duration::from_secs(20),
         }
     }
@@ -99,6 +106,7 @@ impl VerifyConfig {
                 64 * 1024,
                 256 * MIB,
             )?,
+            prefetch: number(&get, "VERIFY_PREFETCH", v.prefetch as u64, 1, 64)? as usize,
             stall_timeout: Duration::from_secs(number(
                 &get,
                 "VERIFY_STALL_SECONDS",
@@ -458,6 +466,25 @@ mod tests {
                 .ok(),
             Some(1000)
         );
+    }
+
+    #[test]
+    fn verify_read_ahead_is_bounded_and_configurable() {
+        let verify = |pairs: &[(&str, &str)]| {
+            let env: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect();
+            VerifyConfig::from_lookup(|k| env.get(k).cloned())
+        };
+        let d = verify(&[]).unwrap_or_else(|e| panic!("{e}"));
+        // The default bound, (concurrency + prefetch + 1) × range, stays small for Lambda.
+        let bound = (d.concurrency + d.prefetch + 1) as u64 * d.range_bytes;
+        assert!(bound <= 32 * MIB, "{bound}");
+        let p = verify(&[("VERIFY_PREFETCH", "3")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.prefetch, 3);
+        assert!(verify(&[("VERIFY_PREFETCH", "0")]).is_err());
+        assert!(verify(&[("VERIFY_PREFETCH", "65")]).is_err());
     }
 
     #[test]

@@ -88,6 +88,7 @@ pub fn small_ranges() -> VerifyConfig {
     VerifyConfig {
         concurrency: 3,
         range_bytes: 1024 * 1024 + 17,
+        prefetch: 1,
         stall_timeout: Duration::from_secs(2),
     }
 }

@@ -29,6 +29,7 @@ const RANGE: u64 = 64 * KIB;
 const VERIFY: VerifyConfig = VerifyConfig {
     concurrency: 2,
     range_bytes: RANGE,
+    prefetch: 1,
     stall_timeout: Duration::from_secs(1),
 };
 
