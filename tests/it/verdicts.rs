@@ -181,8 +181,8 @@ async fn a_rule_on_the_bus_receives_one_event_per_verdict_whose_detail_is_the_re
 /// What the receiver got: each request's headers and body.
 type Received = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
 
-/// A webhook endpoint on loopback that answers 500 to the first request and 204 after.
-async fn receiver() -> (String, Received) {
+/// A webhook endpoint on loopback; it answers 500 to the first `refuse` requests, 204 after.
+async fn receiver(refuse: usize) -> (String, Received) {
     let got: Received = Arc::default();
     let state = got.clone();
     let app = axum::Router::new().route(
@@ -192,7 +192,7 @@ async fn receiver() -> (String, Received) {
             async move {
                 let mut got = state.lock().unwrap();
                 got.push((headers, body.to_vec()));
-                if got.len() == 1 {
+                if got.len() <= refuse {
                     axum::http::StatusCode::INTERNAL_SERVER_ERROR
                 } else {
                     axum::http::StatusCode::NO_CONTENT
@@ -204,6 +204,25 @@ async fn receiver() -> (String, Received) {
     let url = format!("http://{}/hooks", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, got)
+}
+
+/// Delivers `route`'s queue to `url` as `make dev` does, retrying after 1 s (2 s at most);
+/// abort the task to stop.
+async fn deliver_to(route: &Route, url: String) -> tokio::task::JoinHandle<()> {
+    let config = WebhookConfig {
+        url,
+        timeout: Duration::from_secs(5),
+        retry_base: Duration::from_secs(1),
+        retry_max: Duration::from_secs(2),
+        queue_url: Some(route.queue_url.clone()),
+    };
+    let deliverer =
+        Deliverer::new(config, Secret::parse(SECRET).unwrap(), sessions().await).unwrap();
+    let queue = SqsQueue::new(&sdk().await, &route.queue_url);
+    tokio::spawn(verified_uploads::local::run_webhooks(
+        Arc::new(deliverer),
+        Arc::new(queue),
+    ))
 }
 
 /// Checks a delivery's signature as the Standard Webhooks spec says, written out here rather
@@ -259,21 +278,8 @@ fn assert_signed(headers: &HeaderMap, body: &[u8]) {
 async fn webhooks_are_signed_and_a_failed_delivery_is_retried_with_the_same_id() {
     let route = Route::new("webhooks").await;
     let client = route.client().await;
-    let (url, got) = receiver().await;
-    let config = WebhookConfig {
-        url,
-        timeout: Duration::from_secs(5),
-        retry_base: Duration::from_secs(1),
-        retry_max: Duration::from_secs(2),
-        queue_url: Some(route.queue_url.clone()),
-    };
-    let deliverer =
-        Deliverer::new(config, Secret::parse(SECRET).unwrap(), sessions().await).unwrap();
-    let queue = SqsQueue::new(&sdk().await, &route.queue_url);
-    let delivering = tokio::spawn(verified_uploads::local::run_webhooks(
-        Arc::new(deliverer),
-        Arc::new(queue),
-    ));
+    let (url, got) = receiver(1).await;
+    let delivering = deliver_to(&route, url).await;
 
     let file = data(PART + 99, 32);
     let id = uploaded(&client, &file, &sha256_hex(&file)).await;
@@ -319,35 +325,8 @@ async fn webhooks_are_signed_and_a_failed_delivery_is_retried_with_the_same_id()
 #[tokio::test]
 async fn a_verdict_event_the_service_did_not_put_is_not_signed_and_delivered() {
     let route = Route::new("forged").await;
-    let got: Received = Arc::default();
-    let state = got.clone();
-    let app = axum::Router::new().route(
-        "/hooks",
-        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let state = state.clone();
-            async move {
-                state.lock().unwrap().push((headers, body.to_vec()));
-                axum::http::StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let config = WebhookConfig {
-        url,
-        timeout: Duration::from_secs(5),
-        retry_base: Duration::from_secs(1),
-        retry_max: Duration::from_secs(2),
-        queue_url: Some(route.queue_url.clone()),
-    };
-    let deliverer =
-        Deliverer::new(config, Secret::parse(SECRET).unwrap(), sessions().await).unwrap();
-    let queue = SqsQueue::new(&sdk().await, &route.queue_url);
-    let delivering = tokio::spawn(verified_uploads::local::run_webhooks(
-        Arc::new(deliverer),
-        Arc::new(queue),
-    ));
+    let (url, got) = receiver(0).await;
+    let delivering = deliver_to(&route, url).await;
 
     // Not the service: another producer on the same bus, with the same `source`.
     let forged = ulid::Ulid::new().to_string();
