@@ -51,7 +51,8 @@ echo "== 5. upload of 1 GiB: the verified-uploads CLI vs aws s3 cp (same server,
 api_port=$((port + 2))
 part=${BENCH_PART_MIB:-16}
 conc=${BENCH_CONCURRENCY:-4}
-scripts/stack.sh start "$ddb_port" >/dev/null
+# (Its queues and bus are the defaults: the settings above name queues on the s3s port.)
+env -u VERIFIER_QUEUE_URL -u WEBHOOK_QUEUE_URL scripts/stack.sh start "$ddb_port" >/dev/null
 AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port" LISTEN_ADDR="127.0.0.1:$api_port" WEB_DIR=/nonexistent \
   RUST_LOG=info $rel/api >"$work/api.log" 2>&1 &
 api=$!

@@ -4,10 +4,11 @@
 #   scripts/browser.sh chromium             the same, and Debian's Chromium if missing
 #   scripts/browser.sh test EMULATOR_PORT [NAME]
 #                                           Debian's Chromium (installed if missing), the API on
-#                                           127.0.0.1:$BROWSER_API_PORT, then browser/tests.mjs
-#                                           (only tests whose name contains NAME, if given); with
-#                                           STRICT_S3_ENDPOINT (scripts/strict_s3.sh), a second API
-#                                           whose S3 is that one, on $BROWSER_STRICT_API_PORT
+#                                           127.0.0.1:$BROWSER_API_PORT, then browser/tests.mjs on
+#                                           node:test, TAP out (only tests whose name contains NAME,
+#                                           if given); with STRICT_S3_ENDPOINT (scripts/strict_s3.sh),
+#                                           a second API whose S3 is that one, on
+#                                           $BROWSER_STRICT_API_PORT
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .local
@@ -73,7 +74,15 @@ run_tests() {
     wait_for "$strict_port" "$strict_pid" .local/browser-strict-api.log
     strict_url=http://127.0.0.1:$strict_port
   fi
-  API_URL=http://127.0.0.1:$port STRICT_API_URL=$strict_url node browser/tests.mjs ${filter:+"$filter"}
+  # Node's own runner, TAP: it closes with `# tests N`, `# pass N`, `# fail N`, `# cancelled N` (timed
+  # out) and `# skipped N` (what `make test` counts) and exits non-zero when a test failed. NAME, a
+  # part of a test's name, becomes a pattern matching it literally (on Node 20 the other tests show
+  # as skipped). --test-force-exit: nothing a failed test left open (a server, a browser) keeps the
+  # process alive once the tests are done.
+  local pattern=
+  [ -z "$filter" ] || pattern=$(printf '%s' "$filter" | sed 's/[][\\.*^$?+(){}|/]/\\&/g')
+  API_URL=http://127.0.0.1:$port STRICT_API_URL=$strict_url node --test-reporter=tap --test-force-exit \
+    ${pattern:+"--test-name-pattern=$pattern"} browser/tests.mjs
 }
 
 wait_for() { # PORT PID LOG: the API answering on PORT, or its log and a failure

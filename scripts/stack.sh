@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The local stack: moto server emulating S3 and DynamoDB on loopback, with the bucket and table.
 #   scripts/stack.sh setup          install moto into .venv (idempotent)
-#   scripts/stack.sh start [PORT]   start the emulator (default 4566) and create bucket + table
+#   scripts/stack.sh start [PORT]   start the emulator (default 4566) and create bucket + table,
+#                                   queues and bus as the settings name (scripts/bootstrap.py)
 #   scripts/stack.sh stop  [PORT]   stop it
 set -euo pipefail
 cd "$(dirname "$0")/.."
