@@ -24,10 +24,11 @@ template:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked --workspace --all-targets -- -D warnings
 
+# Unit tests of every crate: no emulator needed.
 unit:
-	cargo test --locked --lib
+	cargo test --locked --workspace --lib
 
 # Browser tests only, against a running `make stack-start` emulator; T=<part of a test name>.
 browser-test: setup
@@ -39,7 +40,7 @@ fuzz: setup
 
 # Rewrites docs/openapi.json from the code (the test that compares them then passes).
 openapi:
-	UPDATE_OPENAPI=1 cargo test --locked --lib openapi::tests::the_committed_document_is_the_generated_one
+	UPDATE_OPENAPI=1 cargo test --locked -p vu-functions --lib openapi::tests::the_committed_document_is_the_generated_one
 
 stack-start:
 	scripts/stack.sh start $(DEV_PORT)

@@ -16,7 +16,7 @@ command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -
 command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
 scripts/stack.sh setup
 local_aws_env "$port"
-cargo build --locked --release --bin verifier --bin api --bin verified-uploads --examples 2>&1 | tail -1
+cargo build --locked --release --workspace --bins --examples 2>&1 | tail -1
 py=.venv/bin/python
 rel=${CARGO_TARGET_DIR:-target}/release
 work=.local/bench

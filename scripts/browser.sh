@@ -45,7 +45,7 @@ run_tests() {
   # `make test` hands over the binary its `cargo test` built (API_BIN), so nothing builds twice.
   local api=${API_BIN:-}
   if [ -z "$api" ]; then
-    cargo build --locked --quiet --bin api
+    cargo build --locked --quiet --workspace --bins
     api=./target/debug/api
   fi
   local p

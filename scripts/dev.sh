@@ -10,7 +10,8 @@ port=${1:-4566}
 local_aws_env "$port"
 trap 'scripts/stack.sh stop "$port"' EXIT
 scripts/stack.sh start "$port"
-cargo build --locked --bin api
+# The same build as `make test` (every binary, the same features): nothing is compiled twice.
+cargo build --locked --workspace --bins
 echo "Verdict events: bus $EVENT_BUS_NAME -> $AWS_ENDPOINT_URL/123456789012/$BUCKET_NAME-events (SQS)${WEBHOOK_URL:+; webhooks to $WEBHOOK_URL}"
 echo "API and upload page: http://${LISTEN_ADDR:-127.0.0.1:3000}/  (Uppy example: /uppy.html; emulator: $AWS_ENDPOINT_URL)  Ctrl-C stops both"
 ./target/debug/api

@@ -14,7 +14,7 @@ scripts/stack.sh setup
 # `make test` hands over the binary its `cargo test` built (API_BIN), so nothing builds twice.
 api=${API_BIN:-}
 if [ -z "$api" ]; then
-  cargo build --locked --quiet --bin api
+  cargo build --locked --quiet --workspace --bins
   api=${CARGO_TARGET_DIR:-target}/debug/api
 fi
 if curl -s -m 2 -o /dev/null "http://127.0.0.1:$port/healthz"; then

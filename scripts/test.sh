@@ -8,7 +8,10 @@ strict_port=${STRICT_S3_PORT:-$((port + 1))}
 . scripts/env.sh
 
 echo "== fmt"; cargo fmt --all -- --check
-echo "== clippy"; cargo clippy --locked --all-targets -- -D warnings
+echo "== clippy"; cargo clippy --locked --workspace --all-targets -- -D warnings
+# The binaries the integration and browser tests run (and `make dev` runs): one build, the same
+# features as the tests' (tests/Cargo.toml holds what the tests use as normal dependencies).
+echo "== build"; cargo build --locked --workspace --bins
 
 # A fresh emulator per run, so no state leaks between runs.
 scripts/stack.sh stop "$port"
@@ -20,7 +23,7 @@ echo "== tests"
 mkdir -p .local
 # Examples hold no tests (clippy above compiles them); doc tests: none. The strict S3 suite runs
 # next, on its own emulator.
-cargo test --locked --lib --bins --tests -- --skip strict_s3:: 2>&1 | tee .local/test-output.log
+cargo test --locked --workspace --lib --bins --tests -- --skip strict_s3:: 2>&1 | tee .local/test-output.log
 
 # What S3 itself refuses: the API's URLs and forms against LocalStack's S3, which checks
 # signatures, lengths and checksums (moto checks none); DynamoDB stays on moto.
@@ -28,7 +31,7 @@ echo "== strict S3 (LocalStack's S3 on 127.0.0.1:$strict_port)"
 strict_started=$(date +%s.%N)
 scripts/strict_s3.sh start "$strict_port"
 export STRICT_S3_ENDPOINT=http://127.0.0.1:$strict_port
-cargo test --locked --test it strict_s3:: -- --show-output 2>&1 | tee .local/strict-s3-output.log
+cargo test --locked -p vu-tests --test it strict_s3:: -- --show-output 2>&1 | tee .local/strict-s3-output.log
 cat .local/strict-s3-output.log >>.local/test-output.log
 python3 - "$strict_started" <<'PY'
 import re, sys, time
@@ -44,7 +47,7 @@ PY
 # The upload page and stock Uppy in headless Chromium, against the API binary and the same emulator
 # (and one test against a second API whose S3 is the strict one).
 echo "== browser tests"
-# `cargo test` built target/debug/api for the integration tests (with the same features).
+# `cargo build --workspace --bins` built target/debug/api above.
 api_bin=${CARGO_TARGET_DIR:-./target}/debug/api
 API_BIN=$api_bin scripts/browser.sh test "$port" 2>&1 | tee -a .local/test-output.log
 scripts/strict_s3.sh stop "$strict_port"

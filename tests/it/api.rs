@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use verified_uploads::domain::UploadId;
+use vu_core::domain::UploadId;
 
 const PART: usize = 5 * MIB;
 
@@ -330,7 +330,7 @@ async fn part_checksums_are_signed_and_passed_to_complete() {
 
 #[tokio::test]
 async fn create_signs_at_most_the_first_hundred_parts_and_more_on_request() {
-    let client = Client::with_limits(verified_uploads::config::Limits {
+    let client = Client::with_limits(vu_functions::config::Limits {
         max_object_bytes: 1 << 40,
         ..test_limits()
     })
@@ -489,13 +489,13 @@ async fn an_empty_file_uploads_and_verifies() {
 #[tokio::test]
 async fn with_a_kms_key_uploads_and_forms_ask_for_it_and_still_verify() {
     use std::sync::Arc;
-    use verified_uploads::aws::{DynamoSessions, S3Objects};
+    use vu_aws::{DynamoSessions, S3Objects};
     const ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
     let sdk = sdk().await;
     let objects = S3Objects::new(&sdk, bucket(), std::time::Duration::from_secs(20))
         .unwrap()
         .with_kms_key(Some(ARN.into()));
-    let uploads = verified_uploads::service::Uploads::new(
+    let uploads = vu_core::service::Uploads::new(
         Arc::new(objects),
         Arc::new(DynamoSessions::new(&sdk, table())),
         test_limits(),

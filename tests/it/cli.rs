@@ -20,8 +20,12 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-const CLI: &str = env!("CARGO_BIN_EXE_verified-uploads");
-const API: &str = env!("CARGO_BIN_EXE_api");
+fn cli_bin() -> std::path::PathBuf {
+    crate::helpers::bin("verified-uploads")
+}
+fn api_bin() -> std::path::PathBuf {
+    crate::helpers::bin("api")
+}
 
 #[derive(Default)]
 struct Proxy {
@@ -171,7 +175,7 @@ impl Stack {
             .port();
         let dir = tempfile::tempdir().unwrap();
         let log = std::fs::File::create(dir.path().join("api.log")).unwrap();
-        let api = Command::new(API)
+        let api = Command::new(api_bin())
             .env("AWS_ENDPOINT_URL", &proxy_url)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("WEB_DIR", dir.path().join("no-page"))
@@ -218,7 +222,7 @@ impl Stack {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(CLI);
+        let mut c = Command::new(cli_bin());
         c.args(args)
             .env("VERIFIED_UPLOADS_API", &self.api_url)
             .env("XDG_CACHE_HOME", self.dir.path().join("cache"))

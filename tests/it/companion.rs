@@ -247,7 +247,7 @@ async fn parts_with_a_gap_or_uneven_sizes_are_refused_and_the_session_stays_open
 
 #[tokio::test]
 async fn an_object_over_the_limit_is_refused_at_completion() {
-    let limits = verified_uploads::config::Limits {
+    let limits = vu_functions::config::Limits {
         max_object_bytes: (PART + MIB) as u64,
         ..test_limits()
     };
@@ -381,7 +381,7 @@ async fn a_client_may_declare_the_digest_when_it_completes() {
 
 #[tokio::test]
 async fn a_posted_object_too_large_to_verify_inline_is_handed_to_the_verifier_by_a_read() {
-    let limits = verified_uploads::config::Limits {
+    let limits = vu_functions::config::Limits {
         verify_inline_max_bytes: 100_000,
         ..test_limits()
     };

@@ -7,8 +7,8 @@ use axum::http::{Request, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
-use verified_uploads::http::openapi;
-use verified_uploads::http::problem::Slug;
+use vu_functions::http::openapi;
+use vu_functions::http::problem::Slug;
 
 use crate::helpers::*;
 
@@ -89,8 +89,8 @@ async fn every_problem_type_resolves_to_its_page() {
 #[tokio::test]
 async fn the_local_server_renders_the_document_at_docs() {
     let client = Client::new().await;
-    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
-    let app = verified_uploads::http::with_page(client.app.clone(), &web);
+    let web = std::path::Path::new(crate::helpers::REPO).join("web");
+    let app = vu_functions::http::with_page(client.app.clone(), &web);
     let (status, ct, html) = get(&app, "/docs").await;
     assert_eq!(status, 200);
     assert!(ct.starts_with("text/html"), "{ct}");

@@ -9,7 +9,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use verified_uploads::http::CallerPolicy;
+use vu_functions::http::CallerPolicy;
 
 const PLACEHOLDER: &str = "01JF0000000000000000000000";
 const ROUTES: [&str; 7] = [
@@ -23,7 +23,7 @@ const ROUTES: [&str; 7] = [
 ];
 
 fn event(dir: &str, name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let path = Path::new(crate::helpers::REPO)
         .join(dir)
         .join(format!("{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
@@ -118,7 +118,7 @@ async fn other_callers_see_nothing(app: &Router, dir: &str) {
                 &with_sub(
                     with_id(
                         &event(dir, route),
-                        &verified_uploads::domain::UploadId::generate().to_string()
+                        &vu_core::domain::UploadId::generate().to_string()
                     ),
                     Some("mallory")
                 )
@@ -172,9 +172,9 @@ fn api_events_run_through_the_handler() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let uploads = uploads_with(test_limits(), small_ranges()).await;
-        let app = verified_uploads::http::router(uploads.clone(), CallerPolicy::AuthorizerRequired);
+        let app = vu_functions::http::router(uploads.clone(), CallerPolicy::AuthorizerRequired);
         for dir in ["events", "events/rest-v1"] {
-            let names: Vec<_> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+            let names: Vec<_> = std::fs::read_dir(Path::new(crate::helpers::REPO).join(dir))
                 .unwrap()
                 .filter_map(|e| e.unwrap().file_name().into_string().ok())
                 .filter(|n| n.ends_with(".json") && !n.starts_with("s3-") && !n.starts_with("sqs-"))
@@ -197,7 +197,7 @@ fn api_events_run_through_the_handler() {
 /// `events/uppy/`: Uppy's Companion routes as API Gateway delivers them (query strings included).
 async fn uppy_events(app: &Router) {
     let dir = "events/uppy";
-    let mut names: Vec<_> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+    let mut names: Vec<_> = std::fs::read_dir(Path::new(crate::helpers::REPO).join(dir))
         .unwrap()
         .filter_map(|e| e.unwrap().file_name().into_string().ok())
         .collect();
@@ -264,9 +264,9 @@ async fn uppy_events(app: &Router) {
 }
 
 /// The verifier's event: unknown keys are ignored; a session awaiting verification is verified.
-async fn s3_events(uploads: &std::sync::Arc<verified_uploads::service::Uploads>) {
+async fn s3_events(uploads: &std::sync::Arc<vu_core::service::Uploads>) {
     let raw = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("events/s3-complete-multipart-upload.json"),
+        Path::new(crate::helpers::REPO).join("events/s3-complete-multipart-upload.json"),
     )
     .unwrap();
     let parsed: aws_lambda_events::event::s3::S3Event = serde_json::from_str(&raw).unwrap();
@@ -275,7 +275,7 @@ async fn s3_events(uploads: &std::sync::Arc<verified_uploads::service::Uploads>)
     assert_eq!(lines[0]["outcome"], "ignored", "{}", lines[0]);
 
     // Above VERIFY_INLINE_MAX_BYTES, complete answers 202 and the verifier finishes the job.
-    let asynchronous = verified_uploads::config::Limits {
+    let asynchronous = vu_functions::config::Limits {
         verify_inline_max_bytes: 100,
         ..test_limits()
     };
@@ -313,7 +313,7 @@ async fn s3_events(uploads: &std::sync::Arc<verified_uploads::service::Uploads>)
 }
 
 async fn listing_pages_newest_first(app: &Router) {
-    let owner = format!("pager-{}", verified_uploads::domain::UploadId::generate());
+    let owner = format!("pager-{}", vu_core::domain::UploadId::generate());
     let list = |query: &str| {
         let mut e = with_sub(event("events", "list-uploads"), Some(&owner));
         e["rawQueryString"] = json!(query);

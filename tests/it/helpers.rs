@@ -10,11 +10,33 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
-use verified_uploads::aws::{DynamoSessions, S3Objects};
-use verified_uploads::config::{Limits, VerifyConfig};
-use verified_uploads::service::Uploads;
+use vu_aws::{DynamoSessions, S3Objects};
+use vu_core::service::Uploads;
+use vu_functions::config::{Limits, VerifyConfig};
 
 pub const MIB: usize = 1024 * 1024;
+
+/// The repository's root (this package is `tests/`).
+pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+/// A binary of the workspace (`api`, `verified-uploads`), built beside this test binary:
+/// `make test` builds them first (`cargo build --workspace --bins`); they are other packages',
+/// so cargo does not build them for this one.
+pub fn bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/it-… → target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|dir| dir.join(name))
+        .expect("the test binary sits in target/<profile>/deps");
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build --workspace --bins` first (make test does)",
+        path.display()
+    );
+    path
+}
 
 pub fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").expect(
@@ -221,9 +243,9 @@ impl Client {
     /// The anonymous API over `uploads`.
     pub fn over(uploads: Arc<Uploads>) -> Self {
         Self {
-            app: verified_uploads::http::router(
+            app: vu_functions::http::router(
                 uploads,
-                verified_uploads::http::CallerPolicy::AnonymousAllowed,
+                vu_functions::http::CallerPolicy::AnonymousAllowed,
             ),
         }
     }
@@ -431,14 +453,14 @@ pub fn slice(file: &[u8], part_size: usize, n: usize) -> Vec<u8> {
 
 /// Records the continuations the verifier schedules, so a test can deliver them as Lambda would.
 #[derive(Default)]
-pub struct Scheduled(pub std::sync::Mutex<Vec<verified_uploads::domain::UploadId>>);
+pub struct Scheduled(pub std::sync::Mutex<Vec<vu_core::domain::UploadId>>);
 
 #[async_trait::async_trait]
-impl verified_uploads::ports::Continuation for Scheduled {
+impl vu_core::ports::Continuation for Scheduled {
     async fn schedule(
         &self,
-        id: verified_uploads::domain::UploadId,
-    ) -> Result<(), verified_uploads::ports::PortError> {
+        id: vu_core::domain::UploadId,
+    ) -> Result<(), vu_core::ports::PortError> {
         self.0.lock().unwrap().push(id);
         Ok(())
     }
@@ -449,14 +471,14 @@ pub async fn handle_s3(
     uploads: &Uploads,
     event: aws_lambda_events::event::s3::S3Event,
 ) -> Vec<Value> {
-    let verifier = verified_uploads::lambda::verifier::Verifier {
+    let verifier = vu_functions::lambda::verifier::Verifier {
         uploads,
         bucket: &bucket(),
         continuation: &Scheduled::default(),
     };
     verifier
         .handle(
-            verified_uploads::lambda::verifier::Invocation::parse(
+            vu_functions::lambda::verifier::Invocation::parse(
                 serde_json::to_value(&event).unwrap(),
             )
             .unwrap(),
@@ -483,7 +505,7 @@ pub fn s3_event_of_version(
     key: &str,
     version: Option<&str>,
 ) -> aws_lambda_events::event::s3::S3Event {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    let path = std::path::Path::new(crate::helpers::REPO)
         .join("events")
         .join(file);
     let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

@@ -75,7 +75,7 @@ async fn runtime_api() -> (String, Arc<Runtime>) {
 
 /// The `api` binary as Lambda starts it (the emulator's settings come from the test's environment).
 fn lambda_api(runtime: &str) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_api"));
+    let mut cmd = tokio::process::Command::new(crate::helpers::bin("api"));
     cmd.env("AWS_LAMBDA_RUNTIME_API", runtime)
         .env("AWS_LAMBDA_FUNCTION_NAME", "api")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
@@ -111,8 +111,7 @@ async fn deployed_without_an_authorizer_the_api_refuses_to_start_unless_told_to(
     );
 
     // Asked for explicitly, it starts and serves API Gateway's events.
-    let event_file =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/list-uploads.json");
+    let event_file = std::path::Path::new(crate::helpers::REPO).join("events/list-uploads.json");
     let event: Value = serde_json::from_str(&std::fs::read_to_string(event_file).unwrap()).unwrap();
     rt.events.lock().unwrap().push(event);
     let mut api = lambda_api(&addr)

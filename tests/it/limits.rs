@@ -3,11 +3,11 @@
 //! does not serialize concurrent updates of one item as DynamoDB does.)
 
 use crate::helpers::*;
-use verified_uploads::config::Limits;
-use verified_uploads::domain::{ContentType, Filename, Metadata};
-use verified_uploads::error::Error;
-use verified_uploads::ports::OwnerLimit;
-use verified_uploads::service::NewUpload;
+use vu_core::domain::{ContentType, Filename, Metadata};
+use vu_core::error::Error;
+use vu_core::ports::OwnerLimit;
+use vu_core::service::NewUpload;
+use vu_functions::config::Limits;
 
 fn new_upload(size: u64) -> NewUpload {
     NewUpload {
@@ -70,7 +70,7 @@ async fn an_owners_limits_hold_on_dynamodb() {
 async fn every_create_route_refuses_a_content_type_outside_the_allow_list() {
     use serde_json::json;
     let client = Client::with_limits(Limits {
-        allowed_content_types: verified_uploads::domain::AllowedContentTypes::parse(
+        allowed_content_types: vu_core::domain::AllowedContentTypes::parse(
             "image/*,application/pdf",
         )
         .unwrap(),

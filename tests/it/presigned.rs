@@ -7,10 +7,10 @@ use aws_credential_types::Credentials as SdkCredentials;
 use hyper_util::rt::TokioIo;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
-use verified_uploads::aws::S3Objects;
-use verified_uploads::domain::{ContentType, Metadata, PartNumber, Sha256};
-use verified_uploads::ports::{NewMultipart, ObjectStore, PartToSign, PortError, PostForm};
-use verified_uploads::presign::{Credentials, Presigner};
+use vu_aws::S3Objects;
+use vu_aws::presign::{Credentials, Presigner};
+use vu_core::domain::{ContentType, Metadata, PartNumber, Sha256};
+use vu_core::ports::{NewMultipart, ObjectStore, PartToSign, PortError, PostForm};
 
 const ACCESS_KEY: &str = "AKIAVERIFIEDUPLOADS1";
 const SECRET_KEY: &str = "verified/uploads/secret/key/for/tests/only";

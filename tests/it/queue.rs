@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use crate::helpers::*;
 use serde_json::{Value, json};
-use verified_uploads::aws::SqsQueue;
-use verified_uploads::config::Limits;
-use verified_uploads::lambda::verifier::{Invocation, QueueMessage, Verifier};
-use verified_uploads::local;
-use verified_uploads::service::Uploads;
+use vu_aws::SqsQueue;
+use vu_contract::queue::QueueMessage;
+use vu_core::service::Uploads;
+use vu_functions::config::Limits;
+use vu_functions::lambda::verifier::{Invocation, Verifier};
+use vu_functions::local;
 
 /// The local server over `stack`: the API, and the verifier consuming the stack's queue.
 async fn local_server(stack: &EventsStack, limits: Limits) -> (Arc<Uploads>, Client) {
@@ -51,7 +52,7 @@ where
 /// What the table holds for `id`, read without the owner's read (which would verify a posted
 /// object itself): the fields a verdict writes.
 async fn record_of(uploads: &Uploads, id: &str) -> Value {
-    let id = verified_uploads::domain::UploadId::parse(id).unwrap();
+    let id = vu_core::domain::UploadId::parse(id).unwrap();
     let r = uploads.get("anonymous", id).await.unwrap();
     json!({
         "status": r.status.as_str(),
@@ -201,7 +202,7 @@ async fn the_sweep_finds_only_sessions_whose_lease_ran_out() {
 
     // Re-driven, it verifies; verified, it leaves the index.
     let verifier = service_with(test_limits(), small_ranges()).await;
-    let id = verified_uploads::domain::UploadId::parse(stuck_id).unwrap();
+    let id = vu_core::domain::UploadId::parse(stuck_id).unwrap();
     verifier.continue_verification(id, None).await.unwrap();
     assert_eq!(client.record(stuck_id).await.body["status"], "verified");
     let again: Vec<String> = sweeper
@@ -216,8 +217,7 @@ async fn the_sweep_finds_only_sessions_whose_lease_ran_out() {
 
 #[tokio::test]
 async fn a_queue_batch_fails_only_the_messages_that_failed() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/sqs-verifier-batch.json");
+    let path = std::path::Path::new(crate::helpers::REPO).join("events/sqs-verifier-batch.json");
     let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     // A fourth message that is nothing the verifier knows.
     let mut garbage = event["Records"][0].clone();
@@ -284,7 +284,7 @@ async fn a_session_in_flight_from_before_the_index_is_swept_once_backfilled() {
     };
     let before = swept(uploads.clone()).await;
     assert!(!before.contains(&id), "invisible before the backfill");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = std::path::Path::new(crate::helpers::REPO);
     let out = std::process::Command::new(root.join(".venv/bin/python"))
         .arg(root.join("scripts/backfill_in_flight.py"))
         .arg(table())
@@ -304,7 +304,7 @@ async fn a_session_in_flight_from_before_the_index_is_swept_once_backfilled() {
 #[tokio::test]
 async fn the_local_server_bounds_how_many_verifications_run_at_once() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use verified_uploads::ports::Continuation as _;
+    use vu_core::ports::Continuation as _;
     let stack = EventsStack::new("vu-burst").await;
     let every_object_is_large = Limits {
         verify_inline_max_bytes: 0,
@@ -327,7 +327,7 @@ async fn the_local_server_bounds_how_many_verifications_run_at_once() {
     }
     let queue = Arc::new(SqsQueue::new(&sdk().await, &stack.queue_url));
     for id in &ids {
-        let id = verified_uploads::domain::UploadId::parse(id).unwrap();
+        let id = vu_core::domain::UploadId::parse(id).unwrap();
         queue.schedule(id).await.unwrap();
     }
     let uploads = uploads_on(&stack, every_object_is_large).await;

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
-use verified_uploads::aws::{DynamoSessions, S3Objects};
-use verified_uploads::config::Limits;
-use verified_uploads::service::Uploads;
+use vu_aws::{DynamoSessions, S3Objects};
+use vu_core::service::Uploads;
+use vu_functions::config::Limits;
 
 use crate::helpers::*;
 
@@ -423,14 +423,14 @@ async fn s3_refuses_a_part_url_with_its_part_number_upload_id_key_or_signature_a
         Duration::from_secs(20),
     )
     .unwrap();
-    let forged = verified_uploads::ports::ObjectStore::presign_parts(
+    let forged = vu_core::ports::ObjectStore::presign_parts(
         &impostor,
         key,
         &percent_encoding::percent_decode_str(upload)
             .decode_utf8()
             .unwrap(),
-        &[verified_uploads::ports::PartToSign {
-            part_number: verified_uploads::domain::PartNumber::new(2).unwrap(),
+        &[vu_core::ports::PartToSign {
+            part_number: vu_core::domain::PartNumber::new(2).unwrap(),
             len: Some(10),
             sha256: None,
         }],
@@ -604,7 +604,7 @@ impl Api {
             .unwrap()
             .port();
         let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_api"))
+        let child = Command::new(crate::helpers::bin("api"))
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("WEB_DIR", "/nonexistent")
             .env("RUST_LOG", "warn")

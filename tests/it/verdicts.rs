@@ -10,17 +10,14 @@ use axum::http::HeaderMap;
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
-use verified_uploads::aws::{EventBus, SqsQueue};
-use verified_uploads::webhooks::{Deliverer, Secret, WebhookConfig};
+use vu_aws::{EventBus, SqsQueue};
+use vu_functions::webhooks::{Deliverer, Secret, WebhookConfig};
 
 use crate::helpers::*;
 
 /// The sessions table the webhooks re-read each verdict from.
-async fn sessions() -> Arc<verified_uploads::aws::DynamoSessions> {
-    Arc::new(verified_uploads::aws::DynamoSessions::new(
-        &sdk().await,
-        table(),
-    ))
+async fn sessions() -> Arc<vu_aws::DynamoSessions> {
+    Arc::new(vu_aws::DynamoSessions::new(&sdk().await, table()))
 }
 
 const PART: usize = 5 * MIB;
@@ -219,7 +216,7 @@ async fn deliver_to(route: &Route, url: String) -> tokio::task::JoinHandle<()> {
     let deliverer =
         Deliverer::new(config, Secret::parse(SECRET).unwrap(), sessions().await).unwrap();
     let queue = SqsQueue::new(&sdk().await, &route.queue_url);
-    tokio::spawn(verified_uploads::local::run_webhooks(
+    tokio::spawn(vu_functions::local::run_webhooks(
         Arc::new(deliverer),
         Arc::new(queue),
     ))
@@ -247,7 +244,7 @@ fn assert_signed(headers: &HeaderMap, body: &[u8]) {
         "signature {:?} != {expected:?}",
         header("webhook-signature")
     );
-    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
     let checked = std::process::Command::new(python)
         .args([
             "-c",

@@ -10,10 +10,10 @@ use crate::helpers::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use verified_uploads::aws::{DynamoSessions, S3Objects};
-use verified_uploads::config::Limits;
-use verified_uploads::lambda::verifier::{Invocation, Verifier};
-use verified_uploads::service::Uploads;
+use vu_aws::{DynamoSessions, S3Objects};
+use vu_core::service::Uploads;
+use vu_functions::config::Limits;
+use vu_functions::lambda::verifier::{Invocation, Verifier};
 
 type Hook = Box<dyn FnOnce() -> tokio::task::JoinHandle<()> + Send>;
 

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use crate::helpers::*;
-use verified_uploads::aws::S3Objects;
-use verified_uploads::domain::UploadId;
-use verified_uploads::ports::ObjectStore;
+use vu_aws::S3Objects;
+use vu_core::domain::UploadId;
+use vu_core::ports::ObjectStore;
 
 async fn put(key: &str, body: &[u8]) -> String {
     let out = s3_client()

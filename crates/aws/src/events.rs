@@ -1,0 +1,68 @@
+//! The `Announcer` on EventBridge: one event per verdict on the configured bus, its `detail` the
+//! record exactly as `GET /uploads/{id}` answers it.
+
+use async_trait::async_trait;
+use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+
+use vu_contract::Record;
+use vu_contract::events::{SOURCE, detail_type};
+use vu_core::domain::UploadRecord;
+use vu_core::ports::{Announcer, PortError, Upstream};
+
+pub struct EventBus {
+    client: Client,
+    bus: String,
+}
+
+impl EventBus {
+    pub fn new(sdk: &aws_config::SdkConfig, bus: impl Into<String>) -> Self {
+        Self {
+            client: Client::new(sdk),
+            bus: bus.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Announcer for EventBus {
+    async fn announce(&self, record: &UploadRecord) -> Result<(), PortError> {
+        let Some(detail_type) = detail_type(record.status) else {
+            return Ok(());
+        };
+        let detail = serde_json::to_string(&Record::from(record))
+            .map_err(|e| PortError::unavailable(Upstream::Events, e))?;
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(SOURCE)
+            .detail_type(detail_type)
+            .detail(detail)
+            .resources(format!(
+                "arn:aws:s3:::{}/{}",
+                record.bucket,
+                record.key.as_str()
+            ))
+            .build();
+        let out = self
+            .client
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|e| PortError::unavailable(Upstream::Events, e))?;
+        // PutEvents answers 200 with per-entry failures (throttling, an internal error).
+        if out.failed_entry_count() > 0 {
+            let why = out
+                .entries()
+                .iter()
+                .filter_map(|e| e.error_code())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(PortError::unavailable(
+                Upstream::Events,
+                format!("EventBridge refused the event: {why}"),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,23 @@
+//! The one AWS adapter of each port of `vu-core`: S3 (with SigV4 pre-signing and POST
+//! policies), DynamoDB, SQS, EventBridge; and Secrets Manager for the functions' secrets.
+
+mod dynamodb;
+mod events;
+mod s3;
+mod secrets;
+mod sqs;
+
+pub use dynamodb::{DynamoSessions, IN_FLIGHT_INDEX, OWNER_INDEX};
+pub use events::EventBus;
+pub use s3::presign;
+pub use s3::{EndpointError, S3Objects};
+pub use secrets::secret_string;
+pub use sqs::{Received, SqsQueue};
+
+/// The SDK configuration from the standard chain (env, profile, IMDS/ECS, Lambda's role).
+/// `AWS_ENDPOINT_URL` points every client at a local emulator; `AWS_ENDPOINT_URL_S3`,
+/// `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_SQS` one service's client (and, for S3, its
+/// pre-signed URLs) at another.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}

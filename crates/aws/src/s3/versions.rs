@@ -1,0 +1,93 @@
+//! Versions under a key: deleting all but the one a record names, and downloads of exactly it.
+
+use super::{S3Objects, port_error};
+use vu_core::ports::{ObjectStore as _, PortError};
+
+/// Deletes every version and delete marker of `key` but `keep`; how many went.
+pub(super) async fn purge(
+    s3: &S3Objects,
+    key: &str,
+    keep: Option<&str>,
+) -> Result<usize, PortError> {
+    let mut gone = 0;
+    let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+    loop {
+        let page = s3
+            .client
+            .list_object_versions()
+            .bucket(&s3.bucket)
+            .prefix(key)
+            .set_key_marker(key_marker.take())
+            .set_version_id_marker(version_marker.take())
+            .send()
+            .await
+            .map_err(port_error)?;
+        let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+        let markers = page
+            .delete_markers()
+            .iter()
+            .map(|m| (m.key(), m.version_id()));
+        let doomed: Vec<String> = versions
+            .chain(markers)
+            .filter(|(k, _)| *k == Some(key))
+            .filter_map(|(_, v)| v.map(str::to_owned))
+            .filter(|v| Some(v.as_str()) != keep)
+            .collect();
+        for version in &doomed {
+            // "null" is the one version of an unversioned bucket, deleted by that name.
+            s3.delete(key, Some(version)).await?;
+        }
+        gone += doomed.len();
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
+    Ok(gone)
+}
+
+/// `Content-Disposition: attachment` naming `filename` for every browser (RFC 6266): an ASCII
+/// fallback, and the exact name percent-encoded as UTF-8 (RFC 5987).
+pub(super) fn attachment(filename: &str) -> String {
+    let fallback: String = filename
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' && c != '%' => c,
+            _ => '_',
+        })
+        .collect();
+    const ATTR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'!')
+        .remove(b'#')
+        .remove(b'$')
+        .remove(b'&')
+        .remove(b'+')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'^')
+        .remove(b'_')
+        .remove(b'`')
+        .remove(b'|')
+        .remove(b'~');
+    let exact = percent_encoding::utf8_percent_encode(filename, ATTR);
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attachment;
+
+    #[test]
+    fn downloads_are_attachments_named_for_every_browser() {
+        assert_eq!(
+            attachment("report.pdf"),
+            "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
+        );
+        // Quotes, backslashes and non-ASCII never break out of the header value.
+        assert_eq!(
+            attachment("na\"ïve\\ 100%.txt"),
+            "attachment; filename=\"na__ve_ 100_.txt\"; filename*=UTF-8''na%22%C3%AFve%5C%20100%25.txt"
+        );
+    }
+}

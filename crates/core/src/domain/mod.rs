@@ -1,0 +1,21 @@
+//! Values that are valid by construction: once parsed at the edge, nothing downstream re-checks
+//! them. Identifiers (`ids`), what clients declare (`values`), the part plan (`plan`) and the checks
+//! on what S3 holds (`parts`), the record (`record`) and its state changes (`transition`).
+
+mod ids;
+mod parts;
+mod record;
+mod transition;
+mod values;
+
+pub use ids::{LeaseToken, ObjectKey, UploadId};
+pub use parts::{ClaimedPart, ListedPart, PartsError, check_parts, measure, multipart_etag};
+pub use record::{Kind, Progress, UploadRecord, rfc3339, timestamp, timestamp_now};
+pub use transition::{Change, Guard, Saved};
+pub use values::{AllowedContentTypes, ContentType, Filename, Metadata};
+/// The values the wire carries as they are: the contract defines them once for the service and
+/// the CLI.
+pub use vu_contract::{
+    Invalid, MAX_PART_COUNT, MAX_PART_SIZE, MIN_PART_SIZE, PartNumber, PartPlan,
+    S3_MAX_OBJECT_BYTES, Sha256, Status,
+};

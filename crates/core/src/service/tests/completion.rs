@@ -1,0 +1,184 @@
+//! Racing and dying completions.
+
+use super::*;
+
+#[tokio::test]
+async fn racing_completes_verify_once_and_both_answer_the_verified_record() {
+    let fx = Fx::new(limits());
+    let data = bytes(5 * MIB + 1000, 1);
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+
+    let (a, b) = tokio::join!(fx.complete(r.upload_id), fx.complete(r.upload_id));
+    let (a, b) = (a.unwrap(), b.unwrap());
+
+    assert_verified(&a, &data);
+    assert_eq!(a, b, "the waiter answers the winner's record");
+    assert_eq!(fx.peek(r.upload_id), a);
+    // Both tried to claim; only one went on.
+    assert_eq!(fx.db(Call::Transition(Status::Completing)), 2);
+    assert_eq!(fx.s3(Call::CompleteMultipart), 1);
+    assert_eq!(fx.s3(Call::Head), 1);
+    assert_eq!(fx.db(Call::Transition(Status::Verified)), 1);
+    assert_eq!(
+        fx.objects.object(r.key.as_str()).as_deref(),
+        Some(&data[..])
+    );
+    assert!(!fx.objects.has_upload(&s3_upload_id(&r)));
+}
+
+#[tokio::test]
+async fn a_dead_holders_completion_is_taken_over_exactly_once() {
+    // The holder died before completing in S3, or after (the multipart upload is gone).
+    for died_after_s3 in [false, true] {
+        let fx = Fx::new(limits());
+        let data = bytes(5 * MIB + 333, 2);
+        let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+        let id = r.upload_id;
+        let mut dead = fx.peek(id);
+        dead.status = Status::Completing;
+        dead.lease_until = fx.clock.now() + LEASE.as_secs() as i64;
+        fx.sessions.put(dead);
+        if died_after_s3 {
+            let (key, mpu) = (r.key.as_str(), s3_upload_id(&r));
+            let parts: Vec<ListedPart> = fx.objects.list_parts(key, &mpu).await.unwrap();
+            fx.objects
+                .complete_multipart(key, &mpu, &parts)
+                .await
+                .unwrap();
+        }
+        let before = fx.s3(Call::CompleteMultipart);
+
+        // While the lease runs, nobody else may touch it.
+        let err = fx
+            .other(impatient_limits())
+            .complete(OWNER, id, None, None)
+            .await;
+        let err = err.unwrap_err();
+        assert!(
+            matches!(&err, Error::Conflict(m) if m.contains("completing")),
+            "{err:?}"
+        );
+        assert_eq!(fx.peek(id).status, Status::Completing);
+
+        fx.clock.advance(LEASE + Duration::from_secs(1));
+        let (a, b) = tokio::join!(fx.complete(id), fx.complete(id));
+        let (a, b) = (a.unwrap(), b.unwrap());
+
+        assert_verified(&a, &data);
+        assert_eq!(a, b);
+        // Two take-over attempts; only the winner went on to list the parts.
+        assert_eq!(
+            fx.db(Call::Transition(Status::Completing)),
+            2,
+            "{died_after_s3}"
+        );
+        assert_eq!(fx.s3(Call::ListParts), 1 + usize::from(died_after_s3));
+        assert_eq!(
+            fx.s3(Call::CompleteMultipart) - before,
+            usize::from(!died_after_s3),
+            "S3's completion is not repeated"
+        );
+        assert_eq!(fx.db(Call::Transition(Status::Verified)), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_completion_s3_refuses_reopens_the_session_with_409() {
+    let fx = Fx::new(limits());
+    let data = bytes(5 * MIB + 10, 3);
+    let r = fx.uploaded(&data, None).await;
+    let rejected = PortError::Rejected("InvalidPart".into());
+    fx.objects
+        .faults
+        .fail_with(Call::CompleteMultipart, rejected);
+
+    let err = fx.complete(r.upload_id).await.unwrap_err();
+    assert!(
+        // S3's own words are logged, never echoed.
+        matches!(&err, Error::Conflict(m) if m.contains("S3 refused") && !m.contains("InvalidPart")),
+        "{err:?}"
+    );
+    assert!(matches!(err, Error::Conflict(_)), "{:?}", err);
+    let after = fx.peek(r.upload_id);
+    assert_eq!((after.status, after.lease_until), (Status::Pending, 0));
+    assert!(fx.objects.has_upload(&s3_upload_id(&r)));
+    assert!(fx.objects.object(r.key.as_str()).is_none());
+
+    let verified = fx.complete(r.upload_id).await.unwrap();
+    assert_verified(&verified, &data);
+    assert_eq!(fx.s3(Call::CompleteMultipart), 2);
+}
+
+#[tokio::test]
+async fn a_part_replaced_during_completion_reopens_and_the_next_complete_takes_the_new_bytes() {
+    let fx = Fx::new(limits());
+    let data = bytes(300 * KIB, 4);
+    let r = fx.uploaded(&data, None).await;
+    let replaced = bytes(300 * KIB, 5);
+    // The client re-PUTs part 1 after `complete` listed the parts and before S3 completes them
+    // (`join!` rotates which future it polls first, so this lands a step or two later).
+    let replace = async {
+        while fx.s3(Call::ListParts) == 0 {
+            tokio::task::yield_now().await;
+        }
+        fx.objects
+            .put_part(&s3_upload_id(&r), part(1), &replaced, None)
+            .unwrap();
+    };
+    let (first, ()) = tokio::join!(fx.complete(r.upload_id), replace);
+    let err = first.unwrap_err();
+    assert!(
+        // S3's own words are logged, never echoed.
+        matches!(&err, Error::Conflict(m) if m.contains("S3 refused") && !m.contains("InvalidPart")),
+        "{err:?}"
+    );
+    assert_eq!(fx.peek(r.upload_id).status, Status::Pending);
+
+    let verified = fx.complete(r.upload_id).await.unwrap();
+    assert_verified(&verified, &replaced);
+}
+
+#[tokio::test]
+async fn a_completion_never_replaces_an_object_already_under_its_key() {
+    let fx = Fx::new(limits());
+    let data = bytes(300 * KIB, 80);
+    let r = fx.uploaded(&data, None).await;
+    let key = r.key.as_str();
+    fx.objects.put_object(key, b"somebody else's object");
+
+    let refused = fx.complete(r.upload_id).await.unwrap_err();
+    assert!(matches!(refused, Error::Conflict(_)), "{:?}", refused);
+    assert_eq!(
+        fx.objects.object(key).as_deref(),
+        Some(&b"somebody else's object"[..]),
+        "S3 kept it (If-None-Match: *)"
+    );
+    let after = fx.peek(r.upload_id);
+    assert_eq!(after.status, Status::Pending, "nothing stuck: {after:?}");
+    assert!(after.sha256.is_none());
+}
+
+#[tokio::test]
+async fn a_retried_completion_that_finds_its_own_object_goes_on_to_verify() {
+    let fx = Fx::new(limits());
+    let data = bytes(5 * MIB + 300, 81);
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    let key = r.key.as_str();
+    // The completion's CompleteMultipartUpload lands but its answer is lost; the SDK's retry
+    // finds the object there and S3 answers 412.
+    let park = fx.objects.faults.park(Call::CompleteMultipart);
+    let lost_answer = async {
+        park.reached().await;
+        let parts = fx.objects.list_parts(key, &s3_upload_id(&r)).await.unwrap();
+        fx.objects
+            .complete_multipart(key, &s3_upload_id(&r), &parts)
+            .await
+            .unwrap();
+        fx.objects
+            .faults
+            .fail_with(Call::CompleteMultipart, PortError::PreconditionFailed);
+        park.release();
+    };
+    let (verified, ()) = tokio::join!(fx.complete(r.upload_id), lost_answer);
+    assert_verified(&verified.unwrap(), &data);
+}

@@ -1,0 +1,451 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and the
+//! request and response types' derives; served at `GET /openapi.json`, committed as
+//! `docs/openapi.json`. Every error answer is a problem document whose `type` is one of
+//! `Slug::ALL`, each served as a page at `GET /problems/<slug>`.
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::path::PathParams;
+use super::problem::{CONTENT_TYPE as PROBLEM, Problem, Slug};
+use super::{companion, handlers};
+
+/// A server-generated upload id: a ULID (26 characters of Crockford's base 32).
+#[derive(ToSchema)]
+#[schema(as = UploadId, pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
+#[allow(dead_code)]
+pub struct UploadIdDoc(String);
+
+/// A hex SHA-256 digest.
+#[derive(ToSchema)]
+#[schema(as = Sha256Hex, pattern = "^[0-9a-f]{64}$")]
+#[allow(dead_code)]
+pub struct Sha256Doc(String);
+
+/// An S3 part number.
+#[derive(ToSchema)]
+#[schema(as = PartNumber, minimum = 1, maximum = 10_000)]
+#[allow(dead_code)]
+pub struct PartNumberDoc(u16);
+
+/// An upload's state: `pending → completing → verified | failed`, `verifying` for objects
+/// verified by the verifier function, `aborted`.
+#[derive(ToSchema)]
+#[schema(as = Status)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusDoc {
+    Pending,
+    Completing,
+    Verifying,
+    Verified,
+    Failed,
+    Aborted,
+}
+
+/// A part URL and the headers its PUT must carry exactly (they are signed).
+#[derive(ToSchema)]
+#[schema(as = SignedPart)]
+#[allow(dead_code)]
+pub struct SignedPartDoc {
+    part_number: PartNumberDoc,
+    url: String,
+    headers: std::collections::BTreeMap<String, String>,
+}
+
+/// An Uppy metadata value: a string, number or boolean (null entries are skipped).
+#[derive(ToSchema)]
+#[schema(as = MetadataValue)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum MetaValueDoc {
+    Text(String),
+    Number(f64),
+    Flag(bool),
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct UploadIdParam {
+    /// The upload id (`upload_id`, Uppy's `uploadId`).
+    #[param(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
+    upload_id: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct PartNumberParam {
+    /// The part number, 1–10,000.
+    #[param(minimum = 1, maximum = 10_000)]
+    part_number: u16,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ParamsQuery {
+    /// The file's name (1–255 bytes).
+    #[param(min_length = 1, max_length = 255)]
+    filename: String,
+    /// The file's MIME type.
+    #[param(rename = "type", max_length = 255)]
+    content_type: Option<String>,
+    /// `metadata[k]=v`: as for `POST /s3/multipart` (`size`, `sha256`, kept entries).
+    #[param(style = DeepObject, explode)]
+    metadata: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct SlugParam {
+    /// A problem type's last segment.
+    slug: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "verified-uploads",
+        description = "Direct-to-S3 multipart uploads with pre-signed URLs, verified end to end \
+            by SHA-256. Deployed with a `JwtIssuer`, every route sits behind API Gateway's JWT \
+            authorizer, which itself answers `401` `{\"message\":\"Unauthorized\"}` to a request \
+            without a valid token before any route runs; the token's `sub` is the caller. Under \
+            `make dev` (and a stack deployed with `AllowAnonymous=true`) callers are anonymous. \
+            Every error the API answers is `application/problem+json` whose `type` resolves to a \
+            page (`GET /problems/<slug>`).",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        handlers::healthz,
+        handlers::create,
+        handlers::list_uploads,
+        handlers::get_upload,
+        handlers::abort,
+        handlers::sign_parts,
+        handlers::list_parts,
+        handlers::complete,
+        handlers::download,
+        companion::params,
+        companion::create,
+        companion::sign_part,
+        companion::sign_batch,
+        companion::list_parts,
+        companion::complete,
+        companion::abort,
+        openapi_json,
+        problem_page,
+    ),
+    tags(
+        (name = "uploads", description = "Multipart uploads, verified at completion"),
+        (name = "companion", description = "Uppy Companion's S3 routes, for stock `@uppy/aws-s3`"),
+        (name = "service", description = "Liveness, this document and the problem pages"),
+    )
+)]
+struct ApiDoc;
+
+/// The operations' ids, for links: what an upload's id or key leads to.
+const UPLOAD_OPS: &[&str] = &[
+    "getUpload",
+    "signParts",
+    "listParts",
+    "completeUpload",
+    "downloadUpload",
+    "abortUpload",
+];
+const COMPANION_OPS: &[&str] = &[
+    "companionSignPart",
+    "companionSignBatch",
+    "companionListParts",
+    "companionComplete",
+    "companionAbort",
+];
+
+/// Routes that take no caller and touch no storage: the router answers them no 401 and no 5xx.
+const STATIC_OPS: &[&str] = &["healthz", "openapi", "problemPage"];
+
+fn problem_schema() -> Value {
+    let types: Vec<String> = Slug::ALL
+        .iter()
+        .map(|s| format!("/problems/{}", s.as_str()))
+        .collect();
+    json!({
+        "type": "object",
+        "description": "RFC 9457 problem details. `type` resolves to a page: GET it.",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": { "type": "string", "enum": types },
+            "title": { "type": "string" },
+            "status": { "type": "integer", "minimum": 400, "maximum": 599 },
+            "detail": { "type": "string" },
+            "field": { "type": "string", "description": "The input at fault, where there is one" },
+            "missing_parts": {
+                "type": "array",
+                "items": { "$ref": "#/components/schemas/PartNumber" },
+                "description": "`upload-incomplete`: the first 20 missing parts",
+            },
+            "upload": {
+                "$ref": "#/components/schemas/Record",
+                "description": "`verification-failed`: the failed record",
+            },
+            "allowed_content_types": {
+                "type": "array",
+                "items": { "type": "string" },
+                "description": "`content-type-not-allowed`: the types an upload may declare (`type/*`: any subtype)",
+            },
+        },
+    })
+}
+
+fn problem_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { PROBLEM: { "schema": { "$ref": "#/components/schemas/Problem" } } },
+    })
+}
+
+/// Links from a created upload to the operations its id (and key) lead to. Signing asks for the
+/// first part and completing lists no parts (the server asks S3), so a sequence
+/// create → sign → complete → read is one a client makes.
+fn links(ops: &[&str], params: Value) -> Value {
+    ops.iter()
+        .map(|op| {
+            let mut link = json!({ "operationId": op, "parameters": params });
+            match *op {
+                "signParts" => link["requestBody"] = json!({ "part_numbers": [1] }),
+                "completeUpload" => link["requestBody"] = json!({}),
+                _ => {}
+            }
+            ((*op).to_owned(), link)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// The document, as served and committed.
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    doc["components"]["schemas"]["Problem"] = problem_schema();
+    doc["components"]["securitySchemes"] = json!({
+        "jwt": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                 "description": "API Gateway's JWT authorizer; the token's `sub` is the caller" }
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for op in item.values_mut() {
+                let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+                let caller = !STATIC_OPS.contains(&id.as_str());
+                // The authorizer guards every route of a stack deployed with one.
+                op["security"] = json!([{ "jwt": [] }]);
+                let Some(responses) = op["responses"].as_object_mut() else {
+                    continue;
+                };
+                if caller {
+                    let common = [
+                        (
+                            "401",
+                            "Behind the JWT authorizer, a request without a `sub` claim",
+                        ),
+                        ("500", "A fault of the service itself; retry"),
+                        ("502", "S3 failed; retry"),
+                        ("503", "DynamoDB failed; retry"),
+                    ];
+                    for (code, why) in common {
+                        responses.insert(code.into(), json!({ "description": why }));
+                    }
+                }
+                for (code, response) in responses.iter_mut() {
+                    if code.as_str() >= "400" {
+                        let why = response["description"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned();
+                        *response = problem_response(&why);
+                    }
+                }
+                let link = match id.as_str() {
+                    "createUpload" => Some((
+                        "201",
+                        links(
+                            UPLOAD_OPS,
+                            json!({ "upload_id": "$response.body#/upload_id" }),
+                        ),
+                    )),
+                    "companionCreate" => Some((
+                        "200",
+                        links(
+                            COMPANION_OPS,
+                            json!({ "upload_id": "$response.body#/uploadId",
+                                    "key": "$response.body#/key" }),
+                        ),
+                    )),
+                    _ => None,
+                };
+                if let Some((code, l)) = link
+                    && let Some(r) = responses.get_mut(code)
+                {
+                    r["links"] = l;
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// This OpenAPI document
+#[utoipa::path(get, path = "/openapi.json", tag = "service", operation_id = "openapi",
+    responses((status = 200, description = "This OpenAPI 3.1 document",
+        content_type = "application/json", body = Object)))]
+pub async fn openapi_json() -> Json<Value> {
+    Json(document())
+}
+
+/// A problem type's page
+///
+/// What happened and what to do, for each problem `type`.
+#[utoipa::path(get, path = "/problems/{slug}", tag = "service", operation_id = "problemPage",
+    params(SlugParam),
+    responses(
+        (status = 200, description = "The problem's page", content_type = "text/html", body = String),
+        (status = 404, description = "No such problem type"),
+    ))]
+pub async fn problem_page(PathParams(slug): PathParams<String>) -> Result<Response, Problem> {
+    let Some(kind) = Slug::ALL.iter().find(|s| s.as_str() == slug) else {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            Slug::NoRoute,
+            "No such route",
+            "no problem type by this name; see /openapi.json",
+        ));
+    };
+    Ok((
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page(*kind),
+    )
+        .into_response())
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `code` spans for the text's backquoted words.
+fn inline_code(s: &str) -> String {
+    escape(s)
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("<code>{part}</code>")
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect()
+}
+
+pub fn page(kind: Slug) -> String {
+    let (title, what, todo) = kind.page();
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>{title} — verified-uploads</title></head><body>\n\
+         <h1>{title}</h1>\n<p><code>/problems/{slug}</code></p>\n\
+         <h2>What happened</h2>\n<p>{what}</p>\n<h2>What to do</h2>\n<p>{todo}</p>\n\
+         <p><a href=\"/openapi.json\">The API's OpenAPI document</a></p>\n</body></html>\n",
+        title = escape(title),
+        slug = kind.as_str(),
+        what = inline_code(what),
+        todo = inline_code(todo),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `make openapi` (`UPDATE_OPENAPI=1 cargo test -p vu-functions --lib openapi`) rewrites the committed document.
+    #[test]
+    fn the_committed_document_is_the_generated_one() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        let generated = serde_json::to_string_pretty(&document()).unwrap_or_default() + "\n";
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            assert!(
+                std::fs::write(path, &generated).is_ok(),
+                "could not write {path}"
+            );
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json differs from the generated document: run \
+             `make openapi` (UPDATE_OPENAPI=1 cargo test --lib openapi)"
+        );
+    }
+
+    #[test]
+    fn the_document_lists_every_problem_type() {
+        let doc = document();
+        let listed = &doc["components"]["schemas"]["Problem"]["properties"]["type"]["enum"];
+        let want: Vec<Value> = Slug::ALL
+            .iter()
+            .map(|s| json!(format!("/problems/{}", s.as_str())))
+            .collect();
+        assert_eq!(listed, &Value::Array(want));
+    }
+
+    #[test]
+    fn every_error_answer_is_a_problem_document_and_every_route_is_covered() {
+        let doc = document();
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        let want = [
+            "/healthz",
+            "/uploads",
+            "/uploads/{upload_id}",
+            "/uploads/{upload_id}/parts",
+            "/uploads/{upload_id}/complete",
+            "/uploads/{upload_id}/object",
+            "/s3/params",
+            "/s3/multipart",
+            "/s3/multipart/{upload_id}",
+            "/s3/multipart/{upload_id}/batch",
+            "/s3/multipart/{upload_id}/complete",
+            "/s3/multipart/{upload_id}/{part_number}",
+            "/openapi.json",
+            "/problems/{slug}",
+        ];
+        let mut have: Vec<&str> = paths.keys().map(String::as_str).collect();
+        have.sort_unstable();
+        let mut want = want.to_vec();
+        want.sort_unstable();
+        assert_eq!(have, want);
+        for (path, item) in &paths {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                for (code, r) in op["responses"].as_object().into_iter().flatten() {
+                    let problem = r["content"].get(PROBLEM).is_some();
+                    assert_eq!(code.as_str() >= "400", problem, "{method} {path} {code}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_problem_type_has_a_page_saying_what_happened_and_what_to_do() {
+        for kind in Slug::ALL {
+            let (title, what, todo) = kind.page();
+            let html = page(*kind);
+            assert!(!what.is_empty() && !todo.is_empty(), "{kind:?}");
+            assert!(html.contains(&escape(title)), "{kind:?}");
+            assert!(html.contains(&format!("/problems/{}", kind.as_str())));
+        }
+    }
+}
