@@ -66,6 +66,14 @@ python3 - <<'PY'
 import re
 text = open(".local/test-output.log").read()
 runs = re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", text)
-print(f"tests: {sum(int(p) for p, _ in runs)} passed, {sum(int(f) for _, f in runs)} failed")
+# node:test's TAP summary (browser/tests.mjs): `# pass N`, `# fail N`, `# cancelled N` (a test
+# that timed out counts as failed).
+tap = {k: sum(int(n) for n in re.findall(rf"^# {k} (\d+)$", text, re.M))
+       for k in ("tests", "pass", "fail", "cancelled", "skipped")}
+passed = sum(int(p) for p, _ in runs) + tap["pass"]
+failed = sum(int(f) for _, f in runs) + tap["fail"] + tap["cancelled"]
+print(f"browser: {tap['pass']} passed, {tap['fail'] + tap['cancelled']} failed, {tap['skipped']} skipped of {tap['tests']}"
+      if tap["tests"] else "browser: no node:test summary (did the run stop early?)")
 print(next((l for l in open(".local/fuzz.log") if l.startswith("fuzzing:")), "fuzzing: no figures").strip())
+print(f"tests: {passed} passed, {failed} failed")
 PY
