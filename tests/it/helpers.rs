@@ -286,6 +286,26 @@ impl Client {
         call(&self.app, "POST", &format!("/uploads/{id}/complete"), None).await
     }
 
+    /// `POST /uploads/{id}/complete` as a patient client makes it: on `202` (the record still
+    /// `completing` under another call, or `verifying`), `GET /uploads/{id}` until it is final.
+    pub async fn complete_settled(&self, id: &str) -> Answer {
+        let mut answer = self.complete(id).await;
+        let give_up = std::time::Instant::now() + Duration::from_secs(120);
+        while matches!(
+            answer.body["status"].as_str(),
+            Some("completing" | "verifying")
+        ) {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "{id} never settled: {}",
+                answer.body
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            answer = self.record(id).await;
+        }
+        answer
+    }
+
     /// `POST /uploads/{id}/complete` with `body`.
     pub async fn complete_with(&self, id: &str, body: Value) -> Answer {
         call(

@@ -33,7 +33,8 @@ const PART_ATTEMPTS: u32 = 5;
 const POLL: Duration = Duration::from_secs(1);
 /// How often a record stuck in `completing` is completed again. Another completion holds it
 /// (perhaps one whose client was interrupted, and whose local server dropped it): the service
-/// answers 409 while that completion's lease runs, and takes it over once the lease ends.
+/// answers 202 with the record (older releases: 409) while that completion's lease runs, and
+/// takes it over once the lease ends.
 const RECLAIM: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]

@@ -54,7 +54,7 @@ slugs! {
         "The route exists but does not take this HTTP method.",
         "Use one of the methods the route documents.";
     Conflict => "conflict", "Not allowed in the upload's state",
-        "The upload's state does not allow this request: it is completed, aborted, expired, being completed by another call, or S3 refused to complete it.",
+        "The upload's state does not allow this request: it is completed, aborted or expired, or S3 refused to complete it. (Another call completing the same upload is no conflict: `complete` waits for it, then answers `202` with the record.)",
         "Read the upload (`GET /uploads/{id}`) to see its status; `detail` says what stood in the way.";
     UploadIncomplete => "upload-incomplete", "Parts are missing",
         "`complete` found parts missing; `missing_parts` lists the first ones. The session stays pending.",

@@ -24,7 +24,8 @@ pub struct Limits {
     pub session_ttl: Duration,
     /// How long a completion holds a record before another caller may take it over.
     pub completion_lease: Duration,
-    /// How long a second `complete` waits for the first one's result before answering 409.
+    /// How long a `complete` waits for another one's result (from its own start) before
+    /// answering 202 with the record still running.
     pub completion_wait: Duration,
     /// Larger objects are verified by the `verifier` function after `complete` answers 202, so
     /// the API stays inside API Gateway's ~30 s timeout.

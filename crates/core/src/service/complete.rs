@@ -1,6 +1,7 @@
 //! `complete`: check the parts S3 holds and claim the session (a lease), then `finish` it. A
-//! caller that finds the session already moving waits for its result, or takes over a
-//! completion whose lease ran out.
+//! caller that finds the session already moving (or loses it to a take-over while it runs) waits
+//! for its result within `COMPLETION_WAIT_SECONDS` of its start, then answers the record still
+//! running (202); it takes over a completion whose lease ran out. Never a 409 for a race.
 
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,19 @@ impl Uploads {
         claimed: Option<&[ClaimedPart]>,
         declared: Option<Sha256>,
     ) -> Result<UploadRecord, Error> {
-        let answer = self.complete_once(owner, id, claimed, declared).await;
+        // One budget for waiting on other callers, from this request's start: whatever this
+        // caller did first (hashing, until it lost its lease), it answers inside API Gateway's
+        // ~30 s (`completion_wait` ≤ 28 s).
+        let until = Instant::now() + self.limits.completion_wait;
+        let answer = match self
+            .complete_once(owner, id, claimed, declared, until)
+            .await
+        {
+            // Taken over while this caller ran it (its lease ran out under load, or a write of
+            // its own was refused): the new holder's answer, waited for like any racing caller's.
+            Ok(r) if taken_over(&r) => self.settle(owner, r, claimed, declared, until).await,
+            other => other,
+        };
         // Whoever ran the verification (a racing caller may have, without this digest), the
         // answer holds the digest this caller declared to the result.
         match (answer, declared) {
@@ -51,6 +64,7 @@ impl Uploads {
         id: UploadId,
         claimed: Option<&[ClaimedPart]>,
         declared: Option<Sha256>,
+        until: Instant,
     ) -> Result<UploadRecord, Error> {
         let record = self.get(owner, id).await?;
         if let (Some(declared), Some(recorded)) = (declared, record.sha256)
@@ -66,7 +80,7 @@ impl Uploads {
             {
                 return Err(running_without(&record));
             }
-            return self.settle(owner, record, claimed, declared).await;
+            return self.settle(owner, record, claimed, declared, until).await;
         }
         self.require_active(&record, "complete")?;
         let Kind::Multipart { s3_upload_id, .. } = &record.kind else {
@@ -83,7 +97,7 @@ impl Uploads {
                 if now.status == Status::Pending {
                     return Err(gone());
                 }
-                return self.settle(owner, now, claimed, declared).await;
+                return self.settle(owner, now, claimed, declared, until).await;
             }
             other => other?,
         };
@@ -108,7 +122,7 @@ impl Uploads {
             // Someone else moved it first (another `complete`, or a `DELETE`).
             None => {
                 let record = self.get(owner, id).await?;
-                self.settle(owner, record, claimed, declared).await
+                self.settle(owner, record, claimed, declared, until).await
             }
         }
     }
@@ -147,16 +161,18 @@ impl Uploads {
         }
     }
 
-    /// Answers for a record another caller has moved on: its result when final, after waiting a
-    /// little while another completion runs, or by taking over a completion whose lease ran out.
+    /// Answers for a record another caller has moved on: its result when final, after waiting
+    /// (until `until`) while another completion runs, or by taking over a completion whose lease
+    /// ran out. Out of time, the record as it stands (`completing`: 202, poll it): another caller
+    /// holding the completion is the normal case of a retry, never a conflict.
     async fn settle(
         &self,
         owner: &str,
         mut record: UploadRecord,
         claimed: Option<&[ClaimedPart]>,
         declared: Option<Sha256>,
+        until: Instant,
     ) -> Result<UploadRecord, Error> {
-        let started = Instant::now();
         loop {
             match record.status {
                 Status::Verified => return Ok(record),
@@ -168,7 +184,7 @@ impl Uploads {
                 }
                 Status::Pending => {
                     let id = record.upload_id;
-                    return Box::pin(self.complete_once(owner, id, claimed, declared)).await;
+                    return Box::pin(self.complete_once(owner, id, claimed, declared, until)).await;
                 }
                 Status::Completing if record.lease_until < self.clock.now() => {
                     if let Some(result) = self.take_over(&record, By::Api).await? {
@@ -178,14 +194,11 @@ impl Uploads {
                 // Large objects: the verifier function is on it; clients poll the record.
                 Status::Verifying => return Ok(record),
                 Status::Completing => {
-                    if started.elapsed() >= self.limits.completion_wait {
-                        return Err(Error::Conflict(format!(
-                            "the upload is {}; poll GET /uploads/{} for the result",
-                            record.status.as_str(),
-                            record.upload_id
-                        )));
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(record);
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tokio::time::sleep(left.min(Duration::from_millis(200))).await;
                 }
             }
             record = self.get(owner, record.upload_id).await?;
@@ -229,6 +242,17 @@ impl Uploads {
         };
         Ok(Some(self.finish(record, parts, by).await))
     }
+}
+
+/// What a completion this caller ran answers when another caller took it over meanwhile (the
+/// record as that caller left it: `finish` itself answers only final or handed-over records), or
+/// what `settle` answered out of time (settled again, it answers at once). `settle` turns it
+/// into that caller's answer.
+fn taken_over(record: &UploadRecord) -> bool {
+    matches!(
+        record.status,
+        Status::Pending | Status::Completing | Status::Aborted
+    )
 }
 
 fn running_without(record: &UploadRecord) -> Error {

@@ -367,6 +367,10 @@ impl Uploads {
         let failed = self
             .write_held(&record, Change::Failed, &timestamp_now())
             .await?;
+        if failed.status != Status::Failed {
+            // Taken over meanwhile: the new holder carries the verdict out (`complete` waits).
+            return Ok(failed);
+        }
         Err(Error::VerificationFailed(Box::new(failed)))
     }
 }

@@ -1,5 +1,6 @@
 //! Writes under a completion's lease: each is conditional on the holder's token, so a holder
-//! that was taken over writes nothing and answers the new holder's verdict instead.
+//! that was taken over writes nothing and answers the new holder's record instead (its verdict,
+//! or the record still running, which `complete` waits on).
 
 use super::{Uploads, secs};
 use crate::domain::{Change, Guard, Status, UploadId, UploadRecord, timestamp_now};
@@ -54,15 +55,17 @@ impl Uploads {
         }
     }
 
-    /// The answer for a completion taken over: the record as the new holder left it when final,
-    /// 409 while it still runs.
+    /// The answer for a completion taken over: the record as the new holder has left it so far.
+    /// Final, its verdict (`failed` as the error it is); still running (`completing` under the new
+    /// holder, `verifying`) or back to `pending`, the record itself, for the caller to wait on
+    /// (`complete` settles it within its budget, then answers 202) or to acknowledge (the
+    /// verifier). Never a conflict: a holder that outlived its lease lost a race the client did
+    /// not start, and retrying `complete` after a timeout is the normal case.
     pub(super) async fn lost(&self, id: UploadId) -> Result<UploadRecord, Error> {
         match self.sessions.get(id).await? {
-            Some(r) if r.status == Status::Verified => Ok(r),
             Some(r) if r.status == Status::Failed => Err(Error::VerificationFailed(Box::new(r))),
-            _ => Err(Error::Conflict(format!(
-                "another caller took this completion over; poll GET /uploads/{id} for the result"
-            ))),
+            Some(r) => Ok(r),
+            None => Err(Error::NotFound),
         }
     }
 

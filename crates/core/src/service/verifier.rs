@@ -24,6 +24,11 @@ impl EventOutcome {
     fn of(finished: Result<UploadRecord, Error>) -> Result<Self, Error> {
         match finished {
             Ok(r) if r.status == Status::Verifying => Ok(Self::Paused(Box::new(r))),
+            // Taken over while this run held it: the new holder records the verdict (or S3
+            // refused the parts and the session is the client's again); nothing to redeliver.
+            Ok(r) if matches!(r.status, Status::Completing | Status::Pending) => Ok(Self::Ignored(
+                "another caller took the completion over; it records the verdict",
+            )),
             Ok(r) => Ok(Self::Done(Box::new(r))),
             Err(Error::VerificationFailed(r)) => Ok(Self::Done(r)),
             Err(e) => Err(e),

@@ -389,7 +389,7 @@ fn location(r: &UploadRecord) -> String {
     request_body(content = Option<CompleteBody>, content_type = "application/json"),
     responses(
         (status = 200, description = "Completed and verified", body = Completed),
-        (status = 202, description = "Too large to verify inline: `verifying`", body = Completed),
+        (status = 202, description = "Still running: `verifying` (too large to verify inline), or `completing` under another call", body = Completed),
         (status = 400, description = "Malformed body, invalid field or query"),
         (status = 404, description = "No such upload of the caller's with this key"),
         (status = 409, description = "Parts missing, uneven or with a gap, or the state does not allow it"),
@@ -412,7 +412,7 @@ pub async fn complete(
         .transpose()
         .map_err(Error::from)?;
     let r = super::handlers::completion(&app, caller.id(), id, claimed, None).await?;
-    let status = if r.status == Status::Verifying {
+    let status = if matches!(r.status, Status::Verifying | Status::Completing) {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK

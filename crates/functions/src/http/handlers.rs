@@ -445,7 +445,7 @@ pub(super) fn claimed_parts(
         description = "Optional: an empty body takes the parts from S3"),
     responses(
         (status = 200, description = "Verified (or the result recorded earlier)", body = Record),
-        (status = 202, description = "Too large to verify inline: `verifying`; poll the record", body = Record),
+        (status = 202, description = "Still running: `verifying` (too large to verify inline), or `completing` under another call that did not finish within `COMPLETION_WAIT_SECONDS`; poll the record", body = Record),
         (status = 400, description = "Malformed body, invalid field, or a digest that disagrees with the one given at creation"),
         (status = 404, description = "No such upload of the caller's"),
         (status = 409, description = "Parts missing or of the wrong size, or the state does not allow it"),
@@ -466,8 +466,9 @@ pub async fn complete(
         .transpose()?;
     let declared = req.sha256.as_deref().map(Sha256::parse_hex).transpose()?;
     let record = completion(&app, caller.id(), id, claimed, declared).await?;
-    // `verifying`: the verifier function finishes the job; poll GET /uploads/{id}.
-    let status = if record.status == Status::Verifying {
+    // Still running (`verifying`: the verifier function finishes the job; `completing`: another
+    // call holds it and did not finish while this one waited): poll GET /uploads/{id}.
+    let status = if matches!(record.status, Status::Verifying | Status::Completing) {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK

@@ -48,17 +48,15 @@ async fn a_dead_holders_completion_is_taken_over_exactly_once() {
         }
         let before = fx.s3(Call::CompleteMultipart);
 
-        // While the lease runs, nobody else may touch it.
-        let err = fx
+        // While the lease runs, nobody else may touch it: out of patience, a caller answers the
+        // record as it stands (202, poll it), never a conflict.
+        let waiting = fx
             .other(impatient_limits())
             .complete(OWNER, id, None, None)
-            .await;
-        let err = err.unwrap_err();
-        assert!(
-            matches!(&err, Error::Conflict(m) if m.contains("completing")),
-            "{err:?}"
-        );
-        assert_eq!(fx.peek(id).status, Status::Completing);
+            .await
+            .unwrap();
+        assert_eq!(waiting.status, Status::Completing);
+        assert_eq!(fx.peek(id), waiting, "untouched");
 
         fx.clock.advance(LEASE + Duration::from_secs(1));
         let (a, b) = tokio::join!(fx.complete(id), fx.complete(id));
@@ -80,6 +78,79 @@ async fn a_dead_holders_completion_is_taken_over_exactly_once() {
         );
         assert_eq!(fx.db(Call::Transition(Status::Verified)), 1);
     }
+}
+
+#[tokio::test]
+async fn a_complete_taken_over_mid_verification_answers_the_new_holders_verdict_not_409() {
+    // Issue 23 item 9: A claims and hashes, then stalls (a loaded machine) past its lease right
+    // before it records its verdict; B (a client retrying after its timeout) takes the completion
+    // over. A's verdict write is refused while B still runs: A waits for B's verdict.
+    let fx = Fx::new(limits());
+    let data = bytes(300 * KIB, 6);
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    let id = r.upload_id;
+    let (a, (b, held_by_b)) = tokio::join!(fx.complete(id), take_over_a_stalled_verdict(&fx, id));
+    let (a, b) = (a.unwrap(), b.unwrap());
+
+    assert_eq!(held_by_b.status, Status::Completing);
+    assert_verified(&a, &data);
+    assert_verified(&b, &data);
+    // The loser answers the new holder's verdict: B's write (`unannounced` aside, which B's
+    // announcement clears whenever it lands).
+    let write = |r: &UploadRecord| (r.sha256, r.etag.clone(), r.verified_at.clone());
+    assert_eq!(write(&a), write(&b));
+    assert_eq!(write(&fx.peek(id)), write(&b));
+    // A's claim and B's take-over; A's refused verdict and B's.
+    assert_eq!(fx.db(Call::Transition(Status::Completing)), 2);
+    assert_eq!(fx.db(Call::Transition(Status::Verified)), 2);
+    assert_eq!(
+        fx.s3(Call::CompleteMultipart),
+        1,
+        "S3's completion is not repeated"
+    );
+}
+
+#[tokio::test]
+async fn a_loser_out_of_time_answers_the_running_record_not_409() {
+    // As above, but A has no time left to wait (`COMPLETION_WAIT_SECONDS` 0): it answers the
+    // record B is still completing, which the API sends as 202 for the client to poll.
+    let fx = Fx::new(impatient_limits());
+    let data = bytes(300 * KIB, 7);
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    let id = r.upload_id;
+    let (a, (b, held_by_b)) = tokio::join!(fx.complete(id), take_over_a_stalled_verdict(&fx, id));
+    let a = a.unwrap();
+
+    assert_eq!(a.status, Status::Completing);
+    assert_eq!(a, held_by_b, "B's completion, as it stood when A read it");
+    assert_verified(&b.unwrap(), &data);
+}
+
+/// Holds the first verdict write (A's, from `fx.uploads`) until its lease has run out and B, a
+/// second instance, has taken the completion over and is about to record its own verdict; lets
+/// A's write go (it is refused) and holds B's until A has read the record (`completing` under B).
+/// B's answer, and the record as A read it.
+async fn take_over_a_stalled_verdict(
+    fx: &Fx,
+    id: UploadId,
+) -> (Result<UploadRecord, Error>, UploadRecord) {
+    let a_writes = fx.sessions.faults.park(Call::Transition(Status::Verified));
+    a_writes.reached().await;
+    fx.clock.advance(LEASE + Duration::from_secs(1));
+    let b_writes = fx.sessions.faults.park(Call::Transition(Status::Verified));
+    let retrier = fx.other(limits());
+    let steer = async {
+        b_writes.reached().await;
+        let reads = fx.db(Call::GetSession);
+        a_writes.release();
+        while fx.db(Call::GetSession) == reads {
+            tokio::task::yield_now().await;
+        }
+        let held_by_b = fx.peek(id);
+        b_writes.release();
+        held_by_b
+    };
+    tokio::join!(retrier.complete(OWNER, id, None, None), steer)
 }
 
 #[tokio::test]

@@ -46,7 +46,8 @@ fn large_limits() -> Limits {
     }
 }
 
-/// A second `complete` answers 409 at once instead of waiting for a live lease.
+/// A second `complete` answers the record still held (202) at once instead of waiting for a
+/// live lease.
 fn impatient_limits() -> Limits {
     Limits {
         completion_wait: Duration::ZERO,
