@@ -152,10 +152,13 @@ async fn abort_stops_the_upload_everywhere() {
     assert!(listed.uploads().is_empty());
 
     let complete = client.complete(&id).await;
+    // What to do is data: this conflict is final (no Retry-After), the upload's status named.
     assert_eq!(
         (complete.status.as_u16(), complete.body["type"].clone()),
-        (409, json!("/problems/conflict"))
+        (409, json!("/problems/wrong-state"))
     );
+    assert_eq!(complete.body["upload_status"], "aborted");
+    assert!(complete.headers.get("retry-after").is_none());
     assert_eq!(client.parts(&id).await.status, 409);
     let sign = client.sign(&id, json!({"part_numbers": [1]})).await;
     assert_eq!(sign.status, 409);

@@ -41,7 +41,7 @@ async fn the_router_serves_the_document_naming_every_route() {
         let concrete = path
             .replace("{upload_id}", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
             .replace("{part_number}", "1")
-            .replace("{slug}", "conflict");
+            .replace("{slug}", "wrong-state");
         for method in item.as_object().unwrap().keys() {
             let req = Request::builder()
                 .method(method.to_uppercase().as_str())

@@ -384,6 +384,7 @@ pub fn enc(s: &str) -> String {
 pub struct Answer {
     pub status: StatusCode,
     pub content_type: String,
+    pub headers: axum::http::HeaderMap,
     pub body: Value,
 }
 
@@ -406,6 +407,7 @@ pub async fn raw(app: &Router, method: &str, uri: &str, body: Body) -> Answer {
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
+    let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     let body = if bytes.is_empty() {
         Value::Null
@@ -416,6 +418,7 @@ pub async fn raw(app: &Router, method: &str, uri: &str, body: Body) -> Answer {
     Answer {
         status,
         content_type,
+        headers,
         body,
     }
 }

@@ -53,9 +53,33 @@ slugs! {
     MethodNotAllowed => "method-not-allowed", "Method not allowed",
         "The route exists but does not take this HTTP method.",
         "Use one of the methods the route documents.";
-    Conflict => "conflict", "Not allowed in the upload's state",
-        "The upload's state does not allow this request: it is completed, aborted or expired, or S3 refused to complete it. (Another call completing the same upload is no conflict: `complete` waits for it, then answers `202` with the record.)",
-        "Read the upload (`GET /uploads/{id}`) to see its status; `detail` says what stood in the way.";
+    WrongState => "wrong-state", "Not allowed in the upload's state",
+        "The upload's state no longer allows this request (`status` says where it is): it was completed, aborted, or is being completed. (Another call completing the same upload is no conflict: `complete` waits for it, then answers `202` with the record.)",
+        "Read the upload (`GET /uploads/{id}`); to send the file again, start a new upload.";
+    SessionExpired => "session-expired", "Upload session expired",
+        "The session's time ran out before it was completed, or S3 no longer holds its multipart upload (aborted, or expired by the bucket's lifecycle).",
+        "Start a new upload; nothing of this one can be completed.";
+    NoParts => "no-parts", "A form upload has no parts",
+        "The upload is a single form POST (`kind: post`): it has no parts to sign or list.",
+        "POST the form the upload was created with.";
+    NotVerified => "not-verified", "Not verified",
+        "Only a verified upload can be downloaded. While it is `completing` or `verifying` the answer carries `Retry-After` (and `retry_after`, seconds); a `failed` or `aborted` one never will be.",
+        "Retry after `retry_after` seconds while the upload is in flight; otherwise upload the file again.";
+    KeyTaken => "key-taken", "Another object holds the upload's key",
+        "An object that is not made of this upload's parts is already under its key; the upload is pending again and nothing was overwritten.",
+        "Nothing to retry here: start a new upload.";
+    PartRejected => "part-rejected", "S3 refused a part",
+        "S3 refused to complete the upload: a part it holds is not the one listed (its checksum or ETag differs). The upload is pending again.",
+        "Sign and upload that part again, then complete again.";
+    DeclaredTooLate => "declared-too-late", "Digest declared after verification began",
+        "The upload's verification started before this `sha256` was declared, so it runs without it. The answer carries `Retry-After`.",
+        "Poll the upload after `retry_after` seconds and compare its `sha256` with yours once it is final.";
+    NotArrived => "not-arrived", "The object has not arrived",
+        "A form upload's object is not in S3 yet, or its verification has just started. The answer carries `Retry-After`.",
+        "POST the form first, then retry after `retry_after` seconds.";
+    InProgress => "in-progress", "Being verified",
+        "Another caller is verifying this upload right now. The answer carries `Retry-After`.",
+        "Retry after `retry_after` seconds, or read the upload.";
     UploadIncomplete => "upload-incomplete", "Parts are missing",
         "`complete` found parts missing; `missing_parts` lists the first ones. The session stays pending.",
         "Upload the missing parts (sign them again if their URLs expired), then complete again.";

@@ -2,7 +2,7 @@
 
 use super::Uploads;
 use crate::domain::{Change, Guard, Kind, Status, UploadId, timestamp_now};
-use crate::error::Error;
+use crate::error::{Action, Conflict, Error};
 use crate::ports::PortError;
 
 impl Uploads {
@@ -27,10 +27,12 @@ impl Uploads {
             // Aborting again retries the S3 side, which may have failed the first time.
             Status::Aborted => {}
             other => {
-                return Err(Error::Conflict(format!(
-                    "cannot abort: the upload is {}",
-                    other.as_str()
-                )));
+                let status = other;
+                return Err(Conflict::WrongState {
+                    action: Action::Abort,
+                    status,
+                }
+                .into());
             }
         }
         // A posted object that arrived before the abort is unverified: it goes too.

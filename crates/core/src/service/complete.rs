@@ -10,7 +10,7 @@ use crate::domain::{
     Change, ClaimedPart, Guard, Kind, Sha256, Status, UploadId, UploadRecord, check_parts, measure,
     timestamp_now,
 };
-use crate::error::Error;
+use crate::error::{Action, Conflict, Error};
 use crate::ports::PortError;
 
 impl Uploads {
@@ -82,7 +82,7 @@ impl Uploads {
             }
             return self.settle(owner, record, claimed, declared, until).await;
         }
-        self.require_active(&record, "complete")?;
+        self.require_active(&record, Action::Complete)?;
         let Kind::Multipart { s3_upload_id, .. } = &record.kind else {
             return self.complete_posted(record, newly_declared).await;
         };
@@ -146,18 +146,15 @@ impl Uploads {
                 Ok(_) => {}
                 // Moved on meanwhile: its verification runs without the digest; say so.
                 Err(PortError::PreconditionFailed) => {
-                    return Err(Error::Conflict(format!(
-                        "the upload is being verified without a declared digest; compare with the record's sha256 once it ends (GET /uploads/{id})"
-                    )));
+                    let status = self.get(&record.owner, id).await?.status;
+                    return Err(Conflict::DeclaredTooLate { status }.into());
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         match self.start_posted(record, declared, By::Api).await? {
             Some(r) => Ok(r),
-            None => Err(Error::Conflict(format!(
-                "the object has not arrived in S3 yet (POST the form first), or is being verified: poll GET /uploads/{id}"
-            ))),
+            None => Err(Conflict::NotArrived.into()),
         }
     }
 
@@ -178,9 +175,12 @@ impl Uploads {
                 Status::Verified => return Ok(record),
                 Status::Failed => return Err(Error::VerificationFailed(Box::new(record))),
                 Status::Aborted => {
-                    return Err(Error::Conflict(
-                        "cannot complete: the upload was aborted".into(),
-                    ));
+                    let status = Status::Aborted;
+                    return Err(Conflict::WrongState {
+                        action: Action::Complete,
+                        status,
+                    }
+                    .into());
                 }
                 Status::Pending => {
                     let id = record.upload_id;
@@ -256,11 +256,10 @@ fn taken_over(record: &UploadRecord) -> bool {
 }
 
 fn running_without(record: &UploadRecord) -> Error {
-    Error::Conflict(format!(
-        "the upload is {} without the declared digest; compare with the record's sha256 once it ends (GET /uploads/{})",
-        record.status.as_str(),
-        record.upload_id
-    ))
+    Conflict::DeclaredTooLate {
+        status: record.status,
+    }
+    .into()
 }
 
 /// A digest declared at completion: new when none was declared at creation, refused when it

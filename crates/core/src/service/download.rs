@@ -2,7 +2,7 @@
 
 use super::Uploads;
 use crate::domain::{ContentType, Filename, Sha256, Status, UploadId, UploadRecord, timestamp};
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 
 /// A pre-signed GET of the verified version, and what the client should find in it.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,10 +22,8 @@ impl Uploads {
         let (Status::Verified, Some(sha256), Some(size)) =
             (record.status, record.sha256, record.size())
         else {
-            return Err(Error::Conflict(format!(
-                "only a verified upload can be downloaded; this one is {}",
-                record.status.as_str()
-            )));
+            let status = record.status;
+            return Err(Conflict::NotVerified { status }.into());
         };
         let UploadRecord {
             key,

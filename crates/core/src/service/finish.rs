@@ -10,7 +10,7 @@ use crate::domain::{
     Change, Kind, ListedPart, ObjectKey, PartPlan, Saved, Sha256, Status, UploadRecord,
     multipart_etag, timestamp_now,
 };
-use crate::error::{Error, chain};
+use crate::error::{Conflict, Error, chain};
 use crate::hash::{self, Hashed, Progress, VerifyError};
 use crate::ports::{ObjectInfo, PortError};
 
@@ -182,9 +182,7 @@ impl Uploads {
                             "an object not made of this upload's parts is under its key"
                         );
                         self.reopen(record).await;
-                        Err(Error::Conflict(
-                            "an object that is not this upload's is already under its key".into(),
-                        ))
+                        Err(Conflict::KeyTaken.into())
                     }
                     Err(e) => {
                         self.release(record).await;
@@ -196,9 +194,7 @@ impl Uploads {
                 // S3's own words are logged, never echoed.
                 tracing::warn!(%reason, "S3 refused to complete the multipart upload");
                 self.reopen(record).await;
-                Err(Error::Conflict(
-                    "S3 refused to complete the upload: a part S3 holds is not the one listed (re-send it, then complete again)".into(),
-                ))
+                Err(Conflict::PartRejected.into())
             }
             Err(e) => {
                 self.release(record).await;

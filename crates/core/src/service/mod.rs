@@ -26,7 +26,7 @@ pub use verifier::EventOutcome;
 use crate::domain::{
     Change, Guard, LeaseToken, PartPlan, Sha256, Status, UploadId, UploadRecord, timestamp_now,
 };
-use crate::error::Error;
+use crate::error::{Action, Conflict, Error};
 use crate::ports::{Announcer, Continuation, ObjectStore, Page, PageKey, PortError, SessionStore};
 use crate::settings::{Limits, VerifyConfig};
 
@@ -144,17 +144,13 @@ impl Uploads {
     }
 
     /// A session still taking parts: `pending` and not expired.
-    fn require_active(&self, record: &UploadRecord, action: &str) -> Result<(), Error> {
+    fn require_active(&self, record: &UploadRecord, action: Action) -> Result<(), Error> {
         if record.status != Status::Pending {
-            return Err(Error::Conflict(format!(
-                "cannot {action}: the upload is {}",
-                record.status.as_str()
-            )));
+            let status = record.status;
+            return Err(Conflict::WrongState { action, status }.into());
         }
         if record.expires_at.is_some_and(|t| t <= self.clock.now()) {
-            return Err(Error::Conflict(format!(
-                "cannot {action}: the upload session has expired"
-            )));
+            return Err(Conflict::Expired { action }.into());
         }
         Ok(())
     }

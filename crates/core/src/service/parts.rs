@@ -2,7 +2,7 @@
 
 use super::Uploads;
 use crate::domain::{Invalid, Kind, ListedPart, PartNumber, Sha256, UploadId, UploadRecord};
-use crate::error::Error;
+use crate::error::{Action, Conflict, Error};
 use crate::ports::{PartToSign, PortError, SignedPart};
 
 /// Most URLs signed in one response: 10,000 URLs carrying Lambda session tokens would pass
@@ -10,11 +10,11 @@ use crate::ports::{PartToSign, PortError, SignedPart};
 pub const MAX_URLS_PER_CALL: usize = 100;
 
 pub(super) fn gone() -> Error {
-    Error::Conflict("the multipart upload no longer exists in S3 (aborted or expired)".into())
+    Conflict::MultipartGone.into()
 }
 
 fn no_parts() -> Error {
-    Error::Conflict("this upload is a form POST; it has no parts".into())
+    Conflict::NoParts.into()
 }
 
 impl Uploads {
@@ -33,7 +33,7 @@ impl Uploads {
         record: &UploadRecord,
         parts: &[(PartNumber, Option<Sha256>)],
     ) -> Result<Vec<SignedPart>, Error> {
-        self.require_active(record, "sign parts")?;
+        self.require_active(record, Action::SignParts)?;
         if let (None, Kind::Multipart { s3_upload_id, .. }) = (record.plan, &record.kind) {
             // No length is signed without a size: once the parts S3 holds reach the session's
             // reservation, no more URLs.
@@ -111,7 +111,7 @@ impl Uploads {
 
     /// `list_parts` for a record the caller has already read (and owns).
     pub async fn list_parts_of(&self, record: &UploadRecord) -> Result<Vec<ListedPart>, Error> {
-        self.require_active(record, "list parts")?;
+        self.require_active(record, Action::ListParts)?;
         let Kind::Multipart { s3_upload_id, .. } = &record.kind else {
             return Err(no_parts());
         };

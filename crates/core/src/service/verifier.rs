@@ -8,7 +8,7 @@ use super::{By, Uploads};
 use crate::domain::{
     Guard, Kind, ObjectKey, PartNumber, PartPlan, Sha256, Status, UploadId, UploadRecord,
 };
-use crate::error::{Error, chain};
+use crate::error::{Action, Conflict, Error, chain};
 
 /// What the verifier did with an `ObjectCreated` event or a continuation.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ impl Uploads {
             return Ok(record);
         }
         let started = match record.status {
-            Status::Pending if self.require_active(&record, "verify").is_ok() => {
+            Status::Pending if self.require_active(&record, Action::Verify).is_ok() => {
                 self.start_posted(record, None, By::Api).await
             }
             // Large objects are the verifier function's, whose redelivered event takes over.
@@ -267,9 +267,7 @@ impl Uploads {
             // Except for a form: its event may be a replay landing while the holder verifies, and
             // the holder may die before cleaning up. Failing the delivery brings it back after
             // the lease, when the session is final and the replay is deleted.
-            Status::Completing if record.kind == Kind::Post => Err(Error::Conflict(
-                "a live holder is verifying this form; its event is handled after the lease".into(),
-            )),
+            Status::Completing if record.kind == Kind::Post => Err(Conflict::HolderBusy.into()),
             Status::Completing => Ok(EventOutcome::Ignored(
                 "a live holder is completing or verifying it",
             )),

@@ -2,6 +2,7 @@
 
 mod caller;
 mod companion;
+mod conflict;
 mod handlers;
 mod json;
 pub mod openapi;

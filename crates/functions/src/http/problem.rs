@@ -21,6 +21,9 @@ pub struct Problem {
     pub title: &'static str,
     pub detail: String,
     pub extra: Option<Value>,
+    /// Seconds after which the same request may succeed: the `Retry-After` header and the
+    /// `retry_after` member.
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -36,11 +39,21 @@ impl Problem {
             title,
             detail: detail.into(),
             extra: None,
+            retry_after: None,
         }
     }
 
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Adds members beside the standard ones (merged with any added before).
     pub fn with(mut self, extra: Value) -> Self {
-        self.extra = Some(extra);
+        match (&mut self.extra, extra) {
+            (Some(Value::Object(have)), Value::Object(more)) => have.extend(more),
+            (_, extra) => self.extra = Some(extra),
+        }
         self
     }
 }
@@ -56,9 +69,16 @@ impl IntoResponse for Problem {
         if let (Some(Value::Object(extra)), Value::Object(map)) = (self.extra, &mut body) {
             map.extend(extra);
         }
+        if let (Some(seconds), Value::Object(map)) = (self.retry_after, &mut body) {
+            map.insert("retry_after".into(), seconds.into());
+        }
         let mut res = (self.status, axum::Json(body)).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        if let Some(seconds) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         res
     }
 }
@@ -85,10 +105,11 @@ fn parts_problem(e: PartsError) -> Problem {
             detail,
         ),
         PartsError::Claimed(i) => Error::Invalid(i).into(),
+        // The parts S3 holds form no plan (uneven sizes, a gap): a part to send again.
         PartsError::Unmeasurable(_) => Problem::new(
             S::CONFLICT,
-            Slug::Conflict,
-            "Not allowed in the upload's state",
+            Slug::PartSizeMismatch,
+            "A part has the wrong size",
             detail,
         ),
     }
@@ -129,12 +150,7 @@ impl From<Error> for Problem {
                 "No such upload",
                 "no upload with this id",
             ),
-            Error::Conflict(why) => Problem::new(
-                S::CONFLICT,
-                Slug::Conflict,
-                "Not allowed in the upload's state",
-                why,
-            ),
+            Error::Conflict(c) => super::conflict::problem(c),
             ref e @ Error::ContentTypeNotAllowed { ref allowed, .. } => Problem::new(
                 S::UNSUPPORTED_MEDIA_TYPE,
                 Slug::ContentTypeNotAllowed,

@@ -136,7 +136,12 @@ async fn a_digest_declared_while_verification_runs_without_one_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict(m) if m.contains("without the declared digest")),
+        matches!(
+            &err,
+            Error::Conflict(Conflict::DeclaredTooLate {
+                status: Status::Verifying
+            })
+        ),
         "{err:?}"
     );
     assert_eq!(fx.peek(r.upload_id).expected_sha256, None);
@@ -157,7 +162,7 @@ async fn a_digest_declared_for_a_form_post_before_its_object_arrives_is_kept() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict(m) if m.contains("not arrived")),
+        matches!(&err, Error::Conflict(Conflict::NotArrived)),
         "{err:?}"
     );
     assert_eq!(

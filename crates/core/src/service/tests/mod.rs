@@ -12,7 +12,7 @@ use crate::domain::{
     ContentType, Filename, Kind, ListedPart, Metadata, PartNumber, PartsError, Sha256, Status,
     UploadId, UploadRecord,
 };
-use crate::error::Error;
+use crate::error::{Action, Conflict, Error};
 use crate::memory::{Call, MemoryAnnouncer, MemoryObjects, MemorySessions};
 use crate::ports::{ObjectStore, PortError, Upstream};
 use crate::settings::{Limits, VerifyConfig};

@@ -99,9 +99,7 @@ async fn a_declared_digest_holds_when_a_racing_complete_without_one_claims_first
                 assert_eq!((declared, recorded), (wrong, Sha256::of(&data)));
             }
             // Caught while the other verification ran without it: told to compare afterwards.
-            (Ok(verified), Err(Error::Conflict(m)))
-                if m.contains("without the declared digest") =>
-            {
+            (Ok(verified), Err(Error::Conflict(Conflict::DeclaredTooLate { .. }))) => {
                 assert_verified(&verified, &data);
             }
             (Err(Error::VerificationFailed(a)), Err(Error::VerificationFailed(b))) => {
