@@ -211,7 +211,6 @@ async fn deliver_to(route: &Route, url: String) -> tokio::task::JoinHandle<()> {
         timeout: Duration::from_secs(5),
         retry_base: Duration::from_secs(1),
         retry_max: Duration::from_secs(2),
-        queue_url: Some(route.queue_url.clone()),
     };
     let deliverer =
         Deliverer::new(config, Secret::parse(SECRET).unwrap(), sessions().await).unwrap();

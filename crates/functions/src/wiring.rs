@@ -1,36 +1,60 @@
 //! The service built over the AWS adapters, once per cold start: each binary calls these with the
-//! settings it read.
+//! pieces of its own settings they need.
 
 use std::sync::Arc;
 
 use vu_aws::{DynamoSessions, EndpointError, EventBus, S3Objects, SqsQueue};
 use vu_core::ports::{BoxError, SessionStore};
 use vu_core::service::Uploads;
+use vu_core::settings::{Limits, VerifyConfig};
 
-use crate::config::Config;
-use crate::webhooks::{Deliverer, Secret, SecretSource, WebhookConfig};
+use crate::config::{SecretSource, Store};
+use crate::webhooks::{Deliverer, Secret, WebhookConfig};
+
+/// What the upload service is built from: the API and the verifier each fill it from their
+/// settings.
+pub struct Service<'a> {
+    pub store: &'a Store,
+    pub limits: Limits,
+    pub verify: VerifyConfig,
+    /// The verifier's queue, every hand-over is sent to; `None`: hand-overs wait for S3's event
+    /// or an owner's read.
+    pub verifier_queue_url: Option<&'a str>,
+    /// The bus verdicts are announced on; `None`: they are not.
+    pub event_bus: Option<&'a str>,
+}
 
 /// The upload service over S3 and DynamoDB, sending hand-overs to the verifier's queue and
 /// announcing verdicts on the event bus when they are configured.
-pub fn uploads(sdk: &aws_config::SdkConfig, config: &Config) -> Result<Uploads, EndpointError> {
-    let objects = S3Objects::new(sdk, &config.bucket, config.verify.stall_timeout)?
-        .with_kms_key(config.s3.kms_key_arn.clone());
-    let objects = if config.s3.accelerate {
+pub fn uploads(
+    sdk: &aws_config::SdkConfig,
+    service: Service<'_>,
+) -> Result<Uploads, EndpointError> {
+    let Service {
+        store,
+        limits,
+        verify,
+        verifier_queue_url,
+        event_bus,
+    } = service;
+    let objects = S3Objects::new(sdk, &store.bucket, verify.stall_timeout)?
+        .with_kms_key(store.s3.kms_key_arn.clone());
+    let objects = if store.s3.accelerate {
         objects.accelerated()?
     } else {
         objects
     };
     let uploads = Uploads::new(
         Arc::new(objects),
-        Arc::new(DynamoSessions::new(sdk, &config.table)),
-        config.limits.clone(),
-        config.verify,
+        Arc::new(DynamoSessions::new(sdk, &store.table)),
+        limits,
+        verify,
     );
-    let uploads = match &config.verifier_queue_url {
+    let uploads = match verifier_queue_url {
         Some(url) => uploads.with_verifier(Arc::new(SqsQueue::new(sdk, url))),
         None => uploads,
     };
-    Ok(match &config.event_bus {
+    Ok(match event_bus {
         Some(bus) => uploads.with_announcer(Arc::new(EventBus::new(sdk, bus))),
         None => uploads,
     })

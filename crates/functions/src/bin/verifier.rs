@@ -6,21 +6,25 @@ use std::process::ExitCode;
 
 use vu_aws as aws;
 use vu_core::ports::BoxError;
-use vu_functions::config::{Config, verify_from_lookup};
+use vu_functions::config::{Runtime, VerifierConfig, cli_verify_from_env};
 use vu_functions::lambda::verifier::{self, Verifier};
 use vu_functions::{verifier_cli, wiring};
 
-async fn lambda_main(sdk: &aws_config::SdkConfig) -> Result<(), BoxError> {
-    let config = Config::from_env()?;
-    let uploads = wiring::uploads(sdk, &config)?;
-    let url = config
-        .verifier_queue_url
-        .as_deref()
-        .ok_or("VERIFIER_QUEUE_URL must name the verifier's queue")?;
-    let continuation = aws::SqsQueue::new(sdk, url);
+async fn lambda_main(sdk: &aws_config::SdkConfig, config: VerifierConfig) -> Result<(), BoxError> {
+    let uploads = wiring::uploads(
+        sdk,
+        wiring::Service {
+            store: &config.store,
+            limits: config.limits.clone(),
+            verify: config.verify,
+            verifier_queue_url: Some(&config.queue_url),
+            event_bus: config.event_bus.as_deref(),
+        },
+    )?;
+    let continuation = aws::SqsQueue::new(sdk, &config.queue_url);
     verifier::run(Verifier {
         uploads: &uploads,
-        bucket: &config.bucket,
+        bucket: &config.store.bucket,
         continuation: &continuation,
     })
     .await
@@ -29,9 +33,12 @@ async fn lambda_main(sdk: &aws_config::SdkConfig) -> Result<(), BoxError> {
 #[tokio::main]
 async fn main() -> ExitCode {
     lambda_http::tracing::init_default_subscriber();
-    let sdk = aws::load_sdk_config().await;
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        return match lambda_main(&sdk).await {
+    if Runtime::current() == Runtime::Lambda {
+        let started = match VerifierConfig::from_env() {
+            Ok(config) => lambda_main(&aws::load_sdk_config().await, config).await,
+            Err(e) => Err(e.into()),
+        };
+        return match started {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "verifier function failed");
@@ -39,8 +46,10 @@ async fn main() -> ExitCode {
             }
         };
     }
-    match verify_from_lookup(|k| std::env::var(k).ok()) {
-        Ok(cfg) => verifier_cli::main(&sdk, cfg, std::env::args().skip(1)).await,
+    match cli_verify_from_env() {
+        Ok(cfg) => {
+            verifier_cli::main(&aws::load_sdk_config().await, cfg, std::env::args().skip(1)).await
+        }
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(2)

@@ -3,23 +3,16 @@
 
 use vu_aws as aws;
 use vu_core::ports::BoxError;
-use vu_functions::webhooks::WebhookConfig;
+use vu_functions::config::WebhooksConfig;
 use vu_functions::{lambda, wiring};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     lambda_http::tracing::init_default_subscriber();
+    let config = WebhooksConfig::from_env()?;
     let sdk = aws::load_sdk_config().await;
-    let (config, secret) = WebhookConfig::from_lookup(|k| std::env::var(k).ok())?
-        .ok_or("WEBHOOK_URL must be set: the function has nowhere to deliver")?;
-    let queue_url = config
-        .queue_url
-        .clone()
-        .ok_or("WEBHOOK_QUEUE_URL must name the webhooks' queue")?;
     // What is signed is re-read from the sessions table, never taken from the event.
-    let table =
-        std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME must name the sessions table")?;
-    let sessions = std::sync::Arc::new(aws::DynamoSessions::new(&sdk, table));
-    let deliverer = wiring::deliverer(&sdk, config, secret, sessions).await?;
-    lambda::webhooks::run(deliverer, aws::SqsQueue::new(&sdk, queue_url)).await
+    let sessions = std::sync::Arc::new(aws::DynamoSessions::new(&sdk, config.table));
+    let deliverer = wiring::deliverer(&sdk, config.webhook, config.secret, sessions).await?;
+    lambda::webhooks::run(deliverer, aws::SqsQueue::new(&sdk, config.queue_url)).await
 }

@@ -9,17 +9,9 @@ use lambda_http::request::RequestContext;
 use serde_json::Value;
 
 use super::problem::{Problem, Slug};
+use crate::config::CallerPolicy;
 
 pub const ANONYMOUS: &str = "anonymous";
-
-/// Whether requests must carry an authorizer's `sub` claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallerPolicy {
-    /// Deployed behind the JWT authorizer: a request without a `sub` claim is refused (401).
-    AuthorizerRequired,
-    /// Local development: callers without a claim are `anonymous`.
-    AnonymousAllowed,
-}
 
 pub struct Caller(String);
 

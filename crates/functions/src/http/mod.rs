@@ -20,7 +20,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use tracing::Instrument as _;
 
-pub use caller::CallerPolicy;
+// Decided at start from the settings (`config::callers`), enforced per request (`caller`).
+pub use crate::config::CallerPolicy;
 use problem::{Fault, Problem, Slug};
 
 use vu_core::service::Uploads;

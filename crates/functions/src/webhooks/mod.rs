@@ -17,7 +17,6 @@ use hmac::{KeyInit, Mac};
 use serde::Deserialize;
 use tracing::Instrument as _;
 
-use crate::config::ConfigError;
 use vu_contract::Record;
 use vu_core::domain::{Status, UploadId, UploadRecord};
 use vu_core::ports::SessionStore;
@@ -57,7 +56,7 @@ impl Secret {
     }
 }
 
-/// Where and how verdicts are delivered (`WEBHOOK_*`).
+/// Where and how verdicts are delivered (read from `WEBHOOK_*` by `config`).
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     pub url: String,
@@ -66,59 +65,9 @@ pub struct WebhookConfig {
     /// The first retry's delay; each next one doubles, up to `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
-    /// The queue verdicts arrive in (`WEBHOOK_QUEUE_URL`): retries are delayed on it.
-    pub queue_url: Option<String>,
-}
-
-/// Where the secret comes from: the environment locally, Secrets Manager in AWS (so it is
-/// never plain text in the function's configuration).
-#[derive(Debug, Clone)]
-pub enum SecretSource {
-    Value(Secret),
-    SecretsManager(String),
 }
 
 impl WebhookConfig {
-    /// `None` when `WEBHOOK_URL` is unset: no webhooks.
-    pub fn from_lookup(
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<(Self, SecretSource)>, ConfigError> {
-        let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let Some(url) = set("WEBHOOK_URL") else {
-            return Ok(None);
-        };
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(ConfigError::Invalid {
-                name: "WEBHOOK_URL",
-                value: url,
-                reason: "must be an http(s) URL".into(),
-            });
-        }
-        let secret = match (set("WEBHOOK_SECRET"), set("WEBHOOK_SECRET_ARN")) {
-            (Some(raw), _) => {
-                SecretSource::Value(Secret::parse(&raw).map_err(|reason| ConfigError::Invalid {
-                    name: "WEBHOOK_SECRET",
-                    value: "(hidden)".into(),
-                    reason,
-                })?)
-            }
-            (None, Some(arn)) => SecretSource::SecretsManager(arn),
-            (None, None) => return Err(ConfigError::Missing("WEBHOOK_SECRET")),
-        };
-        let secs = |name, default, min, max| {
-            crate::config::number(&get, name, default, min, max).map(Duration::from_secs)
-        };
-        let config = Self {
-            url,
-            timeout: secs("WEBHOOK_TIMEOUT_SECONDS", 10, 1, 60)?,
-            retry_base: secs("WEBHOOK_RETRY_BASE_SECONDS", 30, 0, 3_600)?,
-            // SQS delays a message at most 12 hours.
-            retry_max: secs("WEBHOOK_RETRY_MAX_SECONDS", 3_600, 0, 43_200)?,
-            queue_url: set("WEBHOOK_QUEUE_URL"),
-        };
-        Ok(Some((config, secret)))
-    }
-
     /// How long before attempt `attempt + 1`, after attempt `attempt` (1-based) failed: doubling
     /// from `retry_base` up to `retry_max`, and never more than SQS accepts once an attempt of up
     /// to `timeout` has run since the receive.

@@ -1,4 +1,4 @@
-//! Signing, back-off, claims and configuration of webhooks.
+//! Signing, back-off, claims and delivery of webhooks (their settings: `config::webhooks`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
@@ -35,7 +35,6 @@ fn retries_back_off_exponentially_up_to_the_cap() {
         timeout: Duration::from_secs(10),
         retry_base: Duration::from_secs(30),
         retry_max: Duration::from_secs(3_600),
-        queue_url: None,
     };
     let delays: Vec<u64> = (1..=9).map(|a| config.retry_delay(a).as_secs()).collect();
     assert_eq!(delays, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
@@ -67,42 +66,6 @@ fn an_event_is_only_a_claim_on_a_verdict() {
     assert!(Claim::from_event("not json").unwrap_err().is_permanent());
 }
 
-#[test]
-fn webhooks_are_configured_with_a_url_and_a_secret() {
-    let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    };
-    assert!(WebhookConfig::from_lookup(env(&[])).unwrap().is_none());
-    assert!(matches!(
-        WebhookConfig::from_lookup(env(&[("WEBHOOK_URL", "https://example.com/h")])),
-        Err(ConfigError::Missing("WEBHOOK_SECRET"))
-    ));
-    let (config, secret) = WebhookConfig::from_lookup(env(&[
-        ("WEBHOOK_URL", "https://example.com/h"),
-        (
-            "WEBHOOK_SECRET_ARN",
-            "arn:aws:secretsmanager:us-east-1:1:secret:x",
-        ),
-    ]))
-    .unwrap()
-    .unwrap();
-    assert_eq!(config.retry_delay(1), Duration::from_secs(30));
-    assert!(matches!(secret, SecretSource::SecretsManager(_)));
-    let err = WebhookConfig::from_lookup(env(&[
-        ("WEBHOOK_URL", "https://example.com/h"),
-        ("WEBHOOK_SECRET", "whsec_c2hvcnQ="),
-    ]))
-    .unwrap_err();
-    // The secret's value never appears in an error.
-    assert!(!err.to_string().contains("c2hvcnQ"), "{err}");
-    assert!(WebhookConfig::from_lookup(env(&[("WEBHOOK_URL", "ftp://x")])).is_err());
-}
-
 // ---- Review: failing tests (each names what it proves) ----
 
 fn config(url: &str) -> WebhookConfig {
@@ -111,7 +74,6 @@ fn config(url: &str) -> WebhookConfig {
         timeout: Duration::from_secs(2),
         retry_base: Duration::from_secs(30),
         retry_max: Duration::from_secs(3_600),
-        queue_url: None,
     }
 }
 
@@ -159,22 +121,6 @@ async fn a_message_that_can_never_be_delivered_is_not_retried_with_back_off() {
         }])
         .await;
     assert!(failed.is_empty(), "poison message delayed: {failed:?}");
-}
-
-/// SQS refuses ChangeMessageVisibility beyond 12 hours *from the receive*; a delay of
-/// exactly 43200 s asked for any time after the receive is refused, and the message comes
-/// back at the queue's visibility timeout (180 s) instead of the back-off.
-#[test]
-fn the_longest_back_off_is_one_sqs_accepts_after_the_attempt() {
-    let (config, _) = WebhookConfig::from_lookup(|k| match k {
-        "WEBHOOK_URL" => Some("https://example.com/h".into()),
-        "WEBHOOK_SECRET" => Some(SECRET.into()),
-        "WEBHOOK_RETRY_MAX_SECONDS" => Some("43200".into()),
-        _ => None,
-    })
-    .unwrap()
-    .unwrap();
-    assert!(config.retry_delay(30) < Duration::from_secs(43_200 - config.timeout.as_secs()));
 }
 
 /// Every attempt WebhookMaxAttempts allows must happen before the queue's retention
