@@ -10,7 +10,7 @@ use crate::helpers::*;
 use serde_json::{Value, json};
 use vu_aws::SqsQueue;
 use vu_contract::queue::QueueMessage;
-use vu_core::service::Uploads;
+use vu_core::service::{Budget, Uploads};
 use vu_functions::config::Limits;
 use vu_functions::lambda::verifier::{Invocation, Verifier};
 use vu_functions::local;
@@ -183,7 +183,7 @@ async fn the_sweep_finds_only_sessions_whose_lease_ran_out() {
         .await
         .with_verifier(started.clone());
     let swept: Vec<String> = sweeper
-        .sweep(10_000, None)
+        .sweep(10_000, Budget::verifier(None))
         .await
         .unwrap()
         .iter()
@@ -203,10 +203,13 @@ async fn the_sweep_finds_only_sessions_whose_lease_ran_out() {
     // Re-driven, it verifies; verified, it leaves the index.
     let verifier = service_with(test_limits(), small_ranges()).await;
     let id = vu_core::domain::UploadId::parse(stuck_id).unwrap();
-    verifier.continue_verification(id, None).await.unwrap();
+    verifier
+        .continue_verification(id, Budget::verifier(None))
+        .await
+        .unwrap();
     assert_eq!(client.record(stuck_id).await.body["status"], "verified");
     let again: Vec<String> = sweeper
-        .sweep(10_000, None)
+        .sweep(10_000, Budget::verifier(None))
         .await
         .unwrap()
         .iter()
@@ -275,7 +278,7 @@ async fn a_session_in_flight_from_before_the_index_is_swept_once_backfilled() {
         .unwrap();
     let swept = |uploads: Arc<Uploads>| async move {
         uploads
-            .sweep(10_000, None)
+            .sweep(10_000, Budget::verifier(None))
             .await
             .unwrap()
             .iter()

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use crate::lambda::verifier::Verifier;
 use vu_aws::SqsQueue;
 use vu_core::error::chain;
-use vu_core::service::Uploads;
+use vu_core::service::{Budget, Uploads};
 
 /// Batches handled at once, as a few Lambda instances would, and the messages in each: at most
 /// eight verifications run at once.
@@ -111,7 +111,7 @@ pub async fn run_sweeper(uploads: Arc<Uploads>, interval: Duration) {
     loop {
         tokio::time::sleep(interval).await;
         if let Err(e) = uploads
-            .sweep(crate::lambda::verifier::SWEEP_LIMIT, None)
+            .sweep(crate::lambda::verifier::SWEEP_LIMIT, Budget::verifier(None))
             .await
         {
             tracing::warn!(error = %chain(&e), "sweep failed");

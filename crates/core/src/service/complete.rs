@@ -3,9 +3,9 @@
 //! for its result within `COMPLETION_WAIT_SECONDS` of its start, then answers the record still
 //! running (202); it takes over a completion whose lease ran out. Never a 409 for a race.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{By, Uploads, parts::gone};
+use super::{Budget, Uploads, parts::gone};
 use crate::domain::{
     Change, ClaimedPart, Guard, Kind, Sha256, Status, UploadId, UploadRecord, check_parts, measure,
     timestamp_now,
@@ -25,18 +25,17 @@ impl Uploads {
         id: UploadId,
         claimed: Option<&[ClaimedPart]>,
         declared: Option<Sha256>,
+        budget: Budget,
     ) -> Result<UploadRecord, Error> {
         // One budget for waiting on other callers, from this request's start: whatever this
-        // caller did first (hashing, until it lost its lease), it answers inside API Gateway's
-        // ~30 s (`completion_wait` ≤ 28 s).
-        let until = Instant::now() + self.limits.completion_wait;
+        // caller did first (hashing, until it lost its lease), it answers within it.
         let answer = match self
-            .complete_once(owner, id, claimed, declared, until)
+            .complete_once(owner, id, claimed, declared, budget)
             .await
         {
             // Taken over while this caller ran it (its lease ran out under load, or a write of
             // its own was refused): the new holder's answer, waited for like any racing caller's.
-            Ok(r) if taken_over(&r) => self.settle(owner, r, claimed, declared, until).await,
+            Ok(r) if taken_over(&r) => self.settle(owner, r, claimed, declared, budget).await,
             other => other,
         };
         // Whoever ran the verification (a racing caller may have, without this digest), the
@@ -64,7 +63,7 @@ impl Uploads {
         id: UploadId,
         claimed: Option<&[ClaimedPart]>,
         declared: Option<Sha256>,
-        until: Instant,
+        budget: Budget,
     ) -> Result<UploadRecord, Error> {
         let record = self.get(owner, id).await?;
         if let (Some(declared), Some(recorded)) = (declared, record.sha256)
@@ -80,11 +79,11 @@ impl Uploads {
             {
                 return Err(running_without(&record));
             }
-            return self.settle(owner, record, claimed, declared, until).await;
+            return self.settle(owner, record, claimed, declared, budget).await;
         }
         self.require_active(&record, Action::Complete)?;
         let Kind::Multipart { s3_upload_id, .. } = &record.kind else {
-            return self.complete_posted(record, newly_declared).await;
+            return self.complete_posted(record, newly_declared, budget).await;
         };
         let listed = match self
             .objects
@@ -97,7 +96,7 @@ impl Uploads {
                 if now.status == Status::Pending {
                     return Err(gone());
                 }
-                return self.settle(owner, now, claimed, declared, until).await;
+                return self.settle(owner, now, claimed, declared, budget).await;
             }
             other => other?,
         };
@@ -118,11 +117,11 @@ impl Uploads {
         let parts = check_parts(&plan, &listed, claimed)?;
         let guard = Guard::status(Status::Pending);
         match self.claim(id, guard, sized, newly_declared).await? {
-            Some(record) => self.finish(record, Some(parts), By::Api).await,
+            Some(record) => self.finish(record, Some(parts), budget).await,
             // Someone else moved it first (another `complete`, or a `DELETE`).
             None => {
                 let record = self.get(owner, id).await?;
-                self.settle(owner, record, claimed, declared, until).await
+                self.settle(owner, record, claimed, declared, budget).await
             }
         }
     }
@@ -133,6 +132,7 @@ impl Uploads {
         &self,
         record: UploadRecord,
         declared: Option<Sha256>,
+        budget: Budget,
     ) -> Result<UploadRecord, Error> {
         let id = record.upload_id;
         if let Some(expected_sha256) = declared {
@@ -152,14 +152,14 @@ impl Uploads {
                 Err(e) => return Err(e.into()),
             }
         }
-        match self.start_posted(record, declared, By::Api).await? {
+        match self.start_posted(record, declared, budget).await? {
             Some(r) => Ok(r),
             None => Err(Conflict::NotArrived.into()),
         }
     }
 
     /// Answers for a record another caller has moved on: its result when final, after waiting
-    /// (until `until`) while another completion runs, or by taking over a completion whose lease
+    /// (until the budget's `wait_until`) while another completion runs, or by taking over a completion whose lease
     /// ran out. Out of time, the record as it stands (`completing`: 202, poll it): another caller
     /// holding the completion is the normal case of a retry, never a conflict.
     async fn settle(
@@ -168,7 +168,7 @@ impl Uploads {
         mut record: UploadRecord,
         claimed: Option<&[ClaimedPart]>,
         declared: Option<Sha256>,
-        until: Instant,
+        budget: Budget,
     ) -> Result<UploadRecord, Error> {
         loop {
             match record.status {
@@ -184,17 +184,18 @@ impl Uploads {
                 }
                 Status::Pending => {
                     let id = record.upload_id;
-                    return Box::pin(self.complete_once(owner, id, claimed, declared, until)).await;
+                    return Box::pin(self.complete_once(owner, id, claimed, declared, budget))
+                        .await;
                 }
                 Status::Completing if record.lease_until < self.clock.now() => {
-                    if let Some(result) = self.take_over(&record, By::Api).await? {
+                    if let Some(result) = self.take_over(&record, budget).await? {
                         return result;
                     }
                 }
                 // Large objects: the verifier function is on it; clients poll the record.
                 Status::Verifying => return Ok(record),
                 Status::Completing => {
-                    let left = until.saturating_duration_since(Instant::now());
+                    let left = budget.wait_left();
                     if left.is_zero() {
                         return Ok(record);
                     }
@@ -210,7 +211,7 @@ impl Uploads {
     pub(super) async fn take_over(
         &self,
         record: &UploadRecord,
-        by: By,
+        budget: Budget,
     ) -> Result<Option<Result<UploadRecord, Error>>, Error> {
         let guard = self.expired_lease();
         let Some(record) = self.claim(record.upload_id, guard, None, None).await? else {
@@ -240,7 +241,7 @@ impl Uploads {
                 return Err(e.into());
             }
         };
-        Ok(Some(self.finish(record, parts, by).await))
+        Ok(Some(self.finish(record, parts, budget).await))
     }
 }
 

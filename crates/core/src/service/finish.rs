@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{By, Uploads};
+use super::{Budget, Uploads};
 use crate::domain::{
     Change, Kind, ListedPart, ObjectKey, PartPlan, Saved, Sha256, Status, UploadRecord,
     multipart_etag, timestamp_now,
@@ -34,7 +34,7 @@ impl Uploads {
         &self,
         record: UploadRecord,
         parts: Option<Vec<ListedPart>>,
-        by: By,
+        budget: Budget,
     ) -> Result<UploadRecord, Error> {
         // A verdict decided by a holder that died before carrying it out.
         if record.error.is_some() {
@@ -44,7 +44,7 @@ impl Uploads {
         if let Some(parts) = parts {
             self.complete_in_s3(&record, &parts).await?;
         }
-        if by == By::Api && self.too_large_inline(plan.size()) {
+        if !budget.hashes(plan.size()) {
             // The verifier function takes it: started here, and by S3's completion event.
             let handed = self.hand_to_verifier(&record, None).await?;
             self.start_verifier(&handed).await;
@@ -56,12 +56,7 @@ impl Uploads {
                 return self.fail(record, None, object.as_ref(), why).await;
             }
         };
-        let deadline = match by {
-            By::Verifier { deadline } => deadline,
-            // Inside API Gateway's ~30 s: past the budget, the verifier function carries on.
-            By::Api => Some(Instant::now() + self.limits.verify_inline_budget),
-        };
-        let digest = match self.hash(&record.key, &info, resume, deadline).await {
+        let digest = match self.hash(&record.key, &info, resume, budget.deadline).await {
             Ok(Hashed::Done(digest)) => digest,
             Ok(Hashed::Paused(progress)) => {
                 tracing::info!(
@@ -75,8 +70,8 @@ impl Uploads {
                     progress,
                 };
                 let handed = self.hand_to_verifier(&record, Some(saved)).await?;
-                // The verifier schedules its own continuations; the API starts the verifier.
-                if by == By::Api {
+                // A verifier run schedules its own continuation; a request starts the verifier.
+                if budget.starts_verifier {
                     self.start_verifier(&handed).await;
                 }
                 return Ok(handed);

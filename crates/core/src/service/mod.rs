@@ -7,6 +7,7 @@
 
 mod abort;
 mod announce;
+mod budget;
 mod complete;
 mod create;
 mod download;
@@ -16,8 +17,9 @@ mod parts;
 mod verifier;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use budget::Budget;
 pub use create::{Created, NewUpload, UnsizedUpload};
 pub use download::Download;
 pub use parts::MAX_URLS_PER_CALL;
@@ -40,17 +42,6 @@ pub struct Uploads {
     verifier: Option<Arc<dyn Continuation>>,
     /// Told every verdict (`None`: verdicts are only recorded).
     announcer: Option<Arc<dyn Announcer>>,
-}
-
-/// Who runs a completion: the API verifies inline up to `verify_inline_max_bytes`; the verifier
-/// function verifies whatever it takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum By {
-    Api,
-    /// Pauses at `deadline`, saving its progress on the record.
-    Verifier {
-        deadline: Option<Instant>,
-    },
 }
 
 /// Epoch seconds for leases and TTLs; tests move it forward to expire a lease.
@@ -108,6 +99,11 @@ impl Uploads {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The limits it enforces (entry points build a request's `Budget` from them).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// How long signed part URLs stay valid.
@@ -188,11 +184,6 @@ impl Uploads {
             lease_expired_by: Some(self.clock.now()),
             holder: None,
         }
-    }
-
-    /// Whether the API hands this size to the verifier function instead of verifying inline.
-    fn too_large_inline(&self, size: u64) -> bool {
-        size > self.limits.verify_inline_max_bytes
     }
 }
 

@@ -2,9 +2,7 @@
 //! continuations (the `verifier` function), and form-POSTed objects, which no `complete` call
 //! announces (S3's event, or the owner's next read, starts them).
 
-use std::time::Instant;
-
-use super::{By, Uploads};
+use super::{Budget, Uploads};
 use crate::domain::{
     Guard, Kind, ObjectKey, PartNumber, PartPlan, Sha256, Status, UploadId, UploadRecord,
 };
@@ -41,21 +39,26 @@ impl Uploads {
     /// whose `ObjectCreated:Post` event has not arrived (or never will, as on a local stack), or
     /// resuming one whose holder gave up or died: the owner's reads drive form POSTs, which no
     /// `complete` call announces.
-    pub async fn get_settled(&self, owner: &str, id: UploadId) -> Result<UploadRecord, Error> {
+    pub async fn get_settled(
+        &self,
+        owner: &str,
+        id: UploadId,
+        budget: Budget,
+    ) -> Result<UploadRecord, Error> {
         let record = self.get(owner, id).await?;
         if record.kind != Kind::Post {
             return Ok(record);
         }
         let started = match record.status {
             Status::Pending if self.require_active(&record, Action::Verify).is_ok() => {
-                self.start_posted(record, None, By::Api).await
+                self.start_posted(record, None, budget).await
             }
             // Large objects are the verifier function's, whose redelivered event takes over.
             Status::Completing
                 if record.lease_until < self.clock.now()
-                    && !record.size().is_some_and(|s| self.too_large_inline(s)) =>
+                    && record.size().is_none_or(|s| budget.hashes(s)) =>
             {
-                match self.take_over(&record, By::Api).await {
+                match self.take_over(&record, budget).await {
                     Ok(Some(result)) => result.map(Some),
                     Ok(None) => Ok(None),
                     Err(e) => Err(e),
@@ -77,7 +80,7 @@ impl Uploads {
         &self,
         record: UploadRecord,
         declared: Option<Sha256>,
-        by: By,
+        budget: Budget,
     ) -> Result<Option<UploadRecord>, Error> {
         // Too large to verify inside an API call, `finish` hands it to the verifier: the owner's
         // read starts it even if S3's event never arrives.
@@ -95,7 +98,7 @@ impl Uploads {
             .claim(record.upload_id, guard, Some(plan), declared)
             .await?
         {
-            Some(r) => self.finish(r, None, by).await.map(Some),
+            Some(r) => self.finish(r, None, budget).await.map(Some),
             None => Ok(None),
         }
     }
@@ -107,7 +110,7 @@ impl Uploads {
         &self,
         key: &str,
         version_id: Option<&str>,
-        deadline: Option<Instant>,
+        budget: Budget,
     ) -> Result<EventOutcome, Error> {
         let Ok(parsed) = ObjectKey::parse(key) else {
             return Ok(EventOutcome::Ignored("not an upload key"));
@@ -123,17 +126,16 @@ impl Uploads {
             return Ok(outcome);
         }
         if record.kind == Kind::Post && record.status == Status::Pending {
-            let by = By::Verifier { deadline };
-            match self.start_posted(record, None, by).await {
+            match self.start_posted(record, None, budget).await {
                 // No object (yet), or an owner's read took the session first: whatever that
                 // left is handled as for any other session.
                 Ok(None) => {}
                 Ok(Some(r)) => return EventOutcome::of(Ok(r)),
                 Err(e) => return EventOutcome::of(Err(e)),
             }
-            return self.continue_verification(id, deadline).await;
+            return self.continue_verification(id, budget).await;
         }
-        self.verify_session(record, deadline).await
+        self.verify_session(record, budget).await
     }
 
     /// An object that arrived for a session already finished is a replay (a form POSTed again
@@ -180,15 +182,11 @@ impl Uploads {
 
     /// Re-drives up to `limit` sessions whose lease ran out in `completing` or `verifying` (a
     /// holder that died, a hand-over whose start was lost): each goes to the verifier, or, with
-    /// none configured, is verified here under `deadline`. Returns the sessions re-driven.
-    pub async fn sweep(
-        &self,
-        limit: u32,
-        deadline: Option<Instant>,
-    ) -> Result<Vec<UploadId>, Error> {
+    /// none configured, is verified here within `budget`. Returns the sessions re-driven.
+    pub async fn sweep(&self, limit: u32, budget: Budget) -> Result<Vec<UploadId>, Error> {
         // The two jobs are independent: a re-drive that fails (the queue is down) must not hold
         // back announcements, nor the other way round. Each tries all it found.
-        let redriven = self.redrive(limit, deadline).await;
+        let redriven = self.redrive(limit, budget).await;
         let announced = self.announce_pending(limit).await;
         match &announced {
             Ok(0) => {}
@@ -202,14 +200,14 @@ impl Uploads {
         Ok(redriven)
     }
 
-    async fn redrive(&self, limit: u32, deadline: Option<Instant>) -> Result<Vec<UploadId>, Error> {
+    async fn redrive(&self, limit: u32, budget: Budget) -> Result<Vec<UploadId>, Error> {
         let stalled = self.sessions.stalled(self.clock.now(), limit).await?;
         let mut failed = None;
         for &id in &stalled {
             tracing::warn!(upload_id = %id, "re-driving a session whose lease ran out");
             let outcome = match &self.verifier {
                 Some(verifier) => verifier.schedule(id).await.map_err(Error::from),
-                None => self.continue_verification(id, deadline).await.map(|_| ()),
+                None => self.continue_verification(id, budget).await.map(|_| ()),
             };
             if let Err(e) = outcome {
                 tracing::error!(upload_id = %id, error = %chain(&e), "could not re-drive a session");
@@ -226,10 +224,10 @@ impl Uploads {
     pub async fn continue_verification(
         &self,
         id: UploadId,
-        deadline: Option<Instant>,
+        budget: Budget,
     ) -> Result<EventOutcome, Error> {
         match self.sessions.get(id).await? {
-            Some(record) => self.verify_session(record, deadline).await,
+            Some(record) => self.verify_session(record, budget).await,
             None => Ok(EventOutcome::Ignored("no session with this id")),
         }
     }
@@ -238,21 +236,20 @@ impl Uploads {
     async fn verify_session(
         &self,
         record: UploadRecord,
-        deadline: Option<Instant>,
+        budget: Budget,
     ) -> Result<EventOutcome, Error> {
-        let by = By::Verifier { deadline };
         match record.status {
             Status::Verifying => {
                 let guard = Guard::status(Status::Verifying);
                 let Some(taken) = self.claim(record.upload_id, guard, None, None).await? else {
                     return Ok(EventOutcome::Ignored("another verifier took it"));
                 };
-                EventOutcome::of(self.finish(taken, None, by).await)
+                EventOutcome::of(self.finish(taken, None, budget).await)
             }
             // A holder (API or verifier) that died or gave up: its lease ran out, so this
             // delivery resumes the completion from whichever step it reached.
             Status::Completing if record.lease_until < self.clock.now() => {
-                match self.take_over(&record, by).await? {
+                match self.take_over(&record, budget).await? {
                     // S3 refused the parts: the session is the client's again (`pending`).
                     Some(Err(Error::Conflict(_) | Error::Parts(_))) => Ok(EventOutcome::Ignored(
                         "the completion could not finish; the session is pending again",

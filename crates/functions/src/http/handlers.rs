@@ -24,7 +24,7 @@ use vu_core::domain::{
 };
 use vu_core::error::Error;
 use vu_core::ports::{PageKey, SignedPart};
-use vu_core::service::{MAX_URLS_PER_CALL, NewUpload, Uploads};
+use vu_core::service::{Budget, MAX_URLS_PER_CALL, NewUpload, Uploads};
 
 type App = State<Arc<Uploads>>;
 
@@ -258,7 +258,9 @@ pub async fn get_upload(
     caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
-    let r = app.get_settled(caller.id(), upload_id(&id)?).await?;
+    let r = app
+        .get_settled(caller.id(), upload_id(&id)?, Budget::request(app.limits()))
+        .await?;
     Ok(record(&r).into_response())
 }
 
@@ -487,9 +489,14 @@ pub(super) async fn completion(
     declared: Option<Sha256>,
 ) -> Result<UploadRecord, Error> {
     let (app, owner) = (app.clone(), owner.to_owned());
-    tokio::spawn(async move { app.complete(&owner, id, claimed.as_deref(), declared).await })
-        .await
-        .map_err(|e| Error::Internal(Box::new(e)))?
+    // The request's budget starts now, whatever the spawned task waits for.
+    let budget = Budget::request(app.limits());
+    tokio::spawn(async move {
+        app.complete(&owner, id, claimed.as_deref(), declared, budget)
+            .await
+    })
+    .await
+    .map_err(|e| Error::Internal(Box::new(e)))?
 }
 
 #[derive(Serialize, ToSchema)]

@@ -13,7 +13,7 @@ use vu_contract::queue::{QueueMessage, S3Notification, decode_key};
 use vu_core::domain::{Invalid, UploadId};
 use vu_core::error::{Error, chain};
 use vu_core::ports::{BoxError, Continuation};
-use vu_core::service::{EventOutcome, Uploads};
+use vu_core::service::{Budget, EventOutcome, Uploads};
 
 /// What the verifier can be invoked with.
 pub enum Invocation {
@@ -155,7 +155,10 @@ impl Verifier<'_> {
                 json!({ "outcome": "ignored", "reason": "S3 test event" }),
             ]),
             Invocation::Sweep => {
-                let redriven = self.uploads.sweep(SWEEP_LIMIT, deadline).await?;
+                let redriven = self
+                    .uploads
+                    .sweep(SWEEP_LIMIT, Budget::verifier(deadline))
+                    .await?;
                 let line = json!({ "outcome": "swept", "redriven": redriven });
                 tracing::info!(result = %line, "sweep done");
                 Ok(vec![line])
@@ -168,7 +171,8 @@ impl Verifier<'_> {
             Invocation::Continue(id) => {
                 let span = tracing::info_span!("continue", upload_id = %id);
                 let outcome = tracing::Instrument::instrument(
-                    self.uploads.continue_verification(id, deadline),
+                    self.uploads
+                        .continue_verification(id, Budget::verifier(deadline)),
                     span,
                 )
                 .await;
@@ -187,8 +191,11 @@ impl Verifier<'_> {
                     let span =
                         tracing::info_span!("object_created", key = %key, version = ?version);
                     let outcome = tracing::Instrument::instrument(
-                        self.uploads
-                            .on_object_created(&key, version.as_deref(), deadline),
+                        self.uploads.on_object_created(
+                            &key,
+                            version.as_deref(),
+                            Budget::verifier(deadline),
+                        ),
                         span,
                     )
                     .await;

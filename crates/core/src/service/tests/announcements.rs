@@ -39,7 +39,10 @@ async fn every_verdict_is_announced_once_after_the_write_that_made_it() {
     fx.complete(ok.upload_id).await.unwrap();
     fx.uploads.abort(OWNER, gone.upload_id).await.unwrap();
     assert_eq!(fx.announcer.sent().len(), 3);
-    assert_eq!(fx.uploads.sweep(10, None).await.unwrap(), []);
+    assert_eq!(
+        fx.uploads.sweep(10, Budget::verifier(None)).await.unwrap(),
+        []
+    );
     assert_eq!(fx.announcer.sent().len(), 3);
 }
 
@@ -75,7 +78,7 @@ async fn racing_completions_and_aborts_announce_only_the_verdict_that_was_writte
         };
         let _ = tokio::join!(
             fx.complete(id),
-            other.complete(OWNER, id, None, None),
+            other.complete(OWNER, id, None, None, Budget::request(other.limits())),
             abort
         );
         let written = fx.peek(id).status;
@@ -99,13 +102,16 @@ async fn an_announcement_that_failed_is_sent_by_the_sweep() {
 
     // The sweep's first try fails too: the mark stays for the next.
     fx.announcer.faults.fail(Call::Announce, 1);
-    fx.uploads.sweep(10, None).await.unwrap_err();
+    fx.uploads
+        .sweep(10, Budget::verifier(None))
+        .await
+        .unwrap_err();
     assert!(fx.peek(r.upload_id).unannounced);
 
-    fx.uploads.sweep(10, None).await.unwrap();
+    fx.uploads.sweep(10, Budget::verifier(None)).await.unwrap();
     assert_eq!(fx.announcer.of(r.upload_id), [Status::Verified]);
     assert!(!fx.peek(r.upload_id).unannounced);
-    fx.uploads.sweep(10, None).await.unwrap();
+    fx.uploads.sweep(10, Budget::verifier(None)).await.unwrap();
     assert_eq!(fx.announcer.sent().len(), 1);
 }
 
@@ -119,7 +125,7 @@ async fn a_verdict_whose_announcer_died_before_clearing_is_announced_again() {
     fx.sessions.faults.fail(Call::Announced, 1);
     fx.complete(r.upload_id).await.unwrap();
     assert!(fx.peek(r.upload_id).unannounced);
-    fx.uploads.sweep(10, None).await.unwrap();
+    fx.uploads.sweep(10, Budget::verifier(None)).await.unwrap();
     assert_eq!(
         fx.announcer.of(r.upload_id),
         [Status::Verified, Status::Verified]
@@ -163,7 +169,7 @@ async fn one_verdict_that_cannot_be_announced_does_not_hold_back_every_other() {
         .other(limits())
         .with_announcer(Arc::new(RefusesOne(poison.upload_id, fx.announcer.clone())));
     for _ in 0..5 {
-        let _ = sweeper.sweep(200, None).await;
+        let _ = sweeper.sweep(200, Budget::verifier(None)).await;
     }
     // The other verdict is owed an announcement that nothing blocks but its neighbour.
     assert_eq!(
@@ -192,7 +198,7 @@ async fn a_stalled_session_that_cannot_be_redriven_does_not_hold_back_announceme
     // The sweep's re-drive keeps failing (the verifier's queue is gone, or its send is denied).
     let sweeper = fx.other(large_limits()).with_verifier(Arc::new(NoQueue));
     for _ in 0..3 {
-        assert!(sweeper.sweep(200, None).await.is_err());
+        assert!(sweeper.sweep(200, Budget::verifier(None)).await.is_err());
     }
     assert_eq!(
         fx.announcer.of(v.upload_id),
@@ -225,9 +231,12 @@ async fn an_instance_without_an_announcer_does_not_clear_verdicts_owed_an_announ
     // a stack deployed with EventBusName="") ...
     let unconfigured = Uploads::new(fx.objects.clone(), fx.sessions.clone(), limits(), VERIFY)
         .with_clock(fx.clock.clone());
-    unconfigured.sweep(10, None).await.unwrap();
+    unconfigured
+        .sweep(10, Budget::verifier(None))
+        .await
+        .unwrap();
     // ... and the verdict is never announced by anyone.
-    fx.uploads.sweep(10, None).await.unwrap();
+    fx.uploads.sweep(10, Budget::verifier(None)).await.unwrap();
     assert_eq!(
         fx.announcer.of(r.upload_id),
         [Status::Verified],

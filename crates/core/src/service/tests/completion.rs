@@ -52,7 +52,7 @@ async fn a_dead_holders_completion_is_taken_over_exactly_once() {
         // record as it stands (202, poll it), never a conflict.
         let waiting = fx
             .other(impatient_limits())
-            .complete(OWNER, id, None, None)
+            .complete(OWNER, id, None, None, Budget::request(&impatient_limits()))
             .await
             .unwrap();
         assert_eq!(waiting.status, Status::Completing);
@@ -150,7 +150,10 @@ async fn take_over_a_stalled_verdict(
         b_writes.release();
         held_by_b
     };
-    tokio::join!(retrier.complete(OWNER, id, None, None), steer)
+    tokio::join!(
+        retrier.complete(OWNER, id, None, None, Budget::request(retrier.limits())),
+        steer
+    )
 }
 
 #[tokio::test]

@@ -36,7 +36,10 @@ async fn a_holder_that_was_taken_over_cannot_write_or_delete() {
     // verdict is refused, so B's verified object stays.
     let mut stale = a.clone();
     stale.expected_sha256 = Some(Sha256::of(b"something else"));
-    let answer = fx.uploads.finish(stale, None, super::super::By::Api).await;
+    let answer = fx
+        .uploads
+        .finish(stale, None, Budget::request(fx.uploads.limits()))
+        .await;
     assert_eq!(answer.unwrap(), b, "A answers the record B wrote");
     assert_eq!(fx.db(Call::Transition(Status::Failed)), 0);
     assert_eq!(fx.s3(Call::Delete), 0);
@@ -71,7 +74,7 @@ async fn a_lost_final_write_answers_the_new_holders_record_not_409_nor_502() {
     let b = stale_claim_over(&fx, &a).await;
     let answer = fx
         .uploads
-        .finish(a, None, super::super::By::Api)
+        .finish(a, None, Budget::request(fx.uploads.limits()))
         .await
         .unwrap();
     assert_eq!(answer, b);
@@ -107,7 +110,13 @@ async fn a_digest_declared_on_a_verified_upload_is_compared_not_ignored() {
     let wrong = Sha256::of(b"not the file");
     let err = fx
         .uploads
-        .complete(OWNER, r.upload_id, None, Some(wrong))
+        .complete(
+            OWNER,
+            r.upload_id,
+            None,
+            Some(wrong),
+            Budget::request(fx.uploads.limits()),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -118,7 +127,13 @@ async fn a_digest_declared_on_a_verified_upload_is_compared_not_ignored() {
 
     let same = fx
         .uploads
-        .complete(OWNER, r.upload_id, None, Some(Sha256::of(&data)))
+        .complete(
+            OWNER,
+            r.upload_id,
+            None,
+            Some(Sha256::of(&data)),
+            Budget::request(fx.uploads.limits()),
+        )
         .await;
     assert_eq!(same.unwrap(), verified);
 }
@@ -132,7 +147,13 @@ async fn a_digest_declared_while_verification_runs_without_one_is_refused() {
     assert_eq!(handed.status, Status::Verifying);
     let err = fx
         .uploads
-        .complete(OWNER, r.upload_id, None, Some(Sha256::of(&data)))
+        .complete(
+            OWNER,
+            r.upload_id,
+            None,
+            Some(Sha256::of(&data)),
+            Budget::request(fx.uploads.limits()),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -158,7 +179,13 @@ async fn a_digest_declared_for_a_form_post_before_its_object_arrives_is_kept() {
     let data = bytes(40 * KIB, 25);
     let err = fx
         .uploads
-        .complete(OWNER, record.upload_id, None, Some(Sha256::of(&data)))
+        .complete(
+            OWNER,
+            record.upload_id,
+            None,
+            Some(Sha256::of(&data)),
+            Budget::request(fx.uploads.limits()),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -175,7 +202,11 @@ async fn a_digest_declared_for_a_form_post_before_its_object_arrives_is_kept() {
     fx.objects.put_object(record.key.as_str(), &other);
     let settled = fx
         .uploads
-        .get_settled(OWNER, record.upload_id)
+        .get_settled(
+            OWNER,
+            record.upload_id,
+            Budget::request(fx.uploads.limits()),
+        )
         .await
         .unwrap();
     assert_eq!(settled.status, Status::Failed);
@@ -225,7 +256,7 @@ async fn saved_progress_that_lies_about_its_count_restarts_from_byte_zero() {
     let reads_before = fx.s3(Call::GetRange);
     let record = done(
         fx.uploads
-            .continue_verification(r.upload_id, None)
+            .continue_verification(r.upload_id, Budget::verifier(None))
             .await
             .unwrap(),
     );

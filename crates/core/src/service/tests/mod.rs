@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Clock, EventOutcome, NewUpload, UnsizedUpload, Uploads};
+use super::{Budget, Clock, EventOutcome, NewUpload, UnsizedUpload, Uploads};
 use crate::domain::{
     ContentType, Filename, Kind, ListedPart, Metadata, PartNumber, PartsError, Sha256, Status,
     UploadId, UploadRecord,
@@ -174,14 +174,27 @@ impl Fx {
     }
 
     async fn complete(&self, id: UploadId) -> Result<UploadRecord, Error> {
-        self.uploads.complete(OWNER, id, None, None).await
+        self.uploads
+            .complete(
+                OWNER,
+                id,
+                None,
+                None,
+                Budget::request(self.uploads.limits()),
+            )
+            .await
     }
 
     /// One verifier run that pauses at once (its deadline has passed): `verifying`, with the
     /// progress of the ranges in flight saved.
     async fn pause_once(&self, id: UploadId) -> UploadRecord {
         let past = Some(Instant::now());
-        paused(self.uploads.continue_verification(id, past).await.unwrap())
+        paused(
+            self.uploads
+                .continue_verification(id, Budget::verifier(past))
+                .await
+                .unwrap(),
+        )
     }
 
     fn peek(&self, id: UploadId) -> UploadRecord {

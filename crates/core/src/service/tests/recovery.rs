@@ -24,7 +24,7 @@ async fn a_form_post_whose_verification_faulted_is_resumed_by_its_owners_next_re
     fx.objects.faults.fail(Call::GetRange, 1);
     let err = fx
         .uploads
-        .get_settled(OWNER, r.upload_id)
+        .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
         .await
         .unwrap_err();
     assert!(
@@ -39,7 +39,11 @@ async fn a_form_post_whose_verification_faulted_is_resumed_by_its_owners_next_re
         err
     );
     assert_eq!(fx.peek(r.upload_id).status, Status::Completing);
-    let polled = fx.uploads.get_settled(OWNER, r.upload_id).await.unwrap();
+    let polled = fx
+        .uploads
+        .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
+        .await
+        .unwrap();
     assert_verified(&polled, &data);
 }
 
@@ -51,13 +55,13 @@ async fn a_form_post_whose_verifier_faulted_is_resumed_by_the_redelivered_event(
     fx.objects.faults.fail(Call::GetRange, 1);
     assert!(
         fx.uploads
-            .on_object_created(r.key.as_str(), None, None)
+            .on_object_created(r.key.as_str(), None, Budget::verifier(None))
             .await
             .is_err()
     );
     let again = fx
         .uploads
-        .on_object_created(r.key.as_str(), None, None)
+        .on_object_created(r.key.as_str(), None, Budget::verifier(None))
         .await;
     assert_verified(&done(again.unwrap()), &data);
 }
@@ -68,9 +72,18 @@ async fn a_decided_failure_on_a_form_post_is_carried_out_by_the_next_read() {
     let data = bytes(150 * KIB, 103);
     let r = posted(&fx, &data, Some(Sha256::of(b"other"))).await;
     fx.objects.faults.fail(Call::Purge, 1);
-    assert!(fx.uploads.get_settled(OWNER, r.upload_id).await.is_err());
+    assert!(
+        fx.uploads
+            .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
+            .await
+            .is_err()
+    );
     assert!(fx.objects.object(r.key.as_str()).is_some());
-    let polled = fx.uploads.get_settled(OWNER, r.upload_id).await.unwrap();
+    let polled = fx
+        .uploads
+        .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
+        .await
+        .unwrap();
     assert_eq!(polled.status, Status::Failed);
     assert!(polled.error.unwrap().starts_with("sha256 mismatch"));
     assert!(fx.objects.object(r.key.as_str()).is_none());
@@ -88,7 +101,13 @@ async fn a_declared_digest_holds_when_a_racing_complete_without_one_claims_first
                 tokio::task::yield_now().await;
             }
             fx.uploads
-                .complete(OWNER, r.upload_id, None, Some(wrong))
+                .complete(
+                    OWNER,
+                    r.upload_id,
+                    None,
+                    Some(wrong),
+                    Budget::request(fx.uploads.limits()),
+                )
                 .await
         };
         let (plain, declaring) = tokio::join!(fx.complete(r.upload_id), declaring);
@@ -119,7 +138,10 @@ async fn a_verifier_taking_over_before_s3_completed_completes_it_first() {
     fx.objects.faults.fail(Call::CompleteMultipart, 1);
     assert!(fx.complete(r.upload_id).await.is_err());
     assert!(fx.objects.has_upload(&s3_upload_id(&r)), "parts still held");
-    let out = fx.uploads.continue_verification(r.upload_id, None).await;
+    let out = fx
+        .uploads
+        .continue_verification(r.upload_id, Budget::verifier(None))
+        .await;
     assert_verified(&done(out.unwrap()), &data);
 }
 
@@ -135,7 +157,11 @@ async fn an_object_posted_into_an_aborted_or_failed_session_is_deleted() {
     let failed = posted(&fx, &bytes(10 * KIB, 111), Some(Sha256::of(b"x"))).await;
     let settled = fx
         .uploads
-        .get_settled(OWNER, failed.upload_id)
+        .get_settled(
+            OWNER,
+            failed.upload_id,
+            Budget::request(fx.uploads.limits()),
+        )
         .await
         .unwrap();
     assert_eq!(settled.status, Status::Failed);
@@ -143,7 +169,7 @@ async fn an_object_posted_into_an_aborted_or_failed_session_is_deleted() {
         fx.objects.put_object(r.key.as_str(), b"a replayed form");
         let ev = fx
             .uploads
-            .on_object_created(r.key.as_str(), None, None)
+            .on_object_created(r.key.as_str(), None, Budget::verifier(None))
             .await;
         assert!(matches!(ev, Ok(EventOutcome::Ignored(_))), "{ev:?}");
         assert!(
@@ -170,7 +196,7 @@ async fn no_session_out_of_pending_carries_a_ttl_nor_a_finished_one_a_lease() {
     check(&fx.pause_once(r.upload_id).await);
     check(&done(
         fx.uploads
-            .continue_verification(r.upload_id, None)
+            .continue_verification(r.upload_id, Budget::verifier(None))
             .await
             .unwrap(),
     ));
@@ -184,7 +210,13 @@ async fn no_session_out_of_pending_carries_a_ttl_nor_a_finished_one_a_lease() {
         .unwrap();
     let _ = fx
         .uploads
-        .complete(OWNER, p.upload_id, None, Some(Sha256::of(b"y")))
+        .complete(
+            OWNER,
+            p.upload_id,
+            None,
+            Some(Sha256::of(b"y")),
+            Budget::request(fx.uploads.limits()),
+        )
         .await;
     check(&fx.peek(p.upload_id));
 }
@@ -213,7 +245,7 @@ async fn a_dead_verifier_is_taken_over_by_a_delivery_after_its_lease() {
     fx.clock.advance(LEASE + Duration::from_secs(1));
     let out = fx
         .uploads
-        .on_object_created(r.key.as_str(), None, None)
+        .on_object_created(r.key.as_str(), None, Budget::verifier(None))
         .await;
     assert_verified(&done(out.unwrap()), &data);
 }
@@ -235,13 +267,13 @@ async fn a_replay_reported_during_a_live_lease_is_deleted_when_delivered_again()
     let holder = {
         let a = Arc::new(fx.other(limits()));
         let id = r.upload_id;
-        tokio::spawn(async move { a.get_settled(OWNER, id).await })
+        tokio::spawn(async move { a.get_settled(OWNER, id, Budget::request(a.limits())).await })
     };
     verdict.reached().await;
     let v2 = fx.objects.put_object(r.key.as_str(), b"replayed form");
     let first = fx
         .uploads
-        .on_object_created(r.key.as_str(), Some(&v2), None)
+        .on_object_created(r.key.as_str(), Some(&v2), Budget::verifier(None))
         .await;
     assert!(first.is_err(), "delivered again later: {first:?}");
     verdict.release();
@@ -259,7 +291,7 @@ async fn a_replay_reported_during_a_live_lease_is_deleted_when_delivered_again()
 
     let again = fx
         .uploads
-        .on_object_created(r.key.as_str(), Some(&v2), None)
+        .on_object_created(r.key.as_str(), Some(&v2), Budget::verifier(None))
         .await
         .unwrap();
     assert!(matches!(again, EventOutcome::Ignored(_)), "{again:?}");
@@ -286,20 +318,24 @@ async fn a_replay_whose_clean_up_keeps_failing_is_deleted_when_delivered_again()
         let v2 = fx.objects.put_object(r.key.as_str(), b"replayed form");
         let first = fx
             .uploads
-            .on_object_created(r.key.as_str(), Some(&v2), None);
+            .on_object_created(r.key.as_str(), Some(&v2), Budget::verifier(None));
         assert!(first.await.is_err());
         fx.objects.faults.fail(Call::Purge, 3);
         park.release();
         v2
     };
-    let (verified, v2) = tokio::join!(fx.uploads.get_settled(OWNER, r.upload_id), replay);
+    let (verified, v2) = tokio::join!(
+        fx.uploads
+            .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits())),
+        replay
+    );
     assert_verified(&verified.unwrap(), &data);
     assert_eq!(
         fx.objects.object(r.key.as_str()).as_deref(),
         Some(&b"replayed form"[..])
     );
     fx.uploads
-        .on_object_created(r.key.as_str(), Some(&v2), None)
+        .on_object_created(r.key.as_str(), Some(&v2), Budget::verifier(None))
         .await
         .unwrap();
     assert_eq!(
@@ -324,10 +360,15 @@ async fn a_large_posted_object_whose_event_was_dead_lettered_is_handed_over_by_a
     let v = fx.objects.put_object(r.key.as_str(), &data);
     for _ in 0..5 {
         fx.fail_once(Call::GetSession);
-        let delivery = fx.uploads.on_object_created(r.key.as_str(), Some(&v), None);
+        let delivery =
+            fx.uploads
+                .on_object_created(r.key.as_str(), Some(&v), Budget::verifier(None));
         assert!(delivery.await.is_err());
     }
-    let read = api.get_settled(OWNER, r.upload_id).await.unwrap();
+    let read = api
+        .get_settled(OWNER, r.upload_id, Budget::request(api.limits()))
+        .await
+        .unwrap();
     assert_eq!(read.status, Status::Verifying);
     assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);
     assert_eq!(
@@ -337,7 +378,7 @@ async fn a_large_posted_object_whose_event_was_dead_lettered_is_handed_over_by_a
     );
     let verified = done(
         fx.uploads
-            .continue_verification(r.upload_id, None)
+            .continue_verification(r.upload_id, Budget::verifier(None))
             .await
             .unwrap(),
     );

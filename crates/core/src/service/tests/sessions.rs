@@ -71,7 +71,11 @@ async fn a_posted_object_is_verified_when_its_owner_reads_it() {
     assert_eq!((r.kind.clone(), r.plan), (Kind::Post, None));
 
     // Nothing posted yet.
-    let before = fx.uploads.get_settled(OWNER, r.upload_id).await.unwrap();
+    let before = fx
+        .uploads
+        .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
+        .await
+        .unwrap();
     assert_eq!(before.status, Status::Pending);
     let err = fx.complete(r.upload_id).await.unwrap_err();
     assert!(
@@ -80,18 +84,25 @@ async fn a_posted_object_is_verified_when_its_owner_reads_it() {
     );
 
     fx.objects.put_object(r.key.as_str(), &data);
-    let settled = fx.uploads.get_settled(OWNER, r.upload_id).await.unwrap();
+    let settled = fx
+        .uploads
+        .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
+        .await
+        .unwrap();
     assert_verified(&settled, &data);
     assert_eq!(settled.size(), Some(data.len() as u64));
     // Later reads, completes and S3's event find it done.
     assert_eq!(
-        fx.uploads.get_settled(OWNER, r.upload_id).await.unwrap(),
+        fx.uploads
+            .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
+            .await
+            .unwrap(),
         settled
     );
     assert_eq!(fx.complete(r.upload_id).await.unwrap(), settled);
     let event = fx
         .uploads
-        .on_object_created(r.key.as_str(), None, None)
+        .on_object_created(r.key.as_str(), None, Budget::verifier(None))
         .await
         .unwrap();
     assert!(matches!(event, EventOutcome::Ignored(_)), "{event:?}");
@@ -108,7 +119,11 @@ async fn a_posted_object_with_the_wrong_digest_is_deleted_and_failed() {
         .await
         .unwrap();
     fx.objects.put_object(r.key.as_str(), &data);
-    let settled = fx.uploads.get_settled(OWNER, r.upload_id).await.unwrap();
+    let settled = fx
+        .uploads
+        .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
+        .await
+        .unwrap();
     assert_eq!(settled.status, Status::Failed);
     assert!(settled.error.unwrap().contains("sha256 mismatch"));
     assert!(fx.objects.object(r.key.as_str()).is_none());
@@ -127,8 +142,10 @@ async fn duplicate_events_for_a_posted_object_verify_once() {
     let key = r.key.as_str();
 
     let (a, b) = tokio::join!(
-        fx.uploads.on_object_created(key, None, None),
-        fx.uploads.on_object_created(key, None, None)
+        fx.uploads
+            .on_object_created(key, None, Budget::verifier(None)),
+        fx.uploads
+            .on_object_created(key, None, Budget::verifier(None))
     );
     // The duplicate that finds the other verifying fails, to be delivered again after the lease.
     let (won, lost) = match (a, b) {
@@ -140,7 +157,11 @@ async fn duplicate_events_for_a_posted_object_verify_once() {
         matches!(lost, Err(Error::Conflict(_)) | Ok(EventOutcome::Ignored(_))),
         "{lost:?}"
     );
-    let third = fx.uploads.on_object_created(key, None, None).await.unwrap();
+    let third = fx
+        .uploads
+        .on_object_created(key, None, Budget::verifier(None))
+        .await
+        .unwrap();
     assert!(matches!(third, EventOutcome::Ignored(_)), "{third:?}");
     assert_eq!(fx.db(Call::Transition(Status::Verified)), 1);
 }
@@ -262,7 +283,11 @@ async fn an_empty_file_uploads_and_verifies_as_multipart_or_form_post() {
     fx.objects.put_object(posted.key.as_str(), &[]);
     let settled = fx
         .uploads
-        .get_settled(OWNER, posted.upload_id)
+        .get_settled(
+            OWNER,
+            posted.upload_id,
+            Budget::request(fx.uploads.limits()),
+        )
         .await
         .unwrap();
     assert_verified(&settled, &[]);

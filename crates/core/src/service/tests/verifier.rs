@@ -35,7 +35,7 @@ async fn an_object_replaced_between_continuations_leaves_the_pinned_version_veri
 
     let verified = done(
         fx.uploads
-            .continue_verification(r.upload_id, None)
+            .continue_verification(r.upload_id, Budget::verifier(None))
             .await
             .unwrap(),
     );
@@ -61,7 +61,8 @@ async fn an_object_replaced_mid_read_is_never_mixed_in() {
         fx.objects.put_object(r.key.as_str(), &other);
     };
     let (outcome, ()) = tokio::join!(
-        fx.uploads.on_object_created(r.key.as_str(), None, None),
+        fx.uploads
+            .on_object_created(r.key.as_str(), None, Budget::verifier(None)),
         overwrite
     );
     let verified = done(outcome.unwrap());
@@ -84,7 +85,7 @@ async fn a_pinned_version_deleted_between_continuations_fails() {
         .unwrap();
     let failed = done(
         fx.uploads
-            .continue_verification(r.upload_id, None)
+            .continue_verification(r.upload_id, Budget::verifier(None))
             .await
             .unwrap(),
     );
@@ -104,7 +105,7 @@ async fn a_verification_paused_at_every_range_matches_one_uninterrupted_run() {
         assert!(progress.len() < 20, "no progress: {progress:?}");
         match fx
             .uploads
-            .continue_verification(r.upload_id, Some(Instant::now()))
+            .continue_verification(r.upload_id, Budget::verifier(Some(Instant::now())))
             .await
         {
             Ok(EventOutcome::Paused(p)) => {
@@ -126,7 +127,7 @@ async fn a_verification_paused_at_every_range_matches_one_uninterrupted_run() {
     let (r2, _) = handed_over(&fx2, len, 13).await;
     let once = done(
         fx2.uploads
-            .continue_verification(r2.upload_id, None)
+            .continue_verification(r2.upload_id, Budget::verifier(None))
             .await
             .unwrap(),
     );
@@ -155,11 +156,22 @@ async fn an_event_that_outruns_the_hand_over_is_acknowledged_and_the_hand_over_s
             tokio::task::yield_now().await;
         }
         let seen = fx.peek(r.upload_id);
-        let outcome = fx.uploads.on_object_created(key, None, None).await;
+        let outcome = fx
+            .uploads
+            .on_object_created(key, None, Budget::verifier(None))
+            .await;
         (seen, outcome)
     };
-    let (handed, (seen, outcome)) =
-        tokio::join!(api.complete(OWNER, r.upload_id, None, None), event);
+    let (handed, (seen, outcome)) = tokio::join!(
+        api.complete(
+            OWNER,
+            r.upload_id,
+            None,
+            None,
+            Budget::request(api.limits())
+        ),
+        event
+    );
 
     assert_eq!(seen.status, Status::Completing);
     assert!(
@@ -179,7 +191,7 @@ async fn an_event_that_outruns_the_hand_over_is_acknowledged_and_the_hand_over_s
     );
     let verified = done(
         fx.uploads
-            .continue_verification(r.upload_id, None)
+            .continue_verification(r.upload_id, Budget::verifier(None))
             .await
             .unwrap(),
     );
@@ -196,31 +208,62 @@ async fn the_sweep_redrives_a_lost_hand_over_and_a_verifier_that_died_mid_run() 
     let (r, data) = handed_over(&fx, 300 * KIB, 60).await;
     let id = r.upload_id;
     let unrelated = fx.uploaded(&bytes(1000, 61), None).await;
-    assert_eq!(sweeper.sweep(10, None).await.unwrap(), [id]);
+    assert_eq!(
+        sweeper.sweep(10, Budget::verifier(None)).await.unwrap(),
+        [id]
+    );
     assert_eq!(*started.0.lock().unwrap(), [id]);
 
     // The verifier it started takes the session, then dies before writing its verdict.
     fx.sessions
         .faults
         .fail(Call::Transition(Status::Verified), 1);
-    assert!(fx.uploads.continue_verification(id, None).await.is_err());
+    assert!(
+        fx.uploads
+            .continue_verification(id, Budget::verifier(None))
+            .await
+            .is_err()
+    );
     let held = fx.peek(id);
     assert_eq!(held.status, Status::Completing);
     assert!(held.lease_until >= fx.clock.now(), "{held:?}");
     // Its message, delivered again during the lease, is acknowledged; the sweep leaves it alone.
     assert!(matches!(
-        fx.uploads.continue_verification(id, None).await.unwrap(),
+        fx.uploads
+            .continue_verification(id, Budget::verifier(None))
+            .await
+            .unwrap(),
         EventOutcome::Ignored(_)
     ));
-    assert!(sweeper.sweep(10, None).await.unwrap().is_empty());
+    assert!(
+        sweeper
+            .sweep(10, Budget::verifier(None))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Once the lease has run out, the sweep re-drives it and the verification finishes.
     fx.clock.advance(LEASE + Duration::from_secs(1));
-    assert_eq!(sweeper.sweep(10, None).await.unwrap(), [id]);
+    assert_eq!(
+        sweeper.sweep(10, Budget::verifier(None)).await.unwrap(),
+        [id]
+    );
     assert_eq!(started.0.lock().unwrap().len(), 2);
-    let verified = done(fx.uploads.continue_verification(id, None).await.unwrap());
+    let verified = done(
+        fx.uploads
+            .continue_verification(id, Budget::verifier(None))
+            .await
+            .unwrap(),
+    );
     assert_verified(&verified, &data);
-    assert!(sweeper.sweep(10, None).await.unwrap().is_empty());
+    assert!(
+        sweeper
+            .sweep(10, Budget::verifier(None))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(fx.peek(unrelated.upload_id).status, Status::Pending);
 }
 
@@ -228,7 +271,10 @@ async fn the_sweep_redrives_a_lost_hand_over_and_a_verifier_that_died_mid_run() 
 async fn a_sweep_with_no_verifier_verifies_what_it_finds() {
     let fx = Fx::new(large_limits());
     let (r, data) = handed_over(&fx, 300 * KIB, 62).await;
-    assert_eq!(fx.uploads.sweep(10, None).await.unwrap(), [r.upload_id]);
+    assert_eq!(
+        fx.uploads.sweep(10, Budget::verifier(None)).await.unwrap(),
+        [r.upload_id]
+    );
     assert_verified(&fx.peek(r.upload_id), &data);
 }
 
@@ -238,10 +284,19 @@ async fn a_repeated_event_is_ignored() {
     let (r, data) = handed_over(&fx, 200 * KIB, 15).await;
     let key = r.key.as_str();
 
-    let first = done(fx.uploads.on_object_created(key, None, None).await.unwrap());
+    let first = done(
+        fx.uploads
+            .on_object_created(key, None, Budget::verifier(None))
+            .await
+            .unwrap(),
+    );
     assert_verified(&first, &data);
     let reads = fx.s3(Call::GetRange);
-    let second = fx.uploads.on_object_created(key, None, None).await.unwrap();
+    let second = fx
+        .uploads
+        .on_object_created(key, None, Budget::verifier(None))
+        .await
+        .unwrap();
     assert!(matches!(second, EventOutcome::Ignored(_)), "{second:?}");
     assert_eq!(fx.s3(Call::GetRange), reads);
     assert_eq!(fx.db(Call::Transition(Status::Verified)), 1);
@@ -251,7 +306,7 @@ async fn a_repeated_event_is_ignored() {
     for other in ["elsewhere/x", &format!("uploads/{}/other.bin", r.upload_id)] {
         let outcome = fx
             .uploads
-            .on_object_created(other, None, None)
+            .on_object_created(other, None, Budget::verifier(None))
             .await
             .unwrap();
         assert!(
@@ -268,8 +323,10 @@ async fn concurrent_deliveries_of_one_event_verify_once() {
     let key = r.key.as_str();
 
     let (a, b) = tokio::join!(
-        fx.uploads.on_object_created(key, None, None),
-        fx.uploads.on_object_created(key, None, None)
+        fx.uploads
+            .on_object_created(key, None, Budget::verifier(None)),
+        fx.uploads
+            .on_object_created(key, None, Budget::verifier(None))
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     let verified: Vec<&UploadRecord> = outcomes
@@ -301,7 +358,7 @@ async fn an_event_for_an_object_the_api_verified_inline_is_ignored() {
             tokio::task::yield_now().await;
         }
         fx.uploads
-            .on_object_created(r.key.as_str(), None, None)
+            .on_object_created(r.key.as_str(), None, Budget::verifier(None))
             .await
     });
     assert_verified(&api.unwrap(), &data);
@@ -333,7 +390,7 @@ async fn a_failed_hand_over_is_taken_over_by_a_later_delivery() {
     fx.clock.advance(LEASE + Duration::from_secs(1));
     let verified = done(
         fx.uploads
-            .on_object_created(r.key.as_str(), None, None)
+            .on_object_created(r.key.as_str(), None, Budget::verifier(None))
             .await
             .unwrap(),
     );
@@ -360,7 +417,16 @@ async fn every_hand_over_by_the_api_starts_the_verifier() {
     let api = fx.other(large_limits()).with_verifier(started.clone());
     let data = bytes(300 * KIB, 40);
     let r = fx.uploaded(&data, None).await;
-    let handed = api.complete(OWNER, r.upload_id, None, None).await.unwrap();
+    let handed = api
+        .complete(
+            OWNER,
+            r.upload_id,
+            None,
+            None,
+            Budget::request(api.limits()),
+        )
+        .await
+        .unwrap();
     assert_eq!(handed.status, Status::Verifying);
     assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);
     // What the started verifier does; its own pauses are its own to continue.
@@ -368,7 +434,7 @@ async fn every_hand_over_by_the_api_starts_the_verifier() {
     let past = Some(Instant::now());
     let paused = paused(
         verifier
-            .continue_verification(r.upload_id, past)
+            .continue_verification(r.upload_id, Budget::verifier(past))
             .await
             .unwrap(),
     );
@@ -380,7 +446,7 @@ async fn every_hand_over_by_the_api_starts_the_verifier() {
     );
     let verified = done(
         verifier
-            .continue_verification(r.upload_id, None)
+            .continue_verification(r.upload_id, Budget::verifier(None))
             .await
             .unwrap(),
     );
@@ -397,10 +463,29 @@ async fn a_completion_taken_over_after_its_holder_died_starts_the_verifier_again
     fx.sessions
         .faults
         .fail(Call::Transition(Status::Verifying), 1);
-    assert!(api.complete(OWNER, r.upload_id, None, None).await.is_err());
+    assert!(
+        api.complete(
+            OWNER,
+            r.upload_id,
+            None,
+            None,
+            Budget::request(api.limits())
+        )
+        .await
+        .is_err()
+    );
     assert!(started.0.lock().unwrap().is_empty());
     fx.clock.advance(LEASE + Duration::from_secs(1));
-    let handed = api.complete(OWNER, r.upload_id, None, None).await.unwrap();
+    let handed = api
+        .complete(
+            OWNER,
+            r.upload_id,
+            None,
+            None,
+            Budget::request(api.limits()),
+        )
+        .await
+        .unwrap();
     assert_eq!(handed.status, Status::Verifying);
     assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);
 }
@@ -416,7 +501,16 @@ async fn inline_verification_past_its_budget_hands_over_its_progress() {
     let api = fx.other(no_time).with_verifier(started.clone());
     let data = bytes(300 * KIB, 42);
     let r = fx.uploaded(&data, None).await;
-    let handed = api.complete(OWNER, r.upload_id, None, None).await.unwrap();
+    let handed = api
+        .complete(
+            OWNER,
+            r.upload_id,
+            None,
+            None,
+            Budget::request(api.limits()),
+        )
+        .await
+        .unwrap();
     assert_eq!(
         handed.status,
         Status::Verifying,
@@ -430,7 +524,7 @@ async fn inline_verification_past_its_budget_hands_over_its_progress() {
     let verifier = fx.other(limits());
     let verified = done(
         verifier
-            .continue_verification(r.upload_id, None)
+            .continue_verification(r.upload_id, Budget::verifier(None))
             .await
             .unwrap(),
     );

@@ -26,11 +26,18 @@ async fn a_stale_holder_never_deletes_the_version_the_record_names() {
         park.reached().await;
         let v2 = fx.objects.put_object(r.key.as_str(), &v2data);
         fx.clock.advance(LEASE + Duration::from_secs(1));
-        let b = fx.uploads.get_settled(OWNER, r.upload_id).await.unwrap();
+        let b = fx
+            .uploads
+            .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
+            .await
+            .unwrap();
         park.release();
         (b, v2)
     };
-    let (a, (b, v2)) = tokio::join!(a.get_settled(OWNER, r.upload_id), b);
+    let (a, (b, v2)) = tokio::join!(
+        a.get_settled(OWNER, r.upload_id, Budget::request(a.limits())),
+        b
+    );
     assert_verified(&b, &v2data);
     assert_eq!(b.version_id.as_deref(), Some(&*v2));
     assert_eq!(a.unwrap(), b, "A answers B's verdict");
@@ -57,12 +64,18 @@ async fn a_replay_reported_while_a_failure_is_carried_out_is_deleted() {
     let replay = async {
         park.reached().await;
         let v = fx.objects.put_object(r.key.as_str(), b"replayed form");
-        let event = fx.uploads.on_object_created(r.key.as_str(), Some(&v), None);
+        let event = fx
+            .uploads
+            .on_object_created(r.key.as_str(), Some(&v), Budget::verifier(None));
         let outcome = event.await.unwrap();
         park.release();
         outcome
     };
-    let (failed, outcome) = tokio::join!(fx.uploads.get_settled(OWNER, r.upload_id), replay);
+    let (failed, outcome) = tokio::join!(
+        fx.uploads
+            .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits())),
+        replay
+    );
     assert_eq!(failed.unwrap().status, Status::Failed);
     assert!(matches!(outcome, EventOutcome::Ignored(_)), "{outcome:?}");
     assert_eq!(
@@ -84,12 +97,16 @@ async fn a_clean_up_that_fails_once_is_retried() {
         let v2 = fx.objects.put_object(r.key.as_str(), b"replayed form");
         let early = fx
             .uploads
-            .on_object_created(r.key.as_str(), Some(&v2), None);
+            .on_object_created(r.key.as_str(), Some(&v2), Budget::verifier(None));
         assert!(early.await.is_err());
         fx.objects.faults.fail(Call::Purge, 1);
         park.release();
     };
-    let (verified, ()) = tokio::join!(fx.uploads.get_settled(OWNER, r.upload_id), replay);
+    let (verified, ()) = tokio::join!(
+        fx.uploads
+            .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits())),
+        replay
+    );
     let verified = verified.unwrap();
     assert_verified(&verified, &data);
     assert_eq!(verified.version_id.as_deref(), Some(&*v1));
@@ -113,11 +130,18 @@ async fn a_version_purged_mid_read_answers_the_new_holders_verdict() {
         park.reached().await;
         fx.objects.put_object(r.key.as_str(), &v2data);
         fx.clock.advance(LEASE + Duration::from_secs(1));
-        let b = fx.uploads.get_settled(OWNER, r.upload_id).await.unwrap();
+        let b = fx
+            .uploads
+            .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
+            .await
+            .unwrap();
         park.release();
         b
     };
-    let (a, b) = tokio::join!(a.get_settled(OWNER, r.upload_id), b);
+    let (a, b) = tokio::join!(
+        a.get_settled(OWNER, r.upload_id, Budget::request(a.limits())),
+        b
+    );
     assert_verified(&b, &v2data);
     assert_eq!(a.unwrap(), b, "not a 404 for an upload that exists");
     assert_eq!(fx.peek(r.upload_id), b);
