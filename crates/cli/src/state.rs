@@ -54,29 +54,37 @@ impl Fingerprint {
     }
 }
 
-/// The directory of saved sessions.
+/// The directory of saved sessions; `None` when the user has none (no resuming then).
 #[derive(Debug, Clone)]
 pub struct StateDir {
-    dir: PathBuf,
+    dir: Option<PathBuf>,
 }
 
 impl StateDir {
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+        Self { dir: Some(dir) }
     }
 
-    /// `$XDG_CACHE_HOME/verified-uploads` (or the platform's cache directory), else a directory
-    /// under the system's temporary one.
+    /// `$XDG_CACHE_HOME/verified-uploads` (or the platform's cache directory). Never a path
+    /// under the shared temporary directory: another user could create it first (or a link in
+    /// its place) and read or steer the saved sessions. Without a cache directory uploads still
+    /// work, but an interrupted one starts over.
     pub fn default_location() -> Self {
-        let base = dirs::cache_dir().unwrap_or_else(std::env::temp_dir);
-        Self::new(base.join("verified-uploads"))
+        match dirs::cache_dir() {
+            Some(base) => Self::new(base.join("verified-uploads")),
+            None => {
+                tracing::warn!("no cache directory (set XDG_CACHE_HOME): uploads cannot resume");
+                Self { dir: None }
+            }
+        }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
-    fn file(&self, api: &str, f: &Fingerprint) -> PathBuf {
+    fn file(&self, api: &str, f: &Fingerprint) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
         let mut h = sha2::Sha256::new();
         for part in [
             api.as_bytes(),
@@ -87,20 +95,22 @@ impl StateDir {
             h.update((part.len() as u64).to_be_bytes());
             h.update(part);
         }
-        self.dir.join(format!("{}.json", hex::encode(h.finalize())))
+        Some(dir.join(format!("{}.json", hex::encode(h.finalize()))))
     }
 
     /// The session saved for this file at this API, if any (an unreadable file counts as none).
     pub fn load(&self, api: &str, f: &Fingerprint) -> Option<Saved> {
-        let text = std::fs::read_to_string(self.file(api, f)).ok()?;
+        let text = std::fs::read_to_string(self.file(api, f)?).ok()?;
         serde_json::from_str(&text).ok()
     }
 
-    /// Saves atomically (write a temporary file, rename), so a crash never leaves half a file.
+    /// Saves atomically (write a temporary file, rename), so a crash never leaves half a file,
+    /// in a directory only this user can enter. Without a directory, nothing is saved.
     pub fn save(&self, f: &Fingerprint, saved: &Saved) -> Result<(), Error> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| Error::io(format!("cannot create {}", self.dir.display()), e))?;
-        let target = self.file(&saved.api, f);
+        let (Some(dir), Some(target)) = (&self.dir, self.file(&saved.api, f)) else {
+            return Ok(());
+        };
+        private_dir(dir)?;
         let tmp = target.with_extension(format!("tmp-{}", std::process::id()));
         let text = serde_json::to_string_pretty(saved)
             .map_err(|e| Error::Input(format!("cannot encode the resume state: {e}")))?;
@@ -110,8 +120,45 @@ impl StateDir {
     }
 
     pub fn remove(&self, api: &str, f: &Fingerprint) {
-        let _ = std::fs::remove_file(self.file(api, f));
+        if let Some(file) = self.file(api, f) {
+            let _ = std::fs::remove_file(file);
+        }
     }
+}
+
+/// Creates `dir` (mode 0700) or checks the one there: a real directory (not a link), which
+/// nobody else can write into. Anything else is refused rather than written to.
+fn private_dir(dir: &Path) -> Result<(), Error> {
+    let shown = dir.display();
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {shown}"), e))?;
+    let meta =
+        std::fs::symlink_metadata(dir).map_err(|e| Error::io(format!("cannot read {shown}"), e))?;
+    if !meta.is_dir() {
+        return Err(Error::Input(format!(
+            "{shown} is not a directory (a link?): refusing to keep resume state there"
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        // Ours (its owner is who owns what we create in it) and closed to others.
+        let probe = dir.join(format!(".owner-{}", std::process::id()));
+        let mine = std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::metadata(&probe))
+            .map(|m| m.uid());
+        let _ = std::fs::remove_file(&probe);
+        let mine = mine.map_err(|e| Error::io(format!("cannot write in {shown}"), e))?;
+        if meta.uid() != mine {
+            return Err(Error::Input(format!(
+                "{shown} belongs to another user: refusing to keep resume state there"
+            )));
+        }
+        if meta.mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io(format!("cannot restrict {shown}"), e))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -159,5 +206,57 @@ mod tests {
             Fingerprint::of(&dir.path().join("missing")),
             Err(Error::Io { .. })
         ));
+    }
+
+    fn sample(file: &Path) -> (Fingerprint, Saved) {
+        std::fs::write(file, b"hello").unwrap();
+        let f = Fingerprint::of(file).unwrap();
+        let saved = Saved {
+            upload_id: "01ABC".into(),
+            api: "http://a".into(),
+            path: file.display().to_string(),
+            size: 5,
+            part_size: 5,
+            part_count: 1,
+        };
+        (f, saved)
+    }
+
+    #[test]
+    fn without_a_cache_directory_nothing_is_saved_anywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let (f, saved) = sample(&dir.path().join("a.bin"));
+        let none = StateDir { dir: None };
+        none.save(&f, &saved).unwrap();
+        assert_eq!(none.load("http://a", &f), None);
+        assert_eq!(none.dir(), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_state_directory_is_private_and_never_a_link() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let (f, saved) = sample(&dir.path().join("a.bin"));
+
+        // Created 0700; an existing one open to others is closed before anything is written.
+        let state = dir.path().join("state");
+        StateDir::new(state.clone()).save(&f, &saved).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&state), 0o700);
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        StateDir::new(open.clone()).save(&f, &saved).unwrap();
+        assert_eq!(mode(&open), 0o700);
+
+        // A link planted where the directory should be is refused, and nothing lands behind it.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        let refused = StateDir::new(link).save(&f, &saved);
+        assert!(matches!(refused, Err(Error::Input(m)) if m.contains("link")));
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     }
 }
