@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make test`: format and lint checks, then every test against a fresh emulator on PORT, and the
-# strict S3 suite against LocalStack's S3 on STRICT_S3_PORT (default PORT + 1).
+# strict S3 suite against LocalStack's S3 on STRICT_S3_PORT (default PORT + 1), and the DynamoDB
+# conformance test against dynalite on DYNALITE_PORT (default PORT + 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${1:-4599}
 strict_port=${STRICT_S3_PORT:-$((port + 1))}
+dynalite_port=${DYNALITE_PORT:-$((port + 2))}
 . scripts/env.sh
 
 echo "== fmt"; cargo fmt --all -- --check
@@ -16,14 +18,28 @@ echo "== build"; cargo build --locked --workspace --bins
 # A fresh emulator per run, so no state leaks between runs.
 scripts/stack.sh stop "$port"
 scripts/strict_s3.sh stop "$strict_port"
+scripts/dynalite.sh stop "$dynalite_port"
 local_aws_env "$port"
-trap 'scripts/stack.sh stop "$port"; scripts/strict_s3.sh stop "$strict_port"' EXIT
+trap 'scripts/stack.sh stop "$port"; scripts/strict_s3.sh stop "$strict_port"; scripts/dynalite.sh stop "$dynalite_port"' EXIT
 scripts/stack.sh start "$port"
 echo "== tests"
 mkdir -p .local
-# Examples hold no tests (clippy above compiles them); doc tests: none. The strict S3 suite runs
-# next, on its own emulator.
-cargo test --locked --workspace --lib --bins --tests -- --skip strict_s3:: 2>&1 | tee .local/test-output.log
+# Examples hold no tests (clippy above compiles them); doc tests: none. The DynamoDB conformance
+# test and the strict S3 suite run next, each on its own emulator.
+cargo test --locked --workspace --lib --bins --tests -- --skip strict_s3:: --skip conformance:: 2>&1 | tee .local/test-output.log
+
+# The in-memory store and the DynamoDB adapter, change by change and in races, against dynalite:
+# DynamoDB's protocol, serializing the writes to each item as DynamoDB does (moto does not).
+echo "== DynamoDB conformance (dynalite on 127.0.0.1:$dynalite_port)"
+scripts/dynalite.sh start "$dynalite_port"
+export DYNALITE_ENDPOINT=http://127.0.0.1:$dynalite_port
+cargo test --locked -p vu-tests --test it conformance:: -- --show-output 2>&1 | tee .local/conformance-output.log
+cat .local/conformance-output.log >>.local/test-output.log
+# The test skips (passing) without DYNALITE_ENDPOINT: a run that compared nothing showed nothing.
+grep '^conformance: .* compared' .local/conformance-output.log >/dev/null ||
+  { echo "conformance: nothing compared (did the test skip?)" >&2; exit 1; }
+scripts/dynalite.sh stop "$dynalite_port"
+unset DYNALITE_ENDPOINT
 
 # What S3 itself refuses: the API's URLs and forms against LocalStack's S3, which checks
 # signatures, lengths and checksums (moto checks none); DynamoDB stays on moto.

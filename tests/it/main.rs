@@ -8,6 +8,7 @@ mod helpers;
 mod api;
 mod cli;
 mod companion;
+mod conformance;
 mod contract;
 mod events;
 mod hostile;

@@ -1,5 +1,6 @@
-//! The `SessionStore` on DynamoDB: one item per session, every transition one conditional
-//! `UpdateItem` that writes what `Change::apply` describes.
+//! The `SessionStore` on DynamoDB: one item per session (`vu_core::domain::to_item`), every
+//! transition one conditional `UpdateItem` translated from the change's writes and the guard's
+//! condition, which the in-memory store evaluates as they are.
 
 mod item;
 mod quota;
@@ -10,12 +11,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
+use item::{malformed, n, record, s, to_item};
 
-use item::{from_item, malformed, n, s, to_item};
-
-use vu_core::domain::{Change, Guard, Saved, Sha256, Status, UploadId, UploadRecord};
+use vu_core::domain::{ANNOUNCE, Change, Guard, Status, UploadId, UploadRecord, in_flight};
 use vu_core::ports::{
     OwnerLimit, OwnerLimits, Page, PageKey, PortError, Reservation, SessionStore, Upstream,
 };
@@ -26,10 +24,6 @@ pub const OWNER_INDEX: &str = "owner-created_at";
 /// The sparse GSI of sessions in flight (`completing`/`verifying`) by lease end: only those items
 /// carry `in_flight`, so the sweep reads what it re-drives and nothing else.
 pub const IN_FLIGHT_INDEX: &str = "in_flight-lease_until";
-
-/// `in_flight` of a final record whose verdict is not yet announced: the same sparse index
-/// lists them for the sweep.
-pub(crate) const ANNOUNCE: &str = "announce";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -81,7 +75,7 @@ impl SessionStore for DynamoSessions {
             .send()
             .await
             .map_err(port_error)?;
-        out.item.as_ref().map(from_item).transpose()
+        out.item.as_ref().map(record).transpose()
     }
 
     async fn list_by_owner(
@@ -122,7 +116,7 @@ impl SessionStore for DynamoSessions {
         let records = out
             .items()
             .iter()
-            .map(from_item)
+            .map(record)
             .collect::<Result<Vec<_>, _>>()?;
         let next = match out.last_evaluated_key() {
             Some(k) => Some(PageKey {
@@ -149,59 +143,21 @@ impl SessionStore for DynamoSessions {
         change: Change,
         now: &str,
     ) -> Result<UploadRecord, PortError> {
-        let mut update = Update::default();
-        update.set("status", s(change.status().as_str()));
-        update.set("updated_at", s(now));
-        if change.is_final() {
-            update.remove("expires_at");
-            update.remove("hash_state");
-        }
-        match change.status() {
-            st @ (Status::Completing | Status::Verifying) => {
-                update.set("in_flight", s(st.as_str()))
-            }
-            _ if change.is_final() => update.set("in_flight", s(ANNOUNCE)),
-            _ => update.remove("in_flight"),
-        }
-        if change.ends_lease() {
-            update.set("lease_until", n(0));
-            update.remove("lease_token");
-        }
-        write_change(&mut update, change);
-        // `status`, `size`, `key` and `error` are DynamoDB reserved words: every attribute goes
-        // through a placeholder.
-        update
-            .values
-            .insert(":from".into(), s(guard.status.as_str()));
-        let mut condition = "#status = :from".to_owned();
-        if let Some(by) = guard.lease_expired_by {
-            condition.push_str(" AND #lease_until < :lease_now");
-            update
-                .names
-                .insert("#lease_until".into(), "lease_until".into());
-            update.values.insert(":lease_now".into(), n(by));
-        }
-        if let Some(token) = guard.holder {
-            condition.push_str(" AND #lease_token = :holder");
-            update
-                .names
-                .insert("#lease_token".into(), "lease_token".into());
-            update.values.insert(":holder".into(), s(token.to_string()));
-        }
+        let update = item::update(&change.writes(now), &guard.condition());
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("upload_id", s(id.to_string()))
-            .update_expression(update.expression())
-            .condition_expression(condition)
+            .update_expression(update.expression)
+            .condition_expression(update.condition)
             .set_expression_attribute_names(Some(update.names))
             .set_expression_attribute_values(Some(update.values))
             .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(port_error)?;
-        from_item(
+        record(
             out.attributes
                 .as_ref()
                 .ok_or_else(|| malformed("no attributes returned"))?,
@@ -211,6 +167,11 @@ impl SessionStore for DynamoSessions {
     async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
         let mut ids = Vec::new();
         for status in [Status::Completing, Status::Verifying] {
+            // The sweep's index key as transitions write it (`in_flight`, defined in the core);
+            // both statuses have one, so nothing is skipped.
+            let Some(key) = in_flight(status, false).as_ref().map(item::attribute) else {
+                continue;
+            };
             let mut start = None;
             loop {
                 let page_limit = limit.saturating_sub(u32::try_from(ids.len()).unwrap_or(limit));
@@ -225,7 +186,7 @@ impl SessionStore for DynamoSessions {
                     .key_condition_expression("#in_flight = :status AND #lease_until < :now")
                     .expression_attribute_names("#in_flight", "in_flight")
                     .expression_attribute_names("#lease_until", "lease_until")
-                    .expression_attribute_values(":status", s(status.as_str()))
+                    .expression_attribute_values(":status", key.clone())
                     .expression_attribute_values(":now", n(now))
                     .limit(i32::try_from(page_limit).unwrap_or(i32::MAX))
                     .set_exclusive_start_key(start)
@@ -304,128 +265,5 @@ impl SessionStore for DynamoSessions {
 
     async fn unreserve(&self, owner: &str, id: UploadId) -> Result<(), PortError> {
         self.unreserve_quota(owner, id).await
-    }
-}
-
-/// An `UpdateItem` expression built attribute by attribute.
-#[derive(Default)]
-struct Update {
-    sets: Vec<String>,
-    removes: Vec<String>,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Update {
-    fn set(&mut self, attr: &str, value: AttributeValue) {
-        self.sets.push(format!("#{attr} = :{attr}"));
-        self.names.insert(format!("#{attr}"), attr.to_owned());
-        self.values.insert(format!(":{attr}"), value);
-    }
-
-    fn set_some(&mut self, attr: &str, value: Option<AttributeValue>) {
-        if let Some(v) = value {
-            self.set(attr, v);
-        }
-    }
-
-    fn remove(&mut self, attr: &str) {
-        self.removes.push(format!("#{attr}"));
-        self.names.insert(format!("#{attr}"), attr.to_owned());
-    }
-
-    fn expression(&self) -> String {
-        let mut out = format!("SET {}", self.sets.join(", "));
-        if !self.removes.is_empty() {
-            out.push_str(&format!(" REMOVE {}", self.removes.join(", ")));
-        }
-        out
-    }
-}
-
-/// The version that goes with an ETag: none (an unversioned bucket) removes a stale one.
-fn set_version(update: &mut Update, version_id: Option<String>) {
-    match version_id {
-        Some(v) => update.set("version_id", s(v)),
-        None => update.remove("version_id"),
-    }
-}
-
-/// What `Change::apply` writes, as DynamoDB attributes.
-fn write_change(update: &mut Update, change: Change) {
-    let hex = |d: Sha256| s(d.to_hex());
-    match change {
-        Change::Claim {
-            lease_until,
-            token,
-            sized,
-            expected_sha256,
-        } => {
-            update.set("lease_until", n(lease_until));
-            update.set("lease_token", s(token.to_string()));
-            update.remove("expires_at");
-            if let Some(plan) = sized {
-                update.set("size", n(plan.size()));
-                update.set("part_size", n(plan.part_size()));
-                update.set("part_count", n(plan.part_count()));
-                update.set("open_size", AttributeValue::Bool(false));
-                update.set("plan_measured", AttributeValue::Bool(true));
-            }
-            update.set_some("expected_sha256", expected_sha256.map(hex));
-        }
-        Change::Reopen {
-            expires_at,
-            unmeasure,
-        } => {
-            update.set("expires_at", n(expires_at));
-            if unmeasure {
-                for attr in ["size", "part_size", "part_count"] {
-                    update.set(attr, n(0));
-                }
-                update.set("open_size", AttributeValue::Bool(true));
-                update.set("plan_measured", AttributeValue::Bool(false));
-            }
-        }
-        Change::Declare { expected_sha256 } => update.set("expected_sha256", hex(expected_sha256)),
-        Change::HandOver {
-            saved:
-                Some(Saved {
-                    etag,
-                    version_id,
-                    progress,
-                }),
-        } => {
-            update.set("etag", s(etag));
-            set_version(update, version_id);
-            update.set("verified_bytes", n(progress.hashed));
-            update.set("hash_state", s(B64.encode(progress.state)));
-        }
-        Change::Verified {
-            sha256,
-            etag,
-            version_id,
-            verified_at,
-            bytes,
-        } => {
-            update.set("sha256", hex(sha256));
-            update.set("etag", s(etag));
-            set_version(update, version_id);
-            update.set("verified_at", s(verified_at));
-            update.set("verified_bytes", n(bytes));
-        }
-        Change::Failing {
-            sha256,
-            etag,
-            version_id,
-            error,
-        } => {
-            update.set_some("sha256", sha256.map(hex));
-            if let Some(etag) = etag {
-                update.set("etag", s(etag));
-                set_version(update, version_id);
-            }
-            update.set("error", s(error));
-        }
-        Change::Release | Change::HandOver { saved: None } | Change::Failed | Change::Aborted => {}
     }
 }

@@ -1,14 +1,19 @@
 //! Values that are valid by construction: once parsed at the edge, nothing downstream re-checks
 //! them. Identifiers (`ids`), what clients declare (`values`), the part plan (`plan`) and the checks
-//! on what S3 holds (`parts`), the record (`record`) and its state changes (`transition`).
+//! on what S3 holds (`parts`), the record (`record`), the record as stored (`item`) and its state
+//! changes (`transition`).
 
 mod ids;
+mod item;
 mod parts;
 mod record;
 mod transition;
 mod values;
 
 pub use ids::{LeaseToken, ObjectKey, UploadId};
+pub use item::{
+    ANNOUNCE, Cond, Item, Malformed, Value, Write, attr, from_item, in_flight, to_item,
+};
 pub use parts::{ClaimedPart, ListedPart, PartsError, check_parts, measure, multipart_etag};
 pub use record::{Kind, Progress, UploadRecord, rfc3339, timestamp, timestamp_now};
 pub use transition::{Change, Guard, Saved};

@@ -1,6 +1,9 @@
-//! The record's state changes. Each is one conditional write in a `SessionStore`; `apply` is
-//! what every store writes, so an in-memory store and DynamoDB agree by construction.
+//! The record's state changes. Each is one conditional write in a `SessionStore`, defined once
+//! on the stored item: what it writes (`Change::writes`) under which condition
+//! (`Guard::condition`). The in-memory store evaluates both on the item (`apply` is derived from
+//! them) and the DynamoDB adapter translates both, so the two agree by construction.
 
+use super::item::{self, Cond, Item, Malformed, Value, Write, attr, from_item, to_item};
 use super::{LeaseToken, PartPlan, Progress, Sha256, Status, UploadRecord};
 
 /// Which record state a conditional write requires.
@@ -31,12 +34,24 @@ impl Guard {
         }
     }
 
+    /// The condition on the stored item, every clause required.
+    pub fn condition(&self) -> Vec<Cond> {
+        let mut clauses = vec![Cond::Eq(attr::STATUS, item::status(self.status))];
+        if let Some(by) = self.lease_expired_by {
+            clauses.push(Cond::Lt(attr::LEASE_UNTIL, item::number(by)));
+        }
+        if let Some(t) = self.holder {
+            clauses.push(Cond::Eq(attr::LEASE_TOKEN, item::token(t)));
+        }
+        clauses
+    }
+
+    pub fn holds_on(&self, item: &Item) -> bool {
+        self.condition().iter().all(|c| c.holds(item))
+    }
+
     pub fn holds(&self, record: &UploadRecord) -> bool {
-        record.status == self.status
-            && self
-                .lease_expired_by
-                .is_none_or(|by| record.lease_until < by)
-            && self.holder.is_none_or(|t| record.lease_token == Some(t))
+        self.holds_on(&to_item(record))
     }
 }
 
@@ -129,48 +144,53 @@ impl Change {
         )
     }
 
-    /// The record as the write leaves it.
-    pub fn apply(&self, record: &mut UploadRecord, now: &str) {
-        record.status = self.status();
-        record.updated_at = now.to_owned();
+    /// Every attribute the write sets or removes, each once: the one definition of the
+    /// transition, which the in-memory store applies to its item and the DynamoDB adapter
+    /// translates into one `UpdateItem`.
+    pub fn writes(&self, now: &str) -> Vec<Write> {
+        let mut w = Writes::default();
+        let status = self.status();
+        w.set(attr::STATUS, item::status(status));
+        w.set(attr::UPDATED_AT, item::text(now));
+        // A final record is unannounced until its verdict went out (`announced` clears it).
+        w.put(attr::IN_FLIGHT, item::in_flight(status, self.is_final()));
         if self.is_final() {
-            record.expires_at = None;
-            record.hash_state = None;
-            record.unannounced = true;
+            w.remove(attr::EXPIRES_AT);
+            w.remove(attr::HASH_STATE);
         }
         if self.ends_lease() {
-            record.lease_until = 0;
-            record.lease_token = None;
+            w.set(attr::LEASE_UNTIL, item::number(0));
+            w.remove(attr::LEASE_TOKEN);
         }
-        match self.clone() {
+        match self {
             Self::Claim {
                 lease_until,
                 token,
                 sized,
                 expected_sha256,
             } => {
-                record.lease_until = lease_until;
-                record.lease_token = Some(token);
-                record.expires_at = None;
+                w.set(attr::LEASE_UNTIL, item::number(*lease_until));
+                w.set(attr::LEASE_TOKEN, item::token(*token));
+                w.remove(attr::EXPIRES_AT);
                 if sized.is_some() {
-                    record.plan = sized;
-                    record.plan_measured = true;
+                    w.plan(*sized, true);
                 }
-                if expected_sha256.is_some() {
-                    record.expected_sha256 = expected_sha256;
+                if let Some(d) = expected_sha256 {
+                    w.set(attr::EXPECTED_SHA256, item::digest(*d));
                 }
             }
             Self::Reopen {
                 expires_at,
                 unmeasure,
             } => {
-                record.expires_at = Some(expires_at);
-                if unmeasure {
-                    record.plan = None;
-                    record.plan_measured = false;
+                w.set(attr::EXPIRES_AT, item::number(*expires_at));
+                if *unmeasure {
+                    w.plan(None, false);
                 }
             }
-            Self::Declare { expected_sha256 } => record.expected_sha256 = Some(expected_sha256),
+            Self::Declare { expected_sha256 } => {
+                w.set(attr::EXPECTED_SHA256, item::digest(*expected_sha256));
+            }
             Self::HandOver {
                 saved:
                     Some(Saved {
@@ -179,10 +199,9 @@ impl Change {
                         progress,
                     }),
             } => {
-                record.etag = Some(etag);
-                record.version_id = version_id;
-                record.verified_bytes = progress.hashed;
-                record.hash_state = Some(progress.state);
+                w.object(etag, version_id.as_deref());
+                w.set(attr::VERIFIED_BYTES, item::number(progress.hashed));
+                w.set(attr::HASH_STATE, item::hash_state(&progress.state));
             }
             Self::Verified {
                 sha256,
@@ -191,11 +210,10 @@ impl Change {
                 verified_at,
                 bytes,
             } => {
-                record.sha256 = Some(sha256);
-                record.etag = Some(etag);
-                record.version_id = version_id;
-                record.verified_at = Some(verified_at);
-                record.verified_bytes = bytes;
+                w.set(attr::SHA256, item::digest(*sha256));
+                w.object(etag, version_id.as_deref());
+                w.set(attr::VERIFIED_AT, item::text(verified_at));
+                w.set(attr::VERIFIED_BYTES, item::number(*bytes));
             }
             Self::Failing {
                 sha256,
@@ -203,16 +221,67 @@ impl Change {
                 version_id,
                 error,
             } => {
-                if sha256.is_some() {
-                    record.sha256 = sha256;
+                if let Some(d) = sha256 {
+                    w.set(attr::SHA256, item::digest(*d));
                 }
-                if etag.is_some() {
-                    record.etag = etag;
-                    record.version_id = version_id;
+                if let Some(etag) = etag {
+                    w.object(etag, version_id.as_deref());
                 }
-                record.error = Some(error);
+                w.set(attr::ERROR, item::text(error));
             }
             Self::Release | Self::HandOver { saved: None } | Self::Failed | Self::Aborted => {}
         }
+        w.0
+    }
+
+    /// The record as the write leaves it: `writes` applied to the record's item, read back.
+    pub fn apply(&self, record: &UploadRecord, now: &str) -> Result<UploadRecord, Malformed> {
+        let mut item = to_item(record);
+        for write in self.writes(now) {
+            write.apply(&mut item);
+        }
+        from_item(&item)
     }
 }
+
+/// A transition's writes, one per attribute: a later write of an attribute replaces an earlier
+/// one, as it would have overwritten it (DynamoDB refuses an expression naming one twice).
+#[derive(Default)]
+struct Writes(Vec<Write>);
+
+impl Writes {
+    fn push(&mut self, write: Write) {
+        self.0.retain(|w| w.attr() != write.attr());
+        self.0.push(write);
+    }
+
+    fn set(&mut self, attr: &'static str, value: Value) {
+        self.push(Write::Set(attr, value));
+    }
+
+    fn remove(&mut self, attr: &'static str) {
+        self.push(Write::Remove(attr));
+    }
+
+    fn put(&mut self, attr: &'static str, value: Option<Value>) {
+        self.push(Write::put(attr, value));
+    }
+
+    /// A plan and whether it was measured (rather than declared).
+    fn plan(&mut self, plan: Option<PartPlan>, measured: bool) {
+        for (attr, value) in item::plan(plan) {
+            self.set(attr, value);
+        }
+        self.set(attr::PLAN_MEASURED, Value::Bool(measured));
+    }
+
+    /// The object a verification pinned: the version goes with the ETag, and none (an
+    /// unversioned bucket) removes a stale one.
+    fn object(&mut self, etag: &str, version_id: Option<&str>) {
+        self.set(attr::ETAG, item::text(etag));
+        self.put(attr::VERSION_ID, version_id.map(item::text));
+    }
+}
+
+#[cfg(test)]
+mod tests;

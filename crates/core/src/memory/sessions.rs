@@ -1,5 +1,6 @@
-//! DynamoDB's sessions table: conditional transitions under the same guards, through the same
-//! `Change::apply` the DynamoDB adapter's update expressions mirror.
+//! DynamoDB's sessions table: each transition evaluates the guard's condition and applies the
+//! change's writes on the record's stored item, the same definitions the DynamoDB adapter
+//! translates into its conditional `UpdateItem`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,8 +8,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{Call, Faults, lock};
-use crate::domain::{Change, Guard, Status, UploadId, UploadRecord};
-use crate::ports::{OwnerLimit, OwnerLimits, Page, PageKey, PortError, Reservation, SessionStore};
+use crate::domain::{Change, Guard, Status, UploadId, UploadRecord, from_item, to_item};
+use crate::ports::{
+    OwnerLimit, OwnerLimits, Page, PageKey, PortError, Reservation, SessionStore, Upstream,
+};
 
 /// DynamoDB's sessions table.
 #[derive(Default)]
@@ -102,11 +105,16 @@ impl SessionStore for MemorySessions {
         self.faults.enter(Call::Transition(change.status())).await?;
         let mut records = lock(&self.records);
         // DynamoDB's condition on a missing item fails as a condition, not as "not found".
-        let record = records
-            .get_mut(&id)
-            .filter(|r| guard.holds(r))
-            .ok_or(PortError::PreconditionFailed)?;
-        change.apply(record, now);
+        let record = records.get_mut(&id).ok_or(PortError::PreconditionFailed)?;
+        let mut item = to_item(record);
+        if !guard.holds_on(&item) {
+            return Err(PortError::PreconditionFailed);
+        }
+        for write in change.writes(now) {
+            write.apply(&mut item);
+        }
+        // What DynamoDB would return (ALL_NEW) and what its adapter would then fail to read.
+        *record = from_item(&item).map_err(|e| PortError::unavailable(Upstream::DynamoDB, e))?;
         Ok(record.clone())
     }
 

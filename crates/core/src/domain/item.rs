@@ -1,0 +1,333 @@
+//! The record as a storage-neutral item: the attributes, names and formats DynamoDB stores (one
+//! flat shape for every kind of session; an unsized one stores zeros and `open_size`). A
+//! transition is defined on this item once (`Change::writes`, `Guard::condition`): the in-memory
+//! store evaluates it here, the DynamoDB adapter only translates it into an `UpdateItem`.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use super::{
+    ContentType, Filename, Kind, LeaseToken, Metadata, ObjectKey, PartPlan, Sha256, Status,
+    UploadId, UploadRecord,
+};
+
+/// One session as stored: attribute name → value.
+pub type Item = BTreeMap<String, Value>;
+
+/// The attribute types the record uses (DynamoDB's S, N, BOOL and a map of strings).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Value {
+    S(String),
+    /// Integers only: every number the record stores is one (epoch seconds, byte counts).
+    N(i128),
+    Bool(bool),
+    M(BTreeMap<String, String>),
+}
+
+/// One attribute written by a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Set(&'static str, Value),
+    Remove(&'static str),
+}
+
+impl Write {
+    pub fn attr(&self) -> &'static str {
+        match self {
+            Self::Set(attr, _) | Self::Remove(attr) => attr,
+        }
+    }
+
+    /// `Set` with a value, `Remove` without: an optional field as the item holds it.
+    pub fn put(attr: &'static str, value: Option<Value>) -> Self {
+        match value {
+            Some(v) => Self::Set(attr, v),
+            None => Self::Remove(attr),
+        }
+    }
+
+    pub fn apply(&self, item: &mut Item) {
+        match self {
+            Self::Set(attr, v) => item.insert((*attr).to_owned(), v.clone()),
+            Self::Remove(attr) => item.remove(*attr),
+        };
+    }
+}
+
+/// One clause of a write's condition, as DynamoDB evaluates it: a missing attribute, or one of
+/// another type, satisfies no clause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cond {
+    Eq(&'static str, Value),
+    Lt(&'static str, Value),
+}
+
+impl Cond {
+    pub fn holds(&self, item: &Item) -> bool {
+        match self {
+            Self::Eq(attr, v) => item.get(*attr) == Some(v),
+            // Numbers compare as numbers, strings by their bytes: as `Value`'s order does.
+            Self::Lt(attr, v) => item.get(*attr).is_some_and(|have| {
+                std::mem::discriminant(have) == std::mem::discriminant(v) && have < v
+            }),
+        }
+    }
+}
+
+/// An item this service did not write (or a corrupted one): which attribute is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed session item: {0}")]
+pub struct Malformed(pub String);
+
+/// The attribute names: the item's and the indexes' (template.yaml, scripts/create_table.py).
+pub mod attr {
+    pub const UPLOAD_ID: &str = "upload_id";
+    pub const OWNER: &str = "owner";
+    pub const STATUS: &str = "status";
+    pub const BUCKET: &str = "bucket";
+    pub const KEY: &str = "key";
+    pub const FILENAME: &str = "filename";
+    pub const CONTENT_TYPE: &str = "content_type";
+    pub const KIND: &str = "kind";
+    pub const OPEN_SIZE: &str = "open_size";
+    pub const PLAN_MEASURED: &str = "plan_measured";
+    pub const SIZE: &str = "size";
+    pub const PART_SIZE: &str = "part_size";
+    pub const PART_COUNT: &str = "part_count";
+    pub const PART_CHECKSUMS: &str = "part_checksums";
+    pub const S3_UPLOAD_ID: &str = "s3_upload_id";
+    pub const CREATED_AT: &str = "created_at";
+    pub const UPDATED_AT: &str = "updated_at";
+    pub const LEASE_UNTIL: &str = "lease_until";
+    pub const LEASE_TOKEN: &str = "lease_token";
+    pub const VERIFIED_BYTES: &str = "verified_bytes";
+    pub const METADATA: &str = "metadata";
+    pub const EXPECTED_SHA256: &str = "expected_sha256";
+    pub const SHA256: &str = "sha256";
+    pub const ETAG: &str = "etag";
+    pub const VERSION_ID: &str = "version_id";
+    pub const VERIFIED_AT: &str = "verified_at";
+    pub const ERROR: &str = "error";
+    pub const EXPIRES_AT: &str = "expires_at";
+    pub const IN_FLIGHT: &str = "in_flight";
+    pub const HASH_STATE: &str = "hash_state";
+}
+
+/// `in_flight` of a final record whose verdict is not yet announced: the sparse index that lists
+/// sessions in flight lists them too, for the sweep.
+pub const ANNOUNCE: &str = "announce";
+
+// The encodings of the record's values, each defined once for `to_item` and `Change::writes`.
+
+pub(super) fn text(v: impl Into<String>) -> Value {
+    Value::S(v.into())
+}
+
+pub(super) fn number(v: impl Into<i128>) -> Value {
+    Value::N(v.into())
+}
+
+pub(super) fn status(s: Status) -> Value {
+    text(s.as_str())
+}
+
+pub(super) fn digest(d: Sha256) -> Value {
+    text(d.to_hex())
+}
+
+pub(super) fn token(t: LeaseToken) -> Value {
+    text(t.to_string())
+}
+
+pub(super) fn hash_state(state: &[u8]) -> Value {
+    text(B64.encode(state))
+}
+
+/// The key of the sparse in-flight index: the status while a session is `completing` or
+/// `verifying` (the sweep's work), `announce` while a final verdict is unannounced, else absent.
+pub fn in_flight(status: Status, unannounced: bool) -> Option<Value> {
+    match status {
+        Status::Completing | Status::Verifying => Some(self::status(status)),
+        _ if status.is_final() && unannounced => Some(text(ANNOUNCE)),
+        _ => None,
+    }
+}
+
+/// The plan's attributes: an unsized session stores zeros and `open_size`.
+pub(super) fn plan(plan: Option<PartPlan>) -> [(&'static str, Value); 4] {
+    let (size, part_size, part_count) =
+        plan.map_or((0, 0, 0), |p| (p.size(), p.part_size(), p.part_count()));
+    [
+        (attr::OPEN_SIZE, Value::Bool(plan.is_none())),
+        (attr::SIZE, number(size)),
+        (attr::PART_SIZE, number(part_size)),
+        (attr::PART_COUNT, number(part_count)),
+    ]
+}
+
+pub fn to_item(r: &UploadRecord) -> Item {
+    let (s3_upload_id, part_checksums) = match &r.kind {
+        Kind::Multipart {
+            s3_upload_id,
+            part_checksums,
+        } => (s3_upload_id.as_str(), *part_checksums),
+        Kind::Post => ("", false),
+    };
+    let required = [
+        (attr::UPLOAD_ID, text(r.upload_id.to_string())),
+        (attr::OWNER, text(&r.owner)),
+        (attr::STATUS, status(r.status)),
+        (attr::BUCKET, text(&r.bucket)),
+        (attr::KEY, text(r.key.as_str())),
+        (attr::FILENAME, text(r.filename.as_str())),
+        (attr::CONTENT_TYPE, text(r.content_type.as_str())),
+        (attr::KIND, text(r.kind.as_str())),
+        (attr::PLAN_MEASURED, Value::Bool(r.plan_measured)),
+        (attr::PART_CHECKSUMS, Value::Bool(part_checksums)),
+        (attr::S3_UPLOAD_ID, text(s3_upload_id)),
+        (attr::CREATED_AT, text(&r.created_at)),
+        (attr::UPDATED_AT, text(&r.updated_at)),
+        (attr::LEASE_UNTIL, number(r.lease_until)),
+        (attr::VERIFIED_BYTES, number(r.verified_bytes)),
+        (attr::METADATA, Value::M(r.metadata.as_map().clone())),
+    ];
+    let optional = [
+        (attr::EXPECTED_SHA256, r.expected_sha256.map(digest)),
+        (attr::SHA256, r.sha256.map(digest)),
+        (attr::ETAG, r.etag.as_deref().map(text)),
+        (attr::VERSION_ID, r.version_id.as_deref().map(text)),
+        (attr::VERIFIED_AT, r.verified_at.as_deref().map(text)),
+        (attr::ERROR, r.error.as_deref().map(text)),
+        (attr::EXPIRES_AT, r.expires_at.map(number)),
+        (attr::LEASE_TOKEN, r.lease_token.map(token)),
+        (attr::IN_FLIGHT, in_flight(r.status, r.unannounced)),
+        (attr::HASH_STATE, r.hash_state.as_deref().map(hash_state)),
+    ];
+    required
+        .into_iter()
+        .chain(plan(r.plan))
+        .chain(optional.into_iter().filter_map(|(k, v)| Some((k, v?))))
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
+fn malformed(what: &str) -> Malformed {
+    Malformed(what.to_owned())
+}
+
+/// Reads an item's attributes; anything missing or of the wrong type is `Malformed`.
+struct Reader<'a>(&'a Item);
+
+impl Reader<'_> {
+    fn text(&self, k: &str) -> Option<&str> {
+        match self.0.get(k) {
+            Some(Value::S(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn req(&self, k: &str) -> Result<&str, Malformed> {
+        self.text(k).ok_or_else(|| malformed(k))
+    }
+
+    fn num<T: TryFrom<i128>>(&self, k: &str) -> Result<Option<T>, Malformed> {
+        match self.0.get(k) {
+            Some(Value::N(v)) => T::try_from(*v).map(Some).map_err(|_| malformed(k)),
+            _ => Ok(None),
+        }
+    }
+
+    fn unsigned(&self, k: &str) -> Result<u64, Malformed> {
+        self.num(k)?.ok_or_else(|| malformed(k))
+    }
+
+    fn flag(&self, k: &str) -> Result<bool, Malformed> {
+        match self.0.get(k) {
+            Some(Value::Bool(v)) => Ok(*v),
+            _ => Err(malformed(k)),
+        }
+    }
+
+    fn digest(&self, k: &str) -> Result<Option<Sha256>, Malformed> {
+        self.text(k)
+            .map(|h| Sha256::parse_hex(h).map_err(|_| malformed(k)))
+            .transpose()
+    }
+
+    fn owned(&self, k: &str) -> Option<String> {
+        self.text(k).map(str::to_owned)
+    }
+
+    fn metadata(&self) -> Result<Metadata, Malformed> {
+        match self.0.get(attr::METADATA) {
+            Some(Value::M(map)) => {
+                Metadata::parse(map.clone()).map_err(|_| malformed(attr::METADATA))
+            }
+            _ => Err(malformed(attr::METADATA)),
+        }
+    }
+
+    fn kind(&self) -> Result<Kind, Malformed> {
+        match self.req(attr::KIND)? {
+            "multipart" => Ok(Kind::Multipart {
+                s3_upload_id: self.req(attr::S3_UPLOAD_ID)?.to_owned(),
+                part_checksums: self.flag(attr::PART_CHECKSUMS)?,
+            }),
+            "post" => Ok(Kind::Post),
+            _ => Err(malformed(attr::KIND)),
+        }
+    }
+
+    fn plan(&self) -> Result<Option<PartPlan>, Malformed> {
+        if self.flag(attr::OPEN_SIZE)? {
+            return Ok(None);
+        }
+        PartPlan::stored(self.unsigned(attr::SIZE)?, self.unsigned(attr::PART_SIZE)?)
+            .map(Some)
+            .map_err(|_| malformed(attr::SIZE))
+    }
+}
+
+pub fn from_item(item: &Item) -> Result<UploadRecord, Malformed> {
+    let r = Reader(item);
+    Ok(UploadRecord {
+        upload_id: UploadId::parse(r.req(attr::UPLOAD_ID)?)
+            .map_err(|_| malformed(attr::UPLOAD_ID))?,
+        owner: r.req(attr::OWNER)?.to_owned(),
+        status: Status::parse(r.req(attr::STATUS)?).ok_or_else(|| malformed(attr::STATUS))?,
+        bucket: r.req(attr::BUCKET)?.to_owned(),
+        key: ObjectKey::parse(r.req(attr::KEY)?).map_err(|_| malformed(attr::KEY))?,
+        filename: Filename::parse(r.req(attr::FILENAME)?).map_err(|_| malformed(attr::FILENAME))?,
+        content_type: ContentType::parse(r.req(attr::CONTENT_TYPE)?)
+            .map_err(|_| malformed(attr::CONTENT_TYPE))?,
+        kind: r.kind()?,
+        plan: r.plan()?,
+        // Written since measured plans are forgotten on reopening; earlier items kept theirs.
+        plan_measured: r.flag(attr::PLAN_MEASURED).unwrap_or(false),
+        expected_sha256: r.digest(attr::EXPECTED_SHA256)?,
+        sha256: r.digest(attr::SHA256)?,
+        etag: r.owned(attr::ETAG),
+        version_id: r.owned(attr::VERSION_ID),
+        metadata: r.metadata()?,
+        created_at: r.req(attr::CREATED_AT)?.to_owned(),
+        updated_at: r.req(attr::UPDATED_AT)?.to_owned(),
+        verified_at: r.owned(attr::VERIFIED_AT),
+        error: r.owned(attr::ERROR),
+        expires_at: r.num(attr::EXPIRES_AT)?,
+        lease_until: r
+            .num(attr::LEASE_UNTIL)?
+            .ok_or_else(|| malformed(attr::LEASE_UNTIL))?,
+        lease_token: r
+            .text(attr::LEASE_TOKEN)
+            .map(|t| LeaseToken::parse(t).map_err(|_| malformed(attr::LEASE_TOKEN)))
+            .transpose()?,
+        verified_bytes: r.unsigned(attr::VERIFIED_BYTES)?,
+        hash_state: r
+            .text(attr::HASH_STATE)
+            .map(|b| B64.decode(b).map_err(|_| malformed(attr::HASH_STATE)))
+            .transpose()?,
+        unannounced: r.text(attr::IN_FLIGHT) == Some(ANNOUNCE),
+    })
+}

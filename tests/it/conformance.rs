@@ -1,0 +1,429 @@
+//! One encoding of the state machine, held to a DynamoDB that serializes the writes to each item:
+//! dynalite (`scripts/dynalite.sh`, which `make test` starts and names in `DYNALITE_ENDPOINT`).
+//! Every `Change`, from records in every state and under guards that hold and guards that do
+//! not, goes through the in-memory store and through the DynamoDB adapter: the records written
+//! and stored must be equal, the raw items too (`in_flight`, which no record field shows,
+//! included), and a refused guard refused by both. Then racing pairs of changes on one record,
+//! sent at once many times: each round must end as the memory store ends one order or the other.
+//! Without `DYNALITE_ENDPOINT` it prints that it skipped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_types::region::Region;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+use futures::StreamExt as _;
+use vu_aws::DynamoSessions;
+use vu_core::domain::{
+    Change, ContentType, Filename, Guard, Kind, LeaseToken, Metadata, ObjectKey, PartPlan,
+    Progress, Saved, Sha256, Status, UploadId, UploadRecord, Value, to_item,
+};
+use vu_core::memory::MemorySessions;
+use vu_core::ports::{PortError, SessionStore};
+
+use crate::helpers::table;
+
+mod races;
+
+/// The epoch second the changes are written at (`updated_at` is `NOW` as text).
+const EPOCH: i64 = 1_900_000_000;
+const NOW: &str = "2030-03-17T17:46:40.000Z";
+
+/// An SDK configuration as `AWS_ENDPOINT_URL_DYNAMODB=dynalite` would make it, whatever else
+/// the environment points at (moto, in `make test`).
+#[derive(Debug)]
+struct DynamoDbAt(String);
+
+impl LoadServiceConfig for DynamoDbAt {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        (key.service_id() == "DynamoDB" && key.env() == "AWS_ENDPOINT_URL").then(|| self.0.clone())
+    }
+}
+
+struct Dynalite {
+    sessions: DynamoSessions,
+    /// For the raw items: what the adapter wrote, not what it reads back.
+    client: aws_sdk_dynamodb::Client,
+}
+
+impl Dynalite {
+    async fn new() -> Option<Self> {
+        let Some(endpoint) = std::env::var("DYNALITE_ENDPOINT")
+            .ok()
+            .filter(|e| !e.is_empty())
+        else {
+            println!("conformance: skipped: DYNALITE_ENDPOINT is not set (`make test` sets it)");
+            return None;
+        };
+        // dynalite takes any credentials; none of the environment's are needed.
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "dynalite"))
+            .load()
+            .await
+            .into_builder()
+            .service_config(DynamoDbAt(endpoint))
+            .build();
+        Some(Self {
+            sessions: DynamoSessions::new(&sdk, table()),
+            client: aws_sdk_dynamodb::Client::new(&sdk),
+        })
+    }
+
+    async fn raw(&self, id: UploadId) -> Option<HashMap<String, AttributeValue>> {
+        self.client
+            .get_item()
+            .table_name(table())
+            .key("upload_id", AttributeValue::S(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+}
+
+/// The core's item as DynamoDB attributes, translated here apart from the adapter's translation.
+fn attributes(r: &UploadRecord) -> HashMap<String, AttributeValue> {
+    to_item(r)
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::S(s) => AttributeValue::S(s),
+                Value::N(n) => AttributeValue::N(n.to_string()),
+                Value::Bool(b) => AttributeValue::Bool(b),
+                Value::M(m) => AttributeValue::M(
+                    m.into_iter()
+                        .map(|(k, v)| (k, AttributeValue::S(v)))
+                        .collect(),
+                ),
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+fn pending(kind: Kind, plan: Option<PartPlan>) -> UploadRecord {
+    let upload_id = UploadId::generate();
+    let filename = Filename::parse("report 2030.pdf").unwrap();
+    UploadRecord {
+        upload_id,
+        owner: "alice".into(),
+        status: Status::Pending,
+        bucket: "verified-uploads".into(),
+        key: ObjectKey::new(upload_id, &filename),
+        filename,
+        content_type: ContentType::parse("application/pdf").unwrap(),
+        kind,
+        plan,
+        plan_measured: false,
+        expected_sha256: None,
+        sha256: None,
+        etag: None,
+        version_id: None,
+        metadata: Metadata::parse(BTreeMap::from([("project".into(), "apollo".into())])).unwrap(),
+        created_at: "2030-03-17T16:00:00.000Z".into(),
+        updated_at: "2030-03-17T16:00:00.000Z".into(),
+        verified_at: None,
+        error: None,
+        expires_at: Some(EPOCH + 86_400),
+        lease_until: 0,
+        lease_token: None,
+        verified_bytes: 0,
+        hash_state: None,
+        unannounced: false,
+    }
+}
+
+/// The same record under a new id, so every case and round writes an item of its own.
+fn fresh(r: &UploadRecord) -> UploadRecord {
+    let upload_id = UploadId::generate();
+    UploadRecord {
+        upload_id,
+        key: ObjectKey::new(upload_id, &r.filename),
+        ..r.clone()
+    }
+}
+
+/// Records in every status, with what each state carries.
+fn states() -> Vec<(&'static str, UploadRecord)> {
+    let sized = pending(
+        Kind::Multipart {
+            s3_upload_id: "s3-upload-1".into(),
+            part_checksums: true,
+        },
+        Some(PartPlan::stored(12 << 20, 5 << 20).unwrap()),
+    );
+    let open = UploadRecord {
+        expected_sha256: Some(Sha256::of(b"declared")),
+        metadata: Metadata::default(),
+        ..pending(Kind::Post, None)
+    };
+    let completing = UploadRecord {
+        status: Status::Completing,
+        plan: Some(PartPlan::stored(7 << 20, 5 << 20).unwrap()),
+        plan_measured: true,
+        expires_at: None,
+        lease_until: EPOCH + 60,
+        lease_token: Some(LeaseToken::generate()),
+        ..open.clone()
+    };
+    let expired = UploadRecord {
+        lease_until: EPOCH - 1,
+        ..completing.clone()
+    };
+    let failing = UploadRecord {
+        sha256: Some(Sha256::of(b"found")),
+        etag: Some("\"etag-1-2\"".into()),
+        version_id: Some("v1".into()),
+        error: Some("the object's SHA-256 is not the declared one".into()),
+        ..completing.clone()
+    };
+    let verifying = UploadRecord {
+        status: Status::Verifying,
+        lease_until: 0,
+        lease_token: None,
+        etag: Some("\"etag-2\"".into()),
+        version_id: Some("v2".into()),
+        verified_bytes: 4 << 20,
+        hash_state: Some((0..=255).collect()),
+        ..completing.clone()
+    };
+    let verified = UploadRecord {
+        status: Status::Verified,
+        sha256: Some(Sha256::of(b"found")),
+        verified_at: Some(NOW.into()),
+        hash_state: None,
+        unannounced: true,
+        ..verifying.clone()
+    };
+    let failed = UploadRecord {
+        status: Status::Failed,
+        lease_until: 0,
+        lease_token: None,
+        ..failing.clone()
+    };
+    let aborted = UploadRecord {
+        status: Status::Aborted,
+        expires_at: None,
+        ..sized.clone()
+    };
+    vec![
+        ("pending sized", sized),
+        ("pending open size", open),
+        ("completing", completing),
+        ("completing, lease run out", expired),
+        ("completing, failing", failing),
+        ("verifying with saved progress", verifying),
+        ("verified, unannounced", verified),
+        ("failed, announced", failed),
+        ("aborted", aborted),
+    ]
+}
+
+fn claim(token: LeaseToken) -> Change {
+    Change::Claim {
+        lease_until: EPOCH + 120,
+        token,
+        sized: None,
+        expected_sha256: None,
+    }
+}
+
+fn verified(version_id: Option<&str>) -> Change {
+    Change::Verified {
+        sha256: Sha256::of(b"verified"),
+        etag: "\"etag-4\"".into(),
+        version_id: version_id.map(str::to_owned),
+        verified_at: NOW.into(),
+        bytes: 12 << 20,
+    }
+}
+
+/// Every variant, with the field values that take different paths.
+fn changes() -> Vec<Change> {
+    let saved = |version_id: Option<&str>| Saved {
+        etag: "\"etag-3\"".into(),
+        version_id: version_id.map(str::to_owned),
+        progress: Progress {
+            hashed: 8 << 20,
+            state: vec![7; 112],
+        },
+    };
+    vec![
+        claim(LeaseToken::generate()),
+        Change::Claim {
+            lease_until: EPOCH + 120,
+            token: LeaseToken::generate(),
+            sized: Some(PartPlan::stored(0, 1).unwrap()),
+            expected_sha256: Some(Sha256::of(b"declared at completion")),
+        },
+        Change::Release,
+        Change::Reopen {
+            expires_at: EPOCH + 86_400,
+            unmeasure: false,
+        },
+        Change::Reopen {
+            expires_at: EPOCH + 86_400,
+            unmeasure: true,
+        },
+        Change::Declare {
+            expected_sha256: Sha256::of(b"declared later"),
+        },
+        Change::HandOver { saved: None },
+        Change::HandOver {
+            saved: Some(saved(Some("v3"))),
+        },
+        Change::HandOver {
+            saved: Some(saved(None)),
+        },
+        verified(Some("v4")),
+        verified(None),
+        Change::Failing {
+            sha256: None,
+            etag: None,
+            version_id: None,
+            error: "S3 holds no parts".into(),
+        },
+        Change::Failing {
+            sha256: Some(Sha256::of(b"other")),
+            etag: Some("\"etag-5\"".into()),
+            version_id: None,
+            error: "digest mismatch".into(),
+        },
+        Change::Failed,
+        Change::Aborted,
+    ]
+}
+
+/// Guards that hold on `r` and guards that do not: status, lease run out (or not), holder.
+fn guards(r: &UploadRecord) -> Vec<Guard> {
+    let other = match r.status {
+        Status::Pending => Status::Completing,
+        _ => Status::Pending,
+    };
+    let lease = |by| Guard {
+        lease_expired_by: Some(by),
+        ..Guard::status(r.status)
+    };
+    vec![
+        Guard::status(r.status),
+        Guard::status(other),
+        lease(r.lease_until + 1),
+        lease(r.lease_until),
+        Guard::held(r),
+        Guard {
+            holder: Some(LeaseToken::generate()),
+            ..Guard::status(r.status)
+        },
+    ]
+}
+
+/// Whether the write went through; a refusal other than the guard's fails the test.
+fn written(outcome: &Result<UploadRecord, PortError>) -> Option<&UploadRecord> {
+    match outcome {
+        Ok(r) => Some(r),
+        Err(PortError::PreconditionFailed) => None,
+        Err(e) => panic!("neither written nor refused by its guard: {e:?}"),
+    }
+}
+
+/// One change on one record through both stores; the differences found.
+async fn compare(db: &Dynalite, start: &UploadRecord, guard: Guard, change: Change) -> Vec<String> {
+    let r = fresh(start);
+    let memory = MemorySessions::new();
+    memory.put(r.clone());
+    db.sessions.create(&r).await.unwrap();
+    let id = r.upload_id;
+    let m = memory.transition(id, guard, change.clone(), NOW).await;
+    let d = db.sessions.transition(id, guard, change.clone(), NOW).await;
+    let case = format!("{change:?} under {guard:?} on {:?}", r.status);
+    let mut differences = Vec::new();
+    if written(&m) != written(&d) {
+        differences.push(format!("{case}: memory {m:?}, DynamoDB {d:?}"));
+    }
+    let stored = memory.peek(id).unwrap();
+    let read = db.sessions.get(id).await.unwrap();
+    if read.as_ref() != Some(&stored) {
+        differences.push(format!(
+            "{case}: stored {stored:?}, DynamoDB reads {read:?}"
+        ));
+    }
+    let raw = db.raw(id).await;
+    if raw.as_ref() != Some(&attributes(&stored)) {
+        differences.push(format!(
+            "{case}: item {:?}, DynamoDB holds {raw:?}",
+            to_item(&stored)
+        ));
+    }
+    differences
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_encodes_alike_in_memory_and_in_dynamodb() {
+    let Some(db) = Dynalite::new().await else {
+        return;
+    };
+    let db = Arc::new(db);
+    let (states, changes) = (states(), changes());
+    let mut cases = Vec::new();
+    for (_, r) in &states {
+        for guard in guards(r) {
+            for change in &changes {
+                cases.push((r.clone(), guard, change.clone()));
+            }
+        }
+    }
+    let compared = cases.len();
+    let mut differences: Vec<String> = futures::stream::iter(cases)
+        .map(|(r, guard, change)| {
+            let db = db.clone();
+            async move { compare(&db, &r, guard, change).await }
+        })
+        .buffer_unordered(8)
+        .flat_map(futures::stream::iter)
+        .collect()
+        .await;
+    // No item: DynamoDB's condition fails as a condition, as the memory store's does.
+    for change in &changes {
+        let id = UploadId::generate();
+        let guard = Guard::status(Status::Pending);
+        let d = db.sessions.transition(id, guard, change.clone(), NOW).await;
+        let m = MemorySessions::new()
+            .transition(id, guard, change.clone(), NOW)
+            .await;
+        if !matches!(
+            (&m, &d),
+            (
+                Err(PortError::PreconditionFailed),
+                Err(PortError::PreconditionFailed)
+            )
+        ) {
+            differences.push(format!(
+                "{change:?} on no item: memory {m:?}, DynamoDB {d:?}"
+            ));
+        }
+    }
+    let shown = races::run(&db).await;
+    differences.extend(shown.differences);
+    println!(
+        "conformance: {} changes x {} states compared ({compared} cases under {} guards each, \
+         and {} on no item), {} races ({}), {} differences",
+        changes.len(),
+        states.len(),
+        compared / (changes.len() * states.len()),
+        changes.len(),
+        shown.races,
+        shown.rounds,
+        differences.len(),
+    );
+    for line in &shown.pairs {
+        println!("  {line}");
+    }
+    for d in differences.iter().take(10) {
+        println!("  {d}");
+    }
+    assert!(differences.is_empty(), "{} differences", differences.len());
+}
