@@ -17,8 +17,9 @@ use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use futures::StreamExt as _;
 use vu_aws::DynamoSessions;
 use vu_core::domain::{
-    Change, ContentType, Filename, Guard, Kind, LeaseToken, Metadata, ObjectKey, PartPlan,
-    Progress, Saved, Sha256, Status, UploadId, UploadRecord, Value, to_item,
+    Change, ContentType, FailedVerdict, Failing, Filename, Guard, Kind, Lease, LeaseToken,
+    Metadata, ObjectKey, ObjectVersion, PartPlan, Pinned, Progress, Saved, Sha256, State, Status,
+    UploadId, UploadRecord, Value, Verified, to_item,
 };
 use vu_core::memory::MemorySessions;
 use vu_core::ports::{PortError, SessionStore};
@@ -111,7 +112,6 @@ fn pending(kind: Kind, plan: Option<PartPlan>) -> UploadRecord {
     UploadRecord {
         upload_id,
         owner: "alice".into(),
-        status: Status::Pending,
         bucket: "verified-uploads".into(),
         key: ObjectKey::new(upload_id, &filename),
         filename,
@@ -120,20 +120,30 @@ fn pending(kind: Kind, plan: Option<PartPlan>) -> UploadRecord {
         plan,
         plan_measured: false,
         expected_sha256: None,
-        sha256: None,
-        etag: None,
-        version_id: None,
         metadata: Metadata::parse(BTreeMap::from([("project".into(), "apollo".into())])).unwrap(),
         created_at: "2030-03-17T16:00:00.000Z".into(),
         updated_at: "2030-03-17T16:00:00.000Z".into(),
-        verified_at: None,
-        error: None,
-        expires_at: Some(EPOCH + 86_400),
-        lease_until: 0,
-        lease_token: None,
-        verified_bytes: 0,
-        hash_state: None,
-        unannounced: false,
+        state: State::Pending {
+            expires_at: EPOCH + 86_400,
+        },
+    }
+}
+
+fn object(etag: &str, version_id: Option<&str>) -> ObjectVersion {
+    ObjectVersion {
+        etag: etag.into(),
+        version_id: version_id.map(str::to_owned),
+    }
+}
+
+fn holding(until: i64, pinned: Option<Pinned>, failing: Option<Failing>) -> State {
+    State::Completing {
+        lease: Some(Lease {
+            until,
+            token: LeaseToken::generate(),
+        }),
+        pinned,
+        failing,
     }
 }
 
@@ -162,52 +172,63 @@ fn states() -> Vec<(&'static str, UploadRecord)> {
         ..pending(Kind::Post, None)
     };
     let completing = UploadRecord {
-        status: Status::Completing,
         plan: Some(PartPlan::stored(7 << 20, 5 << 20).unwrap()),
         plan_measured: true,
-        expires_at: None,
-        lease_until: EPOCH + 60,
-        lease_token: Some(LeaseToken::generate()),
+        state: holding(EPOCH + 60, None, None),
         ..open.clone()
     };
     let expired = UploadRecord {
-        lease_until: EPOCH - 1,
+        state: holding(EPOCH - 1, None, None),
         ..completing.clone()
     };
-    let failing = UploadRecord {
+    let verdict = Failing {
+        error: "the object's SHA-256 is not the declared one".into(),
         sha256: Some(Sha256::of(b"found")),
-        etag: Some("\"etag-1-2\"".into()),
-        version_id: Some("v1".into()),
-        error: Some("the object's SHA-256 is not the declared one".into()),
+    };
+    let failing = UploadRecord {
+        state: holding(
+            EPOCH + 60,
+            Some(Pinned {
+                object: object("\"etag-1-2\"", Some("v1")),
+                progress: None,
+            }),
+            Some(verdict.clone()),
+        ),
         ..completing.clone()
     };
     let verifying = UploadRecord {
-        status: Status::Verifying,
-        lease_until: 0,
-        lease_token: None,
-        etag: Some("\"etag-2\"".into()),
-        version_id: Some("v2".into()),
-        verified_bytes: 4 << 20,
-        hash_state: Some((0..=255).collect()),
+        state: State::Verifying {
+            pinned: Some(Pinned {
+                object: object("\"etag-2\"", Some("v2")),
+                progress: Some(Progress {
+                    hashed: 4 << 20,
+                    state: (0..=255).collect(),
+                }),
+            }),
+        },
         ..completing.clone()
     };
     let verified = UploadRecord {
-        status: Status::Verified,
-        sha256: Some(Sha256::of(b"found")),
-        verified_at: Some(NOW.into()),
-        hash_state: None,
-        unannounced: true,
+        state: State::Verified(Verified {
+            sha256: Sha256::of(b"found"),
+            object: object("\"etag-2\"", Some("v2")),
+            verified_at: NOW.into(),
+            bytes: 7 << 20,
+            announced: false,
+        }),
         ..verifying.clone()
     };
     let failed = UploadRecord {
-        status: Status::Failed,
-        lease_until: 0,
-        lease_token: None,
+        state: State::Failed(FailedVerdict {
+            error: verdict.error,
+            sha256: verdict.sha256,
+            object: Some(object("\"etag-1-2\"", Some("v1"))),
+            announced: true,
+        }),
         ..failing.clone()
     };
     let aborted = UploadRecord {
-        status: Status::Aborted,
-        expires_at: None,
+        state: State::Aborted { announced: true },
         ..sized.clone()
     };
     vec![
@@ -293,30 +314,33 @@ fn changes() -> Vec<Change> {
             version_id: None,
             error: "digest mismatch".into(),
         },
-        Change::Failed,
+        Change::Failed {
+            error: "the object's SHA-256 is not the declared one".into(),
+            sha256: Some(Sha256::of(b"found")),
+        },
         Change::Aborted,
     ]
 }
 
 /// Guards that hold on `r` and guards that do not: status, lease run out (or not), holder.
 fn guards(r: &UploadRecord) -> Vec<Guard> {
-    let other = match r.status {
+    let other = match r.status() {
         Status::Pending => Status::Completing,
         _ => Status::Pending,
     };
     let lease = |by| Guard {
         lease_expired_by: Some(by),
-        ..Guard::status(r.status)
+        ..Guard::status(r.status())
     };
     vec![
-        Guard::status(r.status),
+        Guard::status(r.status()),
         Guard::status(other),
-        lease(r.lease_until + 1),
-        lease(r.lease_until),
+        lease(r.lease_until() + 1),
+        lease(r.lease_until()),
         Guard::held(r),
         Guard {
             holder: Some(LeaseToken::generate()),
-            ..Guard::status(r.status)
+            ..Guard::status(r.status())
         },
     ]
 }
@@ -339,7 +363,7 @@ async fn compare(db: &Dynalite, start: &UploadRecord, guard: Guard, change: Chan
     let id = r.upload_id;
     let m = memory.transition(id, guard, change.clone(), NOW).await;
     let d = db.sessions.transition(id, guard, change.clone(), NOW).await;
-    let case = format!("{change:?} under {guard:?} on {:?}", r.status);
+    let case = format!("{change:?} under {guard:?} on {:?}", r.status());
     let mut differences = Vec::new();
     if written(&m) != written(&d) {
         differences.push(format!("{case}: memory {m:?}, DynamoDB {d:?}"));

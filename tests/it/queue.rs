@@ -55,10 +55,10 @@ async fn record_of(uploads: &Uploads, id: &str) -> Value {
     let id = vu_core::domain::UploadId::parse(id).unwrap();
     let r = uploads.get("anonymous", id).await.unwrap();
     json!({
-        "status": r.status.as_str(),
-        "sha256": r.sha256.map(|d| d.to_hex()),
-        "version_id": r.version_id,
-        "error": r.error,
+        "status": r.status().as_str(),
+        "sha256": r.sha256().map(|d| d.to_hex()),
+        "version_id": r.version_id(),
+        "error": r.error(),
         "updated_at": r.updated_at,
     })
 }

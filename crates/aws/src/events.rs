@@ -27,7 +27,7 @@ impl EventBus {
 #[async_trait]
 impl Announcer for EventBus {
     async fn announce(&self, record: &UploadRecord) -> Result<(), PortError> {
-        let Some(detail_type) = detail_type(record.status) else {
+        let Some(detail_type) = detail_type(record.status()) else {
             return Ok(());
         };
         let detail = serde_json::to_string(&Record::from(record))

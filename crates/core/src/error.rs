@@ -34,7 +34,7 @@ pub enum Error {
     /// A digest declared for an upload already verified differs from the one recorded.
     #[error("the declared sha256 {declared} differs from the recorded {recorded}")]
     DigestMismatch { declared: Sha256, recorded: Sha256 },
-    #[error("verification failed: {}", .0.error.as_deref().unwrap_or("digest mismatch"))]
+    #[error("verification failed: {}", .0.error().unwrap_or("digest mismatch"))]
     VerificationFailed(Box<UploadRecord>),
     #[error("storage request failed")]
     Upstream(#[source] PortError),

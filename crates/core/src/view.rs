@@ -12,7 +12,7 @@ impl From<&UploadRecord> for Record {
         Self {
             upload_id: r.upload_id.to_string(),
             owner: r.owner.clone(),
-            status: r.status,
+            status: r.status(),
             bucket: r.bucket.clone(),
             key: r.key.as_str().to_owned(),
             filename: r.filename.as_str().to_owned(),
@@ -27,16 +27,16 @@ impl From<&UploadRecord> for Record {
             part_count,
             part_checksums: r.kind.part_checksums(),
             expected_sha256: r.expected_sha256,
-            sha256: r.sha256,
-            etag: r.etag.clone(),
-            version_id: r.version_id.clone(),
+            sha256: r.sha256(),
+            etag: r.etag().map(str::to_owned),
+            version_id: r.version_id().map(str::to_owned),
             metadata: r.metadata.as_map().clone(),
             created_at: r.created_at.clone(),
             updated_at: r.updated_at.clone(),
-            verified_at: r.verified_at.clone(),
-            error: r.error.clone(),
-            expires_at: r.expires_at.map(rfc3339),
-            verified_bytes: r.verified_bytes,
+            verified_at: r.verified_at().map(str::to_owned),
+            error: r.error().map(str::to_owned),
+            expires_at: r.expires_at().map(rfc3339),
+            verified_bytes: r.verified_bytes(),
         }
     }
 }

@@ -149,7 +149,14 @@ fn pairs() -> Vec<Race> {
             "failing vs failed",
             &held,
             step(Guard::held(&held), failing, A),
-            step(Guard::held(&held), Change::Failed, B),
+            step(
+                Guard::held(&held),
+                Change::Failed {
+                    error: "mismatch".into(),
+                    sha256: None,
+                },
+                B,
+            ),
             false,
         ),
         race(

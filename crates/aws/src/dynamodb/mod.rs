@@ -143,6 +143,10 @@ impl SessionStore for DynamoSessions {
         change: Change,
         now: &str,
     ) -> Result<UploadRecord, PortError> {
+        // No status this change cannot start from is ever written (the domain says which).
+        if !change.applies_from(guard.status) {
+            return Err(PortError::PreconditionFailed);
+        }
         let update = item::update(&change.writes(now), &guard.condition());
         let out = self
             .client

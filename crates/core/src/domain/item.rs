@@ -9,8 +9,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{
-    ContentType, Filename, Kind, LeaseToken, Metadata, ObjectKey, PartPlan, Sha256, Status,
-    UploadId, UploadRecord,
+    ContentType, FailedVerdict, Failing, Filename, Kind, Lease, LeaseToken, Metadata, ObjectKey,
+    ObjectVersion, PartPlan, Pinned, Progress, Sha256, State, Status, UploadId, UploadRecord,
+    Verified,
 };
 
 /// One session as stored: attribute name → value.
@@ -178,7 +179,7 @@ pub fn to_item(r: &UploadRecord) -> Item {
     let required = [
         (attr::UPLOAD_ID, text(r.upload_id.to_string())),
         (attr::OWNER, text(&r.owner)),
-        (attr::STATUS, status(r.status)),
+        (attr::STATUS, status(r.status())),
         (attr::BUCKET, text(&r.bucket)),
         (attr::KEY, text(r.key.as_str())),
         (attr::FILENAME, text(r.filename.as_str())),
@@ -189,21 +190,26 @@ pub fn to_item(r: &UploadRecord) -> Item {
         (attr::S3_UPLOAD_ID, text(s3_upload_id)),
         (attr::CREATED_AT, text(&r.created_at)),
         (attr::UPDATED_AT, text(&r.updated_at)),
-        (attr::LEASE_UNTIL, number(r.lease_until)),
-        (attr::VERIFIED_BYTES, number(r.verified_bytes)),
+        // Always present: the in-flight index sorts by `lease_until` (0: nobody holds it), and
+        // clients read progress off `verified_bytes`.
+        (attr::LEASE_UNTIL, number(r.lease_until())),
+        (attr::VERIFIED_BYTES, number(r.verified_bytes())),
         (attr::METADATA, Value::M(r.metadata.as_map().clone())),
     ];
     let optional = [
         (attr::EXPECTED_SHA256, r.expected_sha256.map(digest)),
-        (attr::SHA256, r.sha256.map(digest)),
-        (attr::ETAG, r.etag.as_deref().map(text)),
-        (attr::VERSION_ID, r.version_id.as_deref().map(text)),
-        (attr::VERIFIED_AT, r.verified_at.as_deref().map(text)),
-        (attr::ERROR, r.error.as_deref().map(text)),
-        (attr::EXPIRES_AT, r.expires_at.map(number)),
-        (attr::LEASE_TOKEN, r.lease_token.map(token)),
-        (attr::IN_FLIGHT, in_flight(r.status, r.unannounced)),
-        (attr::HASH_STATE, r.hash_state.as_deref().map(hash_state)),
+        (attr::SHA256, r.sha256().map(digest)),
+        (attr::ETAG, r.etag().map(text)),
+        (attr::VERSION_ID, r.version_id().map(text)),
+        (attr::VERIFIED_AT, r.verified_at().map(text)),
+        (attr::ERROR, r.error().map(text)),
+        (attr::EXPIRES_AT, r.expires_at().map(number)),
+        (attr::LEASE_TOKEN, r.lease_token().map(token)),
+        (attr::IN_FLIGHT, in_flight(r.status(), r.unannounced())),
+        (
+            attr::HASH_STATE,
+            r.saved_progress().map(|p| hash_state(&p.state)),
+        ),
     ];
     required
         .into_iter()
@@ -292,11 +298,11 @@ impl Reader<'_> {
 
 pub fn from_item(item: &Item) -> Result<UploadRecord, Malformed> {
     let r = Reader(item);
+    let status = Status::parse(r.req(attr::STATUS)?).ok_or_else(|| malformed(attr::STATUS))?;
     Ok(UploadRecord {
         upload_id: UploadId::parse(r.req(attr::UPLOAD_ID)?)
             .map_err(|_| malformed(attr::UPLOAD_ID))?,
         owner: r.req(attr::OWNER)?.to_owned(),
-        status: Status::parse(r.req(attr::STATUS)?).ok_or_else(|| malformed(attr::STATUS))?,
         bucket: r.req(attr::BUCKET)?.to_owned(),
         key: ObjectKey::parse(r.req(attr::KEY)?).map_err(|_| malformed(attr::KEY))?,
         filename: Filename::parse(r.req(attr::FILENAME)?).map_err(|_| malformed(attr::FILENAME))?,
@@ -307,27 +313,88 @@ pub fn from_item(item: &Item) -> Result<UploadRecord, Malformed> {
         // Written since measured plans are forgotten on reopening; earlier items kept theirs.
         plan_measured: r.flag(attr::PLAN_MEASURED).unwrap_or(false),
         expected_sha256: r.digest(attr::EXPECTED_SHA256)?,
-        sha256: r.digest(attr::SHA256)?,
-        etag: r.owned(attr::ETAG),
-        version_id: r.owned(attr::VERSION_ID),
         metadata: r.metadata()?,
         created_at: r.req(attr::CREATED_AT)?.to_owned(),
         updated_at: r.req(attr::UPDATED_AT)?.to_owned(),
-        verified_at: r.owned(attr::VERIFIED_AT),
-        error: r.owned(attr::ERROR),
-        expires_at: r.num(attr::EXPIRES_AT)?,
-        lease_until: r
-            .num(attr::LEASE_UNTIL)?
-            .ok_or_else(|| malformed(attr::LEASE_UNTIL))?,
-        lease_token: r
-            .text(attr::LEASE_TOKEN)
-            .map(|t| LeaseToken::parse(t).map_err(|_| malformed(attr::LEASE_TOKEN)))
-            .transpose()?,
-        verified_bytes: r.unsigned(attr::VERIFIED_BYTES)?,
-        hash_state: r
-            .text(attr::HASH_STATE)
-            .map(|b| B64.decode(b).map_err(|_| malformed(attr::HASH_STATE)))
-            .transpose()?,
-        unannounced: r.text(attr::IN_FLIGHT) == Some(ANNOUNCE),
+        state: r.state(status)?,
     })
+}
+
+impl Reader<'_> {
+    /// The state `status` names, from the attributes that state has (others are ignored: an
+    /// item written before transitions cleaned up after themselves may still hold them).
+    fn state(&self, status: Status) -> Result<State, Malformed> {
+        let announced = self.text(attr::IN_FLIGHT) != Some(ANNOUNCE);
+        Ok(match status {
+            Status::Pending => State::Pending {
+                expires_at: self
+                    .num(attr::EXPIRES_AT)?
+                    .ok_or_else(|| malformed(attr::EXPIRES_AT))?,
+            },
+            Status::Completing => State::Completing {
+                lease: self.lease()?,
+                pinned: self.pinned()?,
+                failing: self
+                    .owned(attr::ERROR)
+                    .map(|error| {
+                        let sha256 = self.digest(attr::SHA256)?;
+                        Ok(Failing { error, sha256 })
+                    })
+                    .transpose()?,
+            },
+            Status::Verifying => State::Verifying {
+                pinned: self.pinned()?,
+            },
+            Status::Verified => State::Verified(Verified {
+                sha256: self
+                    .digest(attr::SHA256)?
+                    .ok_or_else(|| malformed(attr::SHA256))?,
+                object: self.object()?.ok_or_else(|| malformed(attr::ETAG))?,
+                verified_at: self.req(attr::VERIFIED_AT)?.to_owned(),
+                bytes: self.unsigned(attr::VERIFIED_BYTES)?,
+                announced,
+            }),
+            Status::Failed => State::Failed(FailedVerdict {
+                error: self.req(attr::ERROR)?.to_owned(),
+                sha256: self.digest(attr::SHA256)?,
+                object: self.object()?,
+                announced,
+            }),
+            Status::Aborted => State::Aborted { announced },
+        })
+    }
+
+    fn lease(&self) -> Result<Option<Lease>, Malformed> {
+        let Some(token) = self.text(attr::LEASE_TOKEN) else {
+            return Ok(None);
+        };
+        Ok(Some(Lease {
+            token: LeaseToken::parse(token).map_err(|_| malformed(attr::LEASE_TOKEN))?,
+            until: self
+                .num(attr::LEASE_UNTIL)?
+                .ok_or_else(|| malformed(attr::LEASE_UNTIL))?,
+        }))
+    }
+
+    fn object(&self) -> Result<Option<ObjectVersion>, Malformed> {
+        Ok(self.owned(attr::ETAG).map(|etag| ObjectVersion {
+            etag,
+            version_id: self.owned(attr::VERSION_ID),
+        }))
+    }
+
+    fn pinned(&self) -> Result<Option<Pinned>, Malformed> {
+        let Some(object) = self.object()? else {
+            return Ok(None);
+        };
+        let progress = self
+            .text(attr::HASH_STATE)
+            .map(|b| {
+                let state = B64.decode(b).map_err(|_| malformed(attr::HASH_STATE))?;
+                let hashed = self.unsigned(attr::VERIFIED_BYTES)?;
+                Ok(Progress { hashed, state })
+            })
+            .transpose()?;
+        Ok(Some(Pinned { object, progress }))
+    }
 }

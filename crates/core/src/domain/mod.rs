@@ -15,7 +15,10 @@ pub use item::{
     ANNOUNCE, Cond, Item, Malformed, Value, Write, attr, from_item, in_flight, to_item,
 };
 pub use parts::{ClaimedPart, ListedPart, PartsError, check_parts, measure, multipart_etag};
-pub use record::{Kind, Progress, UploadRecord, rfc3339, timestamp, timestamp_now};
+pub use record::{
+    FailedVerdict, Failing, Kind, Lease, ObjectVersion, Pinned, Progress, State, UploadRecord,
+    Verified, rfc3339, timestamp, timestamp_now,
+};
 pub use transition::{Change, Guard, Saved};
 pub use values::{AllowedContentTypes, ContentType, Filename, Metadata};
 /// The values the wire carries as they are: the contract defines them once for the service and

@@ -46,12 +46,12 @@ pub struct Progress {
     pub state: Vec<u8>,
 }
 
-/// The session as stored in DynamoDB. Clients see it through `http`'s view of it.
+/// The session as stored in DynamoDB: what every session has, and its `state`, whose variants
+/// carry exactly the fields that status has. Clients see it through the contract's `Record`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UploadRecord {
     pub upload_id: UploadId,
     pub owner: String,
-    pub status: Status,
     pub bucket: String,
     pub key: ObjectKey,
     pub filename: Filename,
@@ -63,46 +63,236 @@ pub struct UploadRecord {
     /// The plan was measured at a completion (not declared): a refused completion forgets it.
     pub plan_measured: bool,
     pub expected_sha256: Option<Sha256>,
-    pub sha256: Option<Sha256>,
-    /// The ETag and S3 version of the object the verification pinned (and the record names).
-    pub etag: Option<String>,
-    pub version_id: Option<String>,
     pub metadata: Metadata,
     /// RFC 3339, UTC.
     pub created_at: String,
     pub updated_at: String,
-    pub verified_at: Option<String>,
-    /// Why verification failed; on a `completing` record, a verdict decided but not yet final
-    /// (the object is being deleted), which whoever completes the session carries out.
-    pub error: Option<String>,
-    /// Epoch seconds; DynamoDB's TTL removes `pending` sessions after it (and only those: a
-    /// session that left `pending` is never removed under a running verification).
-    pub expires_at: Option<i64>,
-    /// Epoch seconds until which a completion holds the record; 0 when released.
-    pub lease_until: i64,
-    /// The holder of the lease, while one is held.
-    pub lease_token: Option<LeaseToken>,
-    /// Bytes of the object hashed so far: progress for clients polling a `verifying` upload.
-    pub verified_bytes: u64,
-    /// The SHA-256 state after `verified_bytes`, while a verification is unfinished.
-    pub hash_state: Option<Vec<u8>>,
-    /// A final record whose verdict may not have been announced yet (events, webhooks): set by
-    /// the same write that made it final, cleared once the announcement went out, so a verdict
-    /// whose announcer died is announced by the sweep.
-    pub unannounced: bool,
+    pub state: State,
+}
+
+/// An upload session's life. `pending → completing` (a caller holds the completion under a
+/// lease) `→ verified | failed`; `completing → verifying` when the verifier function takes over
+/// (a large object, or a verification paused at a deadline) and `verifying → completing` when it
+/// does; `completing → pending` when S3 refuses the parts; `pending → aborted`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    /// Taking parts. Epoch seconds after which DynamoDB's TTL removes it (only a pending session
+    /// ever has a TTL: none is removed under a running verification).
+    Pending {
+        expires_at: i64,
+    },
+    /// A caller holds the completion, or held it (`lease: None`: released after an upstream
+    /// fault, so the next caller resumes at once).
+    Completing {
+        lease: Option<Lease>,
+        /// The version a verification pinned, and how far it got.
+        pinned: Option<Pinned>,
+        /// A `failed` verdict decided but not yet carried out (the object is being deleted):
+        /// whoever completes the session next carries it out.
+        failing: Option<Failing>,
+    },
+    /// The verifier function has it; it continues from `pinned` when given.
+    Verifying {
+        pinned: Option<Pinned>,
+    },
+    Verified(Verified),
+    Failed(FailedVerdict),
+    Aborted {
+        announced: bool,
+    },
+}
+
+/// A completion's lease: its holder, and until when (epoch seconds) nobody else may take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub until: i64,
+    pub token: LeaseToken,
+}
+
+/// One version of the object: what a verification pins and a verdict names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub etag: String,
+    /// `None` in a bucket without versioning.
+    pub version_id: Option<String>,
+}
+
+/// The version a verification pinned, and its saved progress when it paused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    pub object: ObjectVersion,
+    pub progress: Option<Progress>,
+}
+
+/// A `failed` verdict decided by a holder that has not carried it out yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failing {
+    pub error: String,
+    /// The digest computed, when the failure is a mismatch.
+    pub sha256: Option<Sha256>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub sha256: Sha256,
+    pub object: ObjectVersion,
+    /// RFC 3339, UTC.
+    pub verified_at: String,
+    pub bytes: u64,
+    /// The verdict went out (events, webhooks); until then the sweep announces it.
+    pub announced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedVerdict {
+    pub error: String,
+    pub sha256: Option<Sha256>,
+    /// The version that failed (deleted since), when there was one.
+    pub object: Option<ObjectVersion>,
+    pub announced: bool,
+}
+
+impl State {
+    pub fn status(&self) -> Status {
+        match self {
+            Self::Pending { .. } => Status::Pending,
+            Self::Completing { .. } => Status::Completing,
+            Self::Verifying { .. } => Status::Verifying,
+            Self::Verified(_) => Status::Verified,
+            Self::Failed(_) => Status::Failed,
+            Self::Aborted { .. } => Status::Aborted,
+        }
+    }
 }
 
 impl UploadRecord {
+    pub fn status(&self) -> Status {
+        self.state.status()
+    }
+
     pub fn size(&self) -> Option<u64> {
         self.plan.map(|p| p.size())
     }
 
+    /// The holder's lease, while one is held.
+    pub fn lease(&self) -> Option<Lease> {
+        match &self.state {
+            State::Completing { lease, .. } => *lease,
+            _ => None,
+        }
+    }
+
+    pub fn lease_token(&self) -> Option<LeaseToken> {
+        self.lease().map(|l| l.token)
+    }
+
+    /// Epoch seconds until which the completion is held; 0 when nobody holds it.
+    pub fn lease_until(&self) -> i64 {
+        self.lease().map_or(0, |l| l.until)
+    }
+
+    pub fn expires_at(&self) -> Option<i64> {
+        match self.state {
+            State::Pending { expires_at } => Some(expires_at),
+            _ => None,
+        }
+    }
+
+    /// The version a verification pinned or a verdict names.
+    pub fn object(&self) -> Option<&ObjectVersion> {
+        match &self.state {
+            State::Completing { pinned, .. } | State::Verifying { pinned } => {
+                pinned.as_ref().map(|p| &p.object)
+            }
+            State::Verified(v) => Some(&v.object),
+            State::Failed(f) => f.object.as_ref(),
+            State::Pending { .. } | State::Aborted { .. } => None,
+        }
+    }
+
+    pub fn etag(&self) -> Option<&str> {
+        self.object().map(|o| o.etag.as_str())
+    }
+
+    pub fn version_id(&self) -> Option<&str> {
+        self.object().and_then(|o| o.version_id.as_deref())
+    }
+
+    /// The digest verified, or computed for a failed (or failing) verdict.
+    pub fn sha256(&self) -> Option<Sha256> {
+        match &self.state {
+            State::Verified(v) => Some(v.sha256),
+            State::Failed(f) => f.sha256,
+            State::Completing {
+                failing: Some(f), ..
+            } => f.sha256,
+            _ => None,
+        }
+    }
+
+    /// Why a verification failed, or a failed verdict decided and not yet carried out.
+    pub fn error(&self) -> Option<&str> {
+        match &self.state {
+            State::Failed(f) => Some(&f.error),
+            State::Completing {
+                failing: Some(f), ..
+            } => Some(&f.error),
+            _ => None,
+        }
+    }
+
+    /// The `failed` verdict a holder decided and did not carry out.
+    pub fn failing(&self) -> Option<&Failing> {
+        match &self.state {
+            State::Completing { failing, .. } => failing.as_ref(),
+            _ => None,
+        }
+    }
+
+    pub fn verified_at(&self) -> Option<&str> {
+        match &self.state {
+            State::Verified(v) => Some(&v.verified_at),
+            _ => None,
+        }
+    }
+
+    /// Bytes hashed so far (the whole object once verified): progress for clients polling.
+    pub fn verified_bytes(&self) -> u64 {
+        match &self.state {
+            State::Verified(v) => v.bytes,
+            _ => self.saved_progress().map_or(0, |p| p.hashed),
+        }
+    }
+
     /// Where a paused verification continues from.
-    pub fn saved_progress(&self) -> Option<Progress> {
-        self.hash_state.as_ref().map(|state| Progress {
-            hashed: self.verified_bytes,
-            state: state.clone(),
-        })
+    pub fn saved_progress(&self) -> Option<&Progress> {
+        match &self.state {
+            State::Completing { pinned, .. } | State::Verifying { pinned } => {
+                pinned.as_ref().and_then(|p| p.progress.as_ref())
+            }
+            _ => None,
+        }
+    }
+
+    /// The record once its verdict went out (what `SessionStore::announced` stores).
+    pub fn mark_announced(&mut self) {
+        if let State::Verified(Verified { announced, .. })
+        | State::Failed(FailedVerdict { announced, .. })
+        | State::Aborted { announced } = &mut self.state
+        {
+            *announced = true;
+        }
+    }
+
+    /// A final record whose verdict may not have been announced yet (events, webhooks): set by
+    /// the write that made it final, cleared once the announcement went out.
+    pub fn unannounced(&self) -> bool {
+        match &self.state {
+            State::Verified(Verified { announced, .. })
+            | State::Failed(FailedVerdict { announced, .. })
+            | State::Aborted { announced } => !announced,
+            _ => false,
+        }
     }
 }
 

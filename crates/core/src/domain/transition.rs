@@ -30,7 +30,7 @@ impl Guard {
         Self {
             status: Status::Completing,
             lease_expired_by: None,
-            holder: record.lease_token,
+            holder: record.lease_token(),
         }
     }
 
@@ -102,8 +102,11 @@ pub enum Change {
         version_id: Option<String>,
         error: String,
     },
-    /// `failed`, after `Failing` and the object's deletion.
-    Failed,
+    /// `failed`, after `Failing` and the object's deletion: the verdict `Failing` decided.
+    Failed {
+        error: String,
+        sha256: Option<Sha256>,
+    },
     Aborted,
 }
 
@@ -122,14 +125,17 @@ impl Change {
             Self::Reopen { .. } | Self::Declare { .. } => Status::Pending,
             Self::HandOver { .. } => Status::Verifying,
             Self::Verified { .. } => Status::Verified,
-            Self::Failed => Status::Failed,
+            Self::Failed { .. } => Status::Failed,
             Self::Aborted => Status::Aborted,
         }
     }
 
     /// Final records are kept: they lose their TTL and any saved hash state.
     pub fn is_final(&self) -> bool {
-        matches!(self, Self::Verified { .. } | Self::Failed | Self::Aborted)
+        matches!(
+            self,
+            Self::Verified { .. } | Self::Failed { .. } | Self::Aborted
+        )
     }
 
     /// Whether the write ends the holder's lease (lease 0, no token).
@@ -140,7 +146,7 @@ impl Change {
                 | Self::Reopen { .. }
                 | Self::HandOver { .. }
                 | Self::Verified { .. }
-                | Self::Failed
+                | Self::Failed { .. }
         )
     }
 
@@ -229,9 +235,31 @@ impl Change {
                 }
                 w.set(attr::ERROR, item::text(error));
             }
-            Self::Release | Self::HandOver { saved: None } | Self::Failed | Self::Aborted => {}
+            Self::Failed { error, sha256 } => {
+                w.set(attr::ERROR, item::text(error));
+                w.put(attr::SHA256, sha256.map(item::digest));
+            }
+            Self::Release | Self::HandOver { saved: None } | Self::Aborted => {}
         }
+        w.clean(status);
         w.0
+    }
+
+    /// The statuses this change can be written from. Any other guard is refused by every store
+    /// (a bug in the caller, never a write): so no write can make a record its state cannot
+    /// describe (a `pending` one without its TTL, say).
+    pub fn applies_from(&self, from: Status) -> bool {
+        use Status as S;
+        match self {
+            Self::Claim { .. } => matches!(from, S::Pending | S::Completing | S::Verifying),
+            Self::Declare { .. } | Self::Aborted => from == S::Pending,
+            Self::Release
+            | Self::Reopen { .. }
+            | Self::HandOver { .. }
+            | Self::Verified { .. }
+            | Self::Failing { .. }
+            | Self::Failed { .. } => from == S::Completing,
+        }
     }
 
     /// The record as the write leaves it: `writes` applied to the record's item, read back.
@@ -277,6 +305,58 @@ impl Writes {
 
     /// The object a verification pinned: the version goes with the ETag, and none (an
     /// unversioned bucket) removes a stale one.
+    fn written(&self, attr: &str) -> bool {
+        self.0.iter().any(|w| w.attr() == attr)
+    }
+
+    /// Removes what the new state does not have (and zeroes the numbers every item has), so the
+    /// item is exactly what `to_item` makes of the record it now describes: nothing a previous
+    /// state left behind is read back as part of another.
+    fn clean(&mut self, status: Status) {
+        use Status as S;
+        let keeps: &[&str] = match status {
+            S::Pending => &[attr::EXPIRES_AT],
+            S::Completing => &[
+                attr::LEASE_TOKEN,
+                attr::ETAG,
+                attr::VERSION_ID,
+                attr::HASH_STATE,
+                attr::ERROR,
+                attr::SHA256,
+            ],
+            S::Verifying => &[attr::ETAG, attr::VERSION_ID, attr::HASH_STATE],
+            S::Verified => &[
+                attr::SHA256,
+                attr::ETAG,
+                attr::VERSION_ID,
+                attr::VERIFIED_AT,
+            ],
+            S::Failed => &[attr::ERROR, attr::SHA256, attr::ETAG, attr::VERSION_ID],
+            S::Aborted => &[],
+        };
+        for a in [
+            attr::EXPIRES_AT,
+            attr::LEASE_TOKEN,
+            attr::ETAG,
+            attr::VERSION_ID,
+            attr::HASH_STATE,
+            attr::ERROR,
+            attr::SHA256,
+            attr::VERIFIED_AT,
+        ] {
+            if !keeps.contains(&a) && !self.written(a) {
+                self.remove(a);
+            }
+        }
+        if status != S::Completing && !self.written(attr::LEASE_UNTIL) {
+            self.set(attr::LEASE_UNTIL, item::number(0));
+        }
+        // Progress is kept while a verification may continue; a verdict sets its own count.
+        if matches!(status, S::Pending | S::Failed | S::Aborted) {
+            self.set(attr::VERIFIED_BYTES, item::number(0));
+        }
+    }
+
     fn object(&mut self, etag: &str, version_id: Option<&str>) {
         self.set(attr::ETAG, item::text(etag));
         self.put(attr::VERSION_ID, version_id.map(item::text));

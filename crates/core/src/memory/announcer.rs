@@ -24,7 +24,7 @@ impl MemoryAnnouncer {
         lock(&self.sent)
             .iter()
             .filter(|r| r.upload_id == id)
-            .map(|r| r.status)
+            .map(|r| r.status())
             .collect()
     }
 

@@ -90,7 +90,7 @@ impl SessionStore for MemorySessions {
             });
         let records = read
             .into_iter()
-            .filter(|r| status.is_none_or(|s| r.status == s))
+            .filter(|r| status.is_none_or(|s| r.status() == s))
             .collect();
         Ok(Page { records, next })
     }
@@ -103,6 +103,9 @@ impl SessionStore for MemorySessions {
         now: &str,
     ) -> Result<UploadRecord, PortError> {
         self.faults.enter(Call::Transition(change.status())).await?;
+        if !change.applies_from(guard.status) {
+            return Err(PortError::PreconditionFailed);
+        }
         let mut records = lock(&self.records);
         // DynamoDB's condition on a missing item fails as a condition, not as "not found".
         let record = records.get_mut(&id).ok_or(PortError::PreconditionFailed)?;
@@ -122,8 +125,8 @@ impl SessionStore for MemorySessions {
         self.faults.enter(Call::Stalled).await?;
         let mut stalled: Vec<_> = lock(&self.records)
             .values()
-            .filter(|r| matches!(r.status, Status::Completing | Status::Verifying))
-            .filter(|r| r.lease_until < now)
+            .filter(|r| matches!(r.status(), Status::Completing | Status::Verifying))
+            .filter(|r| r.lease_until() < now)
             .map(|r| r.upload_id)
             .collect();
         stalled.sort();
@@ -135,7 +138,7 @@ impl SessionStore for MemorySessions {
         self.faults.enter(Call::Unannounced).await?;
         let mut ids: Vec<_> = lock(&self.records)
             .values()
-            .filter(|r| r.unannounced)
+            .filter(|r| r.unannounced())
             .map(|r| r.upload_id)
             .collect();
         ids.sort();
@@ -146,7 +149,7 @@ impl SessionStore for MemorySessions {
     async fn announced(&self, id: UploadId) -> Result<(), PortError> {
         self.faults.enter(Call::Announced).await?;
         if let Some(r) = lock(&self.records).get_mut(&id) {
-            r.unannounced = false;
+            r.mark_announced();
         }
         Ok(())
     }

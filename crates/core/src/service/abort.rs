@@ -8,7 +8,7 @@ use crate::ports::PortError;
 impl Uploads {
     pub async fn abort(&self, owner: &str, id: UploadId) -> Result<(), Error> {
         let record = self.get(owner, id).await?;
-        match record.status {
+        match record.status() {
             Status::Pending => {
                 // Claim the record first, so a racing `complete` cannot start on it.
                 let guard = Guard::status(Status::Pending);

@@ -28,7 +28,7 @@ impl Uploads {
             return;
         }
         match self.announce(record).await {
-            Ok(()) => record.unannounced = false,
+            Ok(()) => record.mark_announced(),
             Err(e) => {
                 tracing::warn!(error = %chain(&e), "could not announce the verdict; the sweep will")
             }
@@ -54,7 +54,7 @@ impl Uploads {
         let (mut sent, mut failed) = (0, None);
         for id in self.sessions.unannounced(limit).await? {
             let outcome = match self.sessions.get(id).await {
-                Ok(Some(record)) if record.status.is_final() && record.unannounced => {
+                Ok(Some(record)) if record.status().is_final() && record.unannounced() => {
                     tracing::warn!(upload_id = %id, "announcing a verdict left unannounced");
                     self.announce(&record).await.map(|()| sent += 1)
                 }

@@ -41,14 +41,14 @@ impl Uploads {
         // Whoever ran the verification (a racing caller may have, without this digest), the
         // answer holds the digest this caller declared to the result.
         match (answer, declared) {
-            (Ok(r), Some(declared)) if r.status == Status::Verified => match r.sha256 {
+            (Ok(r), Some(declared)) if r.status() == Status::Verified => match r.sha256() {
                 Some(recorded) if recorded != declared => {
                     Err(Error::DigestMismatch { declared, recorded })
                 }
                 _ => Ok(r),
             },
             (Ok(r), Some(declared))
-                if matches!(r.status, Status::Completing | Status::Verifying)
+                if matches!(r.status(), Status::Completing | Status::Verifying)
                     && r.expected_sha256 != Some(declared) =>
             {
                 Err(running_without(&r))
@@ -66,16 +66,16 @@ impl Uploads {
         budget: Budget,
     ) -> Result<UploadRecord, Error> {
         let record = self.get(owner, id).await?;
-        if let (Some(declared), Some(recorded)) = (declared, record.sha256)
-            && matches!(record.status, Status::Verified | Status::Failed)
+        if let (Some(declared), Some(recorded)) = (declared, record.sha256())
+            && matches!(record.status(), Status::Verified | Status::Failed)
             && declared != recorded
         {
             return Err(Error::DigestMismatch { declared, recorded });
         }
         let newly_declared = newly_declared(&record, declared)?;
-        if record.status != Status::Pending {
+        if record.status() != Status::Pending {
             if newly_declared.is_some()
-                && matches!(record.status, Status::Completing | Status::Verifying)
+                && matches!(record.status(), Status::Completing | Status::Verifying)
             {
                 return Err(running_without(&record));
             }
@@ -93,7 +93,7 @@ impl Uploads {
             Err(PortError::NotFound) => {
                 // Gone because a racing caller completed it in S3: that caller's result.
                 let now = self.get(owner, id).await?;
-                if now.status == Status::Pending {
+                if now.status() == Status::Pending {
                     return Err(gone());
                 }
                 return self.settle(owner, now, claimed, declared, budget).await;
@@ -146,7 +146,7 @@ impl Uploads {
                 Ok(_) => {}
                 // Moved on meanwhile: its verification runs without the digest; say so.
                 Err(PortError::PreconditionFailed) => {
-                    let status = self.get(&record.owner, id).await?.status;
+                    let status = self.get(&record.owner, id).await?.status();
                     return Err(Conflict::DeclaredTooLate { status }.into());
                 }
                 Err(e) => return Err(e.into()),
@@ -171,7 +171,7 @@ impl Uploads {
         budget: Budget,
     ) -> Result<UploadRecord, Error> {
         loop {
-            match record.status {
+            match record.status() {
                 Status::Verified => return Ok(record),
                 Status::Failed => return Err(Error::VerificationFailed(Box::new(record))),
                 Status::Aborted => {
@@ -187,7 +187,7 @@ impl Uploads {
                     return Box::pin(self.complete_once(owner, id, claimed, declared, budget))
                         .await;
                 }
-                Status::Completing if record.lease_until < self.clock.now() => {
+                Status::Completing if record.lease_until() < self.clock.now() => {
                     if let Some(result) = self.take_over(&record, budget).await? {
                         return result;
                     }
@@ -251,14 +251,14 @@ impl Uploads {
 /// into that caller's answer.
 fn taken_over(record: &UploadRecord) -> bool {
     matches!(
-        record.status,
+        record.status(),
         Status::Pending | Status::Completing | Status::Aborted
     )
 }
 
 fn running_without(record: &UploadRecord) -> Error {
     Conflict::DeclaredTooLate {
-        status: record.status,
+        status: record.status(),
     }
     .into()
 }

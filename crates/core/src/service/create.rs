@@ -3,7 +3,7 @@
 
 use super::{MAX_URLS_PER_CALL, Uploads, secs};
 use crate::domain::{
-    ContentType, Filename, Kind, Metadata, ObjectKey, PartPlan, Sha256, Status, UploadId,
+    ContentType, Filename, Kind, Metadata, ObjectKey, PartPlan, Sha256, State, UploadId,
     UploadRecord, timestamp_now,
 };
 use crate::error::{Error, chain};
@@ -245,7 +245,6 @@ impl Uploads {
         UploadRecord {
             upload_id,
             owner: owner.to_owned(),
-            status: Status::Pending,
             bucket: self.objects.bucket().to_owned(),
             key: ObjectKey::new(upload_id, &req.filename),
             filename: req.filename,
@@ -254,20 +253,12 @@ impl Uploads {
             plan,
             plan_measured: false,
             expected_sha256: req.sha256,
-            sha256: None,
-            etag: None,
-            version_id: None,
             metadata: req.metadata,
             created_at: created.clone(),
             updated_at: created,
-            verified_at: None,
-            error: None,
-            expires_at: Some(self.clock.now() + secs(self.limits.session_ttl)),
-            lease_until: 0,
-            lease_token: None,
-            verified_bytes: 0,
-            hash_state: None,
-            unannounced: false,
+            state: State::Pending {
+                expires_at: self.clock.now() + secs(self.limits.session_ttl),
+            },
         }
     }
 }

@@ -20,14 +20,14 @@ impl Uploads {
     pub async fn download(&self, owner: &str, id: UploadId) -> Result<Download, Error> {
         let record = self.get(owner, id).await?;
         let (Status::Verified, Some(sha256), Some(size)) =
-            (record.status, record.sha256, record.size())
+            (record.status(), record.sha256(), record.size())
         else {
-            let status = record.status;
+            let status = record.status();
             return Err(Conflict::NotVerified { status }.into());
         };
+        let version_id = record.version_id().map(str::to_owned);
         let UploadRecord {
             key,
-            version_id,
             content_type,
             filename,
             ..

@@ -37,7 +37,7 @@ impl Uploads {
         budget: Budget,
     ) -> Result<UploadRecord, Error> {
         // A verdict decided by a holder that died before carrying it out.
-        if record.error.is_some() {
+        if record.error().is_some() {
             return self.carry_out_failure(record).await;
         }
         let plan = self.planned(&record).await?;
@@ -108,7 +108,7 @@ impl Uploads {
             why: why.to_owned(),
         };
         let saved = record.saved_progress();
-        let pinned = saved.as_ref().and(record.version_id.as_deref());
+        let pinned = saved.as_ref().and(record.version_id());
         let info = match self.objects.head(record.key.as_str(), pinned).await {
             Ok(Some(info)) => info,
             Ok(None) => {
@@ -128,9 +128,9 @@ impl Uploads {
             );
             return Ok(unverifiable(Some(info), &why));
         }
-        Ok(match (saved, &record.etag) {
+        Ok(match (saved, &record.etag()) {
             (Some(progress), Some(etag)) if *etag == info.etag => {
-                Target::Ready(info, Some(progress))
+                Target::Ready(info, Some(progress.clone()))
             }
             (Some(_), _) => unverifiable(Some(info), CHANGED),
             (None, _) => Target::Ready(info, None),
@@ -303,7 +303,7 @@ impl Uploads {
         let Some(verifier) = &self.verifier else {
             return;
         };
-        if handed.status != Status::Verifying {
+        if handed.status() != Status::Verifying {
             return;
         }
         if let Err(e) = verifier.schedule(handed.upload_id).await {
@@ -355,10 +355,15 @@ impl Uploads {
             self.release(&record).await;
             return Err(e.into());
         }
+        // The verdict the `Failing` write decided (a record without one is failed as "failed").
+        let (error, sha256) = record.failing().map_or_else(
+            || ("verification failed".to_owned(), None),
+            |f| (f.error.clone(), f.sha256),
+        );
         let failed = self
-            .write_held(&record, Change::Failed, &timestamp_now())
+            .write_held(&record, Change::Failed { error, sha256 }, &timestamp_now())
             .await?;
-        if failed.status != Status::Failed {
+        if failed.status() != Status::Failed {
             // Taken over meanwhile: the new holder carries the verdict out (`complete` waits).
             return Ok(failed);
         }

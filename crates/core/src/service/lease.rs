@@ -42,7 +42,7 @@ impl Uploads {
             .await
         {
             Ok(mut written) => {
-                if written.status.is_final() {
+                if written.status().is_final() {
                     self.settled(&mut written).await;
                 }
                 Ok(Some(written))
@@ -63,7 +63,7 @@ impl Uploads {
     /// not start, and retrying `complete` after a timeout is the normal case.
     pub(super) async fn lost(&self, id: UploadId) -> Result<UploadRecord, Error> {
         match self.sessions.get(id).await? {
-            Some(r) if r.status == Status::Failed => Err(Error::VerificationFailed(Box::new(r))),
+            Some(r) if r.status() == Status::Failed => Err(Error::VerificationFailed(Box::new(r))),
             Some(r) => Ok(r),
             None => Err(Error::NotFound),
         }

@@ -141,11 +141,11 @@ impl Uploads {
 
     /// A session still taking parts: `pending` and not expired.
     fn require_active(&self, record: &UploadRecord, action: Action) -> Result<(), Error> {
-        if record.status != Status::Pending {
-            let status = record.status;
+        if record.status() != Status::Pending {
+            let status = record.status();
             return Err(Conflict::WrongState { action, status }.into());
         }
-        if record.expires_at.is_some_and(|t| t <= self.clock.now()) {
+        if record.expires_at().is_some_and(|t| t <= self.clock.now()) {
             return Err(Conflict::Expired { action }.into());
         }
         Ok(())

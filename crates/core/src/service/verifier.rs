@@ -21,12 +21,12 @@ pub enum EventOutcome {
 impl EventOutcome {
     fn of(finished: Result<UploadRecord, Error>) -> Result<Self, Error> {
         match finished {
-            Ok(r) if r.status == Status::Verifying => Ok(Self::Paused(Box::new(r))),
+            Ok(r) if r.status() == Status::Verifying => Ok(Self::Paused(Box::new(r))),
             // Taken over while this run held it: the new holder records the verdict (or S3
             // refused the parts and the session is the client's again); nothing to redeliver.
-            Ok(r) if matches!(r.status, Status::Completing | Status::Pending) => Ok(Self::Ignored(
-                "another caller took the completion over; it records the verdict",
-            )),
+            Ok(r) if matches!(r.status(), Status::Completing | Status::Pending) => Ok(
+                Self::Ignored("another caller took the completion over; it records the verdict"),
+            ),
             Ok(r) => Ok(Self::Done(Box::new(r))),
             Err(Error::VerificationFailed(r)) => Ok(Self::Done(r)),
             Err(e) => Err(e),
@@ -49,13 +49,13 @@ impl Uploads {
         if record.kind != Kind::Post {
             return Ok(record);
         }
-        let started = match record.status {
+        let started = match record.status() {
             Status::Pending if self.require_active(&record, Action::Verify).is_ok() => {
                 self.start_posted(record, None, budget).await
             }
             // Large objects are the verifier function's, whose redelivered event takes over.
             Status::Completing
-                if record.lease_until < self.clock.now()
+                if record.lease_until() < self.clock.now()
                     && record.size().is_none_or(|s| budget.hashes(s)) =>
             {
                 match self.take_over(&record, budget).await {
@@ -125,7 +125,7 @@ impl Uploads {
         if let Some(outcome) = self.discard_replay(&record, version_id).await? {
             return Ok(outcome);
         }
-        if record.kind == Kind::Post && record.status == Status::Pending {
+        if record.kind == Kind::Post && record.status() == Status::Pending {
             match self.start_posted(record, None, budget).await {
                 // No object (yet), or an owner's read took the session first: whatever that
                 // left is handled as for any other session.
@@ -146,17 +146,17 @@ impl Uploads {
         version_id: Option<&str>,
     ) -> Result<Option<EventOutcome>, Error> {
         let key = record.key.as_str();
-        let deleted = match record.status {
+        let deleted = match record.status() {
             // Ended (or ending: a failed verdict being carried out) without a verified object:
             // every version under the key is unverified.
             Status::Failed | Status::Aborted if record.kind == Kind::Post => {
                 self.objects.purge(key, None).await?
             }
-            Status::Completing if record.error.is_some() => self.objects.purge(key, None).await?,
+            Status::Completing if record.error().is_some() => self.objects.purge(key, None).await?,
             // Another version than the verified one (an event without a version, as some
             // emulators send, may be one too): every version but the verified one goes, which
             // makes it current again.
-            Status::Verified => match record.version_id.as_deref() {
+            Status::Verified => match record.version_id() {
                 Some(verified) if version_id != Some(verified) => {
                     self.objects.purge(key, Some(verified)).await?
                 }
@@ -171,7 +171,7 @@ impl Uploads {
         }
         tracing::warn!(
             upload_id = %record.upload_id,
-            status = record.status.as_str(),
+            status = record.status().as_str(),
             versions = deleted,
             "deleted an object that arrived for a finished session"
         );
@@ -238,7 +238,7 @@ impl Uploads {
         record: UploadRecord,
         budget: Budget,
     ) -> Result<EventOutcome, Error> {
-        match record.status {
+        match record.status() {
             Status::Verifying => {
                 let guard = Guard::status(Status::Verifying);
                 let Some(taken) = self.claim(record.upload_id, guard, None, None).await? else {
@@ -248,7 +248,7 @@ impl Uploads {
             }
             // A holder (API or verifier) that died or gave up: its lease ran out, so this
             // delivery resumes the completion from whichever step it reached.
-            Status::Completing if record.lease_until < self.clock.now() => {
+            Status::Completing if record.lease_until() < self.clock.now() => {
                 match self.take_over(&record, budget).await? {
                     // S3 refused the parts: the session is the client's again (`pending`).
                     Some(Err(Error::Conflict(_) | Error::Parts(_))) => Ok(EventOutcome::Ignored(

@@ -412,11 +412,12 @@ pub async fn complete(
         .transpose()
         .map_err(Error::from)?;
     let r = super::handlers::completion(&app, caller.id(), id, claimed, None).await?;
-    let status = if matches!(r.status, Status::Verifying | Status::Completing) {
+    let status = if matches!(r.status(), Status::Verifying | Status::Completing) {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
     };
+    let (record_status, sha256) = (r.status(), r.sha256());
     Ok((
         status,
         Json(Completed {
@@ -424,8 +425,8 @@ pub async fn complete(
             key: r.key,
             bucket: r.bucket,
             upload_id: r.upload_id,
-            status: r.status,
-            sha256: r.sha256,
+            status: record_status,
+            sha256,
         }),
     ))
 }

@@ -135,15 +135,16 @@ pub async fn create(
     let r = created.record;
     tracing::Span::current().record("upload_id", tracing::field::display(r.upload_id));
     let (part_size, part_count) = r.plan.map_or((0, 0), |p| (p.part_size(), p.part_count()));
+    let (status, expires_at) = (r.status(), r.expires_at());
     let body = CreateResponse {
         upload_id: r.upload_id,
         bucket: r.bucket,
         key: r.key,
-        status: r.status,
+        status,
         part_size,
         part_count,
         part_checksums: r.kind.part_checksums(),
-        expires_at: r.expires_at.map(vu_core::domain::rfc3339),
+        expires_at: expires_at.map(vu_core::domain::rfc3339),
         parts: created.parts,
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -470,7 +471,7 @@ pub async fn complete(
     let record = completion(&app, caller.id(), id, claimed, declared).await?;
     // Still running (`verifying`: the verifier function finishes the job; `completing`: another
     // call holds it and did not finish while this one waited): poll GET /uploads/{id}.
-    let status = if matches!(record.status, Status::Verifying | Status::Completing) {
+    let status = if matches!(record.status(), Status::Verifying | Status::Completing) {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK

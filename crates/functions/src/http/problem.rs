@@ -181,10 +181,7 @@ impl From<Error> for Problem {
                 S::UNPROCESSABLE_ENTITY,
                 Slug::VerificationFailed,
                 "Verification failed",
-                record
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "the object did not verify".into()),
+                record.error().unwrap_or("the object did not verify"),
             )
             .with(json!({ "upload": record_json(&record) })),
             Error::Upstream(cause) => upstream_problem(&cause),

@@ -213,13 +213,13 @@ impl Verifier<'_> {
     ) -> Result<Value, Error> {
         let line = match outcome {
             Ok(EventOutcome::Done(r)) => json!({
-                "subject": subject, "outcome": r.status, "upload_id": r.upload_id, "sha256": r.sha256, "error": r.error,
+                "subject": subject, "outcome": r.status(), "upload_id": r.upload_id, "sha256": r.sha256(), "error": r.error(),
             }),
             Ok(EventOutcome::Paused(r)) => {
                 self.continuation.schedule(r.upload_id).await?;
                 json!({
                     "subject": subject, "outcome": "paused", "upload_id": r.upload_id,
-                    "verified_bytes": r.verified_bytes, "size": r.size(),
+                    "verified_bytes": r.verified_bytes(), "size": r.size(),
                 })
             }
             Ok(EventOutcome::Ignored(why)) => {

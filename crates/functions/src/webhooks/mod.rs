@@ -134,7 +134,7 @@ impl Message {
     /// The webhook for a stored final record: `{"type": "upload.verified", "timestamp": when the
     /// verdict was written, "data": the record as `GET /uploads/{id}` answers it}`.
     pub fn of(record: &UploadRecord) -> Self {
-        let status = record.status.as_str();
+        let status = record.status().as_str();
         let body = serde_json::json!({
             "type": format!("upload.{status}"),
             "timestamp": record.updated_at,
@@ -213,8 +213,8 @@ impl Deliverer {
     pub async fn message_for(&self, event: &str) -> Result<Message, DeliveryError> {
         let claim = Claim::from_event(event)?;
         match self.sessions.get(claim.upload_id).await {
-            Ok(Some(record)) if record.status == claim.status => Ok(Message::of(&record)),
-            Ok(Some(record)) if !record.status.is_final() => Err(DeliveryError::NotYetFinal),
+            Ok(Some(record)) if record.status() == claim.status => Ok(Message::of(&record)),
+            Ok(Some(record)) if !record.status().is_final() => Err(DeliveryError::NotYetFinal),
             Ok(_) => Err(DeliveryError::NotOurs(claim.status)),
             Err(e) => Err(DeliveryError::Store(e)),
         }

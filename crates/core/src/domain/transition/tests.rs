@@ -7,7 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::domain::{ANNOUNCE, ContentType, Filename, Kind, Metadata, ObjectKey, UploadId};
+use crate::domain::{
+    ANNOUNCE, ContentType, FailedVerdict, Failing, Filename, Kind, Lease, Metadata, ObjectKey,
+    ObjectVersion, Pinned, State, UploadId, Verified,
+};
 
 const NOW: &str = "2030-01-02T03:04:05.678Z";
 
@@ -21,7 +24,6 @@ fn pending(kind: Kind, plan: Option<PartPlan>) -> UploadRecord {
     UploadRecord {
         upload_id,
         owner: "alice".into(),
-        status: Status::Pending,
         bucket: "bucket".into(),
         key: ObjectKey::new(upload_id, &filename),
         filename,
@@ -30,20 +32,12 @@ fn pending(kind: Kind, plan: Option<PartPlan>) -> UploadRecord {
         plan,
         plan_measured: false,
         expected_sha256: None,
-        sha256: None,
-        etag: None,
-        version_id: None,
         metadata: Metadata::parse(BTreeMap::from([("project".into(), "x".into())])).unwrap(),
         created_at: "2030-01-01T00:00:00.000Z".into(),
         updated_at: "2030-01-01T00:00:00.000Z".into(),
-        verified_at: None,
-        error: None,
-        expires_at: Some(1_900_000_000),
-        lease_until: 0,
-        lease_token: None,
-        verified_bytes: 0,
-        hash_state: None,
-        unannounced: false,
+        state: State::Pending {
+            expires_at: 1_900_000_000,
+        },
     }
 }
 
@@ -51,6 +45,13 @@ fn multipart() -> Kind {
     Kind::Multipart {
         s3_upload_id: "s3-upload".into(),
         part_checksums: true,
+    }
+}
+
+fn object(etag: &str, version_id: Option<&str>) -> ObjectVersion {
+    ObjectVersion {
+        etag: etag.into(),
+        version_id: version_id.map(str::to_owned),
     }
 }
 
@@ -64,47 +65,80 @@ fn states() -> Vec<UploadRecord> {
         expected_sha256: Some(digest(b"declared")),
         ..pending(Kind::Post, None)
     };
+    let lease = Some(Lease {
+        until: 1_800_000_060,
+        token: LeaseToken::generate(),
+    });
     let completing = UploadRecord {
-        status: Status::Completing,
         plan: Some(PartPlan::stored(7, 1 << 20).unwrap()),
         plan_measured: true,
-        expires_at: None,
-        lease_until: 1_800_000_060,
-        lease_token: Some(LeaseToken::generate()),
+        state: State::Completing {
+            lease,
+            pinned: None,
+            failing: None,
+        },
         ..open.clone()
     };
     let failing = UploadRecord {
-        sha256: Some(digest(b"found")),
-        etag: Some("\"etag-1\"".into()),
-        version_id: Some("v1".into()),
-        error: Some("digest mismatch".into()),
+        state: State::Completing {
+            lease,
+            pinned: Some(Pinned {
+                object: object("\"etag-1\"", Some("v1")),
+                progress: None,
+            }),
+            failing: Some(Failing {
+                error: "digest mismatch".into(),
+                sha256: Some(digest(b"found")),
+            }),
+        },
         ..completing.clone()
     };
+    let pinned = Some(Pinned {
+        object: object("\"etag-2\"", Some("v2")),
+        progress: Some(Progress {
+            hashed: 4 << 20,
+            state: vec![0, 1, 2, 255],
+        }),
+    });
     let verifying = UploadRecord {
-        status: Status::Verifying,
-        lease_until: 0,
-        lease_token: None,
-        etag: Some("\"etag-2\"".into()),
-        version_id: Some("v2".into()),
-        verified_bytes: 4 << 20,
-        hash_state: Some(vec![0, 1, 2, 255]),
+        state: State::Verifying {
+            pinned: pinned.clone(),
+        },
+        ..completing.clone()
+    };
+    let resumed = UploadRecord {
+        state: State::Completing {
+            lease,
+            pinned,
+            failing: None,
+        },
         ..completing.clone()
     };
     let verified = UploadRecord {
-        status: Status::Verified,
-        sha256: Some(digest(b"found")),
-        verified_at: Some(NOW.into()),
-        hash_state: None,
-        unannounced: true,
+        state: State::Verified(Verified {
+            sha256: digest(b"found"),
+            object: object("\"etag-2\"", Some("v2")),
+            verified_at: NOW.into(),
+            bytes: 7,
+            announced: false,
+        }),
         ..verifying.clone()
     };
+    let failed = UploadRecord {
+        state: State::Failed(FailedVerdict {
+            error: "digest mismatch".into(),
+            sha256: Some(digest(b"found")),
+            object: None,
+            announced: true,
+        }),
+        ..completing.clone()
+    };
     let aborted = UploadRecord {
-        status: Status::Aborted,
-        expires_at: None,
+        state: State::Aborted { announced: false },
         ..sized.clone()
     };
     vec![
-        sized, open, completing, failing, verifying, verified, aborted,
+        sized, open, completing, failing, verifying, resumed, verified, failed, aborted,
     ]
 }
 
@@ -175,89 +209,118 @@ fn changes() -> Vec<Change> {
             version_id: None,
             error: "digest mismatch".into(),
         },
-        Change::Failed,
+        Change::Failed {
+            error: "digest mismatch".into(),
+            sha256: Some(digest(b"other")),
+        },
+        Change::Failed {
+            error: "S3 holds no parts".into(),
+            sha256: None,
+        },
         Change::Aborted,
     ]
 }
 
-/// What each change did to the record before `apply` was derived from `writes`.
+/// What each change does to the record, said on the record's states (the oracle `apply`,
+/// derived from the item writes, must agree with).
 fn oracle(change: &Change, record: &UploadRecord, now: &str) -> UploadRecord {
     let mut r = record.clone();
-    r.status = change.status();
     r.updated_at = now.to_owned();
-    if change.is_final() {
-        r.expires_at = None;
-        r.hash_state = None;
-    }
-    // One attribute (`in_flight`) holds both the sweep's key and the unannounced mark, so a
-    // final record written again (which no guard allows) loses its mark where the record-level
-    // apply kept it.
-    r.unannounced = change.is_final();
-    if change.ends_lease() {
-        r.lease_until = 0;
-        r.lease_token = None;
-    }
-    match change.clone() {
+    let pinned = match &record.state {
+        State::Completing { pinned, .. } | State::Verifying { pinned } => pinned.clone(),
+        _ => None,
+    };
+    let failing = record.failing().cloned();
+    r.state = match change.clone() {
         Change::Claim {
             lease_until,
             token,
             sized,
             expected_sha256,
         } => {
-            r.lease_until = lease_until;
-            r.lease_token = Some(token);
-            r.expires_at = None;
             if sized.is_some() {
                 r.plan = sized;
                 r.plan_measured = true;
             }
             r.expected_sha256 = expected_sha256.or(r.expected_sha256);
+            let lease = Some(Lease {
+                until: lease_until,
+                token,
+            });
+            State::Completing {
+                lease,
+                pinned,
+                failing,
+            }
         }
+        Change::Release => State::Completing {
+            lease: None,
+            pinned,
+            failing,
+        },
         Change::Reopen {
             expires_at,
             unmeasure,
         } => {
-            r.expires_at = Some(expires_at);
             if unmeasure {
                 r.plan = None;
                 r.plan_measured = false;
             }
+            State::Pending { expires_at }
         }
-        Change::Declare { expected_sha256 } => r.expected_sha256 = Some(expected_sha256),
-        Change::HandOver { saved: Some(s) } => {
-            r.etag = Some(s.etag);
-            r.version_id = s.version_id;
-            r.verified_bytes = s.progress.hashed;
-            r.hash_state = Some(s.progress.state);
+        Change::Declare { expected_sha256 } => {
+            r.expected_sha256 = Some(expected_sha256);
+            record.state.clone()
         }
+        Change::HandOver { saved } => State::Verifying {
+            pinned: match saved {
+                Some(s) => Some(Pinned {
+                    object: object(&s.etag, s.version_id.as_deref()),
+                    progress: Some(s.progress),
+                }),
+                None => pinned,
+            },
+        },
         Change::Verified {
             sha256,
             etag,
             version_id,
             verified_at,
             bytes,
-        } => {
-            r.sha256 = Some(sha256);
-            r.etag = Some(etag);
-            r.version_id = version_id;
-            r.verified_at = Some(verified_at);
-            r.verified_bytes = bytes;
-        }
+        } => State::Verified(Verified {
+            sha256,
+            object: object(&etag, version_id.as_deref()),
+            verified_at,
+            bytes,
+            announced: false,
+        }),
         Change::Failing {
             sha256,
             etag,
             version_id,
             error,
-        } => {
-            r.sha256 = sha256.or(r.sha256);
-            if etag.is_some() {
-                r.etag = etag;
-                r.version_id = version_id;
-            }
-            r.error = Some(error);
-        }
-        Change::Release | Change::HandOver { saved: None } | Change::Failed | Change::Aborted => {}
-    }
+        } => State::Completing {
+            lease: record.lease(),
+            pinned: match etag {
+                Some(etag) => Some(Pinned {
+                    object: object(&etag, version_id.as_deref()),
+                    progress: pinned.and_then(|p| p.progress),
+                }),
+                None => pinned,
+            },
+            failing: Some(Failing {
+                error,
+                sha256: sha256.or(failing.and_then(|f| f.sha256)),
+            }),
+        },
+        Change::Failed { error, sha256 } => State::Failed(FailedVerdict {
+            error,
+            sha256,
+            object: record.object().cloned(),
+            announced: false,
+        }),
+        Change::Aborted => State::Aborted { announced: false },
+    };
     r
 }
 
@@ -265,11 +328,14 @@ fn oracle(change: &Change, record: &UploadRecord, now: &str) -> UploadRecord {
 fn the_derived_apply_does_what_each_change_did() {
     for record in states() {
         for change in changes() {
+            if !change.applies_from(record.status()) {
+                continue;
+            }
             assert_eq!(
                 change.apply(&record, NOW).unwrap(),
                 oracle(&change, &record, NOW),
                 "{change:?} on {:?}",
-                record.status
+                record.status()
             );
         }
     }
@@ -281,6 +347,9 @@ fn every_change_writes_an_item_that_reads_back_as_itself() {
         let stored = to_item(&record);
         assert_eq!(from_item(&stored).unwrap(), record);
         for change in changes() {
+            if !change.applies_from(record.status()) {
+                continue;
+            }
             let writes = change.writes(NOW);
             let attrs: BTreeSet<_> = writes.iter().map(Write::attr).collect();
             assert_eq!(
@@ -294,7 +363,7 @@ fn every_change_writes_an_item_that_reads_back_as_itself() {
             }
             // Nothing a write leaves is outside the record's encoding, and nothing is missing.
             let read = from_item(&item).unwrap();
-            assert_eq!(to_item(&read), item, "{change:?} on {:?}", record.status);
+            assert_eq!(to_item(&read), item, "{change:?} on {:?}", record.status());
         }
     }
 }
@@ -303,6 +372,9 @@ fn every_change_writes_an_item_that_reads_back_as_itself() {
 fn the_in_flight_index_lists_sessions_in_flight_and_unannounced_verdicts() {
     for record in states() {
         for change in changes() {
+            if !change.applies_from(record.status()) {
+                continue;
+            }
             let item = to_item(&change.apply(&record, NOW).unwrap());
             let expected = match change.status() {
                 Status::Completing => Some("completing"),
@@ -325,8 +397,12 @@ fn guards_hold_on_the_item_as_they_did_on_the_record() {
     for record in states() {
         let mut guards = vec![Guard::held(&record)];
         for status in [Status::Pending, Status::Completing, Status::Verifying] {
-            for by in [None, Some(record.lease_until), Some(record.lease_until + 1)] {
-                for holder in [None, record.lease_token, Some(other)] {
+            for by in [
+                None,
+                Some(record.lease_until()),
+                Some(record.lease_until() + 1),
+            ] {
+                for holder in [None, record.lease_token(), Some(other)] {
                     guards.push(Guard {
                         status,
                         lease_expired_by: by,
@@ -336,10 +412,11 @@ fn guards_hold_on_the_item_as_they_did_on_the_record() {
             }
         }
         for g in guards {
-            let was = record.status == g.status
-                && g.lease_expired_by.is_none_or(|by| record.lease_until < by)
-                && g.holder.is_none_or(|t| record.lease_token == Some(t));
-            assert_eq!(g.holds(&record), was, "{g:?} on {:?}", record.status);
+            let was = record.status() == g.status
+                && g.lease_expired_by
+                    .is_none_or(|by| record.lease_until() < by)
+                && g.holder.is_none_or(|t| record.lease_token() == Some(t));
+            assert_eq!(g.holds(&record), was, "{g:?} on {:?}", record.status());
         }
     }
 }
@@ -375,10 +452,10 @@ fn an_item_stored_before_the_encoding_moved_reads_back() {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let r = from_item(&item).unwrap();
-    assert_eq!(r.status, Status::Completing);
+    assert_eq!(r.status(), Status::Completing);
     assert_eq!(r.plan.map(|p| p.size()), Some(10));
     assert!(!r.plan_measured, "items written before plan_measured");
-    assert!(!r.unannounced);
+    assert!(!r.unannounced());
     let mut rewritten = item.clone();
     rewritten.insert("plan_measured".into(), Value::Bool(false));
     assert_eq!(to_item(&r), rewritten);
@@ -386,18 +463,30 @@ fn an_item_stored_before_the_encoding_moved_reads_back() {
 
 #[test]
 fn a_missing_or_mistyped_attribute_is_named() {
-    let record = states().remove(0);
-    for attr in [
-        attr::STATUS,
-        attr::LEASE_UNTIL,
-        attr::METADATA,
-        attr::OPEN_SIZE,
+    // What each state needs: a pending session its TTL, a held lease its end, a verdict its
+    // digest and version.
+    let states = states();
+    let (pending, completing, verified) = (&states[0], &states[2], &states[6]);
+    for (record, attr) in [
+        (pending, attr::STATUS),
+        (pending, attr::EXPIRES_AT),
+        (pending, attr::METADATA),
+        (pending, attr::OPEN_SIZE),
+        (completing, attr::LEASE_UNTIL),
+        (verified, attr::SHA256),
+        (verified, attr::ETAG),
+        (verified, attr::VERIFIED_AT),
     ] {
-        let mut item = to_item(&record);
+        let mut item = to_item(record);
         item.remove(attr);
-        assert_eq!(from_item(&item), Err(Malformed(attr.into())));
-        item.insert(attr.into(), Value::S("0".into()));
-        assert_eq!(from_item(&item), Err(Malformed(attr.into())));
+        assert_eq!(from_item(&item), Err(Malformed(attr.into())), "{attr}");
+        let mistyped = if attr == attr::METADATA {
+            Value::Bool(false)
+        } else {
+            Value::M(BTreeMap::new())
+        };
+        item.insert(attr.into(), mistyped);
+        assert_eq!(from_item(&item), Err(Malformed(attr.into())), "{attr}");
     }
 }
 

@@ -24,16 +24,14 @@ async fn every_verdict_is_announced_once_after_the_write_that_made_it() {
     let sent = fx.announcer.sent();
     let announced = sent.iter().find(|r| r.upload_id == ok.upload_id).unwrap();
     assert!(
-        announced.unannounced,
+        announced.unannounced(),
         "announced before the mark is cleared"
     );
-    let as_stored = UploadRecord {
-        unannounced: false,
-        ..announced.clone()
-    };
+    let mut as_stored = announced.clone();
+    as_stored.mark_announced();
     assert_eq!(as_stored, verified);
     for id in [ok.upload_id, bad.upload_id, gone.upload_id] {
-        assert!(!fx.peek(id).unannounced, "{id}");
+        assert!(!fx.peek(id).unannounced(), "{id}");
     }
     // Asking again (a second `complete`, a second `DELETE`) announces nothing more.
     fx.complete(ok.upload_id).await.unwrap();
@@ -53,7 +51,7 @@ async fn a_verdict_whose_write_failed_is_never_announced() {
     let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
     fx.fail_once(Call::Transition(Status::Verified));
     fx.complete(r.upload_id).await.unwrap_err();
-    assert_eq!(fx.peek(r.upload_id).status, Status::Completing);
+    assert_eq!(fx.peek(r.upload_id).status(), Status::Completing);
     assert!(fx.announcer.sent().is_empty());
 
     // The next caller finishes it, and only that verdict is announced.
@@ -81,7 +79,7 @@ async fn racing_completions_and_aborts_announce_only_the_verdict_that_was_writte
             other.complete(OWNER, id, None, None, Budget::request(other.limits())),
             abort
         );
-        let written = fx.peek(id).status;
+        let written = fx.peek(id).status();
         assert!(written.is_final(), "delay {delay}: {written:?}");
         assert_eq!(fx.announcer.of(id), [written], "delay {delay}");
     }
@@ -96,9 +94,9 @@ async fn an_announcement_that_failed_is_sent_by_the_sweep() {
 
     // The verdict stands; only its announcement is owed.
     let verified = fx.complete(r.upload_id).await.unwrap();
-    assert_eq!(verified.status, Status::Verified);
+    assert_eq!(verified.status(), Status::Verified);
     assert!(fx.announcer.sent().is_empty());
-    assert!(fx.peek(r.upload_id).unannounced);
+    assert!(fx.peek(r.upload_id).unannounced());
 
     // The sweep's first try fails too: the mark stays for the next.
     fx.announcer.faults.fail(Call::Announce, 1);
@@ -106,11 +104,11 @@ async fn an_announcement_that_failed_is_sent_by_the_sweep() {
         .sweep(10, Budget::verifier(None))
         .await
         .unwrap_err();
-    assert!(fx.peek(r.upload_id).unannounced);
+    assert!(fx.peek(r.upload_id).unannounced());
 
     fx.uploads.sweep(10, Budget::verifier(None)).await.unwrap();
     assert_eq!(fx.announcer.of(r.upload_id), [Status::Verified]);
-    assert!(!fx.peek(r.upload_id).unannounced);
+    assert!(!fx.peek(r.upload_id).unannounced());
     fx.uploads.sweep(10, Budget::verifier(None)).await.unwrap();
     assert_eq!(fx.announcer.sent().len(), 1);
 }
@@ -124,13 +122,13 @@ async fn a_verdict_whose_announcer_died_before_clearing_is_announced_again() {
     // means it goes out again, with the same upload id and status to drop it by.
     fx.sessions.faults.fail(Call::Announced, 1);
     fx.complete(r.upload_id).await.unwrap();
-    assert!(fx.peek(r.upload_id).unannounced);
+    assert!(fx.peek(r.upload_id).unannounced());
     fx.uploads.sweep(10, Budget::verifier(None)).await.unwrap();
     assert_eq!(
         fx.announcer.of(r.upload_id),
         [Status::Verified, Status::Verified]
     );
-    assert!(!fx.peek(r.upload_id).unannounced);
+    assert!(!fx.peek(r.upload_id).unannounced());
 }
 
 // ---- Review: failing tests (each names what it proves) ----
@@ -162,7 +160,7 @@ async fn one_verdict_that_cannot_be_announced_does_not_hold_back_every_other() {
     fx.announcer.faults.fail(Call::Announce, 2);
     fx.complete(poison.upload_id).await.unwrap();
     fx.complete(other.upload_id).await.unwrap();
-    assert!(fx.peek(poison.upload_id).unannounced && fx.peek(other.upload_id).unannounced);
+    assert!(fx.peek(poison.upload_id).unannounced() && fx.peek(other.upload_id).unannounced());
 
     // The sweep's announcer refuses the first record it finds, on every run.
     let sweeper = fx
@@ -187,12 +185,12 @@ async fn a_stalled_session_that_cannot_be_redriven_does_not_hold_back_announceme
     let v = fx.uploaded(&small, Some(Sha256::of(&small))).await;
     fx.announcer.faults.fail(Call::Announce, 1);
     fx.complete(v.upload_id).await.unwrap();
-    assert!(fx.peek(v.upload_id).unannounced);
+    assert!(fx.peek(v.upload_id).unannounced());
     // A session handed over by an API that could not start the verifier: stalled at once.
     let big = bytes(300 * KIB, 82);
     let s = fx.uploaded(&big, Some(Sha256::of(&big))).await;
     assert_eq!(
-        fx.complete(s.upload_id).await.unwrap().status,
+        fx.complete(s.upload_id).await.unwrap().status(),
         Status::Verifying
     );
     // The sweep's re-drive keeps failing (the verifier's queue is gone, or its send is denied).
@@ -226,7 +224,7 @@ async fn an_instance_without_an_announcer_does_not_clear_verdicts_owed_an_announ
     let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
     fx.announcer.faults.fail(Call::Announce, 1);
     fx.complete(r.upload_id).await.unwrap();
-    assert!(fx.peek(r.upload_id).unannounced);
+    assert!(fx.peek(r.upload_id).unannounced());
     // A sweep over the same table by an instance with no EVENT_BUS_NAME (a local server or
     // a stack deployed with EventBusName="") ...
     let unconfigured = Uploads::new(fx.objects.clone(), fx.sessions.clone(), limits(), VERIFY)

@@ -35,8 +35,14 @@ async fn a_dead_holders_completion_is_taken_over_exactly_once() {
         let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
         let id = r.upload_id;
         let mut dead = fx.peek(id);
-        dead.status = Status::Completing;
-        dead.lease_until = fx.clock.now() + LEASE.as_secs() as i64;
+        dead.state = State::Completing {
+            lease: Some(Lease {
+                until: fx.clock.now() + LEASE.as_secs() as i64,
+                token: LeaseToken::generate(),
+            }),
+            pinned: None,
+            failing: None,
+        };
         fx.sessions.put(dead);
         if died_after_s3 {
             let (key, mpu) = (r.key.as_str(), s3_upload_id(&r));
@@ -55,7 +61,7 @@ async fn a_dead_holders_completion_is_taken_over_exactly_once() {
             .complete(OWNER, id, None, None, Budget::request(&impatient_limits()))
             .await
             .unwrap();
-        assert_eq!(waiting.status, Status::Completing);
+        assert_eq!(waiting.status(), Status::Completing);
         assert_eq!(fx.peek(id), waiting, "untouched");
 
         fx.clock.advance(LEASE + Duration::from_secs(1));
@@ -92,12 +98,18 @@ async fn a_complete_taken_over_mid_verification_answers_the_new_holders_verdict_
     let (a, (b, held_by_b)) = tokio::join!(fx.complete(id), take_over_a_stalled_verdict(&fx, id));
     let (a, b) = (a.unwrap(), b.unwrap());
 
-    assert_eq!(held_by_b.status, Status::Completing);
+    assert_eq!(held_by_b.status(), Status::Completing);
     assert_verified(&a, &data);
     assert_verified(&b, &data);
     // The loser answers the new holder's verdict: B's write (`unannounced` aside, which B's
     // announcement clears whenever it lands).
-    let write = |r: &UploadRecord| (r.sha256, r.etag.clone(), r.verified_at.clone());
+    let write = |r: &UploadRecord| {
+        (
+            r.sha256(),
+            r.etag().map(str::to_owned),
+            r.verified_at().map(str::to_owned),
+        )
+    };
     assert_eq!(write(&a), write(&b));
     assert_eq!(write(&fx.peek(id)), write(&b));
     // A's claim and B's take-over; A's refused verdict and B's.
@@ -121,7 +133,7 @@ async fn a_loser_out_of_time_answers_the_running_record_not_409() {
     let (a, (b, held_by_b)) = tokio::join!(fx.complete(id), take_over_a_stalled_verdict(&fx, id));
     let a = a.unwrap();
 
-    assert_eq!(a.status, Status::Completing);
+    assert_eq!(a.status(), Status::Completing);
     assert_eq!(a, held_by_b, "B's completion, as it stood when A read it");
     assert_verified(&b.unwrap(), &data);
 }
@@ -173,7 +185,7 @@ async fn a_completion_s3_refuses_reopens_the_session_with_409() {
         "{err:?}"
     );
     let after = fx.peek(r.upload_id);
-    assert_eq!((after.status, after.lease_until), (Status::Pending, 0));
+    assert_eq!((after.status(), after.lease_until()), (Status::Pending, 0));
     assert!(fx.objects.has_upload(&s3_upload_id(&r)));
     assert!(fx.objects.object(r.key.as_str()).is_none());
 
@@ -205,7 +217,7 @@ async fn a_part_replaced_during_completion_reopens_and_the_next_complete_takes_t
         matches!(&err, Error::Conflict(Conflict::PartRejected) if !err.to_string().contains("InvalidPart")),
         "{err:?}"
     );
-    assert_eq!(fx.peek(r.upload_id).status, Status::Pending);
+    assert_eq!(fx.peek(r.upload_id).status(), Status::Pending);
 
     let verified = fx.complete(r.upload_id).await.unwrap();
     assert_verified(&verified, &replaced);
@@ -230,8 +242,8 @@ async fn a_completion_never_replaces_an_object_already_under_its_key() {
         "S3 kept it (If-None-Match: *)"
     );
     let after = fx.peek(r.upload_id);
-    assert_eq!(after.status, Status::Pending, "nothing stuck: {after:?}");
-    assert!(after.sha256.is_none());
+    assert_eq!(after.status(), Status::Pending, "nothing stuck: {after:?}");
+    assert!(after.sha256().is_none());
 }
 
 #[tokio::test]

@@ -52,16 +52,16 @@ async fn an_upstream_fault_at_any_step_leaves_a_state_the_next_complete_resumes(
             "{what}: {err:?}"
         );
         let left = fx.peek(id);
-        assert_eq!(left.status, c.left, "{what}");
-        assert!(left.error.is_none() && left.sha256.is_none(), "{what}");
+        assert_eq!(left.status(), c.left, "{what}");
+        assert!(left.error().is_none() && left.sha256().is_none(), "{what}");
         if c.lease_held {
-            assert!(left.lease_until >= fx.clock.now(), "{what}");
+            assert!(left.lease_until() >= fx.clock.now(), "{what}");
             // The next caller answers the record still held (202), not a conflict.
             let waiting = fx.complete(id).await.unwrap();
             assert_eq!(waiting, left, "{what}");
             fx.clock.advance(LEASE + Duration::from_secs(1));
         } else {
-            assert_eq!(left.lease_until, 0, "{what}: released");
+            assert_eq!(left.lease_until(), 0, "{what}: released");
         }
 
         let verified = fx.complete(id).await.unwrap();

@@ -30,7 +30,7 @@ async fn a_holder_that_was_taken_over_cannot_write_or_delete() {
     fx.clock.advance(LEASE + Duration::from_secs(1));
     let b = fx.complete(r.upload_id).await.unwrap();
     assert_verified(&b, &data);
-    assert_ne!(a.lease_token, None);
+    assert_ne!(a.lease_token(), None);
 
     // A wakes up believing the object must fail (say, a stale declared digest): its decided
     // verdict is refused, so B's verified object stays.
@@ -144,7 +144,7 @@ async fn a_digest_declared_while_verification_runs_without_one_is_refused() {
     let data = bytes(300 * KIB, 24);
     let r = fx.uploaded(&data, None).await;
     let handed = fx.complete(r.upload_id).await.unwrap();
-    assert_eq!(handed.status, Status::Verifying);
+    assert_eq!(handed.status(), Status::Verifying);
     let err = fx
         .uploads
         .complete(
@@ -209,8 +209,8 @@ async fn a_digest_declared_for_a_form_post_before_its_object_arrives_is_kept() {
         )
         .await
         .unwrap();
-    assert_eq!(settled.status, Status::Failed);
-    assert_eq!(settled.sha256, Some(Sha256::of(&other)));
+    assert_eq!(settled.status(), Status::Failed);
+    assert_eq!(settled.sha256(), Some(Sha256::of(&other)));
     assert!(fx.objects.object(record.key.as_str()).is_none());
 }
 
@@ -219,10 +219,10 @@ async fn no_ttl_runs_while_a_session_is_out_of_pending() {
     let fx = Fx::new(large_limits());
     let data = bytes(300 * KIB, 27);
     let r = fx.uploaded(&data, None).await;
-    assert!(r.expires_at.is_some());
+    assert!(r.expires_at().is_some());
     let handed = fx.complete(r.upload_id).await.unwrap();
     assert_eq!(
-        (handed.status, handed.expires_at),
+        (handed.status(), handed.expires_at()),
         (Status::Verifying, None)
     );
 
@@ -239,9 +239,9 @@ async fn no_ttl_runs_while_a_session_is_out_of_pending() {
     assert!(fx.complete(r.upload_id).await.is_err());
     let after = fx.clock.now();
     let reopened = fx.peek(r.upload_id);
-    assert_eq!(reopened.status, Status::Pending);
+    assert_eq!(reopened.status(), Status::Pending);
     let ttl = i64::try_from(limits().session_ttl.as_secs()).unwrap();
-    let expires = reopened.expires_at.unwrap();
+    let expires = reopened.expires_at().unwrap();
     assert!(
         (before + ttl..=after + ttl).contains(&expires),
         "{expires} not in {}..={}",
@@ -257,10 +257,17 @@ async fn saved_progress_that_lies_about_its_count_restarts_from_byte_zero() {
     let r = fx.uploaded(&data, None).await;
     fx.complete(r.upload_id).await.unwrap();
     let first = fx.pause_once(r.upload_id).await;
-    assert_eq!(first.verified_bytes, RANGE);
+    assert_eq!(first.verified_bytes(), RANGE);
     // The record claims more bytes than its state took in.
     let mut lying = fx.peek(r.upload_id);
-    lying.verified_bytes = 2 * RANGE;
+    if let State::Verifying {
+        pinned: Some(Pinned {
+            progress: Some(p), ..
+        }),
+    } = &mut lying.state
+    {
+        p.hashed = 2 * RANGE;
+    }
     fx.sessions.put(lying);
     let reads_before = fx.s3(Call::GetRange);
     let record = done(

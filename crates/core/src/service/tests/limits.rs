@@ -64,7 +64,7 @@ async fn a_session_gives_its_reservation_back_when_final() {
     // A failed verification gives it back too.
     let failing = fx.uploaded(&data, Some(Sha256::of(b"other"))).await;
     assert!(fx.complete(failing.upload_id).await.is_err());
-    assert_eq!(fx.peek(failing.upload_id).status, Status::Failed);
+    assert_eq!(fx.peek(failing.upload_id).status(), Status::Failed);
     assert_eq!(fx.sessions.reserved(OWNER), (0, 0));
     assert!(fx.uploads.create(OWNER, new_upload(1)).await.is_ok());
 }
@@ -127,7 +127,7 @@ async fn an_unsized_session_holds_no_more_than_it_reserved() {
     assert!(matches!(refused, Error::TooLarge { .. }), "{:?}", refused);
     let refused = fx.complete(r.upload_id).await.unwrap_err();
     assert!(matches!(refused, Error::TooLarge { .. }), "{:?}", refused);
-    assert_eq!(fx.peek(r.upload_id).status, Status::Pending);
+    assert_eq!(fx.peek(r.upload_id).status(), Status::Pending);
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::{Budget, Clock, EventOutcome, NewUpload, UnsizedUpload, Uploads};
 use crate::domain::{
-    ContentType, Filename, Kind, ListedPart, Metadata, PartNumber, PartsError, Sha256, Status,
-    UploadId, UploadRecord,
+    ContentType, Filename, Kind, Lease, LeaseToken, ListedPart, Metadata, PartNumber, PartsError,
+    Pinned, Sha256, State, Status, UploadId, UploadRecord,
 };
 use crate::error::{Action, Conflict, Error};
 use crate::memory::{Call, MemoryAnnouncer, MemoryObjects, MemorySessions};
@@ -149,7 +149,7 @@ impl Fx {
             part_checksums: false,
         };
         let created = self.uploads.create(OWNER, req).await.unwrap();
-        assert_eq!(created.record.status, Status::Pending);
+        assert_eq!(created.record.status(), Status::Pending);
         created.record
     }
 
@@ -221,13 +221,13 @@ impl Fx {
 }
 
 fn assert_verified(record: &UploadRecord, data: &[u8]) {
-    assert_eq!(record.status, Status::Verified, "{record:?}");
-    assert_eq!(record.sha256, Some(Sha256::of(data)));
-    assert_eq!(record.verified_bytes, data.len() as u64);
-    assert_eq!(record.lease_until, 0);
-    assert_eq!(record.hash_state, None);
-    assert_eq!(record.expires_at, None);
-    assert!(record.error.is_none() && record.verified_at.is_some());
+    assert_eq!(record.status(), Status::Verified, "{record:?}");
+    assert_eq!(record.sha256(), Some(Sha256::of(data)));
+    assert_eq!(record.verified_bytes(), data.len() as u64);
+    assert_eq!(record.lease_until(), 0);
+    assert_eq!(record.saved_progress(), None);
+    assert_eq!(record.expires_at(), None);
+    assert!(record.error().is_none() && record.verified_at().is_some());
 }
 
 mod announcements;

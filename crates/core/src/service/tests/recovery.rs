@@ -38,7 +38,7 @@ async fn a_form_post_whose_verification_faulted_is_resumed_by_its_owners_next_re
         "{:?}",
         err
     );
-    assert_eq!(fx.peek(r.upload_id).status, Status::Completing);
+    assert_eq!(fx.peek(r.upload_id).status(), Status::Completing);
     let polled = fx
         .uploads
         .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
@@ -84,8 +84,8 @@ async fn a_decided_failure_on_a_form_post_is_carried_out_by_the_next_read() {
         .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
         .await
         .unwrap();
-    assert_eq!(polled.status, Status::Failed);
-    assert!(polled.error.unwrap().starts_with("sha256 mismatch"));
+    assert_eq!(polled.status(), Status::Failed);
+    assert!(polled.error().unwrap().starts_with("sha256 mismatch"));
     assert!(fx.objects.object(r.key.as_str()).is_none());
 }
 
@@ -164,7 +164,7 @@ async fn an_object_posted_into_an_aborted_or_failed_session_is_deleted() {
         )
         .await
         .unwrap();
-    assert_eq!(settled.status, Status::Failed);
+    assert_eq!(settled.status(), Status::Failed);
     for r in [aborted, failed] {
         fx.objects.put_object(r.key.as_str(), b"a replayed form");
         let ev = fx
@@ -175,7 +175,7 @@ async fn an_object_posted_into_an_aborted_or_failed_session_is_deleted() {
         assert!(
             fx.objects.object(r.key.as_str()).is_none(),
             "{:?}",
-            r.status
+            r.status()
         );
     }
 }
@@ -183,9 +183,13 @@ async fn an_object_posted_into_an_aborted_or_failed_session_is_deleted() {
 #[tokio::test]
 async fn no_session_out_of_pending_carries_a_ttl_nor_a_finished_one_a_lease() {
     let check = |r: &UploadRecord| {
-        assert_eq!(r.status == Status::Pending, r.expires_at.is_some(), "{r:?}");
-        if r.status != Status::Completing {
-            assert!(r.lease_token.is_none() && r.lease_until == 0, "{r:?}");
+        assert_eq!(
+            r.status() == Status::Pending,
+            r.expires_at().is_some(),
+            "{r:?}"
+        );
+        if r.status() != Status::Completing {
+            assert!(r.lease_token().is_none() && r.lease_until() == 0, "{r:?}");
         }
     };
     let fx = Fx::new(large_limits());
@@ -227,7 +231,7 @@ async fn a_dead_verifier_is_taken_over_by_a_delivery_after_its_lease() {
     let data = bytes(300 * KIB, 106);
     let r = fx.uploaded(&data, None).await;
     assert_eq!(
-        fx.complete(r.upload_id).await.unwrap().status,
+        fx.complete(r.upload_id).await.unwrap().status(),
         Status::Verifying
     );
     // The verifier claims it, then dies.
@@ -282,8 +286,8 @@ async fn a_replay_reported_during_a_live_lease_is_deleted_when_delivered_again()
     holder.abort();
     let _ = holder.await;
     let record = fx.peek(r.upload_id);
-    assert_eq!(record.status, Status::Verified);
-    assert_eq!(record.version_id.as_deref(), Some(&*v1));
+    assert_eq!(record.status(), Status::Verified);
+    assert_eq!(record.version_id(), Some(&*v1));
     assert_eq!(
         fx.objects.object(r.key.as_str()).as_deref(),
         Some(&b"replayed form"[..])
@@ -369,7 +373,7 @@ async fn a_large_posted_object_whose_event_was_dead_lettered_is_handed_over_by_a
         .get_settled(OWNER, r.upload_id, Budget::request(api.limits()))
         .await
         .unwrap();
-    assert_eq!(read.status, Status::Verifying);
+    assert_eq!(read.status(), Status::Verifying);
     assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);
     assert_eq!(
         fx.s3(Call::GetRange),
@@ -393,10 +397,10 @@ async fn a_hand_over_whose_write_fails_releases_the_lease() {
     fx.fail_once(Call::Transition(Status::Verifying));
     assert!(fx.complete(r.upload_id).await.is_err());
     let after = fx.peek(r.upload_id);
-    assert_eq!(after.status, Status::Completing);
-    assert!(after.lease_until < fx.clock.now(), "released: {after:?}");
+    assert_eq!(after.status(), Status::Completing);
+    assert!(after.lease_until() < fx.clock.now(), "released: {after:?}");
     assert_eq!(
-        fx.complete(r.upload_id).await.unwrap().status,
+        fx.complete(r.upload_id).await.unwrap().status(),
         Status::Verifying
     );
 }

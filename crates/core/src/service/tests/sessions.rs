@@ -30,7 +30,7 @@ async fn abort_racing_complete_exactly_one_wins() {
                     "{c:?}"
                 );
                 assert_verified(&v, &data);
-                assert_eq!(fx.peek(id).status, Status::Verified);
+                assert_eq!(fx.peek(id).status(), Status::Verified);
                 assert!(fx.objects.object(r.key.as_str()).is_some());
                 completed += 1;
             }
@@ -44,7 +44,7 @@ async fn abort_racing_complete_exactly_one_wins() {
                         || matches!(c, Conflict::MultipartGone | Conflict::WrongState { .. }),
                     "{c:?}"
                 );
-                assert_eq!(fx.peek(id).status, Status::Aborted);
+                assert_eq!(fx.peek(id).status(), Status::Aborted);
                 assert!(!fx.objects.has_upload(&s3_upload_id(&r)));
                 assert!(fx.objects.object(r.key.as_str()).is_none());
                 assert_eq!(fx.s3(Call::CompleteMultipart), 0);
@@ -76,7 +76,7 @@ async fn a_posted_object_is_verified_when_its_owner_reads_it() {
         .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
         .await
         .unwrap();
-    assert_eq!(before.status, Status::Pending);
+    assert_eq!(before.status(), Status::Pending);
     let err = fx.complete(r.upload_id).await.unwrap_err();
     assert!(
         matches!(&err, Error::Conflict(Conflict::NotArrived)),
@@ -124,8 +124,8 @@ async fn a_posted_object_with_the_wrong_digest_is_deleted_and_failed() {
         .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
         .await
         .unwrap();
-    assert_eq!(settled.status, Status::Failed);
-    assert!(settled.error.unwrap().contains("sha256 mismatch"));
+    assert_eq!(settled.status(), Status::Failed);
+    assert!(settled.error().unwrap().contains("sha256 mismatch"));
     assert!(fx.objects.object(r.key.as_str()).is_none());
 }
 
@@ -211,7 +211,7 @@ async fn an_unsized_session_that_fits_no_plan_or_limit_stays_pending() {
         "{err:?}"
     );
     let after = fx.peek(r.upload_id);
-    assert_eq!((after.status, after.plan), (Status::Pending, None));
+    assert_eq!((after.status(), after.plan), (Status::Pending, None));
 
     // A plan, but over the size limit.
     fx.objects.put_part(&id, part(1), &[1; 200], None).unwrap();
@@ -228,7 +228,7 @@ async fn an_unsized_session_that_fits_no_plan_or_limit_stays_pending() {
         "{err:?}"
     );
     let after = fx.peek(r.upload_id);
-    assert_eq!((after.status, after.plan), (Status::Pending, None));
+    assert_eq!((after.status(), after.plan), (Status::Pending, None));
     assert_eq!(fx.db(Call::Transition(Status::Completing)), 0);
 }
 
@@ -256,7 +256,7 @@ async fn a_reopened_unsized_session_is_measured_again() {
         "{err:?}"
     );
     let reopened = fx.peek(r.upload_id);
-    assert_eq!(reopened.status, Status::Pending);
+    assert_eq!(reopened.status(), Status::Pending);
 
     fx.objects.put_part(&id, part(2), &[3; 200], None).unwrap();
     let mut data = first.clone();
@@ -273,7 +273,10 @@ async fn an_empty_file_uploads_and_verifies_as_multipart_or_form_post() {
     assert_eq!(r.plan.map(|p| (p.size(), p.part_count())), Some((0, 1)));
     let verified = fx.complete(r.upload_id).await.unwrap();
     assert_verified(&verified, &[]);
-    assert_eq!(verified.sha256.map(|d| d.to_hex()).as_deref(), Some(EMPTY));
+    assert_eq!(
+        verified.sha256().map(|d| d.to_hex()).as_deref(),
+        Some(EMPTY)
+    );
 
     let (posted, _) = fx
         .uploads

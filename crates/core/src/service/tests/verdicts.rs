@@ -13,18 +13,18 @@ async fn a_digest_mismatch_deletes_the_object_then_records_failed() {
     let Error::VerificationFailed(failed) = err else {
         panic!("expected VerificationFailed, got {err:?}");
     };
-    assert_eq!(failed.status, Status::Failed);
-    let why = failed.error.clone().unwrap();
+    assert_eq!(failed.status(), Status::Failed);
+    let why = failed.error().map(str::to_owned).unwrap();
     assert!(
         why.contains("sha256 mismatch") && why.contains(&wrong.to_hex()),
         "{why}"
     );
     assert_eq!(
-        failed.sha256,
+        failed.sha256(),
         Some(Sha256::of(&data)),
         "the computed digest is kept"
     );
-    assert_eq!(failed.lease_until, 0);
+    assert_eq!(failed.lease_until(), 0);
     assert_eq!(*failed, fx.peek(r.upload_id));
     assert!(fx.objects.object(r.key.as_str()).is_none());
     assert!(matches!(
@@ -34,7 +34,7 @@ async fn a_digest_mismatch_deletes_the_object_then_records_failed() {
 
     // Completing again answers the same verdict without verifying again.
     let again = fx.complete(r.upload_id).await.unwrap_err();
-    assert!(matches!(&again, Error::VerificationFailed(r) if r.error.as_deref() == Some(&*why)));
+    assert!(matches!(&again, Error::VerificationFailed(r) if r.error() == Some(&*why)));
     assert_eq!(
         fx.s3(Call::GetRange),
         5,
@@ -55,15 +55,17 @@ async fn failed_is_recorded_only_after_the_object_is_deleted() {
         "{err:?}"
     );
     let after = fx.peek(r.upload_id);
-    assert_eq!((after.status, after.lease_until), (Status::Completing, 0));
+    assert_eq!(
+        (after.status(), after.lease_until()),
+        (Status::Completing, 0)
+    );
     // The verdict is decided (and kept for whoever finishes), not yet final.
     assert!(
         after
-            .error
-            .as_deref()
+            .error()
             .is_some_and(|e| e.starts_with("sha256 mismatch")),
         "{:?}",
-        after.error
+        after.error()
     );
     assert_eq!(fx.db(Call::Transition(Status::Failed)), 0);
     assert!(
@@ -75,8 +77,8 @@ async fn failed_is_recorded_only_after_the_object_is_deleted() {
     let Error::VerificationFailed(failed) = err else {
         panic!("expected VerificationFailed, got {err:?}");
     };
-    assert_eq!(failed.status, Status::Failed);
-    assert!(failed.error.as_deref().unwrap().contains("sha256 mismatch"));
+    assert_eq!(failed.status(), Status::Failed);
+    assert!(failed.error().unwrap().contains("sha256 mismatch"));
     assert!(fx.objects.object(r.key.as_str()).is_none());
     assert_eq!(
         fx.objects.versions(r.key.as_str()),
@@ -97,7 +99,7 @@ async fn a_failed_verdict_whose_write_failed_keeps_its_reason_when_taken_over() 
 
     let err = fx.complete(r.upload_id).await.unwrap_err();
     assert!(matches!(err, Error::Upstream(_)), "{err:?}");
-    assert_eq!(fx.peek(r.upload_id).status, Status::Completing);
+    assert_eq!(fx.peek(r.upload_id).status(), Status::Completing);
     assert!(fx.objects.object(r.key.as_str()).is_none());
 
     fx.clock.advance(LEASE + Duration::from_secs(1));
@@ -105,7 +107,7 @@ async fn a_failed_verdict_whose_write_failed_keeps_its_reason_when_taken_over() 
     let Error::VerificationFailed(failed) = err else {
         panic!("expected VerificationFailed, got {err:?}");
     };
-    let why = failed.error.clone().unwrap_or_default();
+    let why = failed.error().map(str::to_owned).unwrap_or_default();
     assert!(why.contains("sha256 mismatch"), "recorded reason: {why:?}");
-    assert_eq!(failed.sha256, Some(Sha256::of(&data)));
+    assert_eq!(failed.sha256(), Some(Sha256::of(&data)));
 }

@@ -7,8 +7,8 @@ async fn handed_over(fx: &Fx, len: u64, seed: u32) -> (UploadRecord, Vec<u8>) {
     let data = bytes(len, seed);
     let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
     let answered = fx.complete(r.upload_id).await.unwrap();
-    assert_eq!(answered.status, Status::Verifying);
-    assert_eq!((answered.lease_until, answered.verified_bytes), (0, 0));
+    assert_eq!(answered.status(), Status::Verifying);
+    assert_eq!((answered.lease_until(), answered.verified_bytes()), (0, 0));
     assert_eq!(
         fx.s3(Call::GetRange),
         0,
@@ -23,10 +23,10 @@ async fn an_object_replaced_between_continuations_leaves_the_pinned_version_veri
     let (r, data) = handed_over(&fx, 512 * KIB + 1000, 9).await;
 
     let first = fx.pause_once(r.upload_id).await;
-    assert_eq!(first.status, Status::Verifying);
-    assert_eq!((first.verified_bytes, first.lease_until), (RANGE, 0));
-    assert!(first.hash_state.is_some());
-    let pinned = first.version_id.clone().unwrap();
+    assert_eq!(first.status(), Status::Verifying);
+    assert_eq!((first.verified_bytes(), first.lease_until()), (RANGE, 0));
+    assert!(first.saved_progress().is_some());
+    let pinned = first.version_id().map(str::to_owned).unwrap();
     assert_eq!(first, fx.peek(r.upload_id));
 
     // Someone writes other bytes under the key: a new version, the pinned one untouched.
@@ -40,7 +40,7 @@ async fn an_object_replaced_between_continuations_leaves_the_pinned_version_veri
             .unwrap(),
     );
     assert_verified(&verified, &data);
-    assert_eq!(verified.version_id.as_deref(), Some(&*pinned));
+    assert_eq!(verified.version_id(), Some(&*pinned));
     // Only the verified version stays under the key.
     assert_eq!(
         fx.objects.object(r.key.as_str()).as_deref(),
@@ -78,7 +78,7 @@ async fn a_pinned_version_deleted_between_continuations_fails() {
     let fx = Fx::new(large_limits());
     let (r, _data) = handed_over(&fx, 512 * KIB + 1000, 14).await;
     let first = fx.pause_once(r.upload_id).await;
-    let pinned = first.version_id.clone().unwrap();
+    let pinned = first.version_id().map(str::to_owned).unwrap();
     fx.objects
         .delete(r.key.as_str(), Some(&pinned))
         .await
@@ -89,8 +89,8 @@ async fn a_pinned_version_deleted_between_continuations_fails() {
             .await
             .unwrap(),
     );
-    assert_eq!(failed.status, Status::Failed);
-    assert!(failed.error.unwrap().contains("no longer exists"));
+    assert_eq!(failed.status(), Status::Failed);
+    assert!(failed.error().unwrap().contains("no longer exists"));
     assert_eq!(fx.db(Call::Transition(Status::Verified)), 0);
 }
 
@@ -109,9 +109,9 @@ async fn a_verification_paused_at_every_range_matches_one_uninterrupted_run() {
             .await
         {
             Ok(EventOutcome::Paused(p)) => {
-                assert_eq!((p.status, p.lease_until), (Status::Verifying, 0));
-                assert!(p.hash_state.is_some() && p.sha256.is_none());
-                progress.push(p.verified_bytes);
+                assert_eq!((p.status(), p.lease_until()), (Status::Verifying, 0));
+                assert!(p.saved_progress().is_some() && p.sha256().is_none());
+                progress.push(p.verified_bytes());
             }
             Ok(EventOutcome::Done(d)) => break *d,
             other => panic!("{other:?}"),
@@ -132,7 +132,7 @@ async fn a_verification_paused_at_every_range_matches_one_uninterrupted_run() {
             .unwrap(),
     );
     assert_verified(&once, &data);
-    assert_eq!(once.sha256, finished.sha256);
+    assert_eq!(once.sha256(), finished.sha256());
     assert_eq!(
         fx2.db(Call::Transition(Status::Verifying)),
         1,
@@ -173,9 +173,9 @@ async fn an_event_that_outruns_the_hand_over_is_acknowledged_and_the_hand_over_s
         event
     );
 
-    assert_eq!(seen.status, Status::Completing);
+    assert_eq!(seen.status(), Status::Completing);
     assert!(
-        seen.lease_until >= fx.clock.now(),
+        seen.lease_until() >= fx.clock.now(),
         "the API's lease was live"
     );
     // Acknowledged at once: no waiting, no error that would send it to the dead-letter queue.
@@ -183,7 +183,7 @@ async fn an_event_that_outruns_the_hand_over_is_acknowledged_and_the_hand_over_s
         matches!(outcome, Ok(EventOutcome::Ignored(_))),
         "{outcome:?}"
     );
-    assert_eq!(handed.unwrap().status, Status::Verifying, "202 verifying");
+    assert_eq!(handed.unwrap().status(), Status::Verifying, "202 verifying");
     assert_eq!(
         *started.0.lock().unwrap(),
         [r.upload_id],
@@ -225,8 +225,8 @@ async fn the_sweep_redrives_a_lost_hand_over_and_a_verifier_that_died_mid_run() 
             .is_err()
     );
     let held = fx.peek(id);
-    assert_eq!(held.status, Status::Completing);
-    assert!(held.lease_until >= fx.clock.now(), "{held:?}");
+    assert_eq!(held.status(), Status::Completing);
+    assert!(held.lease_until() >= fx.clock.now(), "{held:?}");
     // Its message, delivered again during the lease, is acknowledged; the sweep leaves it alone.
     assert!(matches!(
         fx.uploads
@@ -264,7 +264,7 @@ async fn the_sweep_redrives_a_lost_hand_over_and_a_verifier_that_died_mid_run() 
             .unwrap()
             .is_empty()
     );
-    assert_eq!(fx.peek(unrelated.upload_id).status, Status::Pending);
+    assert_eq!(fx.peek(unrelated.upload_id).status(), Status::Pending);
 }
 
 #[tokio::test]
@@ -380,9 +380,9 @@ async fn a_failed_hand_over_is_taken_over_by_a_later_delivery() {
     let err = fx.complete(r.upload_id).await.unwrap_err();
     assert!(matches!(err, Error::Upstream(_)), "{err:?}");
     let stuck = fx.peek(r.upload_id);
-    assert_eq!(stuck.status, Status::Completing);
+    assert_eq!(stuck.status(), Status::Completing);
     assert!(
-        stuck.lease_until < fx.clock.now(),
+        stuck.lease_until() < fx.clock.now(),
         "the failed hand-over gives its lease back"
     );
 
@@ -427,7 +427,7 @@ async fn every_hand_over_by_the_api_starts_the_verifier() {
         )
         .await
         .unwrap();
-    assert_eq!(handed.status, Status::Verifying);
+    assert_eq!(handed.status(), Status::Verifying);
     assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);
     // What the started verifier does; its own pauses are its own to continue.
     let verifier = fx.other(large_limits()).with_verifier(started.clone());
@@ -438,7 +438,7 @@ async fn every_hand_over_by_the_api_starts_the_verifier() {
             .await
             .unwrap(),
     );
-    assert_eq!(paused.status, Status::Verifying);
+    assert_eq!(paused.status(), Status::Verifying);
     assert_eq!(
         started.0.lock().unwrap().len(),
         1,
@@ -486,7 +486,7 @@ async fn a_completion_taken_over_after_its_holder_died_starts_the_verifier_again
         )
         .await
         .unwrap();
-    assert_eq!(handed.status, Status::Verifying);
+    assert_eq!(handed.status(), Status::Verifying);
     assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);
 }
 
@@ -512,12 +512,12 @@ async fn inline_verification_past_its_budget_hands_over_its_progress() {
         .await
         .unwrap();
     assert_eq!(
-        handed.status,
+        handed.status(),
         Status::Verifying,
         "202, not a timed-out request"
     );
     assert!(
-        handed.verified_bytes > 0 && handed.hash_state.is_some(),
+        handed.verified_bytes() > 0 && handed.saved_progress().is_some(),
         "progress saved"
     );
     assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);

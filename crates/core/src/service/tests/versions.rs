@@ -39,7 +39,7 @@ async fn a_stale_holder_never_deletes_the_version_the_record_names() {
         b
     );
     assert_verified(&b, &v2data);
-    assert_eq!(b.version_id.as_deref(), Some(&*v2));
+    assert_eq!(b.version_id(), Some(&*v2));
     assert_eq!(a.unwrap(), b, "A answers B's verdict");
     assert_eq!(
         fx.objects.version(r.key.as_str(), &v2).as_deref(),
@@ -76,7 +76,7 @@ async fn a_replay_reported_while_a_failure_is_carried_out_is_deleted() {
             .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits())),
         replay
     );
-    assert_eq!(failed.unwrap().status, Status::Failed);
+    assert_eq!(failed.unwrap().status(), Status::Failed);
     assert!(matches!(outcome, EventOutcome::Ignored(_)), "{outcome:?}");
     assert_eq!(
         fx.objects.versions(r.key.as_str()),
@@ -109,7 +109,7 @@ async fn a_clean_up_that_fails_once_is_retried() {
     );
     let verified = verified.unwrap();
     assert_verified(&verified, &data);
-    assert_eq!(verified.version_id.as_deref(), Some(&*v1));
+    assert_eq!(verified.version_id(), Some(&*v1));
     assert_eq!(fx.s3(Call::Purge), 2);
     assert_eq!(
         fx.objects.object(r.key.as_str()).as_deref(),
