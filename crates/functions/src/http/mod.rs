@@ -8,6 +8,7 @@ mod json;
 pub mod openapi;
 mod path;
 pub mod problem;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Instant;

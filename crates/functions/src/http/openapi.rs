@@ -7,106 +7,11 @@ use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::OpenApi;
 
-use super::path::PathParams;
+use super::path::{PathParams, SlugParam};
 use super::problem::{CONTENT_TYPE as PROBLEM, Problem, Slug};
 use super::{companion, handlers};
-
-/// A server-generated upload id: a ULID (26 characters of Crockford's base 32).
-#[derive(ToSchema)]
-#[schema(as = UploadId, pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
-#[allow(dead_code)]
-pub struct UploadIdDoc(String);
-
-/// A hex SHA-256 digest.
-#[derive(ToSchema)]
-#[schema(as = Sha256Hex, pattern = "^[0-9a-f]{64}$")]
-#[allow(dead_code)]
-pub struct Sha256Doc(String);
-
-/// An S3 part number.
-#[derive(ToSchema)]
-#[schema(as = PartNumber, minimum = 1, maximum = 10_000)]
-#[allow(dead_code)]
-pub struct PartNumberDoc(u16);
-
-/// An upload's state: `pending → completing → verified | failed`, `verifying` for objects
-/// verified by the verifier function, `aborted`.
-#[derive(ToSchema)]
-#[schema(as = Status)]
-#[allow(dead_code)]
-#[serde(rename_all = "snake_case")]
-pub enum StatusDoc {
-    Pending,
-    Completing,
-    Verifying,
-    Verified,
-    Failed,
-    Aborted,
-}
-
-/// A part URL and the headers its PUT must carry exactly (they are signed).
-#[derive(ToSchema)]
-#[schema(as = SignedPart)]
-#[allow(dead_code)]
-pub struct SignedPartDoc {
-    part_number: PartNumberDoc,
-    url: String,
-    headers: std::collections::BTreeMap<String, String>,
-}
-
-/// An Uppy metadata value: a string, number or boolean (null entries are skipped).
-#[derive(ToSchema)]
-#[schema(as = MetadataValue)]
-#[allow(dead_code)]
-#[serde(untagged)]
-pub enum MetaValueDoc {
-    Text(String),
-    Number(f64),
-    Flag(bool),
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub struct UploadIdParam {
-    /// The upload id (`upload_id`, Uppy's `uploadId`).
-    #[param(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
-    upload_id: String,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub struct PartNumberParam {
-    /// The part number, 1–10,000.
-    #[param(minimum = 1, maximum = 10_000)]
-    part_number: u16,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct ParamsQuery {
-    /// The file's name (1–255 bytes).
-    #[param(min_length = 1, max_length = 255)]
-    filename: String,
-    /// The file's MIME type.
-    #[param(rename = "type", max_length = 255)]
-    content_type: Option<String>,
-    /// `metadata[k]=v`: as for `POST /s3/multipart` (`size`, `sha256`, kept entries).
-    #[param(style = DeepObject, explode)]
-    metadata: Option<std::collections::BTreeMap<String, String>>,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub struct SlugParam {
-    /// A problem type's last segment.
-    slug: String,
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -317,7 +222,9 @@ pub async fn openapi_json() -> Json<Value> {
         (status = 200, description = "The problem's page", content_type = "text/html", body = String),
         (status = 404, description = "No such problem type"),
     ))]
-pub async fn problem_page(PathParams(slug): PathParams<String>) -> Result<Response, Problem> {
+pub async fn problem_page(
+    PathParams(SlugParam { slug }): PathParams<SlugParam>,
+) -> Result<Response, Problem> {
     let Some(kind) = Slug::ALL.iter().find(|s| s.as_str() == slug) else {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,

@@ -11,9 +11,10 @@ use super::{App, KeyQuery, query, session};
 use crate::http::caller::Caller;
 use crate::http::handlers::completion::{claimed_parts, completion};
 use crate::http::json::JsonBody;
-use crate::http::path::PathParams;
+use crate::http::path::{PathParams, UploadIdParam};
 use crate::http::problem::Problem;
-use vu_core::domain::{ObjectKey, Sha256, Status, UploadId, UploadRecord};
+use crate::http::wire;
+use vu_core::domain::{ObjectKey, PartNumber, Sha256, Status, UploadRecord};
 use vu_core::error::Error;
 
 #[derive(Deserialize, ToSchema)]
@@ -27,7 +28,7 @@ pub struct CompleteBody {
 #[schema(as = CompanionCompletePart)]
 pub struct CompletePart {
     #[serde(rename = "PartNumber")]
-    #[schema(value_type = crate::http::openapi::PartNumberDoc)]
+    #[schema(value_type = PartNumber)]
     part_number: u64,
     #[serde(rename = "ETag")]
     etag: String,
@@ -40,11 +41,8 @@ pub struct Completed {
     #[schema(value_type = String)]
     key: ObjectKey,
     bucket: String,
-    #[schema(value_type = crate::http::openapi::UploadIdDoc)]
-    upload_id: UploadId,
-    #[schema(value_type = crate::http::openapi::StatusDoc)]
+    upload_id: wire::UploadId,
     status: Status,
-    #[schema(value_type = Option<crate::http::openapi::Sha256Doc>)]
     sha256: Option<Sha256>,
 }
 
@@ -58,7 +56,7 @@ fn location(r: &UploadRecord) -> String {
 /// failed.
 #[utoipa::path(post, path = "/s3/multipart/{upload_id}/complete", tag = "companion",
     operation_id = "companionComplete",
-    params(crate::http::openapi::UploadIdParam, KeyQuery),
+    params(UploadIdParam, KeyQuery),
     request_body(content = Option<CompleteBody>, content_type = "application/json"),
     responses(
         (status = 200, description = "Completed and verified", body = Completed),
@@ -73,7 +71,7 @@ fn location(r: &UploadRecord) -> String {
 pub async fn complete(
     State(app): App,
     caller: Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
     q: Result<Query<KeyQuery>, QueryRejection>,
     JsonBody(body): JsonBody<CompleteBody>,
 ) -> Result<(StatusCode, Json<Completed>), Problem> {
@@ -96,7 +94,7 @@ pub async fn complete(
             location: location(&r),
             key: r.key,
             bucket: r.bucket,
-            upload_id: r.upload_id,
+            upload_id: wire::UploadId(r.upload_id),
             status: r.status,
             sha256: r.sha256,
         }),

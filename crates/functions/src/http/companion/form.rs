@@ -32,7 +32,14 @@ pub struct Params {
 /// Uppy's single-request path, limited by `content-length-range` to the service's object limit.
 /// Verified when S3 reports the object, or when its record is next read.
 #[utoipa::path(get, path = "/s3/params", tag = "companion", operation_id = "companionParams",
-    params(crate::http::openapi::ParamsQuery),
+    params(
+        ("filename" = String, Query, description = "The file's name (1–255 bytes).",
+            min_length = 1, max_length = 255),
+        ("type" = Option<String>, Query, description = "The file's MIME type.", max_length = 255),
+        ("metadata" = Option<BTreeMap<String, String>>, Query,
+            description = "`metadata[k]=v`: as for `POST /s3/multipart` (`size`, `sha256`, kept entries).",
+            style = DeepObject, explode),
+    ),
     responses(
         (status = 200, description = "A form POST policy for one object", body = Params),
         (status = 400, description = "No filename, or an invalid one or invalid metadata"),

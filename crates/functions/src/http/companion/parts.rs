@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{App, KeyQuery, query, session};
 use crate::http::caller::Caller;
-use crate::http::path::PathParams;
+use crate::http::path::{PartParams, PathParams, UploadIdParam};
 use crate::http::problem::Problem;
 use vu_core::domain::{Invalid, PartNumber};
 use vu_core::error::Error;
@@ -37,7 +37,7 @@ fn part_number(raw: &str, field: &str) -> Result<PartNumber, Invalid> {
 /// Uppy: signs one part
 #[utoipa::path(get, path = "/s3/multipart/{upload_id}/{part_number}", tag = "companion",
     operation_id = "companionSignPart",
-    params(crate::http::openapi::UploadIdParam, crate::http::openapi::PartNumberParam, KeyQuery),
+    params(PartParams, KeyQuery),
     responses(
         (status = 200, description = "The part's URL", body = SignedUrl),
         (status = 400, description = "Invalid id, part number or query"),
@@ -48,7 +48,10 @@ fn part_number(raw: &str, field: &str) -> Result<PartNumber, Invalid> {
 pub async fn sign_part(
     State(app): App,
     caller: Caller,
-    PathParams((id, n)): PathParams<(String, String)>,
+    PathParams(PartParams {
+        upload_id: id,
+        part_number: n,
+    }): PathParams<PartParams>,
     q: Result<Query<KeyQuery>, QueryRejection>,
 ) -> Result<Json<SignedUrl>, Problem> {
     let q = query(q)?;
@@ -78,7 +81,7 @@ pub struct BatchQuery {
 /// Older Uppy versions: `partNumbers=1,2,3`.
 #[utoipa::path(get, path = "/s3/multipart/{upload_id}/batch", tag = "companion",
     operation_id = "companionSignBatch",
-    params(crate::http::openapi::UploadIdParam, BatchQuery),
+    params(UploadIdParam, BatchQuery),
     responses(
         (status = 200, description = "One URL per part", body = SignedBatch),
         (status = 400, description = "Invalid id, part numbers or query"),
@@ -89,7 +92,7 @@ pub struct BatchQuery {
 pub async fn sign_batch(
     State(app): App,
     caller: Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
     q: Result<Query<BatchQuery>, QueryRejection>,
 ) -> Result<Json<SignedBatch>, Problem> {
     let q = query(q)?;
@@ -121,7 +124,6 @@ pub async fn sign_batch(
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct CompanionPart {
-    #[schema(value_type = crate::http::openapi::PartNumberDoc)]
     part_number: PartNumber,
     size: u64,
     #[serde(rename = "ETag")]
@@ -133,7 +135,7 @@ pub struct CompanionPart {
 /// For Uppy's resume.
 #[utoipa::path(get, path = "/s3/multipart/{upload_id}", tag = "companion",
     operation_id = "companionListParts",
-    params(crate::http::openapi::UploadIdParam, KeyQuery),
+    params(UploadIdParam, KeyQuery),
     responses(
         (status = 200, description = "The parts S3 holds", body = Vec<CompanionPart>),
         (status = 400, description = "Invalid id or query"),
@@ -143,7 +145,7 @@ pub struct CompanionPart {
 pub async fn list_parts(
     State(app): App,
     caller: Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
     q: Result<Query<KeyQuery>, QueryRejection>,
 ) -> Result<Json<Vec<CompanionPart>>, Problem> {
     let q = query(q)?;

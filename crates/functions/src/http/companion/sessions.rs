@@ -1,19 +1,21 @@
 //! Uppy's multipart session: created, aborted.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::uppy::{uppy_part_size, uppy_upload};
+use super::uppy::{MetaValue, uppy_part_size, uppy_upload};
 use super::{App, KeyQuery, query, session};
 use crate::http::caller::Caller;
 use crate::http::json::JsonBody;
-use crate::http::path::PathParams;
+use crate::http::path::{PathParams, UploadIdParam};
 use crate::http::problem::{ApiError, Problem};
-use vu_core::domain::{ObjectKey, UploadId};
+use crate::http::wire;
+use vu_core::domain::ObjectKey;
 
 #[derive(Deserialize, ToSchema)]
 #[schema(as = CompanionCreateRequest)]
@@ -27,8 +29,7 @@ pub struct CreateBody {
     /// Uppy's metadata: `size` (bytes) sizes the session, `sha256` (hex) is the digest to match,
     /// `name` and `type` are ignored, the rest is kept (keys matched whatever their case).
     #[serde(default)]
-    #[schema(value_type = std::collections::BTreeMap<String, crate::http::openapi::MetaValueDoc>)]
-    metadata: serde_json::Map<String, Value>,
+    metadata: BTreeMap<String, MetaValue>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -37,8 +38,7 @@ pub struct CreateBody {
 pub struct Created {
     #[schema(value_type = String)]
     key: ObjectKey,
-    #[schema(value_type = crate::http::openapi::UploadIdDoc)]
-    upload_id: UploadId,
+    upload_id: wire::UploadId,
     bucket: String,
 }
 
@@ -65,7 +65,8 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Json<Created>, ApiError> {
-    let (req, size) = uppy_upload(&body.filename, body.content_type.as_deref(), body.metadata)?;
+    let meta = body.metadata.into_iter().map(|(k, MetaValue(v))| (k, v));
+    let (req, size) = uppy_upload(&body.filename, body.content_type.as_deref(), meta)?;
     let record = match size {
         Some(size) => {
             app.create_planned(caller.id(), req, size, uppy_part_size(size))
@@ -76,7 +77,7 @@ pub async fn create(
     tracing::Span::current().record("upload_id", tracing::field::display(record.upload_id));
     Ok(Json(Created {
         key: record.key,
-        upload_id: record.upload_id,
+        upload_id: wire::UploadId(record.upload_id),
         bucket: record.bucket,
     }))
 }
@@ -84,7 +85,7 @@ pub async fn create(
 /// Uppy: aborts the upload
 #[utoipa::path(delete, path = "/s3/multipart/{upload_id}", tag = "companion",
     operation_id = "companionAbort",
-    params(crate::http::openapi::UploadIdParam, KeyQuery),
+    params(UploadIdParam, KeyQuery),
     responses(
         (status = 200, description = "Aborted", body = Empty),
         (status = 400, description = "Invalid id or query"),
@@ -94,7 +95,7 @@ pub async fn create(
 pub async fn abort(
     State(app): App,
     caller: Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
     q: Result<Query<KeyQuery>, QueryRejection>,
 ) -> Result<Json<Empty>, Problem> {
     let q = query(q)?;

@@ -2,13 +2,45 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_json::Value;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Schema};
 
 use vu_core::domain::{ContentType, Filename, Invalid, MIN_PART_SIZE, Metadata, Sha256};
 use vu_core::service::UnsizedUpload;
 
 /// Metadata values keep printable ASCII (but `%`, so the encoding stays reversible).
 const NOT_PRINTABLE_ASCII: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+
+/// An Uppy metadata value, as the JSON holds it: `uppy_upload` keeps strings, numbers and
+/// booleans, skips nulls and refuses the rest, naming the entry.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct MetaValue(pub Value);
+
+/// In the OpenAPI document: what Uppy may send (null entries left out: they are skipped).
+impl utoipa::PartialSchema for MetaValue {
+    fn schema() -> RefOr<Schema> {
+        let number = ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)));
+        OneOfBuilder::new()
+            .description(Some(
+                "An Uppy metadata value: a string, number or boolean (null entries are skipped).",
+            ))
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(number)
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for MetaValue {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "MetadataValue".into()
+    }
+}
 
 /// What Uppy declares about a file. `name` and `type` repeat `filename` and `type`; a
 /// `sha256` entry (hex) is the digest the upload must match; a `size` entry (bytes) makes the

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::{App, record, upload_id};
 use crate::http::caller::Caller;
 use crate::http::json::JsonBody;
-use crate::http::path::PathParams;
+use crate::http::path::{PathParams, UploadIdParam};
 use crate::http::problem::ApiError;
 use vu_contract::Record;
 use vu_core::domain::{ClaimedPart, Invalid, PartNumber, Sha256, Status, UploadId, UploadRecord};
@@ -31,7 +31,7 @@ pub struct CompleteRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimedPartBody {
-    #[schema(value_type = crate::http::openapi::PartNumberDoc)]
+    #[schema(value_type = PartNumber)]
     part_number: u64,
     etag: String,
 }
@@ -56,7 +56,7 @@ pub(crate) fn claimed_parts(
 /// Completes the multipart upload, streams the object through SHA-256, compares it with the
 /// declared digest and records the result; on a mismatch the object is deleted.
 #[utoipa::path(post, path = "/uploads/{upload_id}/complete", tag = "uploads", operation_id = "completeUpload",
-    params(crate::http::openapi::UploadIdParam),
+    params(UploadIdParam),
     request_body(content = Option<CompleteRequest>, content_type = "application/json",
         description = "Optional: an empty body takes the parts from S3"),
     responses(
@@ -72,7 +72,7 @@ pub(crate) fn claimed_parts(
 pub async fn complete(
     State(app): App,
     caller: Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
     JsonBody(req): JsonBody<CompleteRequest>,
 ) -> Result<Response, ApiError> {
     let id = upload_id(&id)?;

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::{App, upload_id};
 use crate::http::caller::Caller;
-use crate::http::path::PathParams;
+use crate::http::path::{PathParams, UploadIdParam};
 use crate::http::problem::ApiError;
 use vu_core::domain::{ContentType, Filename, Sha256};
 
@@ -18,7 +18,6 @@ pub struct DownloadResponse {
     url: String,
     expires_at: String,
     version_id: Option<String>,
-    #[schema(value_type = crate::http::openapi::Sha256Doc)]
     sha256: Sha256,
     size: u64,
     #[schema(value_type = String)]
@@ -31,7 +30,7 @@ pub struct DownloadResponse {
 ///
 /// A pre-signed GET of exactly the version that was verified.
 #[utoipa::path(get, path = "/uploads/{upload_id}/object", tag = "uploads", operation_id = "downloadUpload",
-    params(crate::http::openapi::UploadIdParam),
+    params(UploadIdParam),
     responses(
         (status = 200, description = "A download of the verified version", body = DownloadResponse),
         (status = 400, description = "Not an upload id"),
@@ -41,7 +40,7 @@ pub struct DownloadResponse {
 pub async fn download(
     State(app): App,
     caller: Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
 ) -> Result<Response, ApiError> {
     let d = app.download(caller.id(), upload_id(&id)?).await?;
     Ok(Json(DownloadResponse {

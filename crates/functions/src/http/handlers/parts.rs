@@ -11,17 +11,17 @@ use utoipa::ToSchema;
 use super::{App, upload_id};
 use crate::http::caller::Caller;
 use crate::http::json::JsonBody;
-use crate::http::path::PathParams;
+use crate::http::path::{PathParams, UploadIdParam};
 use crate::http::problem::ApiError;
+use crate::http::wire;
 use vu_core::domain::{Invalid, ListedPart, PartNumber, Sha256};
-use vu_core::ports::SignedPart;
 use vu_core::service::MAX_URLS_PER_CALL;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignRequest {
     /// 1–100 distinct part numbers in `1..=part_count`.
-    #[schema(min_items = 1, max_items = 100, value_type = Vec<crate::http::openapi::PartNumberDoc>)]
+    #[schema(min_items = 1, max_items = 100, value_type = Vec<PartNumber>)]
     part_numbers: Vec<u64>,
     /// Each part's SHA-256 (base64), keyed by part number; required with `part_checksums`.
     sha256: Option<BTreeMap<String, String>>,
@@ -65,8 +65,7 @@ impl SignRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct SignedParts {
-    #[schema(value_type = Vec<crate::http::openapi::SignedPartDoc>)]
-    parts: Vec<SignedPart>,
+    parts: Vec<wire::SignedPart>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -76,7 +75,7 @@ pub struct ListedParts {
 
 /// Signs part URLs
 #[utoipa::path(post, path = "/uploads/{upload_id}/parts", tag = "uploads", operation_id = "signParts",
-    params(crate::http::openapi::UploadIdParam),
+    params(UploadIdParam),
     request_body(content = SignRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "One URL per part", body = SignedParts),
@@ -89,17 +88,17 @@ pub struct ListedParts {
 pub async fn sign_parts(
     State(app): App,
     caller: Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
     JsonBody(req): JsonBody<SignRequest>,
 ) -> Result<Response, ApiError> {
     let id = upload_id(&id)?;
     let parts = app.sign_parts(caller.id(), id, &req.parse()?).await?;
+    let parts = parts.into_iter().map(wire::SignedPart::from).collect();
     Ok(Json(SignedParts { parts }).into_response())
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct PartView {
-    #[schema(value_type = crate::http::openapi::PartNumberDoc)]
     part_number: PartNumber,
     size: u64,
     etag: String,
@@ -122,7 +121,7 @@ impl From<ListedPart> for PartView {
 ///
 /// All pages, for resuming.
 #[utoipa::path(get, path = "/uploads/{upload_id}/parts", tag = "uploads", operation_id = "listParts",
-    params(crate::http::openapi::UploadIdParam),
+    params(UploadIdParam),
     responses(
         (status = 200, description = "The parts S3 holds", body = ListedParts),
         (status = 400, description = "Not an upload id"),
@@ -132,7 +131,7 @@ impl From<ListedPart> for PartView {
 pub async fn list_parts(
     State(app): App,
     caller: Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
 ) -> Result<Response, ApiError> {
     let parts = app.list_parts(caller.id(), upload_id(&id)?).await?;
     let parts: Vec<PartView> = parts.into_iter().map(PartView::from).collect();

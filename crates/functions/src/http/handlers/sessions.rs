@@ -15,14 +15,15 @@ use utoipa::{IntoParams, ToSchema};
 use super::{App, record, upload_id};
 use crate::http::caller::Caller;
 use crate::http::json::JsonBody;
-use crate::http::path::PathParams;
+use crate::http::path::{PathParams, UploadIdParam};
 use crate::http::problem::{ApiError, Problem, Slug};
+use crate::http::wire;
 use vu_contract::Record;
 use vu_core::domain::{
     ContentType, Filename, Invalid, Metadata, ObjectKey, Sha256, Status, UploadId,
 };
 use vu_core::error::Error;
-use vu_core::ports::{PageKey, SignedPart};
+use vu_core::ports::PageKey;
 use vu_core::service::{NewUpload, Uploads};
 
 #[derive(Deserialize, ToSchema)]
@@ -76,20 +77,17 @@ impl CreateRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct CreateResponse {
-    #[schema(value_type = crate::http::openapi::UploadIdDoc)]
-    upload_id: UploadId,
+    upload_id: wire::UploadId,
     bucket: String,
     #[schema(value_type = String)]
     key: ObjectKey,
-    #[schema(value_type = crate::http::openapi::StatusDoc)]
     status: Status,
     part_size: u64,
     part_count: u64,
     part_checksums: bool,
     expires_at: Option<String>,
     /// URLs for the first 100 parts (none with `part_checksums`).
-    #[schema(value_type = Vec<crate::http::openapi::SignedPartDoc>)]
-    parts: Vec<SignedPart>,
+    parts: Vec<wire::SignedPart>,
 }
 
 /// Creates an upload
@@ -114,7 +112,7 @@ pub async fn create(
     tracing::Span::current().record("upload_id", tracing::field::display(r.upload_id));
     let (part_size, part_count) = r.plan.map_or((0, 0), |p| (p.part_size(), p.part_count()));
     let body = CreateResponse {
-        upload_id: r.upload_id,
+        upload_id: wire::UploadId(r.upload_id),
         bucket: r.bucket,
         key: r.key,
         status: r.status,
@@ -122,7 +120,11 @@ pub async fn create(
         part_count,
         part_checksums: r.kind.part_checksums(),
         expires_at: r.expires_at.map(vu_core::domain::rfc3339),
-        parts: created.parts,
+        parts: created
+            .parts
+            .into_iter()
+            .map(wire::SignedPart::from)
+            .collect(),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -132,7 +134,7 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only uploads in this status.
-    #[param(value_type = Option<crate::http::openapi::StatusDoc>)]
+    #[param(value_type = Option<Status>)]
     status: Option<String>,
     /// Uploads per page, 1–100 (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
@@ -220,7 +222,7 @@ async fn list_page(app: &Uploads, caller: &Caller, q: ListQuery) -> Result<Respo
 ///
 /// A form POST whose object arrived is verified by this read.
 #[utoipa::path(get, path = "/uploads/{upload_id}", tag = "uploads", operation_id = "getUpload",
-    params(crate::http::openapi::UploadIdParam),
+    params(UploadIdParam),
     responses(
         (status = 200, description = "The record", body = Record),
         (status = 400, description = "Not an upload id"),
@@ -230,7 +232,7 @@ async fn list_page(app: &Uploads, caller: &Caller, q: ListQuery) -> Result<Respo
 pub async fn get_upload(
     State(app): App,
     caller: Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
 ) -> Result<Response, ApiError> {
     let r = app.get_settled(caller.id(), upload_id(&id)?).await?;
     Ok(record(&r).into_response())
@@ -238,7 +240,7 @@ pub async fn get_upload(
 
 /// Aborts an upload
 #[utoipa::path(delete, path = "/uploads/{upload_id}", tag = "uploads", operation_id = "abortUpload",
-    params(crate::http::openapi::UploadIdParam),
+    params(UploadIdParam),
     responses(
         (status = 204, description = "Aborted"),
         (status = 400, description = "Not an upload id"),
@@ -248,7 +250,7 @@ pub async fn get_upload(
 pub async fn abort(
     State(app): App,
     caller: Caller,
-    PathParams(id): PathParams<String>,
+    PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
 ) -> Result<StatusCode, ApiError> {
     app.abort(caller.id(), upload_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
