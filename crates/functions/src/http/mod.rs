@@ -6,6 +6,7 @@ mod conflict;
 mod handlers;
 mod json;
 pub mod openapi;
+mod pages;
 mod path;
 pub mod problem;
 mod wire;
@@ -69,7 +70,7 @@ pub fn router(uploads: Arc<Uploads>, callers: CallerPolicy) -> Router {
             get(companion::parts::sign_part),
         )
         .route("/openapi.json", get(openapi::openapi_json))
-        .route("/problems/{slug}", get(openapi::problem_page))
+        .route("/problems/{slug}", get(pages::problem_page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
