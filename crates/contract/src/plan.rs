@@ -8,6 +8,11 @@ use crate::Invalid;
 
 /// An S3 part number, 1..=10,000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(minimum = 1, maximum = 10_000)
+)]
 #[serde(transparent)]
 pub struct PartNumber(u16);
 

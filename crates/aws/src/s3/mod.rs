@@ -1,28 +1,26 @@
 //! The `ObjectStore` on S3: multipart uploads, SigV4 pre-signed part URLs, POST forms and
 //! downloads, and version-pinned reads.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::types::{
-    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
-};
 use aws_types::service_config::ServiceConfigKey;
 use bytes::Bytes;
 use tokio::sync::RwLock;
 
 pub use presign::EndpointError;
 use presign::{Credentials, Presigner};
-use vu_core::domain::{ContentType, PartNumber};
+use vu_core::domain::ContentType;
 use vu_core::ports::{
     ListedPart, NewMultipart, ObjectInfo, ObjectStore, PartToSign, Pin, PortError, PostForm,
     SignedPart, Upstream,
 };
 
+mod multipart;
+mod objects;
 pub mod presign;
 mod read;
 mod versions;
@@ -179,27 +177,7 @@ impl ObjectStore for S3Objects {
     }
 
     async fn create_multipart(&self, req: &NewMultipart<'_>) -> Result<String, PortError> {
-        let metadata: HashMap<String, String> = req.metadata.as_map().clone().into_iter().collect();
-        let out = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(req.key)
-            .content_type(req.content_type.as_str())
-            .set_metadata((!metadata.is_empty()).then_some(metadata))
-            .set_checksum_algorithm(req.part_checksums.then_some(ChecksumAlgorithm::Sha256))
-            .set_server_side_encryption(self.kms_key.as_ref().map(|_| ServerSideEncryption::AwsKms))
-            .set_ssekms_key_id(self.kms_key.clone())
-            .set_bucket_key_enabled(self.kms_key.as_ref().map(|_| true))
-            .send()
-            .await
-            .map_err(port_error)?;
-        out.upload_id.ok_or_else(|| {
-            PortError::unavailable(
-                Upstream::S3,
-                "CreateMultipartUpload answered without an UploadId",
-            )
-        })
+        multipart::create(self, req).await
     }
 
     async fn presign_parts(
@@ -209,39 +187,7 @@ impl ObjectStore for S3Objects {
         parts: &[PartToSign],
         expires: Duration,
     ) -> Result<Vec<SignedPart>, PortError> {
-        let creds = self.credentials().await?;
-        let batch = self
-            .presigner
-            .batch(&creds, time::OffsetDateTime::now_utc(), expires);
-        Ok(parts
-            .iter()
-            .map(|p| {
-                let number = p.part_number.to_string();
-                let len = p.len.map(|l| l.to_string());
-                let checksum = p.sha256.map(|s| s.to_base64());
-                let mut headers = Vec::with_capacity(2);
-                if let Some(l) = &len {
-                    headers.push(("content-length", l.as_str()));
-                }
-                if let Some(c) = &checksum {
-                    headers.push(("x-amz-checksum-sha256", c.as_str()));
-                }
-                let url = batch.sign(
-                    "PUT",
-                    key,
-                    &[("partNumber", &number), ("uploadId", upload_id)],
-                    &headers,
-                );
-                SignedPart {
-                    part_number: p.part_number,
-                    url,
-                    headers: headers
-                        .into_iter()
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                        .collect(),
-                }
-            })
-            .collect())
+        multipart::presign_parts(self, key, upload_id, parts, expires).await
     }
 
     async fn presign_post(
@@ -251,58 +197,11 @@ impl ObjectStore for S3Objects {
         max_len: u64,
         expires: Duration,
     ) -> Result<PostForm, PortError> {
-        let creds = self.credentials().await?;
-        // Explicit, as at CreateMultipartUpload, rather than left to the bucket's default; pinned
-        // by the policy, so a client can neither drop them nor pick another key.
-        let sse: Vec<(&str, &str)> = match &self.kms_key {
-            Some(k) => vec![
-                ("x-amz-server-side-encryption", "aws:kms"),
-                ("x-amz-server-side-encryption-aws-kms-key-id", k),
-                ("x-amz-server-side-encryption-bucket-key-enabled", "true"),
-            ],
-            None => Vec::new(),
-        };
-        Ok(self
-            .presigner
-            .batch(&creds, time::OffsetDateTime::now_utc(), expires)
-            .post_form(key, content_type.as_str(), 0..=max_len, &sse))
+        objects::presign_post(self, key, content_type, max_len, expires).await
     }
 
     async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<ListedPart>, PortError> {
-        let mut parts = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_parts()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .set_part_number_marker(marker.take())
-                .send()
-                .await
-                .map_err(port_error)?;
-            for p in page.parts() {
-                let (Some(n), Some(size)) = (p.part_number(), p.size()) else {
-                    continue;
-                };
-                let Ok(part_number) = PartNumber::new(u64::try_from(n).unwrap_or(0)) else {
-                    continue;
-                };
-                parts.push(ListedPart {
-                    part_number,
-                    size: u64::try_from(size).unwrap_or(0),
-                    etag: unquote(p.e_tag().unwrap_or_default()),
-                    checksum_sha256: p.checksum_sha256().map(str::to_owned),
-                });
-            }
-            match (page.is_truncated(), page.next_part_number_marker()) {
-                (Some(true), Some(next)) if !next.is_empty() => marker = Some(next.to_owned()),
-                _ => break,
-            }
-        }
-        parts.sort_by_key(|p| p.part_number);
-        Ok(parts)
+        multipart::list_parts(self, key, upload_id).await
     }
 
     async fn complete_multipart(
@@ -311,44 +210,11 @@ impl ObjectStore for S3Objects {
         upload_id: &str,
         parts: &[ListedPart],
     ) -> Result<(), PortError> {
-        let completed = parts
-            .iter()
-            .map(|p| {
-                CompletedPart::builder()
-                    .part_number(i32::from(p.part_number.get()))
-                    .e_tag(format!("\"{}\"", p.etag))
-                    .set_checksum_sha256(p.checksum_sha256.clone())
-                    .build()
-            })
-            .collect();
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            // Never over an object already under the key: S3 answers 412 instead.
-            .if_none_match("*")
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(completed))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(port_error)?;
-        Ok(())
+        multipart::complete(self, key, upload_id, parts).await
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), PortError> {
-        self.client
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .send()
-            .await
-            .map_err(port_error)?;
-        Ok(())
+        multipart::abort(self, key, upload_id).await
     }
 
     async fn head(
@@ -356,37 +222,7 @@ impl ObjectStore for S3Objects {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<Option<ObjectInfo>, PortError> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_version_id(version_id.map(str::to_owned))
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(ObjectInfo {
-                // Never guessed: a wrong size could verify the wrong bytes.
-                size: out
-                    .content_length()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .ok_or_else(|| {
-                        PortError::unavailable(Upstream::S3, "HEAD answered without a length")
-                    })?,
-                etag: unquote(out.e_tag().unwrap_or_default()),
-                // Unversioned buckets answer "null" (or nothing).
-                version_id: out.version_id().filter(|v| *v != "null").map(str::to_owned),
-            })),
-            // Without `s3:ListBucket`, S3 answers a missing key's HEAD with 403: not there yet.
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
-                tracing::warn!(key, "HEAD answered 403; taken as not there yet");
-                Ok(None)
-            }
-            Err(e) => match port_error(e) {
-                PortError::NotFound => Ok(None),
-                other => Err(other),
-            },
-        }
+        objects::head(self, key, version_id).await
     }
 
     async fn get_range(
@@ -400,15 +236,7 @@ impl ObjectStore for S3Objects {
     }
 
     async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), PortError> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_version_id(version_id.map(str::to_owned))
-            .send()
-            .await
-            .map_err(port_error)?;
-        Ok(())
+        objects::delete(self, key, version_id).await
     }
 
     async fn purge(&self, key: &str, keep: Option<&str>) -> Result<usize, PortError> {
@@ -422,16 +250,7 @@ impl ObjectStore for S3Objects {
         filename: &str,
         expires: Duration,
     ) -> Result<String, PortError> {
-        let creds = self.credentials().await?;
-        let disposition = versions::attachment(filename);
-        let mut query = vec![("response-content-disposition", disposition.as_str())];
-        if let Some(v) = version_id {
-            query.push(("versionId", v));
-        }
-        Ok(self
-            .presigner
-            .batch(&creds, time::OffsetDateTime::now_utc(), expires)
-            .sign("GET", key, &query, &[]))
+        versions::presign_get(self, key, version_id, filename, expires).await
     }
 }
 

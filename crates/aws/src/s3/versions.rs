@@ -1,5 +1,7 @@
 //! Versions under a key: deleting all but the one a record names, and downloads of exactly it.
 
+use std::time::Duration;
+
 use super::{S3Objects, port_error};
 use vu_core::ports::{ObjectStore as _, PortError};
 
@@ -45,6 +47,26 @@ pub(super) async fn purge(
         version_marker = page.next_version_id_marker().map(str::to_owned);
     }
     Ok(gone)
+}
+
+/// A pre-signed GET of `key` (of `version_id`, when given) that downloads as `filename`.
+pub(super) async fn presign_get(
+    s3: &S3Objects,
+    key: &str,
+    version_id: Option<&str>,
+    filename: &str,
+    expires: Duration,
+) -> Result<String, PortError> {
+    let creds = s3.credentials().await?;
+    let disposition = attachment(filename);
+    let mut query = vec![("response-content-disposition", disposition.as_str())];
+    if let Some(v) = version_id {
+        query.push(("versionId", v));
+    }
+    Ok(s3
+        .presigner
+        .batch(&creds, time::OffsetDateTime::now_utc(), expires)
+        .sign("GET", key, &query, &[]))
 }
 
 /// `Content-Disposition: attachment` naming `filename` for every browser (RFC 6266): an ASCII

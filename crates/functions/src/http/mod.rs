@@ -6,8 +6,10 @@ mod conflict;
 mod handlers;
 mod json;
 pub mod openapi;
+mod pages;
 mod path;
 pub mod problem;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,38 +33,44 @@ pub fn router(uploads: Arc<Uploads>, callers: CallerPolicy) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route(
             "/uploads",
-            post(handlers::create).get(handlers::list_uploads),
+            post(handlers::sessions::create).get(handlers::sessions::list_uploads),
         )
         .route(
             "/uploads/{upload_id}",
-            get(handlers::get_upload).delete(handlers::abort),
+            get(handlers::sessions::get_upload).delete(handlers::sessions::abort),
         )
         .route(
             "/uploads/{upload_id}/parts",
-            get(handlers::list_parts).post(handlers::sign_parts),
+            get(handlers::parts::list_parts).post(handlers::parts::sign_parts),
         )
-        .route("/uploads/{upload_id}/complete", post(handlers::complete))
-        .route("/uploads/{upload_id}/object", get(handlers::download))
-        .route("/s3/params", get(companion::params))
-        .route("/s3/multipart", post(companion::create))
+        .route(
+            "/uploads/{upload_id}/complete",
+            post(handlers::completion::complete),
+        )
+        .route(
+            "/uploads/{upload_id}/object",
+            get(handlers::download::download),
+        )
+        .route("/s3/params", get(companion::form::params))
+        .route("/s3/multipart", post(companion::sessions::create))
         .route(
             "/s3/multipart/{upload_id}",
-            get(companion::list_parts).delete(companion::abort),
+            get(companion::parts::list_parts).delete(companion::sessions::abort),
         )
         .route(
             "/s3/multipart/{upload_id}/batch",
-            get(companion::sign_batch),
+            get(companion::parts::sign_batch),
         )
         .route(
             "/s3/multipart/{upload_id}/complete",
-            post(companion::complete),
+            post(companion::completion::complete),
         )
         .route(
             "/s3/multipart/{upload_id}/{part_number}",
-            get(companion::sign_part),
+            get(companion::parts::sign_part),
         )
         .route("/openapi.json", get(openapi::openapi_json))
-        .route("/problems/{slug}", get(openapi::problem_page))
+        .route("/problems/{slug}", get(pages::problem_page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))

@@ -4,109 +4,11 @@
 //! `Slug::ALL`, each served as a page at `GET /problems/<slug>`.
 
 use axum::Json;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::OpenApi;
 
-use super::path::PathParams;
-use super::problem::{CONTENT_TYPE as PROBLEM, Problem, Slug};
-use super::{companion, handlers};
-
-/// A server-generated upload id: a ULID (26 characters of Crockford's base 32).
-#[derive(ToSchema)]
-#[schema(as = UploadId, pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
-#[allow(dead_code)]
-pub struct UploadIdDoc(String);
-
-/// A hex SHA-256 digest.
-#[derive(ToSchema)]
-#[schema(as = Sha256Hex, pattern = "^[0-9a-f]{64}$")]
-#[allow(dead_code)]
-pub struct Sha256Doc(String);
-
-/// An S3 part number.
-#[derive(ToSchema)]
-#[schema(as = PartNumber, minimum = 1, maximum = 10_000)]
-#[allow(dead_code)]
-pub struct PartNumberDoc(u16);
-
-/// An upload's state: `pending → completing → verified | failed`, `verifying` for objects
-/// verified by the verifier function, `aborted`.
-#[derive(ToSchema)]
-#[schema(as = Status)]
-#[allow(dead_code)]
-#[serde(rename_all = "snake_case")]
-pub enum StatusDoc {
-    Pending,
-    Completing,
-    Verifying,
-    Verified,
-    Failed,
-    Aborted,
-}
-
-/// A part URL and the headers its PUT must carry exactly (they are signed).
-#[derive(ToSchema)]
-#[schema(as = SignedPart)]
-#[allow(dead_code)]
-pub struct SignedPartDoc {
-    part_number: PartNumberDoc,
-    url: String,
-    headers: std::collections::BTreeMap<String, String>,
-}
-
-/// An Uppy metadata value: a string, number or boolean (null entries are skipped).
-#[derive(ToSchema)]
-#[schema(as = MetadataValue)]
-#[allow(dead_code)]
-#[serde(untagged)]
-pub enum MetaValueDoc {
-    Text(String),
-    Number(f64),
-    Flag(bool),
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub struct UploadIdParam {
-    /// The upload id (`upload_id`, Uppy's `uploadId`).
-    #[param(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
-    upload_id: String,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub struct PartNumberParam {
-    /// The part number, 1–10,000.
-    #[param(minimum = 1, maximum = 10_000)]
-    part_number: u16,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct ParamsQuery {
-    /// The file's name (1–255 bytes).
-    #[param(min_length = 1, max_length = 255)]
-    filename: String,
-    /// The file's MIME type.
-    #[param(rename = "type", max_length = 255)]
-    content_type: Option<String>,
-    /// `metadata[k]=v`: as for `POST /s3/multipart` (`size`, `sha256`, kept entries).
-    #[param(style = DeepObject, explode)]
-    metadata: Option<std::collections::BTreeMap<String, String>>,
-}
-
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub struct SlugParam {
-    /// A problem type's last segment.
-    slug: String,
-}
+use super::problem::{CONTENT_TYPE as PROBLEM, Slug};
+use super::{companion, handlers, pages};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -123,23 +25,23 @@ pub struct SlugParam {
     ),
     paths(
         handlers::healthz,
-        handlers::create,
-        handlers::list_uploads,
-        handlers::get_upload,
-        handlers::abort,
-        handlers::sign_parts,
-        handlers::list_parts,
-        handlers::complete,
-        handlers::download,
-        companion::params,
-        companion::create,
-        companion::sign_part,
-        companion::sign_batch,
-        companion::list_parts,
-        companion::complete,
-        companion::abort,
+        handlers::sessions::create,
+        handlers::sessions::list_uploads,
+        handlers::sessions::get_upload,
+        handlers::sessions::abort,
+        handlers::parts::sign_parts,
+        handlers::parts::list_parts,
+        handlers::completion::complete,
+        handlers::download::download,
+        companion::form::params,
+        companion::sessions::create,
+        companion::parts::sign_part,
+        companion::parts::sign_batch,
+        companion::parts::list_parts,
+        companion::completion::complete,
+        companion::sessions::abort,
         openapi_json,
-        problem_page,
+        pages::problem_page,
     ),
     tags(
         (name = "uploads", description = "Multipart uploads, verified at completion"),
@@ -308,67 +210,6 @@ pub async fn openapi_json() -> Json<Value> {
     Json(document())
 }
 
-/// A problem type's page
-///
-/// What happened and what to do, for each problem `type`.
-#[utoipa::path(get, path = "/problems/{slug}", tag = "service", operation_id = "problemPage",
-    params(SlugParam),
-    responses(
-        (status = 200, description = "The problem's page", content_type = "text/html", body = String),
-        (status = 404, description = "No such problem type"),
-    ))]
-pub async fn problem_page(PathParams(slug): PathParams<String>) -> Result<Response, Problem> {
-    let Some(kind) = Slug::ALL.iter().find(|s| s.as_str() == slug) else {
-        return Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            Slug::NoRoute,
-            "No such route",
-            "no problem type by this name; see /openapi.json",
-        ));
-    };
-    Ok((
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        page(*kind),
-    )
-        .into_response())
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// `code` spans for the text's backquoted words.
-fn inline_code(s: &str) -> String {
-    escape(s)
-        .split('`')
-        .enumerate()
-        .map(|(i, part)| {
-            if i % 2 == 1 {
-                format!("<code>{part}</code>")
-            } else {
-                part.to_owned()
-            }
-        })
-        .collect()
-}
-
-pub fn page(kind: Slug) -> String {
-    let (title, what, todo) = kind.page();
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{title} — verified-uploads</title></head><body>\n\
-         <h1>{title}</h1>\n<p><code>/problems/{slug}</code></p>\n\
-         <h2>What happened</h2>\n<p>{what}</p>\n<h2>What to do</h2>\n<p>{todo}</p>\n\
-         <p><a href=\"/openapi.json\">The API's OpenAPI document</a></p>\n</body></html>\n",
-        title = escape(title),
-        slug = kind.as_str(),
-        what = inline_code(what),
-        todo = inline_code(todo),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,17 +276,6 @@ mod tests {
                     assert_eq!(code.as_str() >= "400", problem, "{method} {path} {code}");
                 }
             }
-        }
-    }
-
-    #[test]
-    fn every_problem_type_has_a_page_saying_what_happened_and_what_to_do() {
-        for kind in Slug::ALL {
-            let (title, what, todo) = kind.page();
-            let html = page(*kind);
-            assert!(!what.is_empty() && !todo.is_empty(), "{kind:?}");
-            assert!(html.contains(&escape(title)), "{kind:?}");
-            assert!(html.contains(&format!("/problems/{}", kind.as_str())));
         }
     }
 }
