@@ -83,11 +83,12 @@ pub async fn complete(
         .transpose()
         .map_err(Error::from)?;
     let r = completion(&app, caller.id(), id, claimed, None).await?;
-    let status = if matches!(r.status, Status::Verifying | Status::Completing) {
+    let status = if matches!(r.status(), Status::Verifying | Status::Completing) {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
     };
+    let (record_status, sha256) = (r.status(), r.sha256());
     Ok((
         status,
         Json(Completed {
@@ -95,8 +96,8 @@ pub async fn complete(
             key: r.key,
             bucket: r.bucket,
             upload_id: wire::UploadId(r.upload_id),
-            status: r.status,
-            sha256: r.sha256,
+            status: record_status,
+            sha256,
         }),
     ))
 }

@@ -16,7 +16,7 @@ use crate::http::problem::ApiError;
 use vu_contract::Record;
 use vu_core::domain::{ClaimedPart, Invalid, PartNumber, Sha256, Status, UploadId, UploadRecord};
 use vu_core::error::Error;
-use vu_core::service::Uploads;
+use vu_core::service::{Budget, Uploads};
 
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -84,7 +84,7 @@ pub async fn complete(
     let record = completion(&app, caller.id(), id, claimed, declared).await?;
     // Still running (`verifying`: the verifier function finishes the job; `completing`: another
     // call holds it and did not finish while this one waited): poll GET /uploads/{id}.
-    let status = if matches!(record.status, Status::Verifying | Status::Completing) {
+    let status = if matches!(record.status(), Status::Verifying | Status::Completing) {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
@@ -103,7 +103,12 @@ pub(crate) async fn completion(
     declared: Option<Sha256>,
 ) -> Result<UploadRecord, Error> {
     let (app, owner) = (app.clone(), owner.to_owned());
-    tokio::spawn(async move { app.complete(&owner, id, claimed.as_deref(), declared).await })
-        .await
-        .map_err(|e| Error::Internal(Box::new(e)))?
+    // The request's budget starts now, whatever the spawned task waits for.
+    let budget = Budget::request(app.limits());
+    tokio::spawn(async move {
+        app.complete(&owner, id, claimed.as_deref(), declared, budget)
+            .await
+    })
+    .await
+    .map_err(|e| Error::Internal(Box::new(e)))?
 }

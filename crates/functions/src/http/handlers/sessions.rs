@@ -24,7 +24,7 @@ use vu_core::domain::{
 };
 use vu_core::error::Error;
 use vu_core::ports::PageKey;
-use vu_core::service::{NewUpload, Uploads};
+use vu_core::service::{Budget, NewUpload, Uploads};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -111,15 +111,16 @@ pub async fn create(
     let r = created.record;
     tracing::Span::current().record("upload_id", tracing::field::display(r.upload_id));
     let (part_size, part_count) = r.plan.map_or((0, 0), |p| (p.part_size(), p.part_count()));
+    let (status, expires_at) = (r.status(), r.expires_at());
     let body = CreateResponse {
         upload_id: wire::UploadId(r.upload_id),
         bucket: r.bucket,
         key: r.key,
-        status: r.status,
+        status,
         part_size,
         part_count,
         part_checksums: r.kind.part_checksums(),
-        expires_at: r.expires_at.map(vu_core::domain::rfc3339),
+        expires_at: expires_at.map(vu_core::domain::rfc3339),
         parts: created
             .parts
             .into_iter()
@@ -234,7 +235,9 @@ pub async fn get_upload(
     caller: Caller,
     PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
 ) -> Result<Response, ApiError> {
-    let r = app.get_settled(caller.id(), upload_id(&id)?).await?;
+    let r = app
+        .get_settled(caller.id(), upload_id(&id)?, Budget::request(app.limits()))
+        .await?;
     Ok(record(&r).into_response())
 }
 
