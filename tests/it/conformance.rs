@@ -21,6 +21,7 @@ use vu_core::domain::{
     Metadata, ObjectKey, ObjectVersion, PartPlan, Pinned, Progress, Saved, Sha256, State, Status,
     UploadId, UploadRecord, Value, Verified, to_item,
 };
+use vu_core::domain::{Fault, Hold};
 use vu_core::memory::MemorySessions;
 use vu_core::ports::{PortError, SessionStore};
 
@@ -138,10 +139,11 @@ fn object(etag: &str, version_id: Option<&str>) -> ObjectVersion {
 
 fn holding(until: i64, pinned: Option<Pinned>, failing: Option<Failing>) -> State {
     State::Completing {
-        lease: Some(Lease {
+        hold: Hold::Leased(Lease {
             until,
             token: LeaseToken::generate(),
         }),
+        fault: None,
         pinned,
         failing,
     }
@@ -281,7 +283,17 @@ fn changes() -> Vec<Change> {
             sized: Some(PartPlan::stored(0, 1).unwrap()),
             expected_sha256: Some(Sha256::of(b"declared at completion")),
         },
-        Change::Release,
+        Change::Release {
+            fault: None,
+            retry_at: None,
+        },
+        Change::Release {
+            fault: Some(Fault {
+                cause: "S3 request failed".into(),
+                attempts: 2,
+            }),
+            retry_at: Some(EPOCH + 90),
+        },
         Change::Reopen {
             expires_at: EPOCH + 86_400,
             unmeasure: false,

@@ -11,6 +11,7 @@ mod companion;
 mod conformance;
 mod contract;
 mod events;
+mod faults;
 mod hostile;
 mod lambda;
 mod limits;

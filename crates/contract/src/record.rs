@@ -112,4 +112,11 @@ pub struct Record {
     pub error: Option<String>,
     pub expires_at: Option<String>,
     pub verified_bytes: u64,
+    /// While `completing`: the upstream fault (S3, KMS, DynamoDB) that stopped the last attempt,
+    /// named without internals. Never a verdict: the service retries with back-off.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// How many attempts in a row failed that way (0 without a fault): what operators alarm on.
+    #[serde(default)]
+    pub attempts: u32,
 }

@@ -37,6 +37,8 @@ impl From<&UploadRecord> for Record {
             error: r.error().map(str::to_owned),
             expires_at: r.expires_at().map(rfc3339),
             verified_bytes: r.verified_bytes(),
+            last_error: r.fault().map(|f| f.cause.clone()),
+            attempts: r.fault().map_or(0, |f| f.attempts),
         }
     }
 }

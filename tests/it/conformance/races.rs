@@ -128,7 +128,14 @@ fn pairs() -> Vec<Race> {
             "verified vs release",
             &held,
             step(Guard::held(&held), verified(Some("v4")), A),
-            step(Guard::held(&held), Change::Release, B),
+            step(
+                Guard::held(&held),
+                Change::Release {
+                    fault: None,
+                    retry_at: None,
+                },
+                B,
+            ),
             true,
         ),
         race(
@@ -141,7 +148,14 @@ fn pairs() -> Vec<Race> {
         race(
             "stale holder's release vs verified",
             &held,
-            step(stale, Change::Release, A),
+            step(
+                stale,
+                Change::Release {
+                    fault: None,
+                    retry_at: None,
+                },
+                A,
+            ),
             step(Guard::held(&held), verified(Some("v4")), B),
             true,
         ),

@@ -155,9 +155,10 @@ where
 {
     let status = e.raw_response().map(|r| r.status().as_u16());
     match (e.code(), status) {
-        (Some("NoSuchUpload" | "NoSuchKey" | "NotFound"), _) | (None, Some(404)) => {
-            PortError::NotFound
-        }
+        // Absence, the only upstream answer that is a verdict: of the key, of the pinned
+        // version, or of the multipart upload.
+        (Some("NoSuchUpload" | "NoSuchKey" | "NoSuchVersion" | "NotFound"), _)
+        | (None, Some(404)) => PortError::NotFound,
         (Some("PreconditionFailed"), _) | (_, Some(412)) => PortError::PreconditionFailed,
         (Some("InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "BadDigest"), _) => {
             PortError::Rejected(e.message().unwrap_or("S3 refused the parts").to_owned())

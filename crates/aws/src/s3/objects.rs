@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
 use super::{S3Objects, port_error, unquote};
 use vu_core::domain::ContentType;
 use vu_core::ports::{ObjectInfo, PortError, PostForm, Upstream};
@@ -56,16 +58,75 @@ pub(super) async fn head(
             // Unversioned buckets answer "null" (or nothing).
             version_id: out.version_id().filter(|v| *v != "null").map(str::to_owned),
         })),
-        // Without `s3:ListBucket`, S3 answers a missing key's HEAD with 403: not there yet.
+        // A 403 is ambiguous: S3 answers a missing key's HEAD with 403 to a caller it will not
+        // tell whether the key exists, and a present object's with 403 when access to it (or to
+        // its KMS key) is denied, or the request's clock is skewed. Only an absence is a verdict,
+        // so the listing (which the functions may do under `uploads/`) decides.
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
-            tracing::warn!(key, "HEAD answered 403; taken as not there yet");
-            Ok(None)
+            match listed(s3, key, version_id).await {
+                Ok(false) => {
+                    tracing::info!(key, "HEAD answered 403 and the listing has no such object");
+                    Ok(None)
+                }
+                Ok(true) => Err(PortError::unavailable(
+                    Upstream::S3,
+                    format!("HEAD refused (403 {}) though the object exists", code(&e)),
+                )),
+                Err(listing) => {
+                    tracing::warn!(key, error = %listing, "the listing after a 403 failed too");
+                    Err(port_error(e))
+                }
+            }
         }
         Err(e) => match port_error(e) {
             PortError::NotFound => Ok(None),
             other => Err(other),
         },
     }
+}
+
+fn code<E: ProvideErrorMetadata>(
+    e: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> String {
+    e.code().unwrap_or("AccessDenied").to_owned()
+}
+
+/// Whether the bucket lists `key` (its current version, or `version_id`) as an object: a delete
+/// marker, or no entry at all, is an absence.
+async fn listed(s3: &S3Objects, key: &str, version_id: Option<&str>) -> Result<bool, PortError> {
+    let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+    // One key's versions; a key with thousands of versions is not one this service made.
+    for _ in 0..10 {
+        let page = s3
+            .client
+            .list_object_versions()
+            .bucket(&s3.bucket)
+            .prefix(key)
+            .set_key_marker(key_marker.take())
+            .set_version_id_marker(version_marker.take())
+            .send()
+            .await
+            .map_err(port_error)?;
+        let found = page.versions().iter().any(|v| {
+            v.key() == Some(key)
+                && match version_id {
+                    Some(id) => v.version_id() == Some(id),
+                    None => v.is_latest() == Some(true),
+                }
+        });
+        if found {
+            return Ok(true);
+        }
+        if page.is_truncated() != Some(true) {
+            return Ok(false);
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
+    Err(PortError::unavailable(
+        Upstream::S3,
+        "too many versions under the key to tell whether it exists",
+    ))
 }
 
 pub(super) async fn delete(

@@ -9,9 +9,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{
-    ContentType, FailedVerdict, Failing, Filename, Kind, Lease, LeaseToken, Metadata, ObjectKey,
-    ObjectVersion, PartPlan, Pinned, Progress, Sha256, State, Status, UploadId, UploadRecord,
-    Verified,
+    ContentType, FailedVerdict, Failing, Fault, Filename, Hold, Kind, Lease, LeaseToken, Metadata,
+    ObjectKey, ObjectVersion, PartPlan, Pinned, Progress, Sha256, State, Status, UploadId,
+    UploadRecord, Verified,
 };
 
 /// One session as stored: attribute name → value.
@@ -114,6 +114,8 @@ pub mod attr {
     pub const EXPIRES_AT: &str = "expires_at";
     pub const IN_FLIGHT: &str = "in_flight";
     pub const HASH_STATE: &str = "hash_state";
+    pub const LAST_ERROR: &str = "last_error";
+    pub const ATTEMPTS: &str = "attempts";
 }
 
 /// `in_flight` of a final record whose verdict is not yet announced: the sparse index that lists
@@ -210,6 +212,8 @@ pub fn to_item(r: &UploadRecord) -> Item {
             attr::HASH_STATE,
             r.saved_progress().map(|p| hash_state(&p.state)),
         ),
+        (attr::LAST_ERROR, r.fault().map(|f| text(&f.cause))),
+        (attr::ATTEMPTS, r.fault().map(|f| number(f.attempts))),
     ];
     required
         .into_iter()
@@ -332,7 +336,14 @@ impl Reader<'_> {
                     .ok_or_else(|| malformed(attr::EXPIRES_AT))?,
             },
             Status::Completing => State::Completing {
-                lease: self.lease()?,
+                hold: self.hold()?,
+                fault: self
+                    .owned(attr::LAST_ERROR)
+                    .map(|cause| {
+                        let attempts = self.num(attr::ATTEMPTS)?.unwrap_or(1);
+                        Ok(Fault { cause, attempts })
+                    })
+                    .transpose()?,
                 pinned: self.pinned()?,
                 failing: self
                     .owned(attr::ERROR)
@@ -364,16 +375,19 @@ impl Reader<'_> {
         })
     }
 
-    fn lease(&self) -> Result<Option<Lease>, Malformed> {
-        let Some(token) = self.text(attr::LEASE_TOKEN) else {
-            return Ok(None);
-        };
-        Ok(Some(Lease {
-            token: LeaseToken::parse(token).map_err(|_| malformed(attr::LEASE_TOKEN))?,
-            until: self
-                .num(attr::LEASE_UNTIL)?
-                .ok_or_else(|| malformed(attr::LEASE_UNTIL))?,
-        }))
+    /// A token with its `lease_until` is a lease; no token, a release (`lease_until` 0, or
+    /// missing in items from before it was always written) or a back-off (until then).
+    fn hold(&self) -> Result<Hold, Malformed> {
+        let until = self.num(attr::LEASE_UNTIL)?;
+        Ok(match (self.text(attr::LEASE_TOKEN), until) {
+            (Some(token), Some(until)) => Hold::Leased(Lease {
+                token: LeaseToken::parse(token).map_err(|_| malformed(attr::LEASE_TOKEN))?,
+                until,
+            }),
+            (Some(_), None) => return Err(malformed(attr::LEASE_UNTIL)),
+            (None, Some(until)) if until > 0 => Hold::BackingOff { until },
+            (None, _) => Hold::Released,
+        })
     }
 
     fn object(&self) -> Result<Option<ObjectVersion>, Malformed> {

@@ -16,8 +16,8 @@ pub use item::{
 };
 pub use parts::{ClaimedPart, ListedPart, PartsError, check_parts, measure, multipart_etag};
 pub use record::{
-    FailedVerdict, Failing, Kind, Lease, ObjectVersion, Pinned, Progress, State, UploadRecord,
-    Verified, rfc3339, timestamp, timestamp_now,
+    FailedVerdict, Failing, Fault, Hold, Kind, Lease, ObjectVersion, Pinned, Progress, State,
+    UploadRecord, Verified, rfc3339, timestamp, timestamp_now,
 };
 pub use transition::{Change, Guard, Saved};
 pub use values::{AllowedContentTypes, ContentType, Filename, Metadata};

@@ -81,10 +81,11 @@ pub enum State {
     Pending {
         expires_at: i64,
     },
-    /// A caller holds the completion, or held it (`lease: None`: released after an upstream
-    /// fault, so the next caller resumes at once).
+    /// A caller holds the completion, or held it and let go (`hold`).
     Completing {
-        lease: Option<Lease>,
+        hold: Hold,
+        /// The upstream fault that stopped the last attempt, when one did: never a verdict.
+        fault: Option<Fault>,
         /// The version a verification pinned, and how far it got.
         pinned: Option<Pinned>,
         /// A `failed` verdict decided but not yet carried out (the object is being deleted):
@@ -100,6 +101,27 @@ pub enum State {
     Aborted {
         announced: bool,
     },
+}
+
+/// Who may take a `completing` session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Its holder, until the lease runs out.
+    Leased(Lease),
+    /// Nobody: the next caller takes it at once.
+    Released,
+    /// Nobody, after an upstream fault: the sweep (or any caller) takes it once `until` (epoch
+    /// seconds) has passed, so a failing upstream is retried with back-off, not hammered.
+    BackingOff { until: i64 },
+}
+
+/// An upstream fault (S3, KMS, DynamoDB, the network) that stopped a completion: not a verdict.
+/// The record keeps it for operators and clients: `cause` names the upstream and its status,
+/// never internals; `attempts` counts the attempts that failed this way in a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub cause: String,
+    pub attempts: u32,
 }
 
 /// A completion's lease: its holder, and until when (epoch seconds) nobody else may take it.
@@ -177,7 +199,18 @@ impl UploadRecord {
     /// The holder's lease, while one is held.
     pub fn lease(&self) -> Option<Lease> {
         match &self.state {
-            State::Completing { lease, .. } => *lease,
+            State::Completing {
+                hold: Hold::Leased(lease),
+                ..
+            } => Some(*lease),
+            _ => None,
+        }
+    }
+
+    /// The upstream fault that stopped the last attempt of a session still completing.
+    pub fn fault(&self) -> Option<&Fault> {
+        match &self.state {
+            State::Completing { fault, .. } => fault.as_ref(),
             _ => None,
         }
     }
@@ -186,9 +219,17 @@ impl UploadRecord {
         self.lease().map(|l| l.token)
     }
 
-    /// Epoch seconds until which the completion is held; 0 when nobody holds it.
+    /// Epoch seconds before which nobody may take the completion over: the holder's lease, or
+    /// the back-off after a fault; 0 when anybody may.
     pub fn lease_until(&self) -> i64 {
-        self.lease().map_or(0, |l| l.until)
+        match &self.state {
+            State::Completing { hold, .. } => match hold {
+                Hold::Leased(lease) => lease.until,
+                Hold::BackingOff { until } => *until,
+                Hold::Released => 0,
+            },
+            _ => 0,
+        }
     }
 
     pub fn expires_at(&self) -> Option<i64> {

@@ -4,7 +4,7 @@
 //! them) and the DynamoDB adapter translates both, so the two agree by construction.
 
 use super::item::{self, Cond, Item, Malformed, Value, Write, attr, from_item, to_item};
-use super::{LeaseToken, PartPlan, Progress, Sha256, Status, UploadRecord};
+use super::{Fault, LeaseToken, PartPlan, Progress, Sha256, Status, UploadRecord};
 
 /// Which record state a conditional write requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,12 @@ pub enum Change {
         expected_sha256: Option<Sha256>,
     },
     /// Still `completing`, lease released: after an upstream fault, the next caller resumes.
-    Release,
+    /// Still `completing`, nobody holding it: after an upstream fault (`fault`, kept on the
+    /// record with its attempts counted) nobody takes it before `retry_at` (epoch seconds).
+    Release {
+        fault: Option<Fault>,
+        retry_at: Option<i64>,
+    },
     /// Back to `pending`: S3 still holds the multipart upload and the client can fix its parts.
     /// The session expires again at `expires_at`; a plan measured at the refused completion is
     /// forgotten (`unmeasure`), so the fixed parts are measured afresh.
@@ -121,7 +126,7 @@ pub struct Saved {
 impl Change {
     pub fn status(&self) -> Status {
         match self {
-            Self::Claim { .. } | Self::Release | Self::Failing { .. } => Status::Completing,
+            Self::Claim { .. } | Self::Release { .. } | Self::Failing { .. } => Status::Completing,
             Self::Reopen { .. } | Self::Declare { .. } => Status::Pending,
             Self::HandOver { .. } => Status::Verifying,
             Self::Verified { .. } => Status::Verified,
@@ -142,7 +147,7 @@ impl Change {
     pub fn ends_lease(&self) -> bool {
         matches!(
             self,
-            Self::Release
+            Self::Release { .. }
                 | Self::Reopen { .. }
                 | Self::HandOver { .. }
                 | Self::Verified { .. }
@@ -239,7 +244,16 @@ impl Change {
                 w.set(attr::ERROR, item::text(error));
                 w.put(attr::SHA256, sha256.map(item::digest));
             }
-            Self::Release | Self::HandOver { saved: None } | Self::Aborted => {}
+            Self::Release { fault, retry_at } => {
+                if let Some(at) = retry_at {
+                    w.set(attr::LEASE_UNTIL, item::number(*at));
+                }
+                if let Some(f) = fault {
+                    w.set(attr::LAST_ERROR, item::text(&f.cause));
+                    w.set(attr::ATTEMPTS, item::number(f.attempts));
+                }
+            }
+            Self::HandOver { saved: None } | Self::Aborted => {}
         }
         w.clean(status);
         w.0
@@ -253,7 +267,7 @@ impl Change {
         match self {
             Self::Claim { .. } => matches!(from, S::Pending | S::Completing | S::Verifying),
             Self::Declare { .. } | Self::Aborted => from == S::Pending,
-            Self::Release
+            Self::Release { .. }
             | Self::Reopen { .. }
             | Self::HandOver { .. }
             | Self::Verified { .. }
@@ -317,6 +331,8 @@ impl Writes {
         let keeps: &[&str] = match status {
             S::Pending => &[attr::EXPIRES_AT],
             S::Completing => &[
+                attr::LAST_ERROR,
+                attr::ATTEMPTS,
                 attr::LEASE_TOKEN,
                 attr::ETAG,
                 attr::VERSION_ID,
@@ -335,6 +351,8 @@ impl Writes {
             S::Aborted => &[],
         };
         for a in [
+            attr::LAST_ERROR,
+            attr::ATTEMPTS,
             attr::EXPIRES_AT,
             attr::LEASE_TOKEN,
             attr::ETAG,

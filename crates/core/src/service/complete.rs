@@ -237,7 +237,7 @@ impl Uploads {
             },
             Err(PortError::NotFound) => None,
             Err(e) => {
-                self.release(&record).await;
+                self.release(&record, &e).await;
                 return Err(e.into());
             }
         };

@@ -86,11 +86,12 @@ impl Uploads {
                 return self.fail(record, None, Some(&info), why.into()).await;
             }
             Err(e) => {
-                self.release(&record).await;
-                return Err(match e {
+                let err = match e {
                     VerifyError::Read(p) => p.into(),
                     other => Error::Internal(Box::new(other)),
-                });
+                };
+                self.release(&record, &err).await;
+                return Err(err);
             }
         };
         self.record_verdict(record, digest, info).await
@@ -116,7 +117,7 @@ impl Uploads {
                 return Ok(unverifiable(None, why));
             }
             Err(e) => {
-                self.release(record).await;
+                self.release(record, &e).await;
                 return Err(e.into());
             }
         };
@@ -142,10 +143,9 @@ impl Uploads {
         if let Some(plan) = record.plan {
             return Ok(plan);
         }
-        self.release(record).await;
-        Err(Error::Internal(
-            "a session was claimed without a part plan".into(),
-        ))
+        let bug = Error::Internal("a session was claimed without a part plan".into());
+        self.release(record, &bug).await;
+        Err(bug)
     }
 
     async fn complete_in_s3(
@@ -180,7 +180,7 @@ impl Uploads {
                         Err(Conflict::KeyTaken.into())
                     }
                     Err(e) => {
-                        self.release(record).await;
+                        self.release(record, &e).await;
                         Err(e.into())
                     }
                 }
@@ -192,7 +192,7 @@ impl Uploads {
                 Err(Conflict::PartRejected.into())
             }
             Err(e) => {
-                self.release(record).await;
+                self.release(record, &e).await;
                 Err(e.into())
             }
         }
@@ -352,7 +352,7 @@ impl Uploads {
     /// records it.
     async fn carry_out_failure(&self, record: UploadRecord) -> Result<UploadRecord, Error> {
         if let Err(e) = self.objects.purge(record.key.as_str(), None).await {
-            self.release(&record).await;
+            self.release(&record, &e).await;
             return Err(e.into());
         }
         // The verdict the `Failing` write decided (a record without one is failed as "failed").

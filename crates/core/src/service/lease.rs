@@ -3,7 +3,7 @@
 //! or the record still running, which `complete` waits on).
 
 use super::{Uploads, secs};
-use crate::domain::{Change, Guard, Status, UploadId, UploadRecord, timestamp_now};
+use crate::domain::{Change, Fault, Guard, Status, UploadId, UploadRecord, timestamp_now};
 use crate::error::{Error, chain};
 use crate::ports::PortError;
 
@@ -22,7 +22,7 @@ impl Uploads {
             // Whether or not it landed, the next caller may resume at once (a landed final
             // write makes this release a no-op).
             Err(e) => {
-                self.release(record).await;
+                self.release(record, &e).await;
                 Err(e)
             }
         }
@@ -77,9 +77,33 @@ impl Uploads {
         }
     }
 
-    /// Gives up a completion after an upstream fault, so the next `complete` resumes it at once.
-    pub(super) async fn release(&self, record: &UploadRecord) {
-        self.let_go(record, Change::Release).await;
+    /// Gives up a completion after an upstream fault (`cause`): never a verdict. The fault and
+    /// the attempts it has cost in a row stay on the record; nobody takes the session again
+    /// before its back-off (`backoff`) ends, when the sweep (or any caller) resumes it from the
+    /// step it reached. Operators alarm on the log line below, or on `attempts` in the table.
+    pub(super) async fn release(
+        &self,
+        record: &UploadRecord,
+        cause: &(dyn std::error::Error + Send + Sync + 'static),
+    ) {
+        let attempts = record.fault().map_or(0, |f| f.attempts).saturating_add(1);
+        let retry_at = backoff(attempts).map(|wait| self.clock.now() + secs(wait));
+        let fault = Fault {
+            cause: public_cause(cause),
+            attempts,
+        };
+        tracing::warn!(
+            upload_id = %record.upload_id,
+            attempts,
+            retry_at = retry_at.unwrap_or_default(),
+            error = %chain(cause),
+            "upstream fault: not a verdict; the completion is retried after a back-off"
+        );
+        let release = Change::Release {
+            fault: Some(fault),
+            retry_at,
+        };
+        self.let_go(record, release).await;
     }
 
     /// Back to `pending` when S3 still holds the multipart upload and the client can fix its parts.
@@ -94,6 +118,7 @@ impl Uploads {
     }
 
     async fn let_go(&self, record: &UploadRecord, change: Change) {
+        // Written under the holder's lease: a holder already taken over changes nothing.
         let to = change.status();
         let guard = Guard::held(record);
         if let Err(e) = self
@@ -105,4 +130,31 @@ impl Uploads {
             tracing::warn!(error = %chain(&e), to = to.as_str(), "could not release a completion");
         }
     }
+}
+
+/// How long after its `attempts`-th upstream fault in a row a session waits. The first is
+/// retried at once (a blip: the client's own retry resumes it); from the second on, 30 s
+/// doubling, at most an hour (an upstream down for a day costs a session ~30 attempts, not
+/// thousands, and failing sessions do not crowd the sweep).
+pub(super) fn backoff(attempts: u32) -> Option<std::time::Duration> {
+    let doublings = attempts.checked_sub(2)?.min(7);
+    Some(std::time::Duration::from_secs(
+        (30u64 << doublings).min(3600),
+    ))
+}
+
+/// What a client may read of a fault: which upstream failed, never its internals (those are
+/// logged with the upload id).
+fn public_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(port) = err.downcast_ref::<PortError>() {
+            return match port {
+                PortError::Unavailable { service, .. } => format!("{service} request failed"),
+                other => other.to_string(),
+            };
+        }
+        cur = err.source();
+    }
+    "the service failed".into()
 }

@@ -11,6 +11,7 @@ use crate::domain::{
     ANNOUNCE, ContentType, FailedVerdict, Failing, Filename, Kind, Lease, Metadata, ObjectKey,
     ObjectVersion, Pinned, State, UploadId, Verified,
 };
+use crate::domain::{Fault, Hold};
 
 const NOW: &str = "2030-01-02T03:04:05.678Z";
 
@@ -65,7 +66,7 @@ fn states() -> Vec<UploadRecord> {
         expected_sha256: Some(digest(b"declared")),
         ..pending(Kind::Post, None)
     };
-    let lease = Some(Lease {
+    let lease = Hold::Leased(Lease {
         until: 1_800_000_060,
         token: LeaseToken::generate(),
     });
@@ -73,7 +74,8 @@ fn states() -> Vec<UploadRecord> {
         plan: Some(PartPlan::stored(7, 1 << 20).unwrap()),
         plan_measured: true,
         state: State::Completing {
-            lease,
+            hold: lease,
+            fault: None,
             pinned: None,
             failing: None,
         },
@@ -81,7 +83,8 @@ fn states() -> Vec<UploadRecord> {
     };
     let failing = UploadRecord {
         state: State::Completing {
-            lease,
+            hold: lease,
+            fault: None,
             pinned: Some(Pinned {
                 object: object("\"etag-1\"", Some("v1")),
                 progress: None,
@@ -108,7 +111,8 @@ fn states() -> Vec<UploadRecord> {
     };
     let resumed = UploadRecord {
         state: State::Completing {
-            lease,
+            hold: lease,
+            fault: None,
             pinned,
             failing: None,
         },
@@ -164,7 +168,17 @@ fn changes() -> Vec<Change> {
             sized: Some(PartPlan::stored(0, 1).unwrap()),
             expected_sha256: Some(digest(b"late")),
         },
-        Change::Release,
+        Change::Release {
+            fault: None,
+            retry_at: None,
+        },
+        Change::Release {
+            fault: Some(Fault {
+                cause: "S3 request failed".into(),
+                attempts: 3,
+            }),
+            retry_at: Some(1_800_000_240),
+        },
         Change::Reopen {
             expires_at: 1_900_000_100,
             unmeasure: false,
@@ -243,18 +257,20 @@ fn oracle(change: &Change, record: &UploadRecord, now: &str) -> UploadRecord {
                 r.plan_measured = true;
             }
             r.expected_sha256 = expected_sha256.or(r.expected_sha256);
-            let lease = Some(Lease {
+            let hold = Hold::Leased(Lease {
                 until: lease_until,
                 token,
             });
             State::Completing {
-                lease,
+                hold,
+                fault: record.fault().cloned(),
                 pinned,
                 failing,
             }
         }
-        Change::Release => State::Completing {
-            lease: None,
+        Change::Release { fault, retry_at } => State::Completing {
+            hold: retry_at.map_or(Hold::Released, |until| Hold::BackingOff { until }),
+            fault: fault.or_else(|| record.fault().cloned()),
             pinned,
             failing,
         },
@@ -300,7 +316,11 @@ fn oracle(change: &Change, record: &UploadRecord, now: &str) -> UploadRecord {
             version_id,
             error,
         } => State::Completing {
-            lease: record.lease(),
+            hold: match &record.state {
+                State::Completing { hold, .. } => *hold,
+                _ => Hold::Released,
+            },
+            fault: record.fault().cloned(),
             pinned: match etag {
                 Some(etag) => Some(Pinned {
                     object: object(&etag, version_id.as_deref()),

@@ -36,10 +36,11 @@ async fn a_dead_holders_completion_is_taken_over_exactly_once() {
         let id = r.upload_id;
         let mut dead = fx.peek(id);
         dead.state = State::Completing {
-            lease: Some(Lease {
+            hold: Hold::Leased(Lease {
                 until: fx.clock.now() + LEASE.as_secs() as i64,
                 token: LeaseToken::generate(),
             }),
+            fault: None,
             pinned: None,
             failing: None,
         };

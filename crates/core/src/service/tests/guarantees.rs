@@ -53,7 +53,7 @@ async fn a_holder_that_was_taken_over_cannot_write_or_delete() {
     // A's release or hand-over is refused too.
     let lost = fx
         .sessions
-        .transition(r.upload_id, Guard::held(&a), Change::Release, "now")
+        .transition(r.upload_id, Guard::held(&a), RELEASE, "now")
         .await;
     assert!(
         matches!(lost, Err(PortError::PreconditionFailed)),

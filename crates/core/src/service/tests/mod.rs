@@ -9,14 +9,19 @@ use std::time::{Duration, Instant};
 
 use super::{Budget, Clock, EventOutcome, NewUpload, UnsizedUpload, Uploads};
 use crate::domain::{
-    ContentType, Filename, Kind, Lease, LeaseToken, ListedPart, Metadata, PartNumber, PartsError,
-    Pinned, Sha256, State, Status, UploadId, UploadRecord,
+    ContentType, Filename, Hold, Kind, Lease, LeaseToken, ListedPart, Metadata, PartNumber,
+    PartsError, Pinned, Sha256, State, Status, UploadId, UploadRecord,
 };
 use crate::error::{Action, Conflict, Error};
 use crate::memory::{Call, MemoryAnnouncer, MemoryObjects, MemorySessions};
 use crate::ports::{ObjectStore, PortError, Upstream};
 use crate::settings::{Limits, VerifyConfig};
 
+/// A plain release (no fault), as a holder that lets go writes it.
+const RELEASE: crate::domain::Change = crate::domain::Change::Release {
+    fault: None,
+    retry_at: None,
+};
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 const OWNER: &str = "alice";
