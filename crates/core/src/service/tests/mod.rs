@@ -235,6 +235,7 @@ mod completion;
 mod faults;
 mod guarantees;
 mod limits;
+mod review;
 mod recovery;
 mod sessions;
 mod verdicts;
