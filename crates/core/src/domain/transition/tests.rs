@@ -575,7 +575,10 @@ fn every_state() -> Vec<UploadRecord> {
     states.push(State::Pending { expires_at: 7 });
     let mut records = Vec::new();
     for (kind, plan) in [
-        (multipart(), Some(PartPlan::stored(12 << 20, 5 << 20).unwrap())),
+        (
+            multipart(),
+            Some(PartPlan::stored(12 << 20, 5 << 20).unwrap()),
+        ),
         (Kind::Post, None),
         (Kind::Post, Some(PartPlan::stored(9, 1 << 20).unwrap())),
     ] {
@@ -748,7 +751,10 @@ fn review_a_lease_stored_without_a_token_still_runs_until_it_runs_out() {
         lease_expired_by: Some(now),
         holder: None,
     };
-    assert!(!expired_by_now.holds_on(&item), "the store refuses a take-over");
+    assert!(
+        !expired_by_now.holds_on(&item),
+        "the store refuses a take-over"
+    );
     assert!(
         read.lease_until() >= now,
         "the record says the lease ran out ({}), the item that it runs until {until}",

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::domain::{Change, Failing, Guard};
-use crate::ports::{Page, PageKey, SessionStore};
 use crate::ports::{OwnerLimit, OwnerLimits, Reservation};
+use crate::ports::{Page, PageKey, SessionStore};
 
 /// Which write lands and how it is then answered.
 type Landing = (fn(&Change) -> bool, fn() -> PortError);
@@ -202,10 +202,22 @@ async fn review_a_claim_whose_answer_was_lost_does_not_hold_the_session_for_the_
     table.next(is_claim, lost_answer);
 
     let first = uploads
-        .complete(OWNER, r.upload_id, None, None, Budget::request(uploads.limits()))
+        .complete(
+            OWNER,
+            r.upload_id,
+            None,
+            None,
+            Budget::request(uploads.limits()),
+        )
         .await;
     let retry = uploads
-        .complete(OWNER, r.upload_id, None, None, Budget::request(uploads.limits()))
+        .complete(
+            OWNER,
+            r.upload_id,
+            None,
+            None,
+            Budget::request(uploads.limits()),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -226,15 +238,29 @@ async fn review_a_claim_whose_answer_was_lost_does_not_hold_the_session_for_the_
 async fn review_a_failing_whose_answer_was_lost_is_carried_out_without_waiting_out_the_lease() {
     let fx = Fx::new(limits());
     let data = bytes(5 * MIB + 100, 94);
-    let r = fx.uploaded(&data, Some(Sha256::of(b"something else"))).await;
+    let r = fx
+        .uploaded(&data, Some(Sha256::of(b"something else")))
+        .await;
     let (uploads, table) = over_landing(&fx, impatient_limits());
     table.next(is_failing, lost_answer);
 
     let first = uploads
-        .complete(OWNER, r.upload_id, None, None, Budget::request(uploads.limits()))
+        .complete(
+            OWNER,
+            r.upload_id,
+            None,
+            None,
+            Budget::request(uploads.limits()),
+        )
         .await;
     let retry = uploads
-        .complete(OWNER, r.upload_id, None, None, Budget::request(uploads.limits()))
+        .complete(
+            OWNER,
+            r.upload_id,
+            None,
+            None,
+            Budget::request(uploads.limits()),
+        )
         .await;
     let stored = fx.peek(r.upload_id);
     assert!(
