@@ -150,10 +150,10 @@ impl Change {
         )
     }
 
-    /// Every attribute the write sets or removes, each once: the one definition of the
-    /// transition, which the in-memory store applies to its item and the DynamoDB adapter
-    /// translates into one `UpdateItem`.
-    pub fn writes(&self, now: &str) -> Vec<Write> {
+    /// Every attribute the write sets or removes, each once, from a record in status `from`
+    /// (the guard's): the one definition of the transition, which the in-memory store applies
+    /// to its item and the DynamoDB adapter translates into one `UpdateItem`.
+    pub fn writes(&self, from: Status, now: &str) -> Vec<Write> {
         let mut w = Writes::default();
         let status = self.status();
         w.set(attr::STATUS, item::status(status));
@@ -241,7 +241,7 @@ impl Change {
             }
             Self::Release | Self::HandOver { saved: None } | Self::Aborted => {}
         }
-        w.clean(status);
+        w.clean(from, status);
         w.0
     }
 
@@ -265,7 +265,7 @@ impl Change {
     /// The record as the write leaves it: `writes` applied to the record's item, read back.
     pub fn apply(&self, record: &UploadRecord, now: &str) -> Result<UploadRecord, Malformed> {
         let mut item = to_item(record);
-        for write in self.writes(now) {
+        for write in self.writes(record.status(), now) {
             write.apply(&mut item);
         }
         from_item(&item)
@@ -309,31 +309,13 @@ impl Writes {
         self.0.iter().any(|w| w.attr() == attr)
     }
 
-    /// Removes what the new state does not have (and zeroes the numbers every item has), so the
-    /// item is exactly what `to_item` makes of the record it now describes: nothing a previous
-    /// state left behind is read back as part of another.
-    fn clean(&mut self, status: Status) {
-        use Status as S;
-        let keeps: &[&str] = match status {
-            S::Pending => &[attr::EXPIRES_AT],
-            S::Completing => &[
-                attr::LEASE_TOKEN,
-                attr::ETAG,
-                attr::VERSION_ID,
-                attr::HASH_STATE,
-                attr::ERROR,
-                attr::SHA256,
-            ],
-            S::Verifying => &[attr::ETAG, attr::VERSION_ID, attr::HASH_STATE],
-            S::Verified => &[
-                attr::SHA256,
-                attr::ETAG,
-                attr::VERSION_ID,
-                attr::VERIFIED_AT,
-            ],
-            S::Failed => &[attr::ERROR, attr::SHA256, attr::ETAG, attr::VERSION_ID],
-            S::Aborted => &[],
-        };
+    /// Removes what the new state does not have, and what the old one did not have either (an
+    /// item written before transitions cleaned up may hold attributes its state never reads,
+    /// which must not come back as part of the next state: a stray `error` on a `verifying`
+    /// item as a decided failure once claimed), and zeroes the numbers every item has; so the
+    /// item is exactly what `to_item` makes of the record it now describes.
+    fn clean(&mut self, from: Status, to: Status) {
+        let (was, is) = (has(from), has(to));
         for a in [
             attr::EXPIRES_AT,
             attr::LEASE_TOKEN,
@@ -344,15 +326,16 @@ impl Writes {
             attr::SHA256,
             attr::VERIFIED_AT,
         ] {
-            if !keeps.contains(&a) && !self.written(a) {
+            let kept = was.contains(&a) && is.contains(&a);
+            if !kept && !self.written(a) {
                 self.remove(a);
             }
         }
-        if status != S::Completing && !self.written(attr::LEASE_UNTIL) {
+        if to != Status::Completing && !self.written(attr::LEASE_UNTIL) {
             self.set(attr::LEASE_UNTIL, item::number(0));
         }
         // Progress is kept while a verification may continue; a verdict sets its own count.
-        if matches!(status, S::Pending | S::Failed | S::Aborted) {
+        if matches!(to, Status::Pending | Status::Failed | Status::Aborted) {
             self.set(attr::VERIFIED_BYTES, item::number(0));
         }
     }
@@ -360,6 +343,31 @@ impl Writes {
     fn object(&mut self, etag: &str, version_id: Option<&str>) {
         self.set(attr::ETAG, item::text(etag));
         self.put(attr::VERSION_ID, version_id.map(item::text));
+    }
+}
+
+/// The optional attributes a state has (what `from_item` reads for it).
+fn has(status: Status) -> &'static [&'static str] {
+    use Status as S;
+    match status {
+        S::Pending => &[attr::EXPIRES_AT],
+        S::Completing => &[
+            attr::LEASE_TOKEN,
+            attr::ETAG,
+            attr::VERSION_ID,
+            attr::HASH_STATE,
+            attr::ERROR,
+            attr::SHA256,
+        ],
+        S::Verifying => &[attr::ETAG, attr::VERSION_ID, attr::HASH_STATE],
+        S::Verified => &[
+            attr::SHA256,
+            attr::ETAG,
+            attr::VERSION_ID,
+            attr::VERIFIED_AT,
+        ],
+        S::Failed => &[attr::ERROR, attr::SHA256, attr::ETAG, attr::VERSION_ID],
+        S::Aborted => &[],
     }
 }
 

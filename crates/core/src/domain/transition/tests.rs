@@ -350,7 +350,7 @@ fn every_change_writes_an_item_that_reads_back_as_itself() {
             if !change.applies_from(record.status()) {
                 continue;
             }
-            let writes = change.writes(NOW);
+            let writes = change.writes(record.status(), NOW);
             let attrs: BTreeSet<_> = writes.iter().map(Write::attr).collect();
             assert_eq!(
                 attrs.len(),
@@ -628,7 +628,7 @@ fn review_every_allowed_change_from_every_state_leaves_a_readable_exact_item() {
                 continue;
             }
             let mut item = stored.clone();
-            for w in change.writes(NOW) {
+            for w in change.writes(record.status(), NOW) {
                 w.apply(&mut item);
             }
             let read = from_item(&item)
@@ -665,7 +665,7 @@ fn review_random_walks_of_allowed_changes_keep_items_readable() {
                 break;
             }
             let change = allowed[next(allowed.len())];
-            for w in change.writes(NOW) {
+            for w in change.writes(status, NOW) {
                 w.apply(&mut item);
             }
             let read = from_item(&item).unwrap_or_else(|e| panic!("{e}: {change:?}"));
@@ -711,7 +711,7 @@ fn review_a_claim_never_resurrects_what_its_source_state_does_not_read() {
             sized: None,
             expected_sha256: None,
         };
-        for w in claim.writes(NOW) {
+        for w in claim.writes(record.status(), NOW) {
             w.apply(&mut item);
         }
         let claimed = from_item(&item).unwrap();
