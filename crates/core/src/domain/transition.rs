@@ -245,6 +245,31 @@ impl Change {
         w.0
     }
 
+    /// What the stored item must hold besides the guard, whatever the caller: a decided
+    /// failure (`error` on a `completing` item) is only carried out (`Failed`) or kept (`Claim`,
+    /// `Release`), never dropped by a hand-over or a reopening, overturned by `Verified`, or
+    /// decided again (a second `Failing` would keep the first one's digest under its error).
+    pub fn requires(&self) -> Vec<Cond> {
+        match self {
+            Self::HandOver { .. }
+            | Self::Reopen { .. }
+            | Self::Verified { .. }
+            | Self::Failing { .. } => vec![Cond::Absent(attr::ERROR)],
+            Self::Claim { .. }
+            | Self::Release
+            | Self::Declare { .. }
+            | Self::Failed { .. }
+            | Self::Aborted => Vec::new(),
+        }
+    }
+
+    /// The whole condition of this change under `guard`: the guard's and `requires`.
+    pub fn condition(&self, guard: &Guard) -> Vec<Cond> {
+        let mut clauses = guard.condition();
+        clauses.extend(self.requires());
+        clauses
+    }
+
     /// The statuses this change can be written from. Any other guard is refused by every store
     /// (a bug in the caller, never a write): so no write can make a record its state cannot
     /// describe (a `pending` one without its TTL, say).

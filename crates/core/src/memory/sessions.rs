@@ -110,7 +110,7 @@ impl SessionStore for MemorySessions {
         // DynamoDB's condition on a missing item fails as a condition, not as "not found".
         let record = records.get_mut(&id).ok_or(PortError::PreconditionFailed)?;
         let mut item = to_item(record);
-        if !guard.holds_on(&item) {
+        if !change.condition(&guard).iter().all(|c| c.holds(&item)) {
             return Err(PortError::PreconditionFailed);
         }
         for write in change.writes(guard.status, now) {
