@@ -106,6 +106,10 @@ pub(super) fn update(writes: &[Write], condition: &[Cond]) -> Update {
         let (attr, op, v) = match c {
             Cond::Eq(attr, v) => (attr, "=", v),
             Cond::Lt(attr, v) => (attr, "<", v),
+            Cond::Absent(attr) => {
+                clauses.push(format!("attribute_not_exists({})", u.name(attr)));
+                continue;
+            }
         };
         clauses.push(format!("{} {op} {placeholder}", u.name(attr)));
         u.values.insert(placeholder, attribute(v));
@@ -163,14 +167,18 @@ mod tests {
         let condition = [
             Cond::Eq(attr::STATUS, Value::S("completing".into())),
             Cond::Lt(attr::LEASE_UNTIL, Value::N(10)),
+            Cond::Absent(attr::ERROR),
         ];
         let u = update(&writes, &condition);
         assert_eq!(
             u.expression,
             "SET #status = :status, #lease_until = :lease_until REMOVE #lease_token"
         );
-        assert_eq!(u.condition, "#status = :if0 AND #lease_until < :if1");
-        assert_eq!(u.names.len(), 3);
+        assert_eq!(
+            u.condition,
+            "#status = :if0 AND #lease_until < :if1 AND attribute_not_exists(#error)"
+        );
+        assert_eq!(u.names.len(), 4);
         assert_eq!(u.values.len(), 4);
         assert_eq!(u.values[":if1"], n(10));
     }

@@ -147,7 +147,7 @@ impl SessionStore for DynamoSessions {
         if !change.applies_from(guard.status) {
             return Err(PortError::PreconditionFailed);
         }
-        let update = item::update(&change.writes(now), &guard.condition());
+        let update = item::update(&change.writes(guard.status, now), &change.condition(&guard));
         let out = self
             .client
             .update_item()

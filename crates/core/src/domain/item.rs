@@ -58,11 +58,13 @@ impl Write {
 }
 
 /// One clause of a write's condition, as DynamoDB evaluates it: a missing attribute, or one of
-/// another type, satisfies no clause.
+/// another type, satisfies no clause but `Absent`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cond {
     Eq(&'static str, Value),
     Lt(&'static str, Value),
+    /// The attribute is missing (`attribute_not_exists`).
+    Absent(&'static str),
 }
 
 impl Cond {
@@ -73,6 +75,7 @@ impl Cond {
             Self::Lt(attr, v) => item.get(*attr).is_some_and(|have| {
                 std::mem::discriminant(have) == std::mem::discriminant(v) && have < v
             }),
+            Self::Absent(attr) => !item.contains_key(*attr),
         }
     }
 }

@@ -155,10 +155,10 @@ impl Change {
         )
     }
 
-    /// Every attribute the write sets or removes, each once: the one definition of the
-    /// transition, which the in-memory store applies to its item and the DynamoDB adapter
-    /// translates into one `UpdateItem`.
-    pub fn writes(&self, now: &str) -> Vec<Write> {
+    /// Every attribute the write sets or removes, each once, from a record in status `from`
+    /// (the guard's): the one definition of the transition, which the in-memory store applies
+    /// to its item and the DynamoDB adapter translates into one `UpdateItem`.
+    pub fn writes(&self, from: Status, now: &str) -> Vec<Write> {
         let mut w = Writes::default();
         let status = self.status();
         w.set(attr::STATUS, item::status(status));
@@ -255,8 +255,33 @@ impl Change {
             }
             Self::HandOver { saved: None } | Self::Aborted => {}
         }
-        w.clean(status);
+        w.clean(from, status);
         w.0
+    }
+
+    /// What the stored item must hold besides the guard, whatever the caller: a decided
+    /// failure (`error` on a `completing` item) is only carried out (`Failed`) or kept (`Claim`,
+    /// `Release`), never dropped by a hand-over or a reopening, overturned by `Verified`, or
+    /// decided again (a second `Failing` would keep the first one's digest under its error).
+    pub fn requires(&self) -> Vec<Cond> {
+        match self {
+            Self::HandOver { .. }
+            | Self::Reopen { .. }
+            | Self::Verified { .. }
+            | Self::Failing { .. } => vec![Cond::Absent(attr::ERROR)],
+            Self::Claim { .. }
+            | Self::Release { .. }
+            | Self::Declare { .. }
+            | Self::Failed { .. }
+            | Self::Aborted => Vec::new(),
+        }
+    }
+
+    /// The whole condition of this change under `guard`: the guard's and `requires`.
+    pub fn condition(&self, guard: &Guard) -> Vec<Cond> {
+        let mut clauses = guard.condition();
+        clauses.extend(self.requires());
+        clauses
     }
 
     /// The statuses this change can be written from. Any other guard is refused by every store
@@ -279,7 +304,7 @@ impl Change {
     /// The record as the write leaves it: `writes` applied to the record's item, read back.
     pub fn apply(&self, record: &UploadRecord, now: &str) -> Result<UploadRecord, Malformed> {
         let mut item = to_item(record);
-        for write in self.writes(now) {
+        for write in self.writes(record.status(), now) {
             write.apply(&mut item);
         }
         from_item(&item)
@@ -323,33 +348,13 @@ impl Writes {
         self.0.iter().any(|w| w.attr() == attr)
     }
 
-    /// Removes what the new state does not have (and zeroes the numbers every item has), so the
-    /// item is exactly what `to_item` makes of the record it now describes: nothing a previous
-    /// state left behind is read back as part of another.
-    fn clean(&mut self, status: Status) {
-        use Status as S;
-        let keeps: &[&str] = match status {
-            S::Pending => &[attr::EXPIRES_AT],
-            S::Completing => &[
-                attr::LAST_ERROR,
-                attr::ATTEMPTS,
-                attr::LEASE_TOKEN,
-                attr::ETAG,
-                attr::VERSION_ID,
-                attr::HASH_STATE,
-                attr::ERROR,
-                attr::SHA256,
-            ],
-            S::Verifying => &[attr::ETAG, attr::VERSION_ID, attr::HASH_STATE],
-            S::Verified => &[
-                attr::SHA256,
-                attr::ETAG,
-                attr::VERSION_ID,
-                attr::VERIFIED_AT,
-            ],
-            S::Failed => &[attr::ERROR, attr::SHA256, attr::ETAG, attr::VERSION_ID],
-            S::Aborted => &[],
-        };
+    /// Removes what the new state does not have, and what the old one did not have either (an
+    /// item written before transitions cleaned up may hold attributes its state never reads,
+    /// which must not come back as part of the next state: a stray `error` on a `verifying`
+    /// item as a decided failure once claimed), and zeroes the numbers every item has; so the
+    /// item is exactly what `to_item` makes of the record it now describes.
+    fn clean(&mut self, from: Status, to: Status) {
+        let (was, is) = (has(from), has(to));
         for a in [
             attr::LAST_ERROR,
             attr::ATTEMPTS,
@@ -362,15 +367,16 @@ impl Writes {
             attr::SHA256,
             attr::VERIFIED_AT,
         ] {
-            if !keeps.contains(&a) && !self.written(a) {
+            let kept = was.contains(&a) && is.contains(&a);
+            if !kept && !self.written(a) {
                 self.remove(a);
             }
         }
-        if status != S::Completing && !self.written(attr::LEASE_UNTIL) {
+        if to != Status::Completing && !self.written(attr::LEASE_UNTIL) {
             self.set(attr::LEASE_UNTIL, item::number(0));
         }
         // Progress is kept while a verification may continue; a verdict sets its own count.
-        if matches!(status, S::Pending | S::Failed | S::Aborted) {
+        if matches!(to, Status::Pending | Status::Failed | Status::Aborted) {
             self.set(attr::VERIFIED_BYTES, item::number(0));
         }
     }
@@ -378,6 +384,33 @@ impl Writes {
     fn object(&mut self, etag: &str, version_id: Option<&str>) {
         self.set(attr::ETAG, item::text(etag));
         self.put(attr::VERSION_ID, version_id.map(item::text));
+    }
+}
+
+/// The optional attributes a state has (what `from_item` reads for it).
+fn has(status: Status) -> &'static [&'static str] {
+    use Status as S;
+    match status {
+        S::Pending => &[attr::EXPIRES_AT],
+        S::Completing => &[
+            attr::LAST_ERROR,
+            attr::ATTEMPTS,
+            attr::LEASE_TOKEN,
+            attr::ETAG,
+            attr::VERSION_ID,
+            attr::HASH_STATE,
+            attr::ERROR,
+            attr::SHA256,
+        ],
+        S::Verifying => &[attr::ETAG, attr::VERSION_ID, attr::HASH_STATE],
+        S::Verified => &[
+            attr::SHA256,
+            attr::ETAG,
+            attr::VERSION_ID,
+            attr::VERIFIED_AT,
+        ],
+        S::Failed => &[attr::ERROR, attr::SHA256, attr::ETAG, attr::VERSION_ID],
+        S::Aborted => &[],
     }
 }
 

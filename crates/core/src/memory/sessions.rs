@@ -110,10 +110,10 @@ impl SessionStore for MemorySessions {
         // DynamoDB's condition on a missing item fails as a condition, not as "not found".
         let record = records.get_mut(&id).ok_or(PortError::PreconditionFailed)?;
         let mut item = to_item(record);
-        if !guard.holds_on(&item) {
+        if !change.condition(&guard).iter().all(|c| c.holds(&item)) {
             return Err(PortError::PreconditionFailed);
         }
-        for write in change.writes(now) {
+        for write in change.writes(guard.status, now) {
             write.apply(&mut item);
         }
         // What DynamoDB would return (ALL_NEW) and what its adapter would then fail to read.

@@ -217,6 +217,11 @@ impl Uploads {
         let Some(record) = self.claim(record.upload_id, guard, None, None).await? else {
             return Ok(None);
         };
+        // A failure the dead holder decided is carried out, whatever S3 still holds: never
+        // dropped by reopening the session.
+        if record.error().is_some() {
+            return Ok(Some(self.finish(record, None, budget).await));
+        }
         // The multipart upload may still be open (the holder died before completing it) or
         // already completed into the object; a posted object has no multipart upload.
         let listed = match &record.kind {

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::lease::{Held, lost};
 use super::{Budget, Uploads};
 use crate::domain::{
     Change, Kind, ListedPart, ObjectKey, PartPlan, Saved, Sha256, Status, UploadRecord,
@@ -265,9 +266,10 @@ impl Uploads {
             verified_at: now.clone(),
             bytes: info.size,
         };
-        let Some(verified) = self.try_write_held(&record, verified, &now).await? else {
+        let verified = match self.try_write_held(&record, verified, &now).await? {
+            Held::Written(verified) => verified,
             // Taken over: what stays under the key is the new holder's to decide.
-            return self.lost(record.upload_id).await;
+            Held::Lost(current) => return lost(current),
         };
         // Whatever else arrived under the key meanwhile (a form posted again, say) goes: only
         // the verified version stays (later arrivals go when S3 reports them).
@@ -342,9 +344,9 @@ impl Uploads {
             .try_write_held(&record, failing, &timestamp_now())
             .await?
         {
-            Some(decided) => self.carry_out_failure(decided).await,
+            Held::Written(decided) => self.carry_out_failure(decided).await,
             // Taken over: the verdict is the new holder's to decide; nothing is deleted.
-            None => self.lost(record.upload_id).await,
+            Held::Lost(current) => lost(current),
         }
     }
 

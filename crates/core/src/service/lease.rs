@@ -7,6 +7,14 @@ use crate::domain::{Change, Fault, Guard, Status, UploadId, UploadRecord, timest
 use crate::error::{Error, chain};
 use crate::ports::PortError;
 
+/// What a write under the caller's lease came to.
+pub(super) enum Held {
+    Written(UploadRecord),
+    /// Another caller took the completion over: the record as it was read right after (`None`:
+    /// gone), for `lost` to answer from.
+    Lost(Option<UploadRecord>),
+}
+
 impl Uploads {
     /// A write under this caller's lease; lost (another caller took the completion over), the
     /// answer that caller's work gives.
@@ -17,8 +25,8 @@ impl Uploads {
         now: &str,
     ) -> Result<UploadRecord, Error> {
         match self.try_write_held(record, change, now).await {
-            Ok(Some(written)) => Ok(written),
-            Ok(None) => self.lost(record.upload_id).await,
+            Ok(Held::Written(written)) => Ok(written),
+            Ok(Held::Lost(current)) => lost(current),
             // Whether or not it landed, the next caller may resume at once (a landed final
             // write makes this release a no-op).
             Err(e) => {
@@ -28,45 +36,50 @@ impl Uploads {
         }
     }
 
-    /// A write under this caller's lease; `None` when the lease is no longer this caller's.
+    /// A write under this caller's lease; `Lost` when the lease is no longer this caller's.
+    /// Refused or failed, the write may still have landed (the SDK retries an `UpdateItem` whose
+    /// answer was lost, and the retry is refused by the condition the first attempt changed): a
+    /// record that is exactly what this write made is this caller's, never a take-over.
     pub(super) async fn try_write_held(
         &self,
         record: &UploadRecord,
         change: Change,
         now: &str,
-    ) -> Result<Option<UploadRecord>, Error> {
+    ) -> Result<Held, Error> {
         let guard = Guard::held(record);
-        match self
+        let failed = match self
             .sessions
-            .transition(record.upload_id, guard, change, now)
+            .transition(record.upload_id, guard, change.clone(), now)
             .await
         {
-            Ok(mut written) => {
-                if written.status().is_final() {
-                    self.settled(&mut written).await;
-                }
-                Ok(Some(written))
+            Ok(written) => return Ok(Held::Written(self.after_write(written).await)),
+            Err(e) => e,
+        };
+        let current = match self.sessions.get(record.upload_id).await {
+            Ok(current) => current,
+            Err(read) if matches!(failed, PortError::PreconditionFailed) => {
+                return Err(read.into());
             }
-            Err(PortError::PreconditionFailed) => {
+            Err(_) => return Err(failed.into()),
+        };
+        match current {
+            Some(current) if written_by(record, &change, now, &current) => {
+                tracing::warn!("a write answered with an error had landed");
+                Ok(Held::Written(self.after_write(current).await))
+            }
+            current if matches!(failed, PortError::PreconditionFailed) => {
                 tracing::warn!("lost the completion's lease to another caller");
-                Ok(None)
+                Ok(Held::Lost(current))
             }
-            Err(e) => Err(e.into()),
+            _ => Err(failed.into()),
         }
     }
 
-    /// The answer for a completion taken over: the record as the new holder has left it so far.
-    /// Final, its verdict (`failed` as the error it is); still running (`completing` under the new
-    /// holder, `verifying`) or back to `pending`, the record itself, for the caller to wait on
-    /// (`complete` settles it within its budget, then answers 202) or to acknowledge (the
-    /// verifier). Never a conflict: a holder that outlived its lease lost a race the client did
-    /// not start, and retrying `complete` after a timeout is the normal case.
-    pub(super) async fn lost(&self, id: UploadId) -> Result<UploadRecord, Error> {
-        match self.sessions.get(id).await? {
-            Some(r) if r.status() == Status::Failed => Err(Error::VerificationFailed(Box::new(r))),
-            Some(r) => Ok(r),
-            None => Err(Error::NotFound),
+    async fn after_write(&self, mut written: UploadRecord) -> UploadRecord {
+        if written.status().is_final() {
+            self.settled(&mut written).await;
         }
+        written
     }
 
     /// A session that is final (or never got going) gives its owner's reservation back; if
@@ -157,4 +170,31 @@ fn public_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = err.source();
     }
     "the service failed".into()
+}
+
+/// Whether `current` is exactly what `change` under the lease of `record` made of it (announced
+/// or not): nobody else writes under that lease, and `now` with the token or digest the change
+/// carries make the result this write's alone.
+fn written_by(record: &UploadRecord, change: &Change, now: &str, current: &UploadRecord) -> bool {
+    let Ok(mut expected) = change.apply(record, now) else {
+        return false;
+    };
+    let mut current = current.clone();
+    expected.mark_announced();
+    current.mark_announced();
+    current == expected
+}
+
+/// The answer for a completion taken over: the record as the new holder has left it so far.
+/// Final, its verdict (`failed` as the error it is); still running (`completing` under the new
+/// holder, `verifying`) or back to `pending`, the record itself, for the caller to wait on
+/// (`complete` settles it within its budget, then answers 202) or to acknowledge (the
+/// verifier). Never a conflict: a holder that outlived its lease lost a race the client did
+/// not start, and retrying `complete` after a timeout is the normal case.
+pub(super) fn lost(current: Option<UploadRecord>) -> Result<UploadRecord, Error> {
+    match current {
+        Some(r) if r.status() == Status::Failed => Err(Error::VerificationFailed(Box::new(r))),
+        Some(r) => Ok(r),
+        None => Err(Error::NotFound),
+    }
 }

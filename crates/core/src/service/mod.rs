@@ -160,20 +160,31 @@ impl Uploads {
         sized: Option<PartPlan>,
         expected_sha256: Option<Sha256>,
     ) -> Result<Option<UploadRecord>, Error> {
+        let token = LeaseToken::generate();
         let claim = Change::Claim {
             lease_until: self.clock.now() + secs(self.limits.completion_lease),
-            token: LeaseToken::generate(),
+            token,
             sized,
             expected_sha256,
         };
-        match self
+        let refused = match self
             .sessions
             .transition(id, guard, claim, &timestamp_now())
             .await
         {
-            Ok(record) => Ok(Some(record)),
-            Err(PortError::PreconditionFailed) => Ok(None),
-            Err(e) => Err(e.into()),
+            Ok(record) => return Ok(Some(record)),
+            Err(e) => e,
+        };
+        // A claim answered with an error may have landed (the SDK retries an `UpdateItem` whose
+        // answer was lost, and the retry's condition no longer holds): the lease is this
+        // caller's if the record holds its token, which nobody else has.
+        match self.sessions.get(id).await {
+            Ok(Some(record)) if record.lease_token() == Some(token) => {
+                tracing::warn!("a claim answered with an error had landed; it is ours");
+                Ok(Some(record))
+            }
+            _ if matches!(refused, PortError::PreconditionFailed) => Ok(None),
+            _ => Err(refused.into()),
         }
     }
 

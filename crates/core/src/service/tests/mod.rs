@@ -241,6 +241,7 @@ mod faults;
 mod guarantees;
 mod limits;
 mod recovery;
+mod ambiguous;
 mod sessions;
 mod verdicts;
 mod verifier;
