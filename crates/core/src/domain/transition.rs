@@ -3,7 +3,7 @@
 //! (`Guard::condition`). The in-memory store evaluates both on the item (`apply` is derived from
 //! them) and the DynamoDB adapter translates both, so the two agree by construction.
 
-use super::item::{self, Cond, Item, Malformed, Value, Write, attr, from_item, to_item};
+use super::item::{self, Cond, Item, Malformed, Write, attr, from_item, to_item};
 use super::{Fault, LeaseToken, PartPlan, Progress, Sha256, Status, UploadRecord};
 
 /// Which record state a conditional write requires.
@@ -311,108 +311,11 @@ impl Change {
     }
 }
 
-/// A transition's writes, one per attribute: a later write of an attribute replaces an earlier
-/// one, as it would have overwritten it (DynamoDB refuses an expression naming one twice).
-#[derive(Default)]
-struct Writes(Vec<Write>);
+mod writes;
 
-impl Writes {
-    fn push(&mut self, write: Write) {
-        self.0.retain(|w| w.attr() != write.attr());
-        self.0.push(write);
-    }
+use writes::Writes;
 
-    fn set(&mut self, attr: &'static str, value: Value) {
-        self.push(Write::Set(attr, value));
-    }
-
-    fn remove(&mut self, attr: &'static str) {
-        self.push(Write::Remove(attr));
-    }
-
-    fn put(&mut self, attr: &'static str, value: Option<Value>) {
-        self.push(Write::put(attr, value));
-    }
-
-    /// A plan and whether it was measured (rather than declared).
-    fn plan(&mut self, plan: Option<PartPlan>, measured: bool) {
-        for (attr, value) in item::plan(plan) {
-            self.set(attr, value);
-        }
-        self.set(attr::PLAN_MEASURED, Value::Bool(measured));
-    }
-
-    /// The object a verification pinned: the version goes with the ETag, and none (an
-    /// unversioned bucket) removes a stale one.
-    fn written(&self, attr: &str) -> bool {
-        self.0.iter().any(|w| w.attr() == attr)
-    }
-
-    /// Removes what the new state does not have, and what the old one did not have either (an
-    /// item written before transitions cleaned up may hold attributes its state never reads,
-    /// which must not come back as part of the next state: a stray `error` on a `verifying`
-    /// item as a decided failure once claimed), and zeroes the numbers every item has; so the
-    /// item is exactly what `to_item` makes of the record it now describes.
-    fn clean(&mut self, from: Status, to: Status) {
-        let (was, is) = (has(from), has(to));
-        for a in [
-            attr::LAST_ERROR,
-            attr::ATTEMPTS,
-            attr::EXPIRES_AT,
-            attr::LEASE_TOKEN,
-            attr::ETAG,
-            attr::VERSION_ID,
-            attr::HASH_STATE,
-            attr::ERROR,
-            attr::SHA256,
-            attr::VERIFIED_AT,
-        ] {
-            let kept = was.contains(&a) && is.contains(&a);
-            if !kept && !self.written(a) {
-                self.remove(a);
-            }
-        }
-        if to != Status::Completing && !self.written(attr::LEASE_UNTIL) {
-            self.set(attr::LEASE_UNTIL, item::number(0));
-        }
-        // Progress is kept while a verification may continue; a verdict sets its own count.
-        if matches!(to, Status::Pending | Status::Failed | Status::Aborted) {
-            self.set(attr::VERIFIED_BYTES, item::number(0));
-        }
-    }
-
-    fn object(&mut self, etag: &str, version_id: Option<&str>) {
-        self.set(attr::ETAG, item::text(etag));
-        self.put(attr::VERSION_ID, version_id.map(item::text));
-    }
-}
-
-/// The optional attributes a state has (what `from_item` reads for it).
-fn has(status: Status) -> &'static [&'static str] {
-    use Status as S;
-    match status {
-        S::Pending => &[attr::EXPIRES_AT],
-        S::Completing => &[
-            attr::LAST_ERROR,
-            attr::ATTEMPTS,
-            attr::LEASE_TOKEN,
-            attr::ETAG,
-            attr::VERSION_ID,
-            attr::HASH_STATE,
-            attr::ERROR,
-            attr::SHA256,
-        ],
-        S::Verifying => &[attr::ETAG, attr::VERSION_ID, attr::HASH_STATE],
-        S::Verified => &[
-            attr::SHA256,
-            attr::ETAG,
-            attr::VERSION_ID,
-            attr::VERIFIED_AT,
-        ],
-        S::Failed => &[attr::ERROR, attr::SHA256, attr::ETAG, attr::VERSION_ID],
-        S::Aborted => &[],
-    }
-}
-
+#[cfg(test)]
+mod exhaustive;
 #[cfg(test)]
 mod tests;

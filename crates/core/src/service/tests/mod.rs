@@ -235,13 +235,13 @@ fn assert_verified(record: &UploadRecord, data: &[u8]) {
     assert!(record.error().is_none() && record.verified_at().is_some());
 }
 
+mod ambiguous;
 mod announcements;
 mod completion;
 mod faults;
 mod guarantees;
 mod limits;
 mod recovery;
-mod ambiguous;
 mod sessions;
 mod verdicts;
 mod verifier;
