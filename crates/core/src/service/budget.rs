@@ -51,6 +51,14 @@ impl Budget {
         }
     }
 
+    /// The same budget, hashing and waiting both over by `deadline` (an invocation's end).
+    pub fn within(self, deadline: Instant) -> Self {
+        Self {
+            wait_until: self.wait_until.min(deadline),
+            ..self.until(deadline)
+        }
+    }
+
     /// Whether an object of `size` bytes is hashed by this caller.
     pub fn hashes(&self, size: u64) -> bool {
         self.hash_max_bytes.is_none_or(|max| size <= max)

@@ -266,7 +266,8 @@ impl Uploads {
             verified_at: now.clone(),
             bytes: info.size,
         };
-        let verified = match self.try_write_held(&record, verified, &now).await? {
+        let written = self.try_write_held(&record, verified, &now).await;
+        let verified = match self.or_release(&record, written).await? {
             Held::Written(verified) => verified,
             // Taken over: what stays under the key is the new holder's to decide.
             Held::Lost(current) => return lost(current),
@@ -340,10 +341,10 @@ impl Uploads {
             version_id: object.and_then(|o| o.version_id.clone()),
             error: why,
         };
-        match self
+        let written = self
             .try_write_held(&record, failing, &timestamp_now())
-            .await?
-        {
+            .await;
+        match self.or_release(&record, written).await? {
             Held::Written(decided) => self.carry_out_failure(decided).await,
             // Taken over: the verdict is the new holder's to decide; nothing is deleted.
             Held::Lost(current) => lost(current),

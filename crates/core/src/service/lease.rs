@@ -90,6 +90,19 @@ impl Uploads {
         }
     }
 
+    /// A held write's outcome, the lease released when it failed upstream: on every exit
+    /// path the next caller can resume (a write that did land makes the release a no-op).
+    pub(super) async fn or_release<T>(
+        &self,
+        record: &UploadRecord,
+        written: Result<T, Error>,
+    ) -> Result<T, Error> {
+        if let Err(e) = &written {
+            self.release(record, e).await;
+        }
+        written
+    }
+
     /// Gives up a completion after an upstream fault (`cause`): never a verdict. The fault and
     /// the attempts it has cost in a row stay on the record; nobody takes the session again
     /// before its back-off (`backoff`) ends, when the sweep (or any caller) resumes it from the

@@ -1,5 +1,6 @@
 //! One axum `Router`, served by `lambda_http::run` in Lambda and by `axum::serve` locally.
 
+mod budget;
 mod caller;
 mod companion;
 mod conflict;

@@ -8,7 +8,8 @@ async fn an_upstream_fault_at_any_step_leaves_a_state_the_next_complete_resumes(
         fault: Call,
         /// The record right after the failed `complete`.
         left: Status,
-        /// The failed call still holds the lease (nobody could release it).
+        /// The failed call still holds the lease (nobody could release it). Since leases are
+        /// released on every exit path, only a caller that dies keeps one.
         lease_held: bool,
         /// CompleteMultipartUpload calls in all: a resumed completion does not repeat it.
         s3_completions: usize,
@@ -34,7 +35,7 @@ async fn an_upstream_fault_at_any_step_leaves_a_state_the_next_complete_resumes(
         case(
             Call::Transition(Status::Verified),
             Status::Completing,
-            true,
+            false,
             1,
         ),
     ];

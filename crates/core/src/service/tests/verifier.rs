@@ -214,16 +214,22 @@ async fn the_sweep_redrives_a_lost_hand_over_and_a_verifier_that_died_mid_run() 
     );
     assert_eq!(*started.0.lock().unwrap(), [id]);
 
-    // The verifier it started takes the session, then dies before writing its verdict.
-    fx.sessions
-        .faults
-        .fail(Call::Transition(Status::Verified), 1);
-    assert!(
-        fx.uploads
-            .continue_verification(id, Budget::verifier(None))
-            .await
-            .is_err()
+    // The verifier it started takes the session, then dies before writing its verdict: the
+    // write fails, and so does the release that would follow it (the process is gone). Both
+    // faults are armed once its claim has been written.
+    let verdict = fx.sessions.faults.park(Call::Transition(Status::Verified));
+    let die = async {
+        verdict.reached().await;
+        let faults = &fx.sessions.faults;
+        faults.fail(Call::Transition(Status::Verified), 1);
+        faults.fail(Call::Transition(Status::Completing), 1);
+        verdict.release();
+    };
+    let (run, ()) = tokio::join!(
+        fx.uploads.continue_verification(id, Budget::verifier(None)),
+        die
     );
+    assert!(run.is_err());
     let held = fx.peek(id);
     assert_eq!(held.status(), Status::Completing);
     assert!(held.lease_until() >= fx.clock.now(), "{held:?}");

@@ -1,5 +1,6 @@
 //! Uppy's completion: as `POST /uploads/{id}/complete`, in Companion's shapes.
 
+use crate::http::budget::RequestBudget;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -71,6 +72,7 @@ fn location(r: &UploadRecord) -> String {
 pub async fn complete(
     State(app): App,
     caller: Caller,
+    RequestBudget(budget): RequestBudget,
     PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
     q: Result<Query<KeyQuery>, QueryRejection>,
     JsonBody(body): JsonBody<CompleteBody>,
@@ -82,7 +84,7 @@ pub async fn complete(
         .map(|parts| claimed_parts(parts.into_iter().map(|p| (p.part_number, p.etag))))
         .transpose()
         .map_err(Error::from)?;
-    let r = completion(&app, caller.id(), id, claimed, None).await?;
+    let r = completion(&app, caller.id(), id, claimed, None, budget).await?;
     let status = if matches!(r.status(), Status::Verifying | Status::Completing) {
         StatusCode::ACCEPTED
     } else {

@@ -1,5 +1,6 @@
 //! Completion: the multipart upload completed and its object verified.
 
+use crate::http::budget::RequestBudget;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -72,6 +73,7 @@ pub(crate) fn claimed_parts(
 pub async fn complete(
     State(app): App,
     caller: Caller,
+    RequestBudget(budget): RequestBudget,
     PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
     JsonBody(req): JsonBody<CompleteRequest>,
 ) -> Result<Response, ApiError> {
@@ -81,7 +83,7 @@ pub async fn complete(
         .map(|parts| claimed_parts(parts.into_iter().map(|p| (p.part_number, p.etag))))
         .transpose()?;
     let declared = req.sha256.as_deref().map(Sha256::parse_hex).transpose()?;
-    let record = completion(&app, caller.id(), id, claimed, declared).await?;
+    let record = completion(&app, caller.id(), id, claimed, declared, budget).await?;
     // Still running (`verifying`: the verifier function finishes the job; `completing`: another
     // call holds it and did not finish while this one waited): poll GET /uploads/{id}.
     let status = if matches!(record.status(), Status::Verifying | Status::Completing) {
@@ -101,10 +103,9 @@ pub(crate) async fn completion(
     id: UploadId,
     claimed: Option<Vec<ClaimedPart>>,
     declared: Option<Sha256>,
+    budget: Budget,
 ) -> Result<UploadRecord, Error> {
     let (app, owner) = (app.clone(), owner.to_owned());
-    // The request's budget starts now, whatever the spawned task waits for.
-    let budget = Budget::request(app.limits());
     tokio::spawn(async move {
         app.complete(&owner, id, claimed.as_deref(), declared, budget)
             .await

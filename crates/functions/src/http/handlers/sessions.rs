@@ -1,5 +1,6 @@
 //! An upload's session: created, listed, read, aborted.
 
+use crate::http::budget::RequestBudget;
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -24,7 +25,7 @@ use vu_core::domain::{
 };
 use vu_core::error::Error;
 use vu_core::ports::PageKey;
-use vu_core::service::{Budget, NewUpload, Uploads};
+use vu_core::service::{NewUpload, Uploads};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -233,10 +234,11 @@ async fn list_page(app: &Uploads, caller: &Caller, q: ListQuery) -> Result<Respo
 pub async fn get_upload(
     State(app): App,
     caller: Caller,
+    RequestBudget(budget): RequestBudget,
     PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
 ) -> Result<Response, ApiError> {
     let r = app
-        .get_settled(caller.id(), upload_id(&id)?, Budget::request(app.limits()))
+        .get_settled(caller.id(), upload_id(&id)?, budget)
         .await?;
     Ok(record(&r).into_response())
 }
