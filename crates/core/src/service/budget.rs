@@ -6,6 +6,10 @@ use std::time::{Duration, Instant};
 
 use crate::settings::Limits;
 
+/// Less than this left of a request's budget, a take-over is left to the next caller: the
+/// multipart completion and the first ranges take seconds.
+const MIN_WORK: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     /// Hashing stops here and saves its progress for the verifier; `None`: no deadline.
@@ -57,6 +61,13 @@ impl Budget {
             wait_until: self.wait_until.min(deadline),
             ..self.until(deadline)
         }
+    }
+
+    /// Whether enough of the budget is left to start a completion's work (completing in S3,
+    /// hashing) rather than leave it to the next caller.
+    pub fn can_start_work(&self) -> bool {
+        self.deadline
+            .is_none_or(|d| d.saturating_duration_since(Instant::now()) >= MIN_WORK)
     }
 
     /// Whether an object of `size` bytes is hashed by this caller.

@@ -187,7 +187,13 @@ impl Uploads {
                     return Box::pin(self.complete_once(owner, id, claimed, declared, budget))
                         .await;
                 }
+                // A take-over is work (completing in S3, hashing): one whose budget is spent
+                // on waiting leaves it to the next call, or to the sweep, rather than starting
+                // what it would have to hand over at once.
                 Status::Completing if record.lease_until() < self.clock.now() => {
+                    if !budget.can_start_work() {
+                        return Ok(record);
+                    }
                     if let Some(result) = self.take_over(&record, budget).await? {
                         return result;
                     }
