@@ -15,6 +15,21 @@ echo "== clippy"; cargo clippy --locked --workspace --all-targets -- -D warnings
 # features as the tests' (tests/Cargo.toml holds what the tests use as normal dependencies).
 echo "== build"; cargo build --locked --workspace --bins
 
+# The local stack creates what the settings name: a custom EVENT_BUS_NAME gets its bus, its rules
+# and their queues, and an event put on it reaches both (before: the webhook rule went to the
+# bucket-named bus only, so webhooks never arrived).
+echo "== local stack wiring (EVENT_BUS_NAME=vu-custom-bus on 127.0.0.1:$((port + 3)))"
+(
+  export EVENT_BUS_NAME=vu-custom-bus
+  local_aws_env "$((port + 3))"
+  scripts/stack.sh stop "$((port + 3))"
+  scripts/stack.sh start "$((port + 3))" >/dev/null
+  rc=0
+  .venv/bin/python scripts/check_bootstrap.py || rc=$?
+  scripts/stack.sh stop "$((port + 3))"
+  exit "$rc"
+)
+
 # A fresh emulator per run, so no state leaks between runs.
 scripts/stack.sh stop "$port"
 scripts/strict_s3.sh stop "$strict_port"
