@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: format and lint checks, then every test against a fresh emulator on PORT, and the
 # strict S3 suite against LocalStack's S3 on STRICT_S3_PORT (default PORT + 1), and the DynamoDB
-# conformance test against dynalite on DYNALITE_PORT (default PORT + 2).
+# conformance and race tests against dynalite on DYNALITE_PORT (default PORT + 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${1:-4599}
@@ -40,19 +40,23 @@ scripts/stack.sh start "$port"
 echo "== tests"
 mkdir -p .local
 # Examples hold no tests (clippy above compiles them); doc tests: none. The DynamoDB conformance
-# test and the strict S3 suite run next, each on its own emulator.
-cargo test --locked --workspace --lib --bins --tests -- --skip strict_s3:: --skip conformance:: 2>&1 | tee .local/test-output.log
+# and race tests and the strict S3 suite run next, each on its own emulator.
+cargo test --locked --workspace --lib --bins --tests -- --skip strict_s3:: --skip conformance:: --skip races:: 2>&1 | tee .local/test-output.log
 
-# The in-memory store and the DynamoDB adapter, change by change and in races, against dynalite:
-# DynamoDB's protocol, serializing the writes to each item as DynamoDB does (moto does not).
-echo "== DynamoDB conformance (dynalite on 127.0.0.1:$dynalite_port)"
+# The in-memory store and the DynamoDB adapter, change by change and in races, and the quota and
+# lease races (40 callers at once), against dynalite: DynamoDB's protocol, serializing the writes
+# to each item as DynamoDB does (moto does not).
+echo "== DynamoDB conformance and races (dynalite on 127.0.0.1:$dynalite_port)"
 scripts/dynalite.sh start "$dynalite_port"
 export DYNALITE_ENDPOINT=http://127.0.0.1:$dynalite_port
-cargo test --locked -p vu-tests --test it conformance:: -- --show-output 2>&1 | tee .local/conformance-output.log
+cargo test --locked -p vu-tests --test it -- --show-output conformance:: races:: 2>&1 | tee .local/conformance-output.log
 cat .local/conformance-output.log >>.local/test-output.log
-# The test skips (passing) without DYNALITE_ENDPOINT: a run that compared nothing showed nothing.
+# The tests skip (passing) without DYNALITE_ENDPOINT: a run that compared nothing showed nothing.
 grep '^conformance: .* compared' .local/conformance-output.log >/dev/null ||
   { echo "conformance: nothing compared (did the test skip?)" >&2; exit 1; }
+# One figure line per race: reservations, creates, completes fresh and after a dead holder.
+races=$(grep -c '^races: [0-9]* concurrent' .local/conformance-output.log || true)
+[ "$races" -eq 4 ] || { echo "races: $races of 4 figure lines (did a test skip?)" >&2; exit 1; }
 scripts/dynalite.sh stop "$dynalite_port"
 unset DYNALITE_ENDPOINT
 

@@ -50,24 +50,33 @@ struct Dynalite {
     client: aws_sdk_dynamodb::Client,
 }
 
+/// dynalite's endpoint (`DYNALITE_ENDPOINT`); unset, `None` after printing that `test` skipped.
+pub(crate) fn dynalite_endpoint(test: &str) -> Option<String> {
+    let endpoint = std::env::var("DYNALITE_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty());
+    if endpoint.is_none() {
+        println!("{test}: skipped: DYNALITE_ENDPOINT is not set (`make test` sets it)");
+    }
+    endpoint
+}
+
+/// An SDK configuration whose DynamoDB is at `endpoint` (dynalite), with credentials of its own.
+pub(crate) async fn dynamodb_at(endpoint: String) -> aws_config::SdkConfig {
+    // dynalite takes any credentials; none of the environment's are needed.
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "dynalite"))
+        .load()
+        .await
+        .into_builder()
+        .service_config(DynamoDbAt(endpoint))
+        .build()
+}
+
 impl Dynalite {
     async fn new() -> Option<Self> {
-        let Some(endpoint) = std::env::var("DYNALITE_ENDPOINT")
-            .ok()
-            .filter(|e| !e.is_empty())
-        else {
-            println!("conformance: skipped: DYNALITE_ENDPOINT is not set (`make test` sets it)");
-            return None;
-        };
-        // dynalite takes any credentials; none of the environment's are needed.
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "dynalite"))
-            .load()
-            .await
-            .into_builder()
-            .service_config(DynamoDbAt(endpoint))
-            .build();
+        let sdk = dynamodb_at(dynalite_endpoint("conformance")?).await;
         Some(Self {
             sessions: DynamoSessions::new(&sdk, table()),
             client: aws_sdk_dynamodb::Client::new(&sdk),

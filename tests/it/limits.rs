@@ -1,6 +1,8 @@
 //! Per-owner limits on DynamoDB's own expressions: the owner's reservations item, its
-//! conditions and its give-backs. (Racing creates are the state-machine tests' to show: moto
-//! does not serialize concurrent updates of one item as DynamoDB does.)
+//! conditions and its give-backs, one create after another on moto. (Racing creates are
+//! `races`' to show, on dynalite: moto checks a condition and applies the write without holding
+//! the item between the two, so it serializes the writes to an item only as its threads happen
+//! to run; its answers to a race are not DynamoDB's.)
 
 use crate::helpers::*;
 use vu_core::domain::{ContentType, Filename, Metadata};

@@ -17,6 +17,7 @@ mod lambda;
 mod limits;
 mod presigned;
 mod queue;
+mod races;
 mod replays;
 mod strict_s3;
 mod verdicts;

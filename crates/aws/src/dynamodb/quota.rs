@@ -11,6 +11,10 @@ use super::{DynamoSessions, Item, port_error};
 use vu_core::domain::UploadId;
 use vu_core::ports::{OwnerLimit, OwnerLimits, PortError, Reservation};
 
+/// Conditional writes one reservation tries: each retry follows a give-back (of another
+/// session's, or of expired ones) that landed between a refused write and the read after it.
+const RESERVE_ATTEMPTS: usize = 5;
+
 fn key(owner: &str) -> AttributeValue {
     s(format!("quota#{owner}"))
 }
@@ -73,8 +77,12 @@ impl DynamoSessions {
             .await
             .map_err(port_error)?;
         let id = r.id.to_string();
-        // Twice at most: once more after giving back expired reservations.
-        for _ in 0..2 {
+        // What a refused write leaves to decide comes from a later read: a give-back may have
+        // landed between the two. So the refusal is named by the limit the read shows broken
+        // (as the in-memory store names it: open sessions first), and when the read shows
+        // neither (room was made since) or shows expired reservations (given back here), the
+        // write is tried again.
+        for _ in 0..RESERVE_ATTEMPTS {
             let entry = AttributeValue::M(HashMap::from([
                 ("bytes".to_owned(), n(r.bytes)),
                 ("expires_at".to_owned(), n(r.expires_at)),
@@ -107,15 +115,18 @@ impl DynamoSessions {
                 return Ok(None);
             }
             let expired: Vec<_> = held.iter().filter(|(_, (_, at))| *at < now).collect();
-            if expired.is_empty() {
-                return Ok(Some(if held.len() as u64 >= limits.open_sessions {
-                    OwnerLimit::OpenSessions(limits.open_sessions)
-                } else {
-                    OwnerLimit::PendingBytes(limits.pending_bytes)
-                }));
+            if !expired.is_empty() {
+                self.give_back(owner, &expired).await?;
+                continue;
             }
-            self.give_back(owner, &expired).await?;
+            if held.len() as u64 >= limits.open_sessions {
+                return Ok(Some(OwnerLimit::OpenSessions(limits.open_sessions)));
+            }
+            if number(item.get("pending_bytes")) > room {
+                return Ok(Some(OwnerLimit::PendingBytes(limits.pending_bytes)));
+            }
         }
+        // Refused every time, with room made again before every read: as full as it gets.
         Ok(Some(OwnerLimit::OpenSessions(limits.open_sessions)))
     }
 
