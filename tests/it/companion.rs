@@ -3,8 +3,19 @@
 
 use crate::helpers::*;
 use serde_json::{Value, json};
+use vu_functions::config::Limits;
 
 const PART: usize = 5 * MIB;
+
+/// The API with `limits` and multipart sessions of undeclared size allowed
+/// (`ALLOW_UNSIZED_SESSIONS=true`): what the tests of Uppy sessions without `size` need.
+async fn allowing_unsized(limits: Limits) -> Client {
+    Client::with_limits(Limits {
+        unsized_sessions: true,
+        ..limits
+    })
+    .await
+}
 
 /// `POST /s3/multipart` as Uppy sends it: `metadata` is the file's meta, `name` and `type` included.
 async fn create(client: &Client, filename: &str, meta: Value) -> (String, String) {
@@ -45,7 +56,7 @@ async fn complete_listed(client: &Client, id: &str, key: &str) -> Answer {
 
 #[tokio::test]
 async fn uppy_multipart_is_sized_from_its_parts_verified_and_recorded() {
-    let client = Client::new().await;
+    let client = allowing_unsized(test_limits()).await;
     let file = data(2 * PART + 999, 21);
     let sha = sha256_hex(&file);
     let (id, key) = create(
@@ -114,7 +125,7 @@ async fn uppy_multipart_is_sized_from_its_parts_verified_and_recorded() {
 
 #[tokio::test]
 async fn the_key_must_be_the_sessions_and_bad_input_is_a_typed_400() {
-    let client = Client::new().await;
+    let client = allowing_unsized(test_limits()).await;
     let (id, key) = create(&client, "k.bin", json!({})).await;
     let other = "uploads/01JF0000000000000000000000/k.bin";
     for (method, uri) in [
@@ -197,7 +208,7 @@ async fn the_key_must_be_the_sessions_and_bad_input_is_a_typed_400() {
 
 #[tokio::test]
 async fn a_declared_digest_that_does_not_match_fails_and_deletes_the_object() {
-    let client = Client::new().await;
+    let client = allowing_unsized(test_limits()).await;
     let file = data(PART + 10, 22);
     let wrong = sha256_hex(b"something else");
     let (id, key) = create(&client, "m.bin", json!({"sha256": wrong})).await;
@@ -219,7 +230,7 @@ async fn a_declared_digest_that_does_not_match_fails_and_deletes_the_object() {
 
 #[tokio::test]
 async fn parts_with_a_gap_or_uneven_sizes_are_refused_and_the_session_stays_open() {
-    let client = Client::new().await;
+    let client = allowing_unsized(test_limits()).await;
     let file = data(2 * PART + 5, 23);
     let (id, key) = create(&client, "gap.bin", json!({})).await;
     send(&client, &id, &key, 1, slice(&file, PART, 1)).await;
@@ -247,11 +258,11 @@ async fn parts_with_a_gap_or_uneven_sizes_are_refused_and_the_session_stays_open
 
 #[tokio::test]
 async fn an_object_over_the_limit_is_refused_at_completion() {
-    let limits = vu_functions::config::Limits {
+    let limits = Limits {
         max_object_bytes: (PART + MIB) as u64,
         ..test_limits()
     };
-    let client = Client::with_limits(limits).await;
+    let client = allowing_unsized(limits).await;
     let (id, key) = create(&client, "big.bin", json!({})).await;
     send(&client, &id, &key, 1, data(PART, 24)).await;
     send(&client, &id, &key, 2, data(2 * MIB, 25)).await;
@@ -259,6 +270,107 @@ async fn an_object_over_the_limit_is_refused_at_completion() {
     assert_eq!(c.status, 413, "{}", c.body);
     let r = client.record(&id).await;
     assert_eq!(r.body["status"], "pending", "still abortable by its owner");
+}
+
+/// Multipart uploads S3 holds for a key ending in `/{filename}` (ListMultipartUploads, every page).
+async fn multipart_uploads_named(filename: &str) -> usize {
+    let s3 = s3_client().await;
+    let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+    let mut found = 0;
+    loop {
+        let page = s3
+            .list_multipart_uploads()
+            .bucket(bucket())
+            .set_key_marker(key_marker.clone())
+            .set_upload_id_marker(id_marker.clone())
+            .send()
+            .await
+            .unwrap();
+        found += page
+            .uploads()
+            .iter()
+            .filter(|u| {
+                u.key()
+                    .is_some_and(|k| k.ends_with(&format!("/{filename}")))
+            })
+            .count();
+        if !page.is_truncated().unwrap_or(false) {
+            return found;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        id_marker = page.next_upload_id_marker().map(str::to_owned);
+    }
+}
+
+/// By default (`ALLOW_UNSIZED_SESSIONS` off) Uppy's multipart create without `size` metadata
+/// answers `/problems/size-required`, and nothing is created in S3; with `size`, and Uppy's form
+/// POST (held by its policy's `content-length-range`), are served as before.
+#[tokio::test]
+async fn an_unsized_multipart_create_is_refused_with_size_required_by_default() {
+    let client = Client::new().await;
+    let name = format!("unsized-{}.bin", ulid::Ulid::new());
+    let c = client
+        .uppy_create(json!({"filename": name, "type": "application/octet-stream",
+                            "metadata": {"name": name, "type": "application/octet-stream"}}))
+        .await;
+    assert_eq!(c.status, 400, "{}", c.body);
+    assert_eq!(c.content_type, "application/problem+json");
+    assert_eq!(c.body["type"], "/problems/size-required", "{}", c.body);
+    assert_eq!(c.body["field"], "metadata.size", "{}", c.body);
+    assert_eq!(
+        multipart_uploads_named(&name).await,
+        0,
+        "nothing created in S3"
+    );
+    let page = call(&client.app, "GET", "/problems/size-required", None).await;
+    assert_eq!(page.status, 200);
+
+    // With `size` (as the example page sends it), a sized session.
+    let (id, key) = create(&client, &name, json!({"size": 1000})).await;
+    assert_eq!(multipart_uploads_named(&name).await, 1);
+    assert_eq!(client.uppy_abort(&id, &key).await.status, 200);
+    // A form POST with no size is bounded by its policy: still served.
+    post_form(&client, "unsized-form.txt", &[], data(1000, 29)).await;
+}
+
+/// With `ALLOW_UNSIZED_SESSIONS=true` and the default 5 GiB reservation, the issue's
+/// reproduction (100 batch calls on Uppy's route asking for all 10,000 part numbers before any
+/// byte lands) gets 1,000 URLs, and no part number past 1,024 (5 GiB / 5 MiB) is ever signed.
+#[tokio::test]
+async fn an_unsized_session_is_signed_no_part_number_past_its_reservation_at_5_mib() {
+    let client = allowing_unsized(Limits {
+        max_object_bytes: Limits::default().max_object_bytes,
+        ..test_limits()
+    })
+    .await;
+    let (id, key) = create(&client, "open.bin", json!({})).await;
+    let mut urls = 0;
+    for batch in 0..100 {
+        let numbers = (batch * 100 + 1..=batch * 100 + 100)
+            .map(|n: usize| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let b = client.uppy_sign_batch(&id, &key, &numbers).await;
+        match b.status.as_u16() {
+            200 => urls += b.body["presignedUrls"].as_object().unwrap().len(),
+            400 => assert_eq!(b.body["field"], "part_numbers", "{}", b.body),
+            other => panic!("batch {batch}: {other} {}", b.body),
+        }
+    }
+    assert_eq!(urls, 1000);
+    let last = client.uppy_sign_batch(&id, &key, "1001,1024").await;
+    assert_eq!(last.status, 200, "{}", last.body);
+    let past = client.uppy_sign(&id, &key, 1025).await;
+    assert_eq!(past.status, 400, "{}", past.body);
+    assert!(
+        past.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("outside 1..=1024"),
+        "{}",
+        past.body
+    );
+    assert_eq!(client.uppy_abort(&id, &key).await.status, 200);
 }
 
 /// `GET /s3/params`, then the form POST Uppy builds from it (fields, then the file).
@@ -381,7 +493,7 @@ async fn a_client_may_declare_the_digest_when_it_completes() {
 
 #[tokio::test]
 async fn a_posted_object_too_large_to_verify_inline_is_handed_to_the_verifier_by_a_read() {
-    let limits = vu_functions::config::Limits {
+    let limits = Limits {
         verify_inline_max_bytes: 100_000,
         ..test_limits()
     };

@@ -76,6 +76,8 @@ async fn every_create_route_refuses_a_content_type_outside_the_allow_list() {
             "image/*,application/pdf",
         )
         .unwrap(),
+        // `POST /s3/multipart` without a size, too.
+        unsized_sessions: true,
         ..test_limits()
     })
     .await;

@@ -89,6 +89,9 @@ slugs! {
     TooLarge => "too-large", "Object too large",
         "The declared size (or what an upload of undeclared size holds) is over the service's limit.",
         "Upload a smaller object, or declare the file's size.";
+    SizeRequired => "size-required", "The file's size is required",
+        "A multipart upload was asked for without the file's size (on Uppy's routes: `POST /s3/multipart` without the metadata entry `size`), and this service takes no upload of undeclared size (`ALLOW_UNSIZED_SESSIONS` is off): its part URLs could sign no length. Nothing was created or reserved. A session created without a size while they were allowed is signed no more part URLs (it can still be completed or aborted).",
+        "Send the file's size, in bytes, as Uppy metadata `size`, as the example page (`/uppy.html`) does: `onBeforeFileAdded: (file) => ({ ...file, meta: { ...file.meta, size: file.data.size } })`. Or create the upload with `POST /uploads` and its `size`. Small files sent as one form POST (`GET /s3/params`) need none.";
     BodyTooLarge => "body-too-large", "Request body too large",
         "The request body is over 64 KiB.",
         "Send fewer items per call (at most 100 part numbers).";

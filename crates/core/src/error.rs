@@ -25,6 +25,13 @@ pub enum Error {
         declared: ContentType,
         allowed: AllowedContentTypes,
     },
+    /// A multipart upload of undeclared size, which the service does not take
+    /// (`ALLOW_UNSIZED_SESSIONS` off): at create, nothing was created or reserved; for a session
+    /// created while they were allowed, no part URL is signed.
+    #[error(
+        "this service takes no multipart upload of undeclared size (ALLOW_UNSIZED_SESSIONS is off): start one that declares the file's size (Uppy: the metadata entry `size`)"
+    )]
+    SizeRequired,
     /// The caller's open sessions would pass one of its limits.
     #[error("{}", over_limit(.0))]
     OverLimit(OwnerLimit),

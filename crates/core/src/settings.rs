@@ -17,6 +17,11 @@ pub struct Limits {
     pub max_pending_bytes_per_owner: u64,
     /// What a session of unknown size (Uppy's multipart, a form POST) reserves and may hold.
     pub unsized_session_max_bytes: u64,
+    /// Whether a multipart session may be created without a size (`ALLOW_UNSIZED_SESSIONS`,
+    /// off by default): its part URLs sign no length, so until S3 holds its parts nothing but
+    /// the number of URLs bounds what it stores (SECURITY.md). Form POSTs, bounded by their
+    /// policy, are not unsized sessions in this sense.
+    pub unsized_sessions: bool,
     pub default_part_size: u64,
     pub url_expiry: Duration,
     /// How long a form POST policy stays valid: short, since a form can be replayed until then.
@@ -43,6 +48,7 @@ impl Default for Limits {
             max_open_sessions_per_owner: 100,
             max_pending_bytes_per_owner: 1024 * 1024 * 1024 * MIB,
             unsized_session_max_bytes: 5 * 1024 * MIB,
+            unsized_sessions: false,
             default_part_size: 16 * MIB,
             url_expiry: Duration::from_secs(3600),
             post_form_expiry: Duration::from_secs(900),

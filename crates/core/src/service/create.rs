@@ -3,8 +3,8 @@
 
 use super::{MAX_URLS_PER_CALL, Uploads, secs};
 use crate::domain::{
-    ContentType, Filename, Kind, Metadata, ObjectKey, PartPlan, Sha256, State, UploadId,
-    UploadRecord, timestamp_now,
+    ContentType, Filename, Kind, MIN_PART_SIZE, Metadata, ObjectKey, PartPlan, Sha256, State,
+    UploadId, UploadRecord, timestamp_now,
 };
 use crate::error::{Error, chain};
 use crate::ports::{NewMultipart, PostForm, SignedPart};
@@ -92,12 +92,17 @@ impl Uploads {
         self.start_multipart(owner, req, Some(plan), false).await
     }
 
-    /// A multipart session whose size S3's parts will tell at completion.
+    /// A multipart session whose size S3's parts will tell at completion: only with
+    /// `ALLOW_UNSIZED_SESSIONS` (`Limits::unsized_sessions`). Without it, refused before anything
+    /// is reserved or created in S3: its part URLs would sign no length.
     pub async fn create_unsized(
         &self,
         owner: &str,
         req: UnsizedUpload,
     ) -> Result<UploadRecord, Error> {
+        if !self.limits.unsized_sessions {
+            return Err(Error::SizeRequired);
+        }
         self.start_multipart(owner, req, None, false).await
     }
 
@@ -209,6 +214,14 @@ impl Uploads {
         self.limits
             .unsized_session_max_bytes
             .min(self.limits.max_object_bytes)
+    }
+
+    /// The highest part number an unsized multipart session is signed: every part but the last
+    /// is at least S3's minimum part size, so an upload within the reservation has no more parts
+    /// than this (1,024 for the default 5 GiB). Each URL signs no length (up to 5 GiB a part),
+    /// so this, times 5 GiB, is what the session can store before S3 holds any of it.
+    pub(super) fn unsized_part_limit(&self) -> u64 {
+        self.unsized_reservation().div_ceil(MIN_PART_SIZE)
     }
 
     /// Holds `bytes` of `owner`'s limits for session `id` until it is final (or expires): one

@@ -35,8 +35,27 @@ impl Uploads {
     ) -> Result<Vec<SignedPart>, Error> {
         self.require_active(record, Action::SignParts)?;
         if let (None, Kind::Multipart { s3_upload_id, .. }) = (record.plan, &record.kind) {
-            // No length is signed without a size: once the parts S3 holds reach the session's
-            // reservation, no more URLs.
+            // No length is signed without a size. Unless the operator allows such sessions, one
+            // created while they were allowed is signed nothing more (it may still complete
+            // with the parts S3 holds).
+            if !self.limits.unsized_sessions {
+                return Err(Error::SizeRequired);
+            }
+            // At most as many part numbers as the reservation holds at S3's minimum part size:
+            // S3 keeps one part per number, so what the session can store before S3 holds any
+            // of it is that many parts of up to 5 GiB (not 10,000).
+            let limit = self.unsized_part_limit();
+            if let Some((n, _)) = parts.iter().find(|(n, _)| u64::from(n.get()) > limit) {
+                return Err(Invalid::new(
+                    "part_numbers",
+                    format!(
+                        "part {n} is outside 1..={limit}: an upload of undeclared size may hold {} bytes, at most {limit} parts of S3's minimum part size",
+                        self.unsized_reservation()
+                    ),
+                )
+                .into());
+            }
+            // Once the parts S3 holds reach the session's reservation, no more URLs.
             let held: u64 = self
                 .objects
                 .list_parts(record.key.as_str(), s3_upload_id)

@@ -92,6 +92,7 @@ pub(super) fn api_limits(get: &impl Lookup) -> Result<Limits, ConfigError> {
             1,
             S3_MAX_OBJECT_BYTES,
         )?,
+        unsized_sessions: get.flag("ALLOW_UNSIZED_SESSIONS")?,
         default_part_size: get.number(
             "DEFAULT_PART_SIZE",
             d.default_part_size,

@@ -118,6 +118,31 @@ fn in_lambda_an_anonymous_api_must_be_asked_for() {
 }
 
 #[test]
+fn unsized_sessions_are_off_unless_allowed() {
+    let base = [("BUCKET_NAME", "b"), ("TABLE_NAME", "t")];
+    let with = |extra: &[(&str, &str)]| {
+        let mut p = base.to_vec();
+        p.extend_from_slice(extra);
+        cfg(&p).map(|c| c.limits.unsized_sessions)
+    };
+    assert!(!with(&[]).unwrap_or_else(|e| panic!("{e}")));
+    assert!(!with(&[("ALLOW_UNSIZED_SESSIONS", "")]).unwrap_or_else(|e| panic!("{e}")));
+    assert!(!with(&[("ALLOW_UNSIZED_SESSIONS", "false")]).unwrap_or_else(|e| panic!("{e}")));
+    assert!(with(&[("ALLOW_UNSIZED_SESSIONS", "true")]).unwrap_or_else(|e| panic!("{e}")));
+    assert!(with(&[("ALLOW_UNSIZED_SESSIONS", "1")]).unwrap_or_else(|e| panic!("{e}")));
+    assert!(
+        matches!(
+            with(&[("ALLOW_UNSIZED_SESSIONS", "yes")]),
+            Err(ConfigError::Invalid {
+                name: "ALLOW_UNSIZED_SESSIONS",
+                ..
+            })
+        ),
+        "a value that is not a flag stops the start"
+    );
+}
+
+#[test]
 fn kms_acceleration_and_content_types_are_checked_at_load() {
     let base = [("BUCKET_NAME", "vu-123-us-east-1-abc"), ("TABLE_NAME", "t")];
     let with = |extra: &[(&str, &str)]| {
@@ -285,6 +310,7 @@ fn the_verifier_reads_the_store_its_leases_and_its_queue_only() {
     let c = with(&[
         ("MAX_OBJECT_BYTES", "60000000000000"),
         ("ALLOWED_CONTENT_TYPES", "image/*,pdf"),
+        ("ALLOW_UNSIZED_SESSIONS", "maybe"),
         ("AUTH_REQUIRED", "maybe"),
         ("LISTEN_ADDR", "nope"),
         ("WEBHOOK_URL", "ftp://x"),

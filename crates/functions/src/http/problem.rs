@@ -158,6 +158,15 @@ impl From<Error> for Problem {
                 e.to_string(),
             )
             .with(json!({ "field": "content_type", "allowed_content_types": allowed })),
+            // 400, not 411 Length Required: 411 is about the request's own `Content-Length`
+            // header, which this request has; what is missing is a field of its body.
+            e @ Error::SizeRequired => Problem::new(
+                S::BAD_REQUEST,
+                Slug::SizeRequired,
+                "The file's size is required",
+                e.to_string(),
+            )
+            .with(json!({ "field": "metadata.size" })),
             e @ Error::OverLimit(_) => Problem::new(
                 S::TOO_MANY_REQUESTS,
                 Slug::OverLimit,

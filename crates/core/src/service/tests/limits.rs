@@ -1,14 +1,17 @@
 //! Per-owner limits: reserved in one conditional write at create, given back when the session is
-//! final or expires; unsized sessions hold what they reserved and no more.
+//! final or expires; unsized sessions are refused unless allowed, and when allowed hold what they
+//! reserved and no more, and are signed no part number past what the reservation can hold.
 
 use super::*;
 use crate::ports::OwnerLimit;
 
+/// Few sessions and bytes; unsized sessions allowed, reserving 6 MiB (two parts at S3's minimum).
 fn few(open: u64, bytes: u64) -> Limits {
     Limits {
         max_open_sessions_per_owner: open,
         max_pending_bytes_per_owner: bytes,
         unsized_session_max_bytes: 6 * MIB,
+        unsized_sessions: true,
         ..limits()
     }
 }
@@ -119,9 +122,10 @@ async fn an_unsized_session_holds_no_more_than_it_reserved() {
     fx.objects
         .put_part(&upload, part(2), &bytes(5 * MIB, 92), None)
         .unwrap();
+    // 10 MiB held: no more URLs, not even for a part number within 1..=2 (a part again).
     let refused = fx
         .uploads
-        .sign_parts_of(&r, &[(part(3), None)])
+        .sign_parts_of(&r, &[(part(2), None)])
         .await
         .unwrap_err();
     assert!(matches!(refused, Error::TooLarge { .. }), "{:?}", refused);
@@ -187,4 +191,122 @@ async fn a_content_type_outside_the_allow_list_is_refused_at_every_create_before
         .await
         .unwrap();
     assert_eq!(fx.sessions.reserved(OWNER).0, 4);
+}
+
+/// `ALLOW_UNSIZED_SESSIONS` off (the default): an unsized multipart create is refused before
+/// anything is reserved, created in S3 or recorded; a form POST, bounded by its policy, is not.
+/// A session created while they were allowed is signed nothing more once they are not, and
+/// still completes with the parts S3 holds.
+#[tokio::test]
+async fn an_unsized_session_is_refused_unless_allowed_and_nothing_is_held() {
+    assert!(!Limits::default().unsized_sessions, "off by default");
+    let fx = Fx::new(limits());
+    let refused = fx
+        .uploads
+        .create_unsized(OWNER, declared(None))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::SizeRequired), "{refused:?}");
+    assert_eq!(fx.sessions.reserved(OWNER), (0, 0));
+    assert_eq!(
+        (
+            fx.s3(Call::CreateMultipart),
+            fx.db(Call::Reserve),
+            fx.db(Call::CreateSession)
+        ),
+        (0, 0, 0)
+    );
+    // Sized sessions, and forms with or without a size, are not refused.
+    fx.uploads
+        .create_planned(OWNER, declared(None), 1000, 5 * MIB)
+        .await
+        .unwrap();
+    fx.uploads
+        .create_post(OWNER, declared(None), None)
+        .await
+        .unwrap();
+    assert_eq!(fx.sessions.reserved(OWNER).0, 2);
+
+    // Allowed: created as before, reserving UNSIZED_SESSION_MAX_BYTES.
+    let allowed = fx.other(unsized_allowed(limits()));
+    let (_, before) = fx.sessions.reserved(OWNER);
+    let r = allowed.create_unsized(OWNER, declared(None)).await.unwrap();
+    assert_eq!(r.plan, None);
+    assert_eq!(fx.s3(Call::CreateMultipart), 2);
+    assert_eq!(
+        fx.sessions.reserved(OWNER),
+        (3, before + limits().unsized_session_max_bytes)
+    );
+    let data = bytes(5 * MIB + 7, 93);
+    let (one, two) = data.split_at(usize::try_from(5 * MIB).unwrap());
+    let signed = allowed
+        .sign_parts_of(&r, &[(part(1), None), (part(2), None)])
+        .await
+        .unwrap();
+    assert_eq!(signed.len(), 2);
+    let upload = s3_upload_id(&r);
+    fx.objects.put_part(&upload, part(1), one, None).unwrap();
+
+    // Not allowed any more (another instance, or after a redeploy): no more URLs for it...
+    let refused = fx
+        .uploads
+        .sign_parts_of(&r, &[(part(2), None)])
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::SizeRequired), "{refused:?}");
+    // ...but the parts S3 holds still complete it.
+    fx.objects.put_part(&upload, part(2), two, None).unwrap();
+    assert_verified(&fx.complete(r.upload_id).await.unwrap(), &data);
+}
+
+/// With unsized sessions allowed, a session is signed part numbers up to what its reservation
+/// holds at S3's minimum part size, and no further: before any byte lands, 1,024 URLs (of up to
+/// 5 GiB each) for the default 5 GiB reservation, where all 10,000 could be signed before.
+#[tokio::test]
+async fn an_unsized_session_is_signed_no_part_number_past_its_reservation() {
+    // 6 MiB reserved: two parts of 5 MiB at most.
+    let fx = Fx::new(few(100, u64::MAX / 4));
+    let r = fx
+        .uploads
+        .create_unsized(OWNER, declared(None))
+        .await
+        .unwrap();
+    let presigned = fx.s3(Call::PresignParts);
+    let refused = fx
+        .uploads
+        .sign_parts_of(&r, &[(part(1), None), (part(3), None)])
+        .await
+        .unwrap_err();
+    match refused {
+        Error::Invalid(i) => {
+            assert_eq!(i.field, "part_numbers");
+            assert!(i.reason.contains("outside 1..=2"), "{}", i.reason);
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(fx.s3(Call::PresignParts), presigned, "nothing signed");
+    let signed = fx
+        .uploads
+        .sign_parts_of(&r, &[(part(1), None), (part(2), None)])
+        .await
+        .unwrap();
+    assert_eq!(signed.len(), 2);
+
+    // The defaults: 5 GiB reserved, so part numbers 1..=1024, before any byte lands, whatever
+    // is asked for.
+    let fx = Fx::new(unsized_allowed(limits()));
+    let r = fx
+        .uploads
+        .create_unsized(OWNER, declared(None))
+        .await
+        .unwrap();
+    let mut urls = 0;
+    let mut highest = 0;
+    for n in 1..=u64::from(PartNumber::MAX) {
+        if let Ok(signed) = fx.uploads.sign_parts_of(&r, &[(part(n), None)]).await {
+            urls += signed.len();
+            highest = n;
+        }
+    }
+    assert_eq!((urls, highest), (1024, 1024));
 }

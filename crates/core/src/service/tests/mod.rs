@@ -43,6 +43,14 @@ fn limits() -> Limits {
     }
 }
 
+/// `limits` with multipart sessions of undeclared size allowed (`ALLOW_UNSIZED_SESSIONS`).
+fn unsized_allowed(limits: Limits) -> Limits {
+    Limits {
+        unsized_sessions: true,
+        ..limits
+    }
+}
+
 /// Objects over 100 KiB go to the verifier function.
 fn large_limits() -> Limits {
     Limits {

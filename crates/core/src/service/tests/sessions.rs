@@ -168,7 +168,7 @@ async fn duplicate_events_for_a_posted_object_verify_once() {
 
 #[tokio::test]
 async fn an_unsized_session_is_measured_at_completion() {
-    let fx = Fx::new(limits());
+    let fx = Fx::new(unsized_allowed(limits()));
     let data = bytes(5 * MIB + 100, 24);
     let r = fx
         .uploads
@@ -192,10 +192,10 @@ async fn an_unsized_session_is_measured_at_completion() {
 
 #[tokio::test]
 async fn an_unsized_session_that_fits_no_plan_or_limit_stays_pending() {
-    let fx = Fx::new(Limits {
+    let fx = Fx::new(unsized_allowed(Limits {
         max_object_bytes: 250,
         ..limits()
-    });
+    }));
     let r = fx
         .uploads
         .create_unsized(OWNER, declared(None))
@@ -236,7 +236,7 @@ async fn an_unsized_session_that_fits_no_plan_or_limit_stays_pending() {
 /// parts the client fixes (here: the last one re-sent with another length) are measured afresh.
 #[tokio::test]
 async fn a_reopened_unsized_session_is_measured_again() {
-    let fx = Fx::new(limits());
+    let fx = Fx::new(unsized_allowed(limits()));
     let r = fx
         .uploads
         .create_unsized(OWNER, declared(None))

@@ -40,7 +40,7 @@ fn part_number(raw: &str, field: &str) -> Result<PartNumber, Invalid> {
     params(PartParams, KeyQuery),
     responses(
         (status = 200, description = "The part's URL", body = SignedUrl),
-        (status = 400, description = "Invalid id, part number or query"),
+        (status = 400, description = "Invalid id, part number or query; for a session of undeclared size, a part number past `UNSIZED_SESSION_MAX_BYTES` / 5 MiB (rounded up), or any while `ALLOW_UNSIZED_SESSIONS` is off"),
         (status = 404, description = "No such upload of the caller's with this key"),
         (status = 409, description = "The upload's state does not allow it"),
         (status = 413, description = "URLs past an unsized session's reservation"),
@@ -84,7 +84,7 @@ pub struct BatchQuery {
     params(UploadIdParam, BatchQuery),
     responses(
         (status = 200, description = "One URL per part", body = SignedBatch),
-        (status = 400, description = "Invalid id, part numbers or query"),
+        (status = 400, description = "Invalid id, part numbers or query; for a session of undeclared size, a part number past `UNSIZED_SESSION_MAX_BYTES` / 5 MiB (rounded up), or any while `ALLOW_UNSIZED_SESSIONS` is off"),
         (status = 404, description = "No such upload of the caller's with this key"),
         (status = 409, description = "The upload's state does not allow it"),
         (status = 413, description = "URLs past an unsized session's reservation"),

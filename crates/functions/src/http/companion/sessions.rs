@@ -49,13 +49,15 @@ pub struct Empty {}
 /// Uppy: creates a multipart session
 ///
 /// With the file's `size` in the metadata, a sized session whose part URLs sign each part's
-/// exact length (cut as Uppy cuts it); without, a session that reserves
-/// `UNSIZED_SESSION_MAX_BYTES` and is measured from S3's parts at completion.
+/// exact length (cut as Uppy cuts it). Without it, `400` `/problems/size-required`, nothing
+/// created. Only with `ALLOW_UNSIZED_SESSIONS=true`, a session that reserves
+/// `UNSIZED_SESSION_MAX_BYTES`, is signed part numbers up to that divided by 5 MiB (rounded up)
+/// and is measured from S3's parts at completion.
 #[utoipa::path(post, path = "/s3/multipart", tag = "companion", operation_id = "companionCreate",
     request_body(content = CreateBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The session", body = Created),
-        (status = 400, description = "Malformed body or invalid field"),
+        (status = 400, description = "Malformed body or invalid field; no `size` metadata while `ALLOW_UNSIZED_SESSIONS` is off (`/problems/size-required`)"),
         (status = 413, description = "The declared size over `MAX_OBJECT_BYTES`, or a body over 64 KiB"),
         (status = 415, description = "A body without `Content-Type: application/json`, or a `type` outside `ALLOWED_CONTENT_TYPES`"),
         (status = 429, description = "The caller's open uploads would pass its limits"),

@@ -79,7 +79,7 @@ pub struct ListedParts {
     request_body(content = SignRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "One URL per part", body = SignedParts),
-        (status = 400, description = "Malformed body or invalid field"),
+        (status = 400, description = "Malformed body or invalid field; for a session of undeclared size (Uppy's), a part number past `UNSIZED_SESSION_MAX_BYTES` / 5 MiB (rounded up), or any while `ALLOW_UNSIZED_SESSIONS` is off"),
         (status = 404, description = "No such upload of the caller's"),
         (status = 409, description = "The upload's state does not allow it"),
         (status = 413, description = "A body over 64 KiB, or URLs past an unsized session's reservation"),
