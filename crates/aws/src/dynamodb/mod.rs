@@ -147,7 +147,10 @@ impl SessionStore for DynamoSessions {
         if !change.applies_from(guard.status) {
             return Err(PortError::PreconditionFailed);
         }
-        let update = item::update(&change.writes(guard.status, now), &change.condition(&guard));
+        let update = item::update(
+            &change.writes(guard.status, id, now),
+            &change.condition(&guard),
+        );
         let out = self
             .client
             .update_item()

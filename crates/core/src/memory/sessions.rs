@@ -113,7 +113,7 @@ impl SessionStore for MemorySessions {
         if !change.condition(&guard).iter().all(|c| c.holds(&item)) {
             return Err(PortError::PreconditionFailed);
         }
-        for write in change.writes(guard.status, now) {
+        for write in change.writes(guard.status, id, now) {
             write.apply(&mut item);
         }
         // What DynamoDB would return (ALL_NEW) and what its adapter would then fail to read.

@@ -336,7 +336,10 @@ async fn a_decided_failure_can_only_be_carried_out() {
         }),
     };
     let changes = [
-        Change::HandOver { saved: None },
+        Change::HandOver {
+            saved: None,
+            resume_by: 0,
+        },
         Change::Reopen {
             expires_at: fx.clock.now() + 3600,
             unmeasure: false,
