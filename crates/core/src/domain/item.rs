@@ -192,7 +192,10 @@ pub fn to_item(r: &UploadRecord) -> Item {
         (attr::ERROR, r.error().map(text)),
         (attr::EXPIRES_AT, r.expires_at().map(number)),
         (attr::LEASE_TOKEN, r.lease_token().map(token)),
-        (attr::IN_FLIGHT, in_flight(r.status(), r.unannounced(), r.upload_id)),
+        (
+            attr::IN_FLIGHT,
+            in_flight(r.status(), r.unannounced(), r.upload_id),
+        ),
         (
             attr::HASH_STATE,
             r.saved_progress().map(|p| hash_state(&p.state)),

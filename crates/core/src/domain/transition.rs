@@ -166,7 +166,10 @@ impl Change {
         w.set(attr::STATUS, item::status(status));
         w.set(attr::UPDATED_AT, item::text(now));
         // A final record is unannounced until its verdict went out (`announced` clears it).
-        w.put(attr::IN_FLIGHT, item::in_flight(status, self.is_final(), id));
+        w.put(
+            attr::IN_FLIGHT,
+            item::in_flight(status, self.is_final(), id),
+        );
         if self.is_final() {
             w.remove(attr::EXPIRES_AT);
             w.remove(attr::HASH_STATE);

@@ -1,6 +1,6 @@
 //! S3, for one bucket: multipart uploads, parts with ETags and checksums, objects.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,6 +52,8 @@ pub struct MemoryObjects {
     /// Every key's versions, oldest first: the bucket has versioning on, as the stack's has.
     objects: Mutex<HashMap<String, Vec<Version>>>,
     next_id: Mutex<u64>,
+    /// Keys every call on which fails upstream (`fail_key`).
+    broken: Mutex<HashSet<String>>,
     pub faults: Faults,
 }
 
@@ -62,6 +64,7 @@ impl Default for MemoryObjects {
             uploads: Mutex::default(),
             objects: Mutex::default(),
             next_id: Mutex::default(),
+            broken: Mutex::default(),
             faults: Faults::default(),
         }
     }
@@ -76,6 +79,23 @@ fn etag_of(data: &[u8]) -> String {
 impl MemoryObjects {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// From now on every call on `key` (listing, completing, reading it) fails upstream, as it
+    /// would for an object whose KMS key denies this service: a session that keeps failing the
+    /// same way.
+    pub fn fail_key(&self, key: &str) {
+        lock(&self.broken).insert(key.to_owned());
+    }
+
+    fn reachable(&self, key: &str) -> Result<(), PortError> {
+        if lock(&self.broken).contains(key) {
+            return Err(PortError::unavailable(
+                Upstream::S3,
+                "AccessDenied (injected)",
+            ));
+        }
+        Ok(())
     }
 
     /// A client's PUT to a part URL; S3 refuses a body that misses its checksum. The ETag.
@@ -224,6 +244,7 @@ impl ObjectStore for MemoryObjects {
 
     async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<ListedPart>, PortError> {
         self.faults.enter(Call::ListParts).await?;
+        self.reachable(key)?;
         let uploads = lock(&self.uploads);
         let upload = uploads
             .get(upload_id)
@@ -248,6 +269,7 @@ impl ObjectStore for MemoryObjects {
         parts: &[ListedPart],
     ) -> Result<(), PortError> {
         self.faults.enter(Call::CompleteMultipart).await?;
+        self.reachable(key)?;
         let mut uploads = lock(&self.uploads);
         let upload = uploads
             .get(upload_id)
@@ -298,6 +320,7 @@ impl ObjectStore for MemoryObjects {
         version_id: Option<&str>,
     ) -> Result<Option<ObjectInfo>, PortError> {
         self.faults.enter(Call::Head).await?;
+        self.reachable(key)?;
         Ok(self.find(key, version_id).and_then(|v| v.info()))
     }
 
@@ -309,6 +332,7 @@ impl ObjectStore for MemoryObjects {
         pin: Pin<'_>,
     ) -> Result<Vec<Bytes>, PortError> {
         self.faults.enter(Call::GetRange).await?;
+        self.reachable(key)?;
         let version = self.find(key, pin.version_id).ok_or(PortError::NotFound)?;
         let data = version.data.ok_or(PortError::NotFound)?;
         if version.etag != pin.etag {

@@ -123,15 +123,16 @@ impl SessionStore for MemorySessions {
 
     async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
         self.faults.enter(Call::Stalled).await?;
+        // Oldest lease end first, as the DynamoDB adapter merges the index's shards.
         let mut stalled: Vec<_> = lock(&self.records)
             .values()
             .filter(|r| matches!(r.status(), Status::Completing | Status::Verifying))
             .filter(|r| r.lease_until() < now)
-            .map(|r| r.upload_id)
+            .map(|r| (r.lease_until(), r.upload_id))
             .collect();
-        stalled.sort();
+        stalled.sort_unstable();
         stalled.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        Ok(stalled)
+        Ok(stalled.into_iter().map(|(_, id)| id).collect())
     }
 
     async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError> {

@@ -22,9 +22,12 @@ pub const ANNOUNCE: &str = "announce";
 /// The shard of `id`: FNV-1a of its canonical text, so every build and both stores agree (the
 /// std hasher is seeded per process).
 pub fn shard(id: UploadId) -> u32 {
-    let hash = id.to_string().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = id
+        .to_string()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
     u32::try_from(hash % u64::from(IN_FLIGHT_SHARDS)).unwrap_or(0)
 }
 
@@ -72,7 +75,10 @@ mod tests {
             counts[shard(UploadId::generate()) as usize] += 1;
         }
         // 1,000 expected per shard; a skew past ±20 % would put a hot shard back.
-        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[test]

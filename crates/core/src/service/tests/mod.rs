@@ -251,6 +251,7 @@ mod guarantees;
 mod limits;
 mod recovery;
 mod sessions;
+mod sweep;
 mod verdicts;
 mod verifier;
 mod versions;
