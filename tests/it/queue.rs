@@ -179,9 +179,22 @@ async fn the_sweep_finds_only_sessions_whose_lease_ran_out() {
     let pending_id = pending["upload_id"].as_str().unwrap();
 
     let started = Arc::new(Scheduled::default());
-    let sweeper = service_with(test_limits(), small_ranges())
+    // While its continuation may still be queued (a lease from the hand-over), it is not sent
+    // again; after that, it is.
+    let now = service_with(test_limits(), small_ranges())
         .await
         .with_verifier(started.clone());
+    let early = now.sweep(10_000, Budget::verifier(None)).await.unwrap();
+    assert!(
+        !early.iter().any(|s| s.to_string() == stuck_id),
+        "{early:?}"
+    );
+    let later = vu_core::service::Clock::default();
+    later.advance(test_limits().completion_lease + Duration::from_secs(1));
+    let sweeper = service_with(test_limits(), small_ranges())
+        .await
+        .with_verifier(started.clone())
+        .with_clock(later);
     let swept: Vec<String> = sweeper
         .sweep(10_000, Budget::verifier(None))
         .await

@@ -1,0 +1,45 @@
+//! Sessions whose multipart upload S3 no longer holds (the bucket's lifecycle aborts incomplete
+//! uploads after a day) end `aborted` and give their reservation back, instead of holding it
+//! until their TTL with no way to resume.
+
+use super::*;
+
+/// A pending session of `len` bytes, one part uploaded, whose multipart upload S3 then aborted.
+async fn abandoned(fx: &Fx, seed: u32) -> UploadRecord {
+    let data = bytes(6 * MIB, seed);
+    let r = fx.create(data.len() as u64, Some(Sha256::of(&data))).await;
+    let mpu = s3_upload_id(&r);
+    fx.objects
+        .put_part(&mpu, part(1), &data[..5 * MIB as usize], None)
+        .unwrap();
+    assert_eq!(fx.sessions.reserved(OWNER), (1, data.len() as u64));
+    fx.objects
+        .abort_multipart(r.key.as_str(), &mpu)
+        .await
+        .unwrap();
+    r
+}
+
+#[tokio::test]
+async fn a_session_whose_multipart_upload_s3_aborted_is_closed_by_its_owners_next_request() {
+    for request in ["resume", "complete"] {
+        let fx = Fx::new(limits());
+        let r = abandoned(&fx, 50).await;
+        let answer = match request {
+            "resume" => fx.uploads.list_parts(OWNER, r.upload_id).await.map(|_| ()),
+            _ => fx.complete(r.upload_id).await.map(|_| ()),
+        };
+        assert!(
+            matches!(answer, Err(Error::Conflict(Conflict::MultipartGone))),
+            "{request}: {answer:?}"
+        );
+        let closed = fx.peek(r.upload_id);
+        assert_eq!(closed.status(), Status::Aborted, "{request}");
+        assert_eq!(
+            fx.sessions.reserved(OWNER),
+            (0, 0),
+            "{request}: slot given back"
+        );
+        assert_eq!(fx.announcer.of(r.upload_id), [Status::Aborted], "{request}");
+    }
+}
