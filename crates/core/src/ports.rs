@@ -221,6 +221,10 @@ pub trait SessionStore: Send + Sync {
     /// Up to `limit` sessions in `completing` or `verifying` whose lease ran out before `now`
     /// (epoch seconds): the work of the sweep, whose holders died or whose hand-over was lost.
     async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError>;
+    /// Up to `limit` `pending` sessions that expire before `expiring_before` (epoch seconds),
+    /// soonest first: those old enough that S3's lifecycle has aborted their multipart upload.
+    async fn abandoned(&self, expiring_before: i64, limit: u32)
+    -> Result<Vec<UploadId>, PortError>;
     /// Up to `limit` final records still `unannounced`: verdicts whose announcer died or failed.
     async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError>;
     /// Clears `unannounced` on `id`; a record already clear (or gone) is left as it is.

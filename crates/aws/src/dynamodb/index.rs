@@ -94,6 +94,25 @@ impl DynamoSessions {
         Ok(found.into_iter().map(|(_, id)| id).collect())
     }
 
+    /// Pending sessions expiring before `before`, soonest first, over every shard: their
+    /// index `lease_until` is their expiry. Items written before pending sessions were indexed
+    /// are not found (they expire by their TTL, their reservations with them).
+    pub(super) async fn abandoned_sessions(
+        &self,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<UploadId>, PortError> {
+        let mut found: Vec<_> = self
+            .index_pages(in_flight_keys("pending"), Some(before), limit)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        found.sort_unstable();
+        found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(found.into_iter().map(|(_, id)| id).collect())
+    }
+
     /// Up to `limit` verdicts not yet announced, taken from the shards in turn (one from each,
     /// then a second from each, …) so a shard with a backlog cannot crowd out the others.
     pub(super) async fn unannounced_sessions(

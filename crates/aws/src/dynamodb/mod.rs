@@ -177,6 +177,14 @@ impl SessionStore for DynamoSessions {
         self.stalled_sessions(now, limit).await
     }
 
+    async fn abandoned(
+        &self,
+        expiring_before: i64,
+        limit: u32,
+    ) -> Result<Vec<UploadId>, PortError> {
+        self.abandoned_sessions(expiring_before, limit).await
+    }
+
     async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError> {
         self.unannounced_sessions(limit).await
     }

@@ -179,7 +179,11 @@ pub fn to_item(r: &UploadRecord) -> Item {
         (attr::UPDATED_AT, text(&r.updated_at)),
         // Always present: the in-flight index sorts by `lease_until` (0: nobody holds it), and
         // clients read progress off `verified_bytes`.
-        (attr::LEASE_UNTIL, number(r.lease_until())),
+        // A pending session's is its expiry: the in-flight index sorts pending sessions by it.
+        (
+            attr::LEASE_UNTIL,
+            number(r.expires_at().unwrap_or(r.lease_until())),
+        ),
         (attr::VERIFIED_BYTES, number(r.verified_bytes())),
         (attr::METADATA, Value::M(r.metadata.as_map().clone())),
     ];

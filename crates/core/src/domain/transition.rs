@@ -10,7 +10,8 @@ use super::{Fault, LeaseToken, PartPlan, Progress, Sha256, Status, UploadId, Upl
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Guard {
     pub status: Status,
-    /// Also require the completion lease to have run out by this epoch second.
+    /// Also require the completion lease to have run out by this epoch second (of a session
+    /// in flight: a pending one holds no lease, and its item's `lease_until` is its expiry).
     pub lease_expired_by: Option<i64>,
     /// Also require this holder's lease: a holder that was taken over cannot write.
     pub holder: Option<LeaseToken>,
@@ -200,6 +201,7 @@ impl Change {
                 unmeasure,
             } => {
                 w.set(attr::EXPIRES_AT, item::number(*expires_at));
+                w.set(attr::LEASE_UNTIL, item::number(*expires_at));
                 if *unmeasure {
                     w.plan(None, false);
                 }

@@ -37,6 +37,7 @@ pub enum Call {
     GetSession,
     ListSessions,
     Stalled,
+    Abandoned,
     Unannounced,
     Announced,
     Reserve,
@@ -81,6 +82,7 @@ impl Faults {
                 | Call::GetSession
                 | Call::ListSessions
                 | Call::Stalled
+                | Call::Abandoned
                 | Call::Unannounced
                 | Call::Announced
                 | Call::Reserve

@@ -135,6 +135,22 @@ impl SessionStore for MemorySessions {
         Ok(stalled.into_iter().map(|(_, id)| id).collect())
     }
 
+    async fn abandoned(
+        &self,
+        expiring_before: i64,
+        limit: u32,
+    ) -> Result<Vec<UploadId>, PortError> {
+        self.faults.enter(Call::Abandoned).await?;
+        let mut found: Vec<_> = lock(&self.records)
+            .values()
+            .filter_map(|r| Some((r.expires_at()?, r.upload_id)))
+            .filter(|(at, _)| *at < expiring_before)
+            .collect();
+        found.sort_unstable();
+        found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(found.into_iter().map(|(_, id)| id).collect())
+    }
+
     async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError> {
         self.faults.enter(Call::Unannounced).await?;
         let mut ids: Vec<_> = lock(&self.records)

@@ -1,14 +1,15 @@
 //! The sweep (the verifier function on a schedule; `make dev`'s timer): re-drives sessions
 //! whose lease ran out in `completing` or `verifying` (a holder that died, a hand-over whose
-//! start was lost), and announces verdicts an announcer left unannounced. Fair: sessions that
+//! start was lost), closes pending sessions whose multipart upload S3's lifecycle has aborted,
+//! and announces verdicts an announcer left unannounced. Fair: sessions that
 //! keep failing upstream cannot crowd out the rest. Bounded: one run reads and re-drives at most
 //! what its `limit` says, and stops at a share of its invocation's time.
 
 use std::time::{Duration, Instant};
 
-use super::{Budget, Uploads};
-use crate::domain::{UploadId, UploadRecord};
-use crate::error::{Error, chain};
+use super::{Budget, Uploads, secs};
+use crate::domain::{Kind, UploadId, UploadRecord};
+use crate::error::{Conflict, Error, chain};
 
 /// How many stalled sessions a run reads per session it may re-drive: enough that sessions
 /// backing off after upstream faults do not fill the window before healthy ones.
@@ -21,6 +22,12 @@ const FAILING_SHARE: u32 = 4;
 /// A run stops re-driving after this much of what is left of its invocation (the verifier's
 /// timeout is 900 s): the rest is margin for the announcements and the SDK's retries.
 const RUN_SHARE: u32 = 2;
+
+/// A pending session this old has lost its multipart upload: the bucket's lifecycle aborts
+/// incomplete uploads a day after they start (template.yaml, `AbortIncompleteUploadsAfterDays`),
+/// and S3 applies lifecycle rules within about a day more. The sweep closes it (`aborted`, its
+/// reservation given back) rather than let it hold its owner's slot until its TTL.
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(2 * 24 * 3600);
 
 /// And never runs longer than this (a run with no deadline, as `make dev`'s sweeper), so two
 /// scheduled runs (every 5 minutes) do not overlap.
@@ -36,6 +43,14 @@ impl Uploads {
         // The two jobs are independent: a re-drive that fails (the queue is down) must not hold
         // back announcements, nor the other way round. Each tries all it found.
         let redriven = self.redrive(limit, budget.until(stop)).await;
+        let closed = self.close_abandoned(limit, budget.until(stop)).await;
+        match &closed {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(closed = n, "closed sessions whose multipart upload is gone"),
+            Err(e) => {
+                tracing::error!(error = %chain(e), "the sweep could not close every abandoned session")
+            }
+        }
         let announced = self.announce_pending(limit).await;
         match &announced {
             Ok(0) => {}
@@ -45,8 +60,70 @@ impl Uploads {
             }
         }
         let redriven = redriven?;
+        closed?;
         announced?;
         Ok(redriven)
+    }
+
+    /// Closes up to `limit` pending sessions older than `ABANDONED_AFTER` (by their expiry:
+    /// created or reopened `session_ttl` before it), until the run's deadline. How many it
+    /// closed; the last failure after every one was tried.
+    async fn close_abandoned(&self, limit: u32, budget: Budget) -> Result<usize, Error> {
+        let before = self.clock.now() + secs(self.limits.session_ttl) - secs(ABANDONED_AFTER);
+        let (mut closed, mut failed) = (0, None);
+        for id in self.sessions.abandoned(before, limit).await? {
+            if !budget.can_start_work() {
+                break;
+            }
+            let outcome = match self.sessions.get(id).await {
+                Ok(Some(r)) if r.expires_at().is_some_and(|at| at < before) => {
+                    self.close_abandoned_one(r, budget).await
+                }
+                Ok(_) => Ok(false),
+                Err(e) => Err(e.into()),
+            };
+            match outcome {
+                Ok(true) => closed += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(upload_id = %id, error = %chain(&e), "could not close an abandoned session");
+                    failed = Some(e);
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(closed),
+        }
+    }
+
+    /// One abandoned session: aborted as its owner's `DELETE` would (the multipart upload
+    /// aborted in S3 if it is still there, the reservation given back, the verdict announced);
+    /// but a form whose object did arrive (its event lost, its owner never back) is verified.
+    async fn close_abandoned_one(
+        &self,
+        record: UploadRecord,
+        budget: Budget,
+    ) -> Result<bool, Error> {
+        if record.kind == Kind::Post
+            && self
+                .objects
+                .head(record.key.as_str(), None)
+                .await?
+                .is_some()
+        {
+            return match self.start_posted(record, None, budget).await {
+                Ok(_) | Err(Error::VerificationFailed(_)) => Ok(false),
+                Err(e) => Err(e),
+            };
+        }
+        tracing::warn!(upload_id = %record.upload_id, "closing a pending session whose multipart upload S3 has aborted");
+        match self.abort(&record.owner, record.upload_id).await {
+            Ok(()) => Ok(true),
+            // Completed or aborted by its owner meanwhile.
+            Err(Error::Conflict(Conflict::WrongState { .. })) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Re-drives the stalled sessions `fair_order` picks, until the run's deadline; the last

@@ -1,6 +1,6 @@
 //! The key of the sparse in-flight index (`in_flight-lease_until`), sharded: every session in
-//! flight and every unannounced verdict would otherwise share one partition per kind
-//! (`completing`, `verifying`, `announce`), and DynamoDB writes one partition at most 1,000 WCU/s,
+//! flight, every pending one and every unannounced verdict would otherwise share one partition
+//! per kind (`pending`, `completing`, `verifying`, `announce`), and DynamoDB writes one partition at most 1,000 WCU/s,
 //! which capped the whole system near 500 verdicts/s. Each key is `<kind>#<k>`, `k` a stable
 //! hash of the upload id mod `IN_FLIGHT_SHARDS` (docs/scale.md has the arithmetic); the sweep
 //! reads every shard, and the unsharded keys that items written before sharding still carry.
@@ -35,18 +35,22 @@ fn sharded(kind: &str, id: UploadId) -> Value {
     text(format!("{kind}#{:02}", shard(id)))
 }
 
-/// The key of the sparse in-flight index: `<status>#<k>` while a session is `completing` or
-/// `verifying` (the sweep's work), `announce#<k>` while a final verdict is unannounced, else
-/// absent.
+/// The key of the sparse in-flight index: `<status>#<k>` while a session is `pending` (sorted
+/// by its expiry: the sweep closes those whose multipart upload S3 has aborted), `completing`
+/// or `verifying` (the sweep's re-drives), `announce#<k>` while a final verdict is unannounced,
+/// else absent.
 pub fn in_flight(status: Status, unannounced: bool, id: UploadId) -> Option<Value> {
     match status {
-        Status::Completing | Status::Verifying => Some(sharded(status.as_str(), id)),
+        Status::Pending | Status::Completing | Status::Verifying => {
+            Some(sharded(status.as_str(), id))
+        }
         _ if status.is_final() && unannounced => Some(sharded(ANNOUNCE, id)),
         _ => None,
     }
 }
 
-/// Every key of the index a `kind` (`completing`, `verifying` or `announce`) is spread over:
+/// Every key of the index a `kind` (`pending`, `completing`, `verifying` or `announce`) is
+/// spread over:
 /// its shards, then the unsharded key items written before sharding hold.
 pub fn in_flight_keys(kind: &str) -> Vec<String> {
     (0..IN_FLIGHT_SHARDS)

@@ -43,3 +43,51 @@ async fn a_session_whose_multipart_upload_s3_aborted_is_closed_by_its_owners_nex
         assert_eq!(fx.announcer.of(r.upload_id), [Status::Aborted], "{request}");
     }
 }
+
+#[tokio::test]
+async fn the_sweep_closes_pending_sessions_past_their_abort_age_and_only_those() {
+    let fx = Fx::new(limits());
+    // S3's lifecycle aborted this one's multipart upload; not yet this one's (it runs late).
+    let gone = abandoned(&fx, 52).await;
+    let late = fx.create(6 * MIB, None).await;
+    // A form never posted, and one whose object arrived but whose event was lost.
+    let (never, _) = fx
+        .uploads
+        .create_post(OWNER, declared(None), None)
+        .await
+        .unwrap();
+    let (arrived, _) = fx
+        .uploads
+        .create_post(OWNER, declared(None), None)
+        .await
+        .unwrap();
+    let data = bytes(2000, 53);
+    fx.objects.put_object(arrived.key.as_str(), &data);
+
+    // Younger than the abort age: the sweep leaves every one alone.
+    fx.uploads.sweep(200, Budget::verifier(None)).await.unwrap();
+    for r in [&gone, &late, &never, &arrived] {
+        assert_eq!(fx.peek(r.upload_id).status(), Status::Pending);
+    }
+    assert_eq!(fx.sessions.reserved(OWNER).0, 4);
+
+    fx.clock
+        .advance(crate::service::ABANDONED_AFTER + Duration::from_secs(60));
+    let young = fx.create(6 * MIB, None).await;
+    fx.uploads.sweep(200, Budget::verifier(None)).await.unwrap();
+    for r in [&gone, &late, &never] {
+        assert_eq!(fx.peek(r.upload_id).status(), Status::Aborted);
+        assert_eq!(fx.announcer.of(r.upload_id), [Status::Aborted]);
+    }
+    assert!(
+        !fx.objects.has_upload(&s3_upload_id(&late)),
+        "aborted in S3 too"
+    );
+    assert_verified(&fx.peek(arrived.upload_id), &data);
+    assert_eq!(fx.peek(young.upload_id).status(), Status::Pending);
+    assert_eq!(
+        fx.sessions.reserved(OWNER),
+        (1, 6 * MIB),
+        "only the young session holds a slot"
+    );
+}

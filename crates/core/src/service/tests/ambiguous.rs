@@ -88,6 +88,9 @@ impl SessionStore for LandsThenAnswers {
     async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
         self.inner.stalled(now, limit).await
     }
+    async fn abandoned(&self, before: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
+        self.inner.abandoned(before, limit).await
+    }
     async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError> {
         self.inner.unannounced(limit).await
     }
