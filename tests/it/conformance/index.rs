@@ -69,6 +69,36 @@ async fn the_sweep_reads_every_shard_and_the_keys_written_before_sharding() {
         "every shard and the unsharded keys, oldest first"
     );
 
+    // Pending sessions, by expiry (their index `lease_until`), over every shard.
+    let mut pendings = Vec::new();
+    for i in 0..64 {
+        let r = vu_core::domain::UploadRecord {
+            state: State::Pending {
+                expires_at: OLD + i,
+            },
+            ..fresh(&completing)
+        };
+        db.sessions.create(&r).await.unwrap();
+        pendings.push((OLD + i, r.upload_id));
+    }
+    pendings.sort_unstable();
+    let pendings: Vec<UploadId> = pendings.into_iter().map(|(_, id)| id).collect();
+    let found = db.sessions.abandoned(OLD + 1_000, 10_000).await.unwrap();
+    let ours: Vec<_> = found
+        .iter()
+        .filter(|id| pendings.contains(id))
+        .copied()
+        .collect();
+    assert_eq!(ours, pendings, "every shard, soonest expiry first");
+    assert!(
+        db.sessions
+            .abandoned(OLD, 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|id| !pendings.contains(id))
+    );
+
     // A verdict the release before sharding left unannounced (`announce`), beside new ones.
     let verified = vu_core::domain::UploadRecord {
         state: State::Verified(Verified {
@@ -97,9 +127,10 @@ async fn the_sweep_reads_every_shard_and_the_keys_written_before_sharding() {
         assert!(!raw.contains_key("in_flight"), "{raw:?}");
     }
     println!(
-        "conformance: index read over {} shards and the unsharded keys: {} sessions in flight and 2 verdicts found",
+        "conformance: index read over {} shards and the unsharded keys: {} sessions in flight, {} pending and 2 verdicts found",
         IN_FLIGHT_SHARDS,
-        expected.len()
+        expected.len(),
+        pendings.len()
     );
 }
 
