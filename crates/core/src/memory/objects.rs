@@ -34,6 +34,8 @@ struct Version {
     id: String,
     data: Option<Bytes>,
     etag: String,
+    /// Tagged `vu-remove=1`: the bucket's lifecycle removes it a day later (template.yaml).
+    marked: bool,
 }
 
 impl Version {
@@ -136,6 +138,7 @@ impl MemoryObjects {
             id: id.clone(),
             data,
             etag,
+            marked: false,
         };
         lock(&self.objects)
             .entry(key.to_owned())
@@ -348,6 +351,9 @@ impl ObjectStore for MemoryObjects {
     }
 
     async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), PortError> {
+        // A version is tagged for the lifecycle first, as the adapter does: a delete that fails
+        // leaves it to expire. (The current object's delete only hides it behind a marker.)
+        self.mark(key, |v| version_id.is_some_and(|id| v.id == id));
         self.faults.enter(Call::Delete).await?;
         match version_id {
             // S3 answers a DELETE of a missing version as a success.
@@ -365,6 +371,7 @@ impl ObjectStore for MemoryObjects {
     }
 
     async fn purge(&self, key: &str, keep: Option<&str>) -> Result<usize, PortError> {
+        self.mark(key, |v| Some(v.id.as_str()) != keep);
         self.faults.enter(Call::Purge).await?;
         let mut objects = lock(&self.objects);
         let Some(versions) = objects.get_mut(key) else {
@@ -392,6 +399,28 @@ impl ObjectStore for MemoryObjects {
 }
 
 impl MemoryObjects {
+    /// The versions of `key` tagged for removal by the bucket's lifecycle.
+    pub fn marked_for_removal(&self, key: &str) -> Vec<String> {
+        lock(&self.objects)
+            .get(key)
+            .map_or_else(Vec::new, |versions| {
+                versions
+                    .iter()
+                    .filter(|v| v.marked)
+                    .map(|v| v.id.clone())
+                    .collect()
+            })
+    }
+
+    /// Tags the versions of `key` (holding bytes) that `which` picks.
+    fn mark(&self, key: &str, which: impl Fn(&Version) -> bool) {
+        if let Some(versions) = lock(&self.objects).get_mut(key) {
+            for v in versions.iter_mut().filter(|v| v.data.is_some() && which(v)) {
+                v.marked = true;
+            }
+        }
+    }
+
     /// `version_id`, or the current version (`None` when that is a delete marker).
     fn find(&self, key: &str, version_id: Option<&str>) -> Option<Version> {
         let objects = lock(&self.objects);

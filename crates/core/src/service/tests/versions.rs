@@ -146,3 +146,36 @@ async fn a_version_purged_mid_read_answers_the_new_holders_verdict() {
     assert_eq!(a.unwrap(), b, "not a 404 for an upload that exists");
     assert_eq!(fx.peek(r.upload_id), b);
 }
+
+/// The bucket's lifecycle expires only versions tagged for removal (template.yaml): a replay
+/// whose clean-up fails every time is still tagged, so it goes a day later; the verified
+/// version is never tagged, so however the clean-up went it is never expired.
+#[tokio::test]
+async fn a_replay_whose_clean_up_is_lost_is_left_tagged_and_the_verified_version_never_is() {
+    let fx = Fx::new(limits());
+    let data = bytes(10 * KIB, 7);
+    let (r, v1) = posted(&fx, &data).await;
+    let verified = fx
+        .uploads
+        .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
+        .await
+        .unwrap();
+    assert_verified(&verified, &data);
+    // A replay lands; its clean-up fails on every delivery (three, then the dead-letter queue).
+    let v2 = fx.objects.put_object(r.key.as_str(), b"replayed form");
+    fx.objects.faults.fail(Call::Purge, 3);
+    for _ in 0..3 {
+        let delivered = fx
+            .uploads
+            .on_object_created(r.key.as_str(), Some(&v2), Budget::verifier(None))
+            .await;
+        assert!(delivered.is_err());
+    }
+    assert_eq!(
+        fx.objects.versions(r.key.as_str()),
+        2,
+        "the delete was lost"
+    );
+    assert_eq!(fx.objects.marked_for_removal(r.key.as_str()), [v2]);
+    assert!(!fx.objects.marked_for_removal(r.key.as_str()).contains(&v1));
+}
