@@ -3,8 +3,9 @@
 //! the unsharded key that items written before sharding still carry, a bounded page each, and
 //! merges them so no shard is favoured.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt as _, TryStreamExt as _};
-use vu_core::domain::{ANNOUNCE, UploadId, in_flight_keys};
+use vu_core::domain::{ANNOUNCE, UploadId, in_flight_keys, shard};
 use vu_core::ports::PortError;
 
 use super::item::{malformed, n, s};
@@ -16,6 +17,16 @@ const CONCURRENT_READS: usize = 8;
 
 /// The kinds of in-flight sessions the sweep re-drives (`Status::as_str`).
 const STALLED_KINDS: [&str; 2] = ["completing", "verifying"];
+
+/// The index kind of the marker items that ask the sweep to check a session's key.
+const WATCH: &str = "reconcile";
+
+/// A marker item's key: its session's id under this prefix, never a session's (not a ULID).
+const WATCH_PREFIX: &str = "reconcile:";
+
+/// A marker left behind (its session long gone) is removed by the table's TTL this long after
+/// it was due.
+const WATCH_TTL_SECS: i64 = 7 * 24 * 3600;
 
 impl DynamoSessions {
     /// Up to `limit` entries `(lease_until, id)` of the index key `key` whose lease ran out
@@ -48,7 +59,7 @@ impl DynamoSessions {
                 let id = item
                     .get("upload_id")
                     .and_then(|v| v.as_s().ok())
-                    .and_then(|v| UploadId::parse(v).ok())
+                    .and_then(|v| UploadId::parse(v.strip_prefix(WATCH_PREFIX).unwrap_or(v)).ok())
                     .ok_or_else(|| malformed("in-flight index upload_id"))?;
                 let until = item
                     .get("lease_until")
@@ -111,6 +122,53 @@ impl DynamoSessions {
         found.sort_unstable();
         found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(found.into_iter().map(|(_, id)| id).collect())
+    }
+
+    /// Puts the marker item that asks the sweep to check `id`'s key after `until`: keyed apart
+    /// from the session (`reconcile:<id>`), on the sharded index as `reconcile#<k>`. It has no
+    /// owner, status or `created_at`, so no other index or read sees it.
+    pub(super) async fn put_watch(&self, id: UploadId, until: i64) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("upload_id", s(format!("{WATCH_PREFIX}{id}")))
+            .item("in_flight", s(format!("{WATCH}#{:02}", shard(id))))
+            .item("lease_until", n(until))
+            .item("expires_at", n(until.saturating_add(WATCH_TTL_SECS)))
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
+
+    pub(super) async fn due_watches(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<UploadId>, PortError> {
+        let mut found: Vec<_> = self
+            .index_pages(in_flight_keys(WATCH), Some(now), limit)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        found.sort_unstable();
+        found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(found.into_iter().map(|(_, id)| id).collect())
+    }
+
+    pub(super) async fn delete_watch(&self, id: UploadId) -> Result<(), PortError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(
+                "upload_id",
+                AttributeValue::S(format!("{WATCH_PREFIX}{id}")),
+            )
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
     }
 
     /// Up to `limit` verdicts not yet announced, taken from the shards in turn (one from each,

@@ -185,6 +185,18 @@ impl SessionStore for DynamoSessions {
         self.abandoned_sessions(expiring_before, limit).await
     }
 
+    async fn watch_key(&self, id: UploadId, until: i64) -> Result<(), PortError> {
+        self.put_watch(id, until).await
+    }
+
+    async fn watched_keys(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
+        self.due_watches(now, limit).await
+    }
+
+    async fn unwatch_key(&self, id: UploadId) -> Result<(), PortError> {
+        self.delete_watch(id).await
+    }
+
     async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError> {
         self.unannounced_sessions(limit).await
     }

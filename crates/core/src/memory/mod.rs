@@ -38,6 +38,8 @@ pub enum Call {
     ListSessions,
     Stalled,
     Abandoned,
+    /// Asking for, listing or clearing a check of a session's key.
+    WatchKey,
     Unannounced,
     Announced,
     Reserve,
@@ -83,6 +85,7 @@ impl Faults {
                 | Call::ListSessions
                 | Call::Stalled
                 | Call::Abandoned
+                | Call::WatchKey
                 | Call::Unannounced
                 | Call::Announced
                 | Call::Reserve

@@ -19,6 +19,8 @@ pub struct MemorySessions {
     records: Mutex<HashMap<UploadId, UploadRecord>>,
     /// Each owner's reservations (the quota item DynamoDB holds per owner).
     quotas: Mutex<HashMap<String, HashMap<UploadId, Reservation>>>,
+    /// Keys the sweep checks, and from when (DynamoDB's marker items).
+    watched: Mutex<HashMap<UploadId, i64>>,
     pub faults: Faults,
 }
 
@@ -149,6 +151,30 @@ impl SessionStore for MemorySessions {
         found.sort_unstable();
         found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(found.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn watch_key(&self, id: UploadId, until: i64) -> Result<(), PortError> {
+        self.faults.enter(Call::WatchKey).await?;
+        lock(&self.watched).insert(id, until);
+        Ok(())
+    }
+
+    async fn watched_keys(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
+        self.faults.enter(Call::WatchKey).await?;
+        let mut due: Vec<_> = lock(&self.watched)
+            .iter()
+            .filter(|(_, until)| **until < now)
+            .map(|(id, until)| (*until, *id))
+            .collect();
+        due.sort_unstable();
+        due.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(due.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn unwatch_key(&self, id: UploadId) -> Result<(), PortError> {
+        self.faults.enter(Call::WatchKey).await?;
+        lock(&self.watched).remove(&id);
+        Ok(())
     }
 
     async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError> {

@@ -24,7 +24,7 @@ pub use budget::Budget;
 pub use create::{Created, NewUpload, UnsizedUpload};
 pub use download::Download;
 pub use parts::MAX_URLS_PER_CALL;
-pub use sweep::ABANDONED_AFTER;
+pub use sweep::{ABANDONED_AFTER, RECONCILE_AFTER};
 pub use verifier::EventOutcome;
 
 use crate::domain::{

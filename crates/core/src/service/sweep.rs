@@ -1,14 +1,15 @@
 //! The sweep (the verifier function on a schedule; `make dev`'s timer): re-drives sessions
 //! whose lease ran out in `completing` or `verifying` (a holder that died, a hand-over whose
 //! start was lost), closes pending sessions whose multipart upload S3's lifecycle has aborted,
-//! and announces verdicts an announcer left unannounced. Fair: sessions that
+//! puts back what a form's key holds once its replays are over, and announces verdicts an
+//! announcer left unannounced. Fair: sessions that
 //! keep failing upstream cannot crowd out the rest. Bounded: one run reads and re-drives at most
 //! what its `limit` says, and stops at a share of its invocation's time.
 
 use std::time::{Duration, Instant};
 
 use super::{Budget, Uploads, secs};
-use crate::domain::{Kind, UploadId, UploadRecord};
+use crate::domain::{Kind, Status, UploadId, UploadRecord};
 use crate::error::{Conflict, Error, chain};
 
 /// How many stalled sessions a run reads per session it may re-drive: enough that sessions
@@ -29,6 +30,10 @@ const RUN_SHARE: u32 = 2;
 /// reservation given back) rather than let it hold its owner's slot until its TTL.
 pub const ABANDONED_AFTER: Duration = Duration::from_secs(2 * 24 * 3600);
 
+/// How long after a form's policy expires the sweep checks its key: by then every replay has
+/// arrived and its clean-up (the verifier queue's deliveries) has run or been dead-lettered.
+pub const RECONCILE_AFTER: Duration = Duration::from_secs(3600);
+
 /// And never runs longer than this (a run with no deadline, as `make dev`'s sweeper), so two
 /// scheduled runs (every 5 minutes) do not overlap.
 const MAX_RUN: Duration = Duration::from_secs(240);
@@ -44,6 +49,10 @@ impl Uploads {
         // back announcements, nor the other way round. Each tries all it found.
         let redriven = self.redrive(limit, budget.until(stop)).await;
         let closed = self.close_abandoned(limit, budget.until(stop)).await;
+        let reconciled = self.reconcile_keys(limit, budget.until(stop)).await;
+        if let Err(e) = &reconciled {
+            tracing::error!(error = %chain(e), "the sweep could not check every form's key");
+        }
         match &closed {
             Ok(0) => {}
             Ok(n) => tracing::info!(closed = n, "closed sessions whose multipart upload is gone"),
@@ -61,8 +70,64 @@ impl Uploads {
         }
         let redriven = redriven?;
         closed?;
+        reconciled?;
         announced?;
         Ok(redriven)
+    }
+
+    /// Checks up to `limit` keys whose forms' replays are over: a replay whose clean-up was lost
+    /// (dead-lettered) leaves another version current over the verified one, or bytes under the
+    /// key of a session that failed or was aborted. Every version but the verified one goes
+    /// (which makes it current again), or every version when none was verified; then the key's
+    /// watch is cleared. A session not final yet is looked at again later.
+    async fn reconcile_keys(&self, limit: u32, budget: Budget) -> Result<usize, Error> {
+        let now = self.clock.now();
+        let (mut checked, mut failed) = (0, None);
+        for id in self.sessions.watched_keys(now, limit).await? {
+            if !budget.can_start_work() {
+                break;
+            }
+            let outcome = async {
+                let Some(record) = self.sessions.get(id).await? else {
+                    return Ok::<_, Error>(true);
+                };
+                let keep = match record.status() {
+                    Status::Verified => record.version_id(),
+                    Status::Failed | Status::Aborted => None,
+                    _ => {
+                        let later = now + secs(RECONCILE_AFTER);
+                        self.sessions.watch_key(id, later).await?;
+                        return Ok(false);
+                    }
+                };
+                let deleted = self.objects.purge(record.key.as_str(), keep).await?;
+                if deleted > 0 {
+                    tracing::warn!(upload_id = %id, versions = deleted, "deleted versions a lost clean-up left under a form's key");
+                }
+                Ok(true)
+            }
+            .await;
+            match outcome {
+                Ok(true) => match self.sessions.unwatch_key(id).await {
+                    Ok(()) => checked += 1,
+                    Err(e) => failed = Some(e.into()),
+                },
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(upload_id = %id, error = %chain(&e), "could not check a form's key");
+                    failed = Some(e);
+                    // Behind the others: a key that keeps failing does not hold them back.
+                    let later = now + secs(RECONCILE_AFTER);
+                    if let Err(e) = self.sessions.watch_key(id, later).await {
+                        tracing::warn!(upload_id = %id, error = %chain(&e), "could not put a form's key back in line");
+                    }
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(checked),
+        }
     }
 
     /// Closes up to `limit` pending sessions older than `ABANDONED_AFTER` (by their expiry:
