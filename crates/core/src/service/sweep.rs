@@ -30,8 +30,10 @@ const RUN_SHARE: u32 = 2;
 /// reservation given back) rather than let it hold its owner's slot until its TTL.
 pub const ABANDONED_AFTER: Duration = Duration::from_secs(2 * 24 * 3600);
 
-/// How long after a form's policy expires the sweep checks its key: by then every replay has
-/// arrived and its clean-up (the verifier queue's deliveries) has run or been dead-lettered.
+/// How long after a form's policy expires the sweep checks its key: by then nothing more can be
+/// posted under it and S3 has stored whatever was (a POST accepted at the last second), so
+/// anything under the key beside the verified version is a leftover; a clean-up still being
+/// retried by the verifier queue finds nothing left to delete, which it answers as done.
 pub const RECONCILE_AFTER: Duration = Duration::from_secs(3600);
 
 /// And never runs longer than this (a run with no deadline, as `make dev`'s sweeper), so two
