@@ -72,6 +72,8 @@ impl Default for MemoryObjects {
     }
 }
 
+mod keys;
+
 /// S3's ETag of a single-part object or part (SSE-S3): the body's MD5.
 fn etag_of(data: &[u8]) -> String {
     use md5::Digest;
@@ -81,23 +83,6 @@ fn etag_of(data: &[u8]) -> String {
 impl MemoryObjects {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
-    }
-
-    /// From now on every call on `key` (listing, completing, reading it) fails upstream, as it
-    /// would for an object whose KMS key denies this service: a session that keeps failing the
-    /// same way.
-    pub fn fail_key(&self, key: &str) {
-        lock(&self.broken).insert(key.to_owned());
-    }
-
-    fn reachable(&self, key: &str) -> Result<(), PortError> {
-        if lock(&self.broken).contains(key) {
-            return Err(PortError::unavailable(
-                Upstream::S3,
-                "AccessDenied (injected)",
-            ));
-        }
-        Ok(())
     }
 
     /// A client's PUT to a part URL; S3 refuses a body that misses its checksum. The ETag.
@@ -399,28 +384,6 @@ impl ObjectStore for MemoryObjects {
 }
 
 impl MemoryObjects {
-    /// The versions of `key` tagged for removal by the bucket's lifecycle.
-    pub fn marked_for_removal(&self, key: &str) -> Vec<String> {
-        lock(&self.objects)
-            .get(key)
-            .map_or_else(Vec::new, |versions| {
-                versions
-                    .iter()
-                    .filter(|v| v.marked)
-                    .map(|v| v.id.clone())
-                    .collect()
-            })
-    }
-
-    /// Tags the versions of `key` (holding bytes) that `which` picks.
-    fn mark(&self, key: &str, which: impl Fn(&Version) -> bool) {
-        if let Some(versions) = lock(&self.objects).get_mut(key) {
-            for v in versions.iter_mut().filter(|v| v.data.is_some() && which(v)) {
-                v.marked = true;
-            }
-        }
-    }
-
     /// `version_id`, or the current version (`None` when that is a delete marker).
     fn find(&self, key: &str, version_id: Option<&str>) -> Option<Version> {
         let objects = lock(&self.objects);
