@@ -58,7 +58,9 @@ async fn the_sweep_reads_every_shard_and_the_keys_written_before_sharding() {
     expected.sort_unstable();
     let expected: Vec<UploadId> = expected.into_iter().map(|(_, id)| id).collect();
 
+    let read = std::time::Instant::now();
     let found = db.sessions.stalled(OLD + 1_000, 10_000).await.unwrap();
+    let stalled_read = read.elapsed();
     let ours: Vec<_> = found
         .iter()
         .filter(|id| expected.contains(id))
@@ -99,6 +101,29 @@ async fn the_sweep_reads_every_shard_and_the_keys_written_before_sharding() {
             .all(|id| !pendings.contains(id))
     );
 
+    // Keys the sweep is asked to check (marker items beside the sessions): due ones only,
+    // soonest first, over every shard; cleared once checked.
+    let mut watched = Vec::new();
+    for i in 0..40 {
+        let id = UploadId::generate();
+        db.sessions.watch_key(id, OLD + i).await.unwrap();
+        watched.push(id);
+    }
+    let due = db.sessions.watched_keys(OLD + 1_000, 10_000).await.unwrap();
+    let ours: Vec<_> = due
+        .iter()
+        .filter(|id| watched.contains(id))
+        .copied()
+        .collect();
+    assert_eq!(ours, watched, "every shard, longest due first");
+    let not_yet = db.sessions.watched_keys(OLD, 10_000).await.unwrap();
+    assert!(not_yet.iter().all(|id| !watched.contains(id)));
+    for id in &watched {
+        db.sessions.unwatch_key(*id).await.unwrap();
+    }
+    let left = db.sessions.watched_keys(OLD + 1_000, 10_000).await.unwrap();
+    assert!(left.iter().all(|id| !watched.contains(id)));
+
     // A verdict the release before sharding left unannounced (`announce`), beside new ones.
     let verified = vu_core::domain::UploadRecord {
         state: State::Verified(Verified {
@@ -127,10 +152,13 @@ async fn the_sweep_reads_every_shard_and_the_keys_written_before_sharding() {
         assert!(!raw.contains_key("in_flight"), "{raw:?}");
     }
     println!(
-        "conformance: index read over {} shards and the unsharded keys: {} sessions in flight, {} pending and 2 verdicts found",
+        "conformance: index read over {} shards and the unsharded keys: {} sessions in flight ({} keys read in {} ms), {} pending, {} keys to check and 2 verdicts found",
         IN_FLIGHT_SHARDS,
         expected.len(),
-        pendings.len()
+        2 * (IN_FLIGHT_SHARDS + 1),
+        stalled_read.as_millis(),
+        pendings.len(),
+        watched.len()
     );
 }
 

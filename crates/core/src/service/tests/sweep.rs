@@ -111,6 +111,11 @@ async fn sessions_that_keep_failing_do_not_starve_the_rest_and_the_run_is_bounde
         "one range per small object"
     );
 
+    println!(
+        "sweep: {FAILING} failing + {HEALTHY} healthy due, limit {LIMIT}: run 1 re-drove {} ({HEALTHY} healthy, {retried} failing), {reads} session reads, 1 index read",
+        HEALTHY + retried
+    );
+
     // The next run (five minutes on) reaches every failing session not yet retried: they are not
     // starved either, and each retried one backs off further.
     fx.clock.advance(Duration::from_secs(300));
