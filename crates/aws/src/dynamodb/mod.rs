@@ -4,6 +4,7 @@
 
 mod index;
 mod item;
+mod owners;
 mod quota;
 
 use std::collections::HashMap;
@@ -19,8 +20,9 @@ use vu_core::ports::{
     OwnerLimit, OwnerLimits, Page, PageKey, PortError, Reservation, SessionStore, Upstream,
 };
 
-/// The GSI that lists an owner's uploads by creation time (template.yaml, scripts/bootstrap.py).
-pub const OWNER_INDEX: &str = "owner-created_at";
+/// The GSI that lists an owner's uploads by creation time (template.yaml, scripts/create_table.py):
+/// keys only, so only a session's creation writes to its owner's partition (`owners.rs`).
+pub const OWNER_INDEX: &str = owners::OWNER_INDEX;
 
 /// The sparse GSI of sessions in flight (`completing`/`verifying`) and unannounced verdicts by
 /// lease end, its keys sharded (`index.rs`): only those items carry `in_flight`, so the sweep
@@ -87,55 +89,7 @@ impl SessionStore for DynamoSessions {
         limit: u32,
         after: Option<&PageKey>,
     ) -> Result<Page, PortError> {
-        let mut names = HashMap::from([("#owner".to_owned(), "owner".to_owned())]);
-        let mut values = HashMap::from([(":owner".to_owned(), s(owner))]);
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(OWNER_INDEX)
-            .key_condition_expression("#owner = :owner")
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX));
-        if let Some(st) = status {
-            names.insert("#status".into(), "status".into());
-            values.insert(":status".into(), s(st.as_str()));
-            query = query.filter_expression("#status = :status");
-        }
-        if let Some(k) = after {
-            query = query.set_exclusive_start_key(Some(Item::from([
-                ("upload_id".into(), s(k.upload_id.to_string())),
-                ("owner".into(), s(owner)),
-                ("created_at".into(), s(&k.created_at)),
-            ])));
-        }
-        let out = query
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await
-            .map_err(port_error)?;
-        let records = out
-            .items()
-            .iter()
-            .map(record)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = match out.last_evaluated_key() {
-            Some(k) => Some(PageKey {
-                upload_id: k
-                    .get("upload_id")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|v| UploadId::parse(v).ok())
-                    .ok_or_else(|| malformed("page key upload_id"))?,
-                created_at: k
-                    .get("created_at")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .ok_or_else(|| malformed("page key created_at"))?,
-            }),
-            None => None,
-        };
-        Ok(Page { records, next })
+        self.owner_page(owner, status, limit, after).await
     }
 
     async fn transition(
