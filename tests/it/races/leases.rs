@@ -106,6 +106,9 @@ impl SessionStore for Counted {
     async fn unreserve(&self, owner: &str, id: UploadId) -> Result<(), PortError> {
         self.inner.unreserve(owner, id).await
     }
+    async fn extend(&self, owner: &str, id: UploadId, expires_at: i64) -> Result<bool, PortError> {
+        self.inner.extend(owner, id, expires_at).await
+    }
 }
 
 /// One race of `RACERS` completes, on a fresh session or on one whose holder died: its figure

@@ -270,4 +270,8 @@ impl SessionStore for DynamoSessions {
     async fn unreserve(&self, owner: &str, id: UploadId) -> Result<(), PortError> {
         self.unreserve_quota(owner, id).await
     }
+
+    async fn extend(&self, owner: &str, id: UploadId, expires_at: i64) -> Result<bool, PortError> {
+        self.extend_quota(owner, id, expires_at).await
+    }
 }

@@ -139,6 +139,35 @@ impl DynamoSessions {
         }
     }
 
+    pub(super) async fn extend_quota(
+        &self,
+        owner: &str,
+        id: UploadId,
+        expires_at: i64,
+    ) -> Result<bool, PortError> {
+        let moved = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("upload_id", key(owner))
+            .update_expression("SET reservations.#id.expires_at = :at")
+            .condition_expression(
+                "attribute_exists(reservations.#id) AND reservations.#id.expires_at < :at",
+            )
+            .expression_attribute_names("#id", id.to_string())
+            .expression_attribute_values(":at", n(expires_at))
+            .send()
+            .await
+            .map_err(port_error);
+        match moved {
+            Ok(_) => Ok(true),
+            Err(PortError::PreconditionFailed) => {
+                Ok(held(&self.quota(owner).await?).contains_key(&id.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Removes `entries` and their bytes, only if every one is still there (else someone else
     /// gave them back first, which is as good).
     async fn give_back(

@@ -34,6 +34,11 @@ impl MemorySessions {
             .map_or((0, 0), |r| (r.len(), r.values().map(|r| r.bytes).sum()))
     }
 
+    /// What session `id` of `owner` holds, read without going through the port.
+    pub fn reservation(&self, owner: &str, id: UploadId) -> Option<Reservation> {
+        lock(&self.quotas).get(owner)?.get(&id).copied()
+    }
+
     /// The stored record, read without going through the port (no fault, no yield).
     pub fn peek(&self, id: UploadId) -> Option<UploadRecord> {
         lock(&self.records).get(&id).cloned()
@@ -185,5 +190,14 @@ impl SessionStore for MemorySessions {
             held.remove(&id);
         }
         Ok(())
+    }
+
+    async fn extend(&self, owner: &str, id: UploadId, expires_at: i64) -> Result<bool, PortError> {
+        self.faults.enter(Call::Extend).await?;
+        let mut quotas = lock(&self.quotas);
+        let held = quotas.get_mut(owner).and_then(|held| held.get_mut(&id));
+        Ok(held
+            .map(|r| r.expires_at = r.expires_at.max(expires_at))
+            .is_some())
     }
 }

@@ -188,6 +188,7 @@ impl Uploads {
         // back announcements, nor the other way round. Each tries all it found.
         let redriven = self.redrive(limit, budget).await;
         let announced = self.announce_pending(limit).await;
+        let given_back = self.give_back_left(limit).await;
         match &announced {
             Ok(0) => {}
             Ok(n) => tracing::info!(announced = n, "announced verdicts left unannounced"),
@@ -195,8 +196,12 @@ impl Uploads {
                 tracing::error!(error = %chain(e), "the sweep could not announce every verdict")
             }
         }
+        if let Err(e) = &given_back {
+            tracing::error!(error = %chain(e), "the sweep could not give back every reservation");
+        }
         let redriven = redriven?;
         announced?;
+        given_back?;
         Ok(redriven)
     }
 

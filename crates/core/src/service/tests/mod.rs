@@ -250,6 +250,7 @@ mod faults;
 mod guarantees;
 mod limits;
 mod recovery;
+mod reservations;
 mod sessions;
 mod verdicts;
 mod verifier;
