@@ -184,7 +184,7 @@ impl SessionStore for MemorySessions {
         Ok(None)
     }
 
-    async fn unreserve(&self, owner: &str, id: UploadId) -> Result<(), PortError> {
+    async fn unreserve(&self, owner: &str, id: UploadId, _: OwnerLimits) -> Result<(), PortError> {
         self.faults.enter(Call::Unreserve).await?;
         if let Some(held) = lock(&self.quotas).get_mut(owner) {
             held.remove(&id);
@@ -192,7 +192,13 @@ impl SessionStore for MemorySessions {
         Ok(())
     }
 
-    async fn extend(&self, owner: &str, id: UploadId, expires_at: i64) -> Result<bool, PortError> {
+    async fn extend(
+        &self,
+        owner: &str,
+        id: UploadId,
+        expires_at: i64,
+        _: OwnerLimits,
+    ) -> Result<bool, PortError> {
         self.faults.enter(Call::Extend).await?;
         let mut quotas = lock(&self.quotas);
         let held = quotas.get_mut(owner).and_then(|held| held.get_mut(&id));

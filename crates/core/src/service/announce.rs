@@ -51,7 +51,7 @@ impl Uploads {
             return Ok(());
         };
         self.sessions
-            .unreserve(&record.owner, record.upload_id)
+            .unreserve(&record.owner, record.upload_id, self.owner_limits())
             .await?;
         announcer.announce(record).await?;
         self.sessions.announced(record.upload_id).await?;

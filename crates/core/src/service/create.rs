@@ -243,7 +243,7 @@ impl Uploads {
     }
 
     /// The per-owner limits every reservation is held to.
-    pub(super) fn owner_limits(&self) -> OwnerLimits {
+    pub fn owner_limits(&self) -> OwnerLimits {
         OwnerLimits {
             open_sessions: self.limits.max_open_sessions_per_owner,
             pending_bytes: self.limits.max_pending_bytes_per_owner,

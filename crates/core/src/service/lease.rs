@@ -87,7 +87,11 @@ impl Uploads {
     /// sweep gives it back (`reservations.rs`); a session that never got a record has nothing
     /// to mark, and its reservation goes when it would have expired (or the sweep's reconcile).
     pub(super) async fn unreserve(&self, owner: &str, id: UploadId) -> bool {
-        match self.sessions.unreserve(owner, id).await {
+        match self
+            .sessions
+            .unreserve(owner, id, self.owner_limits())
+            .await
+        {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(upload_id = %id, error = %chain(&e), "could not give back a reservation; the sweep will");

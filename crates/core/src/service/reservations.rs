@@ -14,7 +14,11 @@ impl Uploads {
     /// reopens, and the refusal is logged: the session's completion gives back nothing then.
     pub(super) async fn extend_reservation(&self, record: &UploadRecord, expires_at: i64) {
         let (owner, id) = (&record.owner, record.upload_id);
-        let held = match self.sessions.extend(owner, id, expires_at).await {
+        let held = match self
+            .sessions
+            .extend(owner, id, expires_at, self.owner_limits())
+            .await
+        {
             Ok(held) => held,
             Err(e) => {
                 tracing::warn!(upload_id = %id, error = %chain(&e), "could not extend a reopened session's reservation");
@@ -67,7 +71,7 @@ impl Uploads {
                 Ok(Some(record)) if record.status().is_final() => {
                     seen += 1;
                     self.sessions
-                        .unreserve(&record.owner, id)
+                        .unreserve(&record.owner, id, self.owner_limits())
                         .await
                         .map_err(Error::from)
                 }

@@ -135,7 +135,11 @@ async fn a_reopened_session_whose_reservation_expired_reserves_again() {
     let data = bytes(5 * MIB + 10, 103);
     let r = fx.uploaded(&data, None).await;
     // Its reservation expired and was given back (by the owner's next create).
-    fx.sessions.unreserve(OWNER, r.upload_id).await.unwrap();
+    let limits = fx.uploads.owner_limits();
+    fx.sessions
+        .unreserve(OWNER, r.upload_id, limits)
+        .await
+        .unwrap();
     fx.objects.faults.fail_with(
         Call::CompleteMultipart,
         PortError::Rejected("InvalidPart".into()),
