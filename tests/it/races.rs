@@ -32,6 +32,7 @@ use vu_core::settings::{Limits, VerifyConfig};
 use crate::conformance::{dynalite_endpoint, dynamodb_at};
 use crate::helpers::table;
 
+mod giveback;
 mod leases;
 mod quota;
 mod sharded;
