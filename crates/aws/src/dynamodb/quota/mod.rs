@@ -10,7 +10,7 @@
 mod legacy;
 mod shard;
 
-use shard::{Entry, Part, Pointer, Shard};
+use shard::{Entry, Part, Pointer, Shard, Within};
 
 use super::DynamoSessions;
 use vu_core::domain::UploadId;
@@ -64,6 +64,13 @@ impl Layout {
 
     fn bytes(&self, k: u32) -> u64 {
         share(self.bytes, self.shards, k)
+    }
+
+    fn within(&self, k: u32, room: u64) -> Within {
+        Within {
+            open: self.open(k),
+            room,
+        }
     }
 
     /// The shard a session's give-back reads first: FNV-1a of its id.
@@ -132,7 +139,13 @@ impl DynamoSessions {
         // The usual case: one write, to the home shard.
         if let Some(room) = layout.bytes(home).checked_sub(r.bytes)
             && self
-                .take(owner, home, Part::Slot, &id, entry, layout.open(home), room)
+                .take(
+                    owner,
+                    (home, Part::Slot),
+                    &id,
+                    entry,
+                    layout.within(home, room),
+                )
                 .await?
         {
             return Ok(None);
@@ -231,7 +244,9 @@ impl DynamoSessions {
         for &(k, part, bytes) in plan {
             let e = Entry { bytes, ..entry };
             let room = layout.bytes(k).saturating_sub(bytes);
-            let took = self.take(owner, k, part, id, e, layout.open(k), room).await;
+            let took = self
+                .take(owner, (k, part), id, e, layout.within(k, room))
+                .await;
             match took {
                 Ok(true) => taken.push((k, part, bytes)),
                 Ok(false) => {

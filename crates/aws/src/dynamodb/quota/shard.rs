@@ -48,6 +48,14 @@ impl Part {
     }
 }
 
+/// What a shard may hold before an entry is added: fewer slots than `open` (for a slot), at
+/// most `room` bytes (its share less the entry's).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Within {
+    pub open: u64,
+    pub room: u64,
+}
+
 /// A shard as read. `ready` is false for an item not created yet (or without its maps).
 #[derive(Debug, Default)]
 pub(super) struct Shard {
@@ -240,18 +248,17 @@ impl DynamoSessions {
         Ok(())
     }
 
-    /// Adds `e` for `id` to shard `k` if it then holds at most `room + e.bytes` bytes and, for a
-    /// slot, fewer than `open` slots before it; `false` when refused (or not created yet).
+    /// Adds `e` for `id` to shard `k` if it holds at most `within.room` bytes before it and, for
+    /// a slot, fewer than `within.open` slots; `false` when refused (or not created yet).
     pub(super) async fn take(
         &self,
         owner: &str,
-        k: u32,
-        part: Part,
+        (k, part): (u32, Part),
         id: &str,
         e: Entry,
-        open: u64,
-        room: u64,
+        within: Within,
     ) -> Result<bool, PortError> {
+        let Within { open, room } = within;
         let map = part.map();
         let mut condition = format!("attribute_not_exists({map}.#id) AND pending_bytes <= :room");
         if part == Part::Slot {
