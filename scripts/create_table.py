@@ -19,7 +19,8 @@ OWNER_INDEX = {
     ],
     "Projection": {"ProjectionType": "ALL"},
 }
-# Sparse: only sessions in flight, and verdicts not yet announced, carry `in_flight`.
+# Sparse: only sessions pending or in flight, and verdicts not yet announced, carry `in_flight`,
+# sharded as `<kind>#<k>` (docs/scale.md).
 IN_FLIGHT_INDEX = {
     "IndexName": "in_flight-lease_until",
     "KeySchema": [

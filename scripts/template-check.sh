@@ -16,6 +16,7 @@ export PATH=$venv/bin:$PATH SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=${AWS_DEFAULT
 echo "== cfn-lint"; cfn-lint template.yaml
 echo "== sam validate --lint"; sam validate --lint
 echo "== template rules"; python scripts/template_rules.py
+echo "== template alarms"; python scripts/template_alarms.py
 if [ "${SKIP_SAM_BUILD:-}" != 1 ]; then
   echo "== sam build"; sam build
   ls -l .aws-sam/build/{Api,Verifier,Webhook}Function/bootstrap

@@ -2,6 +2,7 @@
 //! transition one conditional `UpdateItem` translated from the change's writes and the guard's
 //! condition, which the in-memory store evaluates as they are.
 
+mod index;
 mod item;
 pub mod quota;
 
@@ -11,9 +12,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use item::{malformed, n, record, s, to_item};
+use item::{malformed, record, s, to_item};
 
-use vu_core::domain::{ANNOUNCE, Change, Guard, Status, UploadId, UploadRecord, in_flight};
+use vu_core::domain::{ANNOUNCE, Change, Guard, Status, UploadId, UploadRecord};
 use vu_core::ports::{
     OwnerLimit, OwnerLimits, Page, PageKey, PortError, Reservation, SessionStore, Upstream,
 };
@@ -21,8 +22,9 @@ use vu_core::ports::{
 /// The GSI that lists an owner's uploads by creation time (template.yaml, scripts/bootstrap.py).
 pub const OWNER_INDEX: &str = "owner-created_at";
 
-/// The sparse GSI of sessions in flight (`completing`/`verifying`) by lease end: only those items
-/// carry `in_flight`, so the sweep reads what it re-drives and nothing else.
+/// The sparse GSI of sessions in flight (`completing`/`verifying`) and unannounced verdicts by
+/// lease end, its keys sharded (`index.rs`): only those items carry `in_flight`, so the sweep
+/// reads what it works on and nothing else.
 pub const IN_FLIGHT_INDEX: &str = "in_flight-lease_until";
 
 type Item = HashMap<String, AttributeValue>;
@@ -150,7 +152,10 @@ impl SessionStore for DynamoSessions {
         if !change.applies_from(guard.status) {
             return Err(PortError::PreconditionFailed);
         }
-        let update = item::update(&change.writes(guard.status, now), &change.condition(&guard));
+        let update = item::update(
+            &change.writes(guard.status, id, now),
+            &change.condition(&guard),
+        );
         let out = self
             .client
             .update_item()
@@ -172,73 +177,31 @@ impl SessionStore for DynamoSessions {
     }
 
     async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
-        let mut ids = Vec::new();
-        for status in [Status::Completing, Status::Verifying] {
-            // The sweep's index key as transitions write it (`in_flight`, defined in the core);
-            // both statuses have one, so nothing is skipped.
-            let Some(key) = in_flight(status, false).as_ref().map(item::attribute) else {
-                continue;
-            };
-            let mut start = None;
-            loop {
-                let page_limit = limit.saturating_sub(u32::try_from(ids.len()).unwrap_or(limit));
-                if page_limit == 0 {
-                    return Ok(ids);
-                }
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(IN_FLIGHT_INDEX)
-                    .key_condition_expression("#in_flight = :status AND #lease_until < :now")
-                    .expression_attribute_names("#in_flight", "in_flight")
-                    .expression_attribute_names("#lease_until", "lease_until")
-                    .expression_attribute_values(":status", key.clone())
-                    .expression_attribute_values(":now", n(now))
-                    .limit(i32::try_from(page_limit).unwrap_or(i32::MAX))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(port_error)?;
-                for item in out.items() {
-                    let id = item
-                        .get("upload_id")
-                        .and_then(|v| v.as_s().ok())
-                        .and_then(|v| UploadId::parse(v).ok())
-                        .ok_or_else(|| malformed("in-flight index upload_id"))?;
-                    ids.push(id);
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
-            }
-        }
-        Ok(ids)
+        self.stalled_sessions(now, limit).await
+    }
+
+    async fn abandoned(
+        &self,
+        expiring_before: i64,
+        limit: u32,
+    ) -> Result<Vec<UploadId>, PortError> {
+        self.abandoned_sessions(expiring_before, limit).await
+    }
+
+    async fn watch_key(&self, id: UploadId, until: i64) -> Result<(), PortError> {
+        self.put_watch(id, until).await
+    }
+
+    async fn watched_keys(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
+        self.due_watches(now, limit).await
+    }
+
+    async fn unwatch_key(&self, id: UploadId) -> Result<(), PortError> {
+        self.delete_watch(id).await
     }
 
     async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(IN_FLIGHT_INDEX)
-            .key_condition_expression("#in_flight = :announce")
-            .expression_attribute_names("#in_flight", "in_flight")
-            .expression_attribute_values(":announce", s(ANNOUNCE))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(port_error)?;
-        out.items()
-            .iter()
-            .map(|item| {
-                item.get("upload_id")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|v| UploadId::parse(v).ok())
-                    .ok_or_else(|| malformed("in-flight index upload_id"))
-            })
-            .collect()
+        self.unannounced_sessions(limit).await
     }
 
     async fn announced(&self, id: UploadId) -> Result<(), PortError> {
@@ -248,7 +211,8 @@ impl SessionStore for DynamoSessions {
             .table_name(&self.table)
             .key("upload_id", s(id.to_string()))
             .update_expression("REMOVE #in_flight")
-            .condition_expression("#in_flight = :announce")
+            // Sharded (`announce#<k>`) or written before sharding (`announce`).
+            .condition_expression("begins_with(#in_flight, :announce)")
             .expression_attribute_names("#in_flight", "in_flight")
             .expression_attribute_values(":announce", s(ANNOUNCE))
             .send()

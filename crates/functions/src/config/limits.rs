@@ -78,7 +78,7 @@ pub(super) fn api_limits(get: &impl Lookup) -> Result<Limits, ConfigError> {
             d.max_open_sessions_per_owner,
             1,
             // An owner's reservations are sharded over at most 100 items of ≤ 1,000 entries each
-            // (~58 KB, well under DynamoDB's 400 KB): docs/quota.md.
+            // (~58 KB, well under DynamoDB's 400 KB): docs/scale.md, "Quota".
             100_000,
         )?,
         max_pending_bytes_per_owner: get.number(

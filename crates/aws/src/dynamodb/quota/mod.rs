@@ -1,5 +1,5 @@
 //! Each owner's reservations, sharded over `S` items (`shard.rs`) so that no one item takes
-//! every create and give-back of an owner (docs/quota.md has the arithmetic). `S` follows the
+//! every create and give-back of an owner (docs/scale.md, "Quota" has the arithmetic). `S` follows the
 //! open-sessions limit (`SLOTS_PER_SHARD` a shard, at most `MAX_SHARDS`): small limits keep
 //! one shard. Each limit is split over the shards, and a shard admits an entry only within its
 //! share, in one conditional write, so the shards together never pass a limit. A create tries
