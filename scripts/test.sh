@@ -54,9 +54,12 @@ cat .local/conformance-output.log >>.local/test-output.log
 # The tests skip (passing) without DYNALITE_ENDPOINT: a run that compared nothing showed nothing.
 grep '^conformance: .* compared' .local/conformance-output.log >/dev/null ||
   { echo "conformance: nothing compared (did the test skip?)" >&2; exit 1; }
-# One figure line per race: reservations, creates, completes fresh and after a dead holder.
+# One figure line per race: reservations, creates, sharded creates, completes fresh and after a
+# dead holder; and the figures of one owner holding 10,000 open sessions.
 races=$(grep -c '^races: [0-9]* concurrent' .local/conformance-output.log || true)
-[ "$races" -eq 4 ] || { echo "races: $races of 4 figure lines (did a test skip?)" >&2; exit 1; }
+[ "$races" -eq 5 ] || { echo "races: $races of 5 figure lines (did a test skip?)" >&2; exit 1; }
+grep '^quota: [0-9]* open sessions' .local/conformance-output.log >/dev/null ||
+  { echo "quota: no figure line (did the test skip?)" >&2; exit 1; }
 scripts/dynalite.sh stop "$dynalite_port"
 unset DYNALITE_ENDPOINT
 

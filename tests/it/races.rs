@@ -15,12 +15,11 @@
 //! another DynamoDB, moto say, shows what it did), and without `DYNALITE_ENDPOINT` prints that
 //! it skipped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use tokio::sync::Barrier;
 use vu_aws::DynamoSessions;
 use vu_core::domain::{ContentType, Filename, Metadata, UploadId};
@@ -33,7 +32,12 @@ use vu_core::settings::{Limits, VerifyConfig};
 use crate::conformance::{dynalite_endpoint, dynamodb_at};
 use crate::helpers::table;
 
+mod giveback;
 mod leases;
+mod quota;
+mod sharded;
+
+use quota::Quota;
 
 /// Callers released at once in every race.
 const RACERS: usize = 40;
@@ -57,63 +61,9 @@ impl Db {
         })
     }
 
-    /// The owner's quota item as stored (empty when there is none).
-    async fn quota(&self, owner: &str) -> Quota {
-        let item = self
-            .client
-            .get_item()
-            .table_name(table())
-            .key("upload_id", AttributeValue::S(format!("quota#{owner}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
-            .unwrap_or_default();
-        let number = |v: &AttributeValue| v.as_n().unwrap().parse::<i64>().unwrap();
-        let held = item
-            .get("reservations")
-            .map(|m| m.as_m().unwrap().clone())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(id, r)| (id, number(&r.as_m().unwrap()["bytes"])))
-            .collect();
-        Quota {
-            held,
-            pending: item.get("pending_bytes").map_or(0, number),
-        }
-    }
-}
-
-/// An owner's reservations item: id → bytes, and the running sum `pending_bytes` (signed: a
-/// give-back applied twice would take it below zero).
-#[derive(Debug, Default, PartialEq)]
-struct Quota {
-    held: BTreeMap<String, i64>,
-    pending: i64,
-}
-
-impl Quota {
-    fn ids(&self) -> BTreeSet<String> {
-        self.held.keys().cloned().collect()
-    }
-
-    /// What no write may break, so no read may show: within both limits, never below zero,
-    /// `pending_bytes` the sum of the entries.
-    fn broken(&self, limits: OwnerLimits) -> Option<String> {
-        let sum: i64 = self.held.values().sum();
-        let bytes = i64::try_from(limits.pending_bytes).unwrap_or(i64::MAX);
-        let open = limits.open_sessions;
-        (self.held.len() as u64 > open
-            || !(0..=bytes).contains(&self.pending)
-            || self.pending != sum)
-            .then(|| {
-                format!(
-                    "{} held (limit {open}), pending_bytes {} (limit {bytes}) for entries of {sum}",
-                    self.held.len(),
-                    self.pending
-                )
-            })
+    /// The owner's reservations as stored (its shards under `limits`).
+    async fn quota(&self, owner: &str, limits: OwnerLimits) -> Quota {
+        Quota::read(&self.client, owner, limits).await
     }
 }
 
@@ -162,7 +112,7 @@ async fn at_once(
                         Some((r, refused.unwrap()))
                     }
                     Op::Unreserve(id) => {
-                        db.sessions.unreserve(&owner, id).await.unwrap();
+                        db.sessions.unreserve(&owner, id, limits).await.unwrap();
                         None
                     }
                 }
@@ -176,7 +126,7 @@ async fn at_once(
             let (mut broken, mut reads) = (Vec::new(), 0);
             while !done.load(Ordering::Relaxed) {
                 reads += 1;
-                broken.extend(db.quota(&owner).await.broken(limits));
+                broken.extend(db.quota(&owner, limits).await.broken(limits));
             }
             (broken, reads)
         })
@@ -234,7 +184,7 @@ async fn concurrent_reservations_never_pass_an_owners_limits() {
     let (outcomes, mut broken, mut reads) = at_once(&db, &alice, by_count, ops).await;
     let won = winners(&outcomes);
     problems.extend(refused_by(&outcomes, OwnerLimit::OpenSessions(OPEN)));
-    let stored = db.quota(&alice).await;
+    let stored = db.quota(&alice, by_count).await;
     if won.len() as u64 != OPEN {
         problems.push(format!("{} won a limit of {OPEN}", won.len()));
     }
@@ -259,7 +209,7 @@ async fn concurrent_reservations_never_pass_an_owners_limits() {
     let fit = winners(&outcomes);
     let held: u64 = fit.iter().map(|r| r.bytes).sum();
     problems.extend(refused_by(&outcomes, OwnerLimit::PendingBytes(BYTES)));
-    let stored = db.quota(&bob).await;
+    let stored = db.quota(&bob, by_bytes).await;
     if held > BYTES || stored.ids() != ids(&fit) || stored.pending != held as i64 {
         problems.push(format!("{held} bytes won, the item holds {stored:?}"));
     }
@@ -282,7 +232,7 @@ async fn concurrent_reservations_never_pass_an_owners_limits() {
     (broken, reads) = ([broken, b].concat(), reads + r);
     let rewon = winners(&outcomes);
     problems.extend(refused_by(&outcomes, OwnerLimit::OpenSessions(OPEN)));
-    let stored = db.quota(&alice).await;
+    let stored = db.quota(&alice, by_count).await;
     if stored.ids() != ids(&rewon) || stored.pending != 1000 * rewon.len() as i64 {
         problems.push(format!(
             "{} won after the give-backs, the item holds {stored:?}",
@@ -296,7 +246,7 @@ async fn concurrent_reservations_never_pass_an_owners_limits() {
         .collect();
     let (_, b, r) = at_once(&db, &alice, by_count, ops).await;
     (broken, reads) = ([broken, b].concat(), reads + r);
-    let emptied = db.quota(&alice).await;
+    let emptied = db.quota(&alice, by_count).await;
     if !emptied.held.is_empty() || emptied.pending != 0 {
         problems.push(format!("all given back, the item holds {emptied:?}"));
     }
@@ -393,15 +343,16 @@ async fn concurrent_creates_never_pass_an_owners_limit() {
         VerifyConfig::default(),
     ));
     let owner = owner();
+    let owner_limits = uploads.owner_limits();
     let none = BTreeSet::new();
     let (created, refused) = creates_at_once(&uploads, &owner, RACERS, &none).await;
-    let stored = db.quota(&owner).await;
+    let stored = db.quota(&owner, owner_limits).await;
     let multiparts = objects.faults.count(Call::CreateMultipart);
     // Aborting them all races as many creates again.
     let (recreated, re_refused) = creates_at_once(&uploads, &owner, RACERS, &created).await;
-    let restored = db.quota(&owner).await;
+    let restored = db.quota(&owner, owner_limits).await;
     creates_at_once(&uploads, &owner, 0, &recreated).await;
-    let emptied = db.quota(&owner).await;
+    let emptied = db.quota(&owner, owner_limits).await;
     println!(
         "races: {RACERS} concurrent creates through the service, {} created (limit {OPEN}), \
          {refused} refused by it, {multiparts} multipart uploads started, the item holds {}; \

@@ -7,6 +7,7 @@ mod s3;
 mod secrets;
 mod sqs;
 
+pub use dynamodb::quota::{MAX_SHARDS, SLOTS_PER_SHARD, shards_for};
 pub use dynamodb::{DynamoSessions, IN_FLIGHT_INDEX, OWNER_INDEX};
 pub use events::EventBus;
 pub use s3::presign;

@@ -247,8 +247,25 @@ pub trait SessionStore: Send + Sync {
         now: i64,
         limits: OwnerLimits,
     ) -> Result<Option<OwnerLimit>, PortError>;
-    /// Gives back what session `id` of `owner` reserved; nothing if it holds nothing.
-    async fn unreserve(&self, owner: &str, id: UploadId) -> Result<(), PortError>;
+    /// Gives back what session `id` of `owner` reserved; nothing if it holds nothing. Idempotent:
+    /// a give-back retried after it landed (or racing another) gives back nothing more.
+    /// `limits` are the ones it was reserved under (they say where a store keeps it).
+    async fn unreserve(
+        &self,
+        owner: &str,
+        id: UploadId,
+        limits: OwnerLimits,
+    ) -> Result<(), PortError>;
+    /// Moves the expiry of what session `id` of `owner` reserved to `expires_at` (a reopened
+    /// session lives on, and so must its reservation). `false` when it holds nothing (given
+    /// back, or expired and given back).
+    async fn extend(
+        &self,
+        owner: &str,
+        id: UploadId,
+        expires_at: i64,
+        limits: OwnerLimits,
+    ) -> Result<bool, PortError>;
 }
 
 /// What a session holds of its owner's limits until it is final.

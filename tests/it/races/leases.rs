@@ -119,8 +119,22 @@ impl SessionStore for Counted {
         self.inner.reserve(owner, reservation, now, limits).await
     }
 
-    async fn unreserve(&self, owner: &str, id: UploadId) -> Result<(), PortError> {
-        self.inner.unreserve(owner, id).await
+    async fn unreserve(
+        &self,
+        owner: &str,
+        id: UploadId,
+        limits: OwnerLimits,
+    ) -> Result<(), PortError> {
+        self.inner.unreserve(owner, id, limits).await
+    }
+    async fn extend(
+        &self,
+        owner: &str,
+        id: UploadId,
+        expires_at: i64,
+        limits: OwnerLimits,
+    ) -> Result<bool, PortError> {
+        self.inner.extend(owner, id, expires_at, limits).await
     }
 }
 
@@ -214,7 +228,7 @@ async fn race(db: &Db, dead_holder: bool) -> (String, Vec<String>) {
              {heads} HEADs, {gets} ranged GETs for {ranges} ranges"
         ));
     }
-    let quota = db.quota(&owner).await;
+    let quota = db.quota(&owner, uploads.owner_limits()).await;
     if !quota.held.is_empty() || quota.pending != 0 {
         problems.push(format!("the verdict left the quota item holding {quota:?}"));
     }

@@ -5,7 +5,7 @@
 mod index;
 mod item;
 mod owners;
-mod quota;
+pub mod quota;
 
 use std::collections::HashMap;
 
@@ -34,6 +34,8 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoSessions {
     client: Client,
     table: String,
+    /// Owners seen without the single quota item of before (`quota/legacy.rs`).
+    legacy_gone: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl DynamoSessions {
@@ -41,6 +43,7 @@ impl DynamoSessions {
         Self {
             client: Client::new(sdk),
             table: table.into(),
+            legacy_gone: std::sync::Mutex::default(),
         }
     }
 }
@@ -185,7 +188,22 @@ impl SessionStore for DynamoSessions {
         self.reserve_quota(owner, reservation, now, limits).await
     }
 
-    async fn unreserve(&self, owner: &str, id: UploadId) -> Result<(), PortError> {
-        self.unreserve_quota(owner, id).await
+    async fn unreserve(
+        &self,
+        owner: &str,
+        id: UploadId,
+        limits: OwnerLimits,
+    ) -> Result<(), PortError> {
+        self.unreserve_quota(owner, id, limits).await
+    }
+
+    async fn extend(
+        &self,
+        owner: &str,
+        id: UploadId,
+        expires_at: i64,
+        limits: OwnerLimits,
+    ) -> Result<bool, PortError> {
+        self.extend_quota(owner, id, expires_at, limits).await
     }
 }

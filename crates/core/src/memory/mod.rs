@@ -44,6 +44,8 @@ pub enum Call {
     Announced,
     Reserve,
     Unreserve,
+    /// Moving a reservation's expiry (a reopened session).
+    Extend,
     /// A transition writing this status.
     Transition(Status),
     /// Announcing a verdict (EventBridge).
@@ -90,6 +92,7 @@ impl Faults {
                 | Call::Announced
                 | Call::Reserve
                 | Call::Unreserve
+                | Call::Extend
                 | Call::Transition(_) => Upstream::DynamoDB,
                 Call::Announce => Upstream::Events,
                 _ => Upstream::S3,

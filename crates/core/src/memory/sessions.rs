@@ -36,6 +36,11 @@ impl MemorySessions {
             .map_or((0, 0), |r| (r.len(), r.values().map(|r| r.bytes).sum()))
     }
 
+    /// What session `id` of `owner` holds, read without going through the port.
+    pub fn reservation(&self, owner: &str, id: UploadId) -> Option<Reservation> {
+        lock(&self.quotas).get(owner)?.get(&id).copied()
+    }
+
     /// The stored record, read without going through the port (no fault, no yield).
     pub fn peek(&self, id: UploadId) -> Option<UploadRecord> {
         lock(&self.records).get(&id).cloned()
@@ -222,11 +227,26 @@ impl SessionStore for MemorySessions {
         Ok(None)
     }
 
-    async fn unreserve(&self, owner: &str, id: UploadId) -> Result<(), PortError> {
+    async fn unreserve(&self, owner: &str, id: UploadId, _: OwnerLimits) -> Result<(), PortError> {
         self.faults.enter(Call::Unreserve).await?;
         if let Some(held) = lock(&self.quotas).get_mut(owner) {
             held.remove(&id);
         }
         Ok(())
+    }
+
+    async fn extend(
+        &self,
+        owner: &str,
+        id: UploadId,
+        expires_at: i64,
+        _: OwnerLimits,
+    ) -> Result<bool, PortError> {
+        self.faults.enter(Call::Extend).await?;
+        let mut quotas = lock(&self.quotas);
+        let held = quotas.get_mut(owner).and_then(|held| held.get_mut(&id));
+        Ok(held
+            .map(|r| r.expires_at = r.expires_at.max(expires_at))
+            .is_some())
     }
 }

@@ -18,27 +18,41 @@ impl Uploads {
     }
 
     /// What follows the write that made `record` final: the owner's reservation goes back and the
-    /// verdict is announced. Neither failure undoes the verdict: the reservation expires with the
-    /// session, and the sweep announces what is left unannounced.
-    /// `record` is left as stored: no longer `unannounced` once announced. An instance with no
-    /// announcer leaves the mark for one that has (it never clears what it did not send).
+    /// verdict is announced. Neither failure undoes the verdict, and the mark (`unannounced`) is
+    /// cleared only once both are done, so the sweep retries whichever failed: it gives back
+    /// (idempotent) and announces (at least once) what is left marked.
+    /// `record` is left as stored: no longer `unannounced` once cleared. An instance with no
+    /// announcer leaves the mark for one that has (it never clears what it did not send); its
+    /// sweep still retries the give-back (`give_back_left`).
     pub(super) async fn settled(&self, record: &mut UploadRecord) {
-        self.unreserve(&record.owner, record.upload_id).await;
-        if self.announcer.is_none() {
+        let given_back = self.unreserve(&record.owner, record.upload_id).await;
+        let Some(announcer) = &self.announcer else {
+            return;
+        };
+        if let Err(e) = announcer.announce(record).await {
+            tracing::warn!(error = %chain(&e), "could not announce the verdict; the sweep will");
             return;
         }
-        match self.announce(record).await {
+        if !given_back {
+            return;
+        }
+        match self.sessions.announced(record.upload_id).await {
             Ok(()) => record.mark_announced(),
             Err(e) => {
-                tracing::warn!(error = %chain(&e), "could not announce the verdict; the sweep will")
+                tracing::warn!(error = %chain(&e), "could not clear the announced mark; the sweep will")
             }
         }
     }
 
+    /// Settles a final record left marked: its reservation back, its verdict announced, then the
+    /// mark cleared (each step only after the one before it succeeded).
     async fn announce(&self, record: &UploadRecord) -> Result<(), Error> {
         let Some(announcer) = &self.announcer else {
             return Ok(());
         };
+        self.sessions
+            .unreserve(&record.owner, record.upload_id, self.owner_limits())
+            .await?;
         announcer.announce(record).await?;
         self.sessions.announced(record.upload_id).await?;
         Ok(())

@@ -238,17 +238,21 @@ impl Uploads {
             bytes,
             expires_at: self.clock.now() + secs(self.limits.session_ttl),
         };
-        let limits = OwnerLimits {
-            open_sessions: self.limits.max_open_sessions_per_owner,
-            pending_bytes: self.limits.max_pending_bytes_per_owner,
-        };
         match self
             .sessions
-            .reserve(owner, reservation, self.clock.now(), limits)
+            .reserve(owner, reservation, self.clock.now(), self.owner_limits())
             .await?
         {
             None => Ok(()),
             Some(limit) => Err(Error::OverLimit(limit)),
+        }
+    }
+
+    /// The per-owner limits every reservation is held to.
+    pub fn owner_limits(&self) -> OwnerLimits {
+        OwnerLimits {
+            open_sessions: self.limits.max_open_sessions_per_owner,
+            pending_bytes: self.limits.max_pending_bytes_per_owner,
         }
     }
 

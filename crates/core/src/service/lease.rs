@@ -82,11 +82,21 @@ impl Uploads {
         written
     }
 
-    /// A session that is final (or never got going) gives its owner's reservation back; if
-    /// that fails, the reservation goes when the session would have expired.
-    pub(super) async fn unreserve(&self, owner: &str, id: UploadId) {
-        if let Err(e) = self.sessions.unreserve(owner, id).await {
-            tracing::warn!(error = %chain(&e), "could not give back a reservation; it expires with the session");
+    /// A session that is final (or never got going) gives its owner's reservation back; whether
+    /// it went. A final record whose give-back failed keeps its `unannounced` mark, and the
+    /// sweep gives it back (`reservations.rs`); a session that never got a record has nothing
+    /// to mark, and its reservation goes when it would have expired (or the sweep's reconcile).
+    pub(super) async fn unreserve(&self, owner: &str, id: UploadId) -> bool {
+        match self
+            .sessions
+            .unreserve(owner, id, self.owner_limits())
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(upload_id = %id, error = %chain(&e), "could not give back a reservation; the sweep will");
+                false
+            }
         }
     }
 
@@ -135,6 +145,9 @@ impl Uploads {
     /// Back to `pending` when S3 still holds the multipart upload and the client can fix its parts.
     pub(super) async fn reopen(&self, record: &UploadRecord) {
         let expires_at = self.clock.now() + secs(self.limits.session_ttl);
+        // First, so the reservation never ends before the session it holds for (a reopen that
+        // then fails leaves it held longer, until the session is final or the sweep's reconcile).
+        self.extend_reservation(record, expires_at).await;
         let unmeasure = record.plan_measured;
         let reopen = Change::Reopen {
             expires_at,

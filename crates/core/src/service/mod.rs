@@ -14,6 +14,7 @@ mod download;
 mod finish;
 mod lease;
 mod parts;
+mod reservations;
 mod sweep;
 mod verifier;
 

@@ -63,6 +63,7 @@ impl Uploads {
             }
         }
         let announced = self.announce_pending(limit).await;
+        let given_back = self.give_back_left(limit).await;
         match &announced {
             Ok(0) => {}
             Ok(n) => tracing::info!(announced = n, "announced verdicts left unannounced"),
@@ -70,10 +71,14 @@ impl Uploads {
                 tracing::error!(error = %chain(e), "the sweep could not announce every verdict")
             }
         }
+        if let Err(e) = &given_back {
+            tracing::error!(error = %chain(e), "the sweep could not give back every reservation");
+        }
         let redriven = redriven?;
         closed?;
         reconciled?;
         announced?;
+        given_back?;
         Ok(redriven)
     }
 

@@ -77,8 +77,9 @@ pub(super) fn api_limits(get: &impl Lookup) -> Result<Limits, ConfigError> {
             "MAX_OPEN_SESSIONS_PER_OWNER",
             d.max_open_sessions_per_owner,
             1,
-            // An owner's reservations share one DynamoDB item (400 KB at most).
-            2_000,
+            // An owner's reservations are sharded over at most 100 items of ≤ 1,000 entries each
+            // (~58 KB, well under DynamoDB's 400 KB): docs/scale.md, "Quota".
+            100_000,
         )?,
         max_pending_bytes_per_owner: get.number(
             "MAX_PENDING_BYTES_PER_OWNER",

@@ -115,8 +115,22 @@ impl SessionStore for LandsThenAnswers {
     ) -> Result<Option<OwnerLimit>, PortError> {
         self.inner.reserve(owner, reservation, now, limits).await
     }
-    async fn unreserve(&self, owner: &str, id: UploadId) -> Result<(), PortError> {
-        self.inner.unreserve(owner, id).await
+    async fn unreserve(
+        &self,
+        owner: &str,
+        id: UploadId,
+        limits: OwnerLimits,
+    ) -> Result<(), PortError> {
+        self.inner.unreserve(owner, id, limits).await
+    }
+    async fn extend(
+        &self,
+        owner: &str,
+        id: UploadId,
+        expires_at: i64,
+        limits: OwnerLimits,
+    ) -> Result<bool, PortError> {
+        self.inner.extend(owner, id, expires_at, limits).await
     }
 }
 

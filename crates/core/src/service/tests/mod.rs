@@ -251,6 +251,7 @@ mod faults;
 mod guarantees;
 mod limits;
 mod recovery;
+mod reservations;
 mod sessions;
 mod sweep;
 mod verdicts;
