@@ -12,7 +12,7 @@
 //! trusted.
 
 use bytes::Bytes;
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use std::time::Instant;
 
 use crate::hash::VerifyError;
@@ -101,10 +101,11 @@ pub async fn verify_by_segments(
     let segs = segments(claimed.plan, claimed.states);
     let expected = claimed.expected;
     let span = |s: &Segment, from: ChainState| {
-        hash_span(store, key, object, cfg, s.start, s.end, from, deadline)
+        // Boxed as `Send`: the futures are polled together from a stream.
+        hash_span(store, key, object, cfg, s.start, s.end, from, deadline).boxed()
     };
-    let hashed: Vec<Option<Chain>> = futures::stream::iter(segs.iter())
-        .map(|s| span(s, s.declared_start))
+    let started: Vec<_> = segs.iter().map(|s| span(s, s.declared_start)).collect();
+    let hashed: Vec<Option<Chain>> = futures::stream::iter(started)
         .buffered(cfg.concurrency.max(1))
         .collect::<Vec<_>>()
         .await

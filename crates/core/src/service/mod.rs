@@ -8,6 +8,7 @@
 mod abort;
 mod announce;
 mod budget;
+mod chained;
 mod complete;
 mod create;
 mod download;
@@ -26,7 +27,8 @@ pub use parts::MAX_URLS_PER_CALL;
 pub use verifier::EventOutcome;
 
 use crate::domain::{
-    Change, Guard, LeaseToken, PartPlan, Sha256, Status, UploadId, UploadRecord, timestamp_now,
+    Change, Guard, LeaseToken, PartPlan, PartStates, Sha256, Status, UploadId, UploadRecord,
+    timestamp_now,
 };
 use crate::error::{Action, Conflict, Error};
 use crate::ports::{Announcer, Continuation, ObjectStore, Page, PageKey, PortError, SessionStore};
@@ -159,6 +161,7 @@ impl Uploads {
         guard: Guard,
         sized: Option<PartPlan>,
         expected_sha256: Option<Sha256>,
+        part_states: Option<PartStates>,
     ) -> Result<Option<UploadRecord>, Error> {
         let token = LeaseToken::generate();
         let claim = Change::Claim {
@@ -166,6 +169,7 @@ impl Uploads {
             token,
             sized,
             expected_sha256,
+            part_states,
         };
         let refused = match self
             .sessions

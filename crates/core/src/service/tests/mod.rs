@@ -245,6 +245,7 @@ fn assert_verified(record: &UploadRecord, data: &[u8]) {
 
 mod ambiguous;
 mod announcements;
+mod chained;
 mod completion;
 mod faults;
 mod guarantees;
