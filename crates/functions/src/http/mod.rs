@@ -46,7 +46,9 @@ pub fn router(uploads: Arc<Uploads>, callers: CallerPolicy) -> Router {
         )
         .route(
             "/uploads/{upload_id}/complete",
-            post(handlers::completion::complete),
+            // Room for 10,000 parts and their SHA-256 chaining values.
+            post(handlers::completion::complete)
+                .layer(DefaultBodyLimit::max(json::COMPLETE_MAX_BODY_BYTES)),
         )
         .route(
             "/uploads/{upload_id}/object",

@@ -84,7 +84,9 @@ pub async fn complete(
         .map(|parts| claimed_parts(parts.into_iter().map(|p| (p.part_number, p.etag))))
         .transpose()
         .map_err(Error::from)?;
-    let r = completion(&app, caller.id(), id, claimed, None, budget).await?;
+    // Stock Uppy declares no chaining values: one sequential stream verifies.
+    let states = vu_contract::PartStates::default();
+    let r = completion(&app, caller.id(), id, claimed, None, states, budget).await?;
     let status = if matches!(r.status(), Status::Verifying | Status::Completing) {
         StatusCode::ACCEPTED
     } else {
