@@ -6,6 +6,7 @@
 mod helpers;
 
 mod api;
+mod chain;
 mod cli;
 mod companion;
 mod conformance;
