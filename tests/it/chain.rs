@@ -89,6 +89,49 @@ async fn a_wrong_state_verifies_and_a_changed_part_fails_naming_it() {
 }
 
 #[tokio::test]
+async fn uppys_complete_route_takes_part_states_too() {
+    let client = Client::new().await;
+    let file = data(2 * PART + 5, 66);
+    let c = client
+        .uppy_create(
+            json!({"filename": "uppy-chain.bin", "type": "application/octet-stream",
+                            "metadata": {"size": file.len()}}),
+        )
+        .await;
+    assert_eq!(c.status, 200, "{}", c.body);
+    let (id, key) = (
+        c.body["uploadId"].as_str().unwrap(),
+        c.body["key"].as_str().unwrap(),
+    );
+    // The session's own plan (the service's default part size).
+    let planned = client.record(id).await.body;
+    let part_size = usize::try_from(planned["part_size"].as_u64().unwrap()).unwrap();
+    let count = usize::try_from(planned["part_count"].as_u64().unwrap()).unwrap();
+    assert!(count >= 2, "{planned}");
+    let mut parts = Vec::new();
+    let mut states = serde_json::Map::new();
+    let mut chain = Chain::new();
+    for n in 1..=count {
+        let s = client.uppy_sign(id, key, n).await;
+        assert_eq!(s.status, 200, "{}", s.body);
+        let signed = json!({"url": s.body["url"], "headers": {}});
+        let bytes = slice(&file, part_size, n);
+        chain.update(&bytes);
+        if n < count {
+            states.insert(n.to_string(), json!(chain.state().unwrap().to_hex()));
+        }
+        let (status, etag) = put_part(&signed, bytes).await;
+        assert_eq!(status, 200);
+        parts.push(json!({"PartNumber": n, "ETag": etag.unwrap()}));
+    }
+    let body = json!({"parts": parts, "part_states": states});
+    let done = client.uppy_complete(id, key, Some(body)).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["sha256"], chain.finish().to_hex());
+    assert_eq!(client.record(id).await.body["segments"], count);
+}
+
+#[tokio::test]
 async fn malformed_part_states_are_refused_and_nothing_changes() {
     let client = Client::new().await;
     let file = data(2 * PART + 7, 64);

@@ -66,7 +66,8 @@ pub fn router(uploads: Arc<Uploads>, callers: CallerPolicy) -> Router {
         )
         .route(
             "/s3/multipart/{upload_id}/complete",
-            post(companion::completion::complete),
+            post(companion::completion::complete)
+                .layer(DefaultBodyLimit::max(json::COMPLETE_MAX_BODY_BYTES)),
         )
         .route(
             "/s3/multipart/{upload_id}/{part_number}",
