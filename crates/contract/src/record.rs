@@ -120,7 +120,8 @@ pub struct Record {
     #[serde(default)]
     pub attempts: u32,
     /// How many independently hashed segments the verdict's digest rests on: 1 for one
-    /// sequential stream, more when the client declared `part_states`; 0 before a verdict.
+    /// sequential stream, more when the client declared `part_states`; 0 before a verdict, or
+    /// when nothing could be hashed (the object was missing or of the wrong size).
     #[serde(default)]
     pub segments: u32,
     /// A `failed` verdict reached by segments: the first part whose bytes do not carry the
