@@ -259,3 +259,49 @@ async fn the_verdict_by_segments_is_the_sequential_one() {
         );
     }
 }
+
+/// A figure, not a check (`cargo test -p vu-core --features memory --lib -- --ignored
+/// segments_use_every_core --nocapture`): one 512 MiB object in memory hashed sequentially (one
+/// hasher thread) and by 8 segments with `concurrency` = the machine's cores. Both are CPU-bound
+/// here; in AWS the gain comes from reading segments through several functions at once.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement; run by hand"]
+async fn segments_use_every_core() {
+    let size = 512 * 1024 * 1024u64;
+    let part_size = 64 * 1024 * 1024u64;
+    let data = data(1, size as usize);
+    let plan = PartPlan::stored(size, part_size).unwrap();
+    let states = honest_states(&data, &plan);
+    let (objects, info) = stored(&data).await;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cfg = VerifyConfig {
+        concurrency: cores,
+        range_bytes: 8 * 1024 * 1024,
+        ..VerifyConfig::default()
+    };
+    let started = Instant::now();
+    let seq = sha256_object(objects.as_ref(), KEY, &info, cfg, None, None)
+        .await
+        .unwrap();
+    let sequential = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let claimed = Claimed {
+        plan: &plan,
+        states: &states,
+        expected: None,
+    };
+    let v = verify_by_segments(objects.as_ref(), KEY, &info, claimed, cfg, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let segmented = started.elapsed().as_secs_f64();
+    assert_eq!(seq, Hashed::Done(v.digest));
+    let mib = (size / 1024 / 1024) as f64;
+    println!(
+        "512 MiB: sequential {sequential:.2} s ({:.0} MiB/s); {} segments, {cores} at once: \
+         {segmented:.2} s ({:.0} MiB/s)",
+        mib / sequential,
+        v.segments,
+        mib / segmented
+    );
+}
