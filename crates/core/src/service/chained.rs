@@ -6,15 +6,46 @@
 use std::time::Instant;
 
 use super::Uploads;
-use crate::domain::{PartPlan, UploadRecord};
-use crate::hash::VerifyError;
+use crate::domain::{Chained, PartPlan, UploadRecord};
+use crate::hash::{Hashed, Progress, VerifyError};
 use crate::ports::ObjectInfo;
 use crate::segments::{ChainVerdict, Claimed, verify_by_segments};
 
 impl Uploads {
+    /// The object's digest and what it rests on: segments from the declared states on a fresh
+    /// start; else (a resumed run, or the deadline passed first) one stream, which pauses and
+    /// resumes across runs.
+    pub(super) async fn hash_chained(
+        &self,
+        record: &UploadRecord,
+        info: &ObjectInfo,
+        plan: &PartPlan,
+        resume: Option<Progress>,
+        deadline: Option<Instant>,
+    ) -> (Result<Hashed, VerifyError>, Chained) {
+        let by_segments = match resume {
+            None => self.by_segments(record, info, plan, deadline).await,
+            Some(_) => Ok(None),
+        };
+        match by_segments {
+            Ok(Some(v)) => {
+                let chained = Chained {
+                    segments: v.segments,
+                    mismatch_part: v.mismatch_part,
+                };
+                (Ok(Hashed::Done(v.digest)), chained)
+            }
+            Ok(None) => (
+                self.hash(&record.key, info, resume, deadline).await,
+                Chained::SEQUENTIAL,
+            ),
+            Err(e) => (Err(e), Chained::default()),
+        }
+    }
+
     /// The verdict by segments; `None` when the record kept no states or the deadline came
     /// first (the caller then hashes sequentially).
-    pub(super) async fn by_segments(
+    async fn by_segments(
         &self,
         record: &UploadRecord,
         info: &ObjectInfo,

@@ -65,26 +65,9 @@ impl Uploads {
             (None, true) => None,
             _ => budget.deadline,
         };
-        // Segments from the declared states, on a fresh start; else (or past the deadline) one
-        // stream, which pauses and resumes across runs.
-        let by_segments = match resume {
-            None => self.by_segments(&record, &info, &plan, deadline).await,
-            Some(_) => Ok(None),
-        };
-        let (hashed, chained) = match by_segments {
-            Ok(Some(v)) => {
-                let chained = Chained {
-                    segments: v.segments,
-                    mismatch_part: v.mismatch_part,
-                };
-                (Ok(Hashed::Done(v.digest)), chained)
-            }
-            Ok(None) => (
-                self.hash(&record.key, &info, resume, deadline).await,
-                Chained::SEQUENTIAL,
-            ),
-            Err(e) => (Err(e), Chained::default()),
-        };
+        let (hashed, chained) = self
+            .hash_chained(&record, &info, &plan, resume, deadline)
+            .await;
         let digest = match hashed {
             Ok(Hashed::Done(digest)) => digest,
             Ok(Hashed::Paused(progress)) => {
@@ -235,7 +218,7 @@ impl Uploads {
 
     /// Streams the object through SHA-256 from `resume` (or the start). Saved progress that
     /// cannot be continued from is dropped and the object hashed afresh.
-    async fn hash(
+    pub(super) async fn hash(
         &self,
         key: &ObjectKey,
         info: &ObjectInfo,
