@@ -141,7 +141,7 @@ def main():
         t = ddb.describe_table(TableName=table)["Table"]
         indexes = sorted(i["IndexName"] for i in t.get("GlobalSecondaryIndexes", []))
         check(
-            indexes == ["in_flight-lease_until", "owner-created_at"],
+            indexes == ["in_flight-lease_until", "owner-keys"],
             f"table {table} has the indexes {indexes}",
         )
         ttl = ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]

@@ -12,14 +12,16 @@ from botocore.exceptions import ClientError
 
 TTL_ATTRIBUTE = "expires_at"
 OWNER_INDEX = {
-    "IndexName": "owner-created_at",
+    "IndexName": "owner-keys",
     "KeySchema": [
         {"AttributeName": "owner", "KeyType": "HASH"},
         {"AttributeName": "created_at", "KeyType": "RANGE"},
     ],
-    "Projection": {"ProjectionType": "ALL"},
+    # Keys only: the create is a session's one write to its owner's partition (docs/scale.md).
+    "Projection": {"ProjectionType": "KEYS_ONLY"},
 }
-# Sparse: only sessions in flight, and verdicts not yet announced, carry `in_flight`.
+# Sparse: only sessions pending or in flight, and verdicts not yet announced, carry `in_flight`,
+# sharded as `<kind>#<k>` (docs/scale.md).
 IN_FLIGHT_INDEX = {
     "IndexName": "in_flight-lease_until",
     "KeySchema": [
@@ -64,18 +66,24 @@ def ensure_table(ddb, table, ttl_optional=False):
     except ClientError as e:
         if e.response["Error"]["Code"] != "ResourceInUseException":
             raise
-        # A table from before the sweep: add its index (template.yaml does the same on update).
+        # A table from an older release: add the indexes it lacks (the sweep's, the keys-only
+        # owner index), one per update as DynamoDB requires, as template.yaml's upgrade does.
         wait_active(ddb, table)
-        indexes = ddb.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
-        if not any(i["IndexName"] == IN_FLIGHT_INDEX["IndexName"] for i in indexes):
+        for index, attributes in (
+            (IN_FLIGHT_INDEX, [("in_flight", "S"), ("lease_until", "N")]),
+            (OWNER_INDEX, [("owner", "S"), ("created_at", "S")]),
+        ):
+            indexes = ddb.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+            if any(i["IndexName"] == index["IndexName"] for i in indexes):
+                continue
             ddb.update_table(
                 TableName=table,
                 AttributeDefinitions=[
-                    {"AttributeName": "in_flight", "AttributeType": "S"},
-                    {"AttributeName": "lease_until", "AttributeType": "N"},
+                    {"AttributeName": name, "AttributeType": kind} for name, kind in attributes
                 ],
-                GlobalSecondaryIndexUpdates=[{"Create": IN_FLIGHT_INDEX}],
+                GlobalSecondaryIndexUpdates=[{"Create": index}],
             )
+            wait_active(ddb, table)
     wait_active(ddb, table)
     ttl = ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):

@@ -53,6 +53,23 @@ cases = [
     ("a webhook URL and its secret", {"AllowAnonymous": "true", "WebhookUrl": "https://hooks.example/in", "WebhookSecret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, True),
 ]
 bad = 0
+# A verified version is never expired by lifecycle: every rule that expires versions (current or
+# noncurrent) is filtered on the service's removal tag; the delete-marker clean-up stands alone.
+REMOVAL_TAG = {"Key": "vu-remove", "Value": "1"}
+rules = template["Resources"]["UploadsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+for rule in rules:
+    expires = any(k in rule for k in ("ExpirationInDays", "ExpirationDate", "NoncurrentVersionExpiration",
+                                      "NoncurrentVersionExpirationInDays"))
+    tags = rule.get("TagFilters") or ([rule["TagFilter"]] if "TagFilter" in rule else [])
+    ok = not expires or (tags == [REMOVAL_TAG] and not rule.get("Prefix"))
+    if rule.get("ExpiredObjectDeleteMarker") and (tags or expires):
+        ok = False
+    bad += not ok
+    what = "expires only versions tagged vu-remove=1" if expires else "expires no version"
+    print(f"lifecycle: {rule['Id']}: {what} ... {'ok' if ok else 'WRONG'}")
+if not any(r.get("ExpiredObjectDeleteMarker") for r in rules):
+    bad += 1
+    print("lifecycle: no rule removes expired delete markers ... WRONG")
 for what, params, accepted in cases:
     failed = refused(params)
     ok = (not failed) == accepted

@@ -27,6 +27,7 @@ use vu_core::ports::{PortError, SessionStore};
 
 use crate::helpers::table;
 
+mod index;
 mod races;
 
 /// The epoch second the changes are written at (`updated_at` is `NOW` as text).
@@ -218,6 +219,7 @@ fn states() -> Vec<(&'static str, UploadRecord)> {
                     state: (0..=255).collect(),
                 }),
             }),
+            resume_by: EPOCH + 900,
         },
         ..completing.clone()
     };
@@ -330,12 +332,17 @@ fn changes() -> Vec<Change> {
         Change::Declare {
             expected_sha256: Sha256::of(b"declared later"),
         },
-        Change::HandOver { saved: None },
+        Change::HandOver {
+            saved: None,
+            resume_by: EPOCH + 900,
+        },
         Change::HandOver {
             saved: Some(saved(Some("v3"))),
+            resume_by: EPOCH + 900,
         },
         Change::HandOver {
             saved: Some(saved(None)),
+            resume_by: EPOCH + 900,
         },
         verified(Some("v4")),
         verified(None),

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod abandoned;
 mod api;
 mod chain;
 mod cli;

@@ -95,3 +95,44 @@ async fn an_empty_file_posted_as_a_form_verifies() {
     assert_eq!(r["sha256"], sha256_hex(&[]));
     assert_eq!(r["size"], 0);
 }
+
+/// A replay whose clean-up was lost (its events dead-lettered) leaves other bytes current over
+/// the verified version; once the form's policy and its clean-ups are over, the sweep makes the
+/// verified version current again and deletes the rest.
+#[tokio::test]
+async fn a_replay_whose_clean_up_was_lost_is_undone_by_the_sweep() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use vu_core::service::Budget;
+    let uploads = uploads_with(test_limits(), small_ranges()).await;
+    let client = Client::over(uploads.clone());
+    let (id, key, form) = signed_form(&client, "lost.txt", "").await;
+    let a = data(30_000, 35);
+    post_signed(&form, &a).await;
+    let verified = client.record(&id).await.body;
+    assert_eq!(verified["status"], "verified", "{verified}");
+    let version = verified["version_id"].as_str().unwrap().to_owned();
+    // Replayed; no event is ever handled for it.
+    post_signed(&form, &data(30_000, 36)).await;
+    assert_ne!(stored_sha256(&key, None).await, Some(sha256_hex(&a)));
+
+    // Its key's check falls due (the policy and an hour are over): moved back in the table
+    // rather than moving the clock of a sweep that shares the table with other tests.
+    aws_sdk_dynamodb::Client::new(&sdk().await)
+        .update_item()
+        .table_name(table())
+        .key("upload_id", AttributeValue::S(format!("reconcile:{id}")))
+        .update_expression("SET lease_until = :past")
+        .condition_expression("attribute_exists(upload_id)")
+        .expression_attribute_values(":past", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    uploads.sweep(200, Budget::verifier(None)).await.unwrap();
+    assert_eq!(stored_sha256(&key, None).await, Some(sha256_hex(&a)));
+    assert_eq!(
+        newest_version(&key).await,
+        version,
+        "the verified version is current"
+    );
+    assert_eq!(client.record(&id).await.body, verified, "record unchanged");
+}

@@ -82,3 +82,41 @@ async fn purge_leaves_only_the_kept_version_and_head_reads_any_version() {
         Some(sha256_hex(b"sibling"))
     );
 }
+
+/// Every version the adapter deletes is tagged first with the tag the bucket's lifecycle expires
+/// by (template.yaml), so a delete that is lost still ends a day later; nothing else is tagged.
+#[tokio::test]
+async fn a_version_is_tagged_for_the_lifecycle_on_moto() {
+    let store = S3Objects::new(&sdk().await, bucket(), Duration::from_secs(5)).unwrap();
+    let key = format!("uploads/{}/a.bin", UploadId::generate());
+    let kept = put(&key, b"verified").await;
+    let doomed = put(&key, b"replayed").await;
+    store.mark_for_removal(&key, Some(&doomed)).await.unwrap();
+    let tags = |version: String| {
+        let key = key.clone();
+        async move {
+            s3_client()
+                .await
+                .get_object_tagging()
+                .bucket(bucket())
+                .key(key)
+                .version_id(version)
+                .send()
+                .await
+                .unwrap()
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let (name, value) = vu_aws::REMOVAL_TAG;
+    assert_eq!(tags(doomed).await, [(name.to_owned(), value.to_owned())]);
+    assert!(
+        tags(kept.clone()).await.is_empty(),
+        "the kept version is never tagged"
+    );
+    // A purge tags what it deletes (gone here, as the delete worked) and never the one it keeps.
+    assert_eq!(store.purge(&key, Some(&kept)).await.unwrap(), 1);
+    assert!(tags(kept).await.is_empty());
+}

@@ -10,7 +10,7 @@ mod sqs;
 pub use dynamodb::{DynamoSessions, IN_FLIGHT_INDEX, OWNER_INDEX};
 pub use events::EventBus;
 pub use s3::presign;
-pub use s3::{EndpointError, S3Objects};
+pub use s3::{EndpointError, REMOVAL_TAG, S3Objects};
 pub use secrets::secret_string;
 pub use sqs::{Received, SqsQueue};
 

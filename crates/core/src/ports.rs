@@ -221,6 +221,18 @@ pub trait SessionStore: Send + Sync {
     /// Up to `limit` sessions in `completing` or `verifying` whose lease ran out before `now`
     /// (epoch seconds): the work of the sweep, whose holders died or whose hand-over was lost.
     async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError>;
+    /// Up to `limit` `pending` sessions that expire before `expiring_before` (epoch seconds),
+    /// soonest first: those old enough that S3's lifecycle has aborted their multipart upload.
+    async fn abandoned(&self, expiring_before: i64, limit: u32)
+    -> Result<Vec<UploadId>, PortError>;
+    /// Asks the sweep to check the key of session `id` once `until` (epoch seconds) has passed:
+    /// a form can be POSTed again while its policy is valid, and the clean-up of that replay may
+    /// be lost. Stored beside the session (its own item), overwriting an earlier ask.
+    async fn watch_key(&self, id: UploadId, until: i64) -> Result<(), PortError>;
+    /// Up to `limit` sessions whose key is due a check before `now`, longest due first.
+    async fn watched_keys(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError>;
+    /// The key of `id` was checked: no more asks for it (none is fine).
+    async fn unwatch_key(&self, id: UploadId) -> Result<(), PortError>;
     /// Up to `limit` final records still `unannounced`: verdicts whose announcer died or failed.
     async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError>;
     /// Clears `unannounced` on `id`; a record already clear (or gone) is left as it is.

@@ -179,7 +179,10 @@ fn pairs() -> Vec<Race> {
             &expired,
             step(
                 Guard::held(&expired),
-                Change::HandOver { saved: Some(saved) },
+                Change::HandOver {
+                    saved: Some(saved),
+                    resume_by: EPOCH + 900,
+                },
                 A,
             ),
             step(run_out, claim(t()), B),

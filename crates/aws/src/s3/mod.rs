@@ -11,6 +11,7 @@ use aws_types::service_config::ServiceConfigKey;
 use bytes::Bytes;
 use tokio::sync::RwLock;
 
+pub use objects::REMOVAL_TAG;
 pub use presign::EndpointError;
 use presign::{Credentials, Presigner};
 use vu_core::domain::ContentType;
@@ -252,6 +253,18 @@ impl ObjectStore for S3Objects {
         expires: Duration,
     ) -> Result<String, PortError> {
         versions::presign_get(self, key, version_id, filename, expires).await
+    }
+}
+
+impl S3Objects {
+    /// Tags a version (or the current object) for removal by the bucket's lifecycle, as every
+    /// delete of this adapter does first.
+    pub async fn mark_for_removal(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<(), PortError> {
+        objects::mark_for_removal(self, key, version_id).await
     }
 }
 

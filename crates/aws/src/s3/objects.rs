@@ -129,7 +129,60 @@ async fn listed(s3: &S3Objects, key: &str, version_id: Option<&str>) -> Result<b
     ))
 }
 
+/// The tag the bucket's lifecycle expires versions by (template.yaml,
+/// `expire-versions-marked-for-removal`): nothing else expires.
+pub const REMOVAL_TAG: (&str, &str) = ("vu-remove", "1");
+
+/// Tags `version_id` of `key` (or the current version) for removal by the bucket's lifecycle.
+pub(super) async fn mark_for_removal(
+    s3: &S3Objects,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<(), PortError> {
+    let tag = aws_sdk_s3::types::Tag::builder()
+        .key(REMOVAL_TAG.0)
+        .value(REMOVAL_TAG.1)
+        .build()
+        .map_err(|e| PortError::unavailable(Upstream::S3, e))?;
+    let tagging = aws_sdk_s3::types::Tagging::builder()
+        .tag_set(tag)
+        .build()
+        .map_err(|e| PortError::unavailable(Upstream::S3, e))?;
+    s3.client
+        .put_object_tagging()
+        .bucket(&s3.bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_owned))
+        .tagging(tagging)
+        .send()
+        .await
+        .map_err(port_error)?;
+    Ok(())
+}
+
+/// Deletes a version the service decided goes, tagging it first so that if the delete is lost
+/// the lifecycle still removes it a day later. The tag is only that safety net: a version
+/// already gone, or a tagging refused, does not hold the delete back. Deleting the current
+/// object (`None`) only hides it behind a delete marker, so nothing is tagged.
 pub(super) async fn delete(
+    s3: &S3Objects,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<(), PortError> {
+    if version_id.is_some() {
+        match mark_for_removal(s3, key, version_id).await {
+            Ok(()) | Err(PortError::NotFound) => {}
+            Err(e) => {
+                tracing::warn!(key, error = %e, "could not tag a version for removal; deleting it anyway")
+            }
+        }
+    }
+    delete_untagged(s3, key, version_id).await
+}
+
+/// Deletes a version with no tag first: a delete marker, which holds no bytes and cannot be
+/// tagged.
+pub(super) async fn delete_untagged(
     s3: &S3Objects,
     key: &str,
     version_id: Option<&str>,

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::{S3Objects, port_error};
-use vu_core::ports::{ObjectStore as _, PortError};
+use super::{S3Objects, objects, port_error};
+use vu_core::ports::PortError;
 
 /// Deletes every version and delete marker of `key` but `keep`; how many went.
 pub(super) async fn purge(
@@ -24,20 +24,28 @@ pub(super) async fn purge(
             .send()
             .await
             .map_err(port_error)?;
-        let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+        // Versions (tagged for the lifecycle, then deleted) and delete markers (deleted).
+        let versions = page
+            .versions()
+            .iter()
+            .map(|v| (v.key(), v.version_id(), true));
         let markers = page
             .delete_markers()
             .iter()
-            .map(|m| (m.key(), m.version_id()));
-        let doomed: Vec<String> = versions
+            .map(|m| (m.key(), m.version_id(), false));
+        let doomed: Vec<(String, bool)> = versions
             .chain(markers)
-            .filter(|(k, _)| *k == Some(key))
-            .filter_map(|(_, v)| v.map(str::to_owned))
-            .filter(|v| Some(v.as_str()) != keep)
+            .filter(|(k, _, _)| *k == Some(key))
+            .filter_map(|(_, v, bytes)| Some((v?.to_owned(), bytes)))
+            .filter(|(v, _)| Some(v.as_str()) != keep)
             .collect();
-        for version in &doomed {
+        for (version, bytes) in &doomed {
             // "null" is the one version of an unversioned bucket, deleted by that name.
-            s3.delete(key, Some(version)).await?;
+            if *bytes {
+                objects::delete(s3, key, Some(version)).await?;
+            } else {
+                objects::delete_untagged(s3, key, Some(version)).await?;
+            }
         }
         gone += doomed.len();
         if page.is_truncated() != Some(true) {

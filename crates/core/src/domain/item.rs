@@ -120,10 +120,6 @@ pub mod attr {
     pub const MISMATCH_PART: &str = "mismatch_part";
 }
 
-/// `in_flight` of a final record whose verdict is not yet announced: the sparse index that lists
-/// sessions in flight lists them too, for the sweep.
-pub const ANNOUNCE: &str = "announce";
-
 // The encodings of the record's values, each defined once for `to_item` and `Change::writes`.
 
 pub(super) fn text(v: impl Into<String>) -> Value {
@@ -153,16 +149,6 @@ pub(super) fn token(t: LeaseToken) -> Value {
 
 pub(super) fn hash_state(state: &[u8]) -> Value {
     text(B64.encode(state))
-}
-
-/// The key of the sparse in-flight index: the status while a session is `completing` or
-/// `verifying` (the sweep's work), `announce` while a final verdict is unannounced, else absent.
-pub fn in_flight(status: Status, unannounced: bool) -> Option<Value> {
-    match status {
-        Status::Completing | Status::Verifying => Some(self::status(status)),
-        _ if status.is_final() && unannounced => Some(text(ANNOUNCE)),
-        _ => None,
-    }
 }
 
 /// The plan's attributes: an unsized session stores zeros and `open_size`.
@@ -201,7 +187,11 @@ pub fn to_item(r: &UploadRecord) -> Item {
         (attr::UPDATED_AT, text(&r.updated_at)),
         // Always present: the in-flight index sorts by `lease_until` (0: nobody holds it), and
         // clients read progress off `verified_bytes`.
-        (attr::LEASE_UNTIL, number(r.lease_until())),
+        // A pending session's is its expiry: the in-flight index sorts pending sessions by it.
+        (
+            attr::LEASE_UNTIL,
+            number(r.expires_at().unwrap_or(r.lease_until())),
+        ),
         (attr::VERIFIED_BYTES, number(r.verified_bytes())),
         (attr::METADATA, Value::M(r.metadata.as_map().clone())),
     ];
@@ -214,7 +204,10 @@ pub fn to_item(r: &UploadRecord) -> Item {
         (attr::ERROR, r.error().map(text)),
         (attr::EXPIRES_AT, r.expires_at().map(number)),
         (attr::LEASE_TOKEN, r.lease_token().map(token)),
-        (attr::IN_FLIGHT, in_flight(r.status(), r.unannounced())),
+        (
+            attr::IN_FLIGHT,
+            in_flight(r.status(), r.unannounced(), r.upload_id),
+        ),
         (
             attr::HASH_STATE,
             r.saved_progress().map(|p| hash_state(&p.state)),
@@ -239,6 +232,8 @@ pub fn to_item(r: &UploadRecord) -> Item {
         .collect()
 }
 
+mod index;
 mod read;
 
+pub use index::{ANNOUNCE, IN_FLIGHT_SHARDS, in_flight, in_flight_keys, marks_unannounced, shard};
 pub use read::from_item;

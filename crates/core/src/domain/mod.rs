@@ -12,7 +12,8 @@ mod values;
 
 pub use ids::{LeaseToken, ObjectKey, UploadId};
 pub use item::{
-    ANNOUNCE, Cond, Item, Malformed, Value, Write, attr, from_item, in_flight, to_item,
+    ANNOUNCE, Cond, IN_FLIGHT_SHARDS, Item, Malformed, Value, Write, attr, from_item, in_flight,
+    in_flight_keys, marks_unannounced, shard, to_item,
 };
 pub use parts::{ClaimedPart, ListedPart, PartsError, check_parts, measure, multipart_etag};
 pub use record::{

@@ -98,9 +98,12 @@ pub enum State {
         /// whoever completes the session next carries it out.
         failing: Option<Failing>,
     },
-    /// The verifier function has it; it continues from `pinned` when given.
+    /// The verifier function has it; it continues from `pinned` when given. Its continuation
+    /// was sent and should have started by `resume_by` (epoch seconds; 0: due now): until then
+    /// the sweep does not send it again, after it re-drives it (the message was lost).
     Verifying {
         pinned: Option<Pinned>,
+        resume_by: i64,
     },
     Verified(Verified),
     Failed(FailedVerdict),
@@ -251,6 +254,7 @@ impl UploadRecord {
                 Hold::BackingOff { until } => *until,
                 Hold::Released => 0,
             },
+            State::Verifying { resume_by, .. } => *resume_by,
             _ => 0,
         }
     }
@@ -265,7 +269,7 @@ impl UploadRecord {
     /// The version a verification pinned or a verdict names.
     pub fn object(&self) -> Option<&ObjectVersion> {
         match &self.state {
-            State::Completing { pinned, .. } | State::Verifying { pinned } => {
+            State::Completing { pinned, .. } | State::Verifying { pinned, .. } => {
                 pinned.as_ref().map(|p| &p.object)
             }
             State::Verified(v) => Some(&v.object),
@@ -331,7 +335,7 @@ impl UploadRecord {
     /// Where a paused verification continues from.
     pub fn saved_progress(&self) -> Option<&Progress> {
         match &self.state {
-            State::Completing { pinned, .. } | State::Verifying { pinned } => {
+            State::Completing { pinned, .. } | State::Verifying { pinned, .. } => {
                 pinned.as_ref().and_then(|p| p.progress.as_ref())
             }
             _ => None,

@@ -5,14 +5,16 @@
 
 use super::item::{self, Cond, Item, Malformed, Write, attr, from_item, to_item};
 use super::{
-    Chained, Fault, LeaseToken, PartPlan, PartStates, Progress, Sha256, Status, UploadRecord,
+    Chained, Fault, LeaseToken, PartPlan, PartStates, Progress, Sha256, Status, UploadId,
+    UploadRecord,
 };
 
 /// Which record state a conditional write requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Guard {
     pub status: Status,
-    /// Also require the completion lease to have run out by this epoch second.
+    /// Also require the completion lease to have run out by this epoch second (of a session
+    /// in flight: a pending one holds no lease, and its item's `lease_until` is its expiry).
     pub lease_expired_by: Option<i64>,
     /// Also require this holder's lease: a holder that was taken over cannot write.
     pub holder: Option<LeaseToken>,
@@ -93,9 +95,11 @@ pub enum Change {
         expected_sha256: Sha256,
     },
     /// `verifying`, lease released: the verifier function takes it from here, continuing from
-    /// `saved` (and only on the object whose ETag it pins) when given.
+    /// `saved` (and only on the object whose ETag it pins) when given. Its continuation should
+    /// have started by `resume_by` (epoch seconds): the sweep leaves it alone until then.
     HandOver {
         saved: Option<Saved>,
+        resume_by: i64,
     },
     Verified {
         sha256: Sha256,
@@ -165,13 +169,16 @@ impl Change {
     /// Every attribute the write sets or removes, each once, from a record in status `from`
     /// (the guard's): the one definition of the transition, which the in-memory store applies
     /// to its item and the DynamoDB adapter translates into one `UpdateItem`.
-    pub fn writes(&self, from: Status, now: &str) -> Vec<Write> {
+    pub fn writes(&self, from: Status, id: UploadId, now: &str) -> Vec<Write> {
         let mut w = Writes::default();
         let status = self.status();
         w.set(attr::STATUS, item::status(status));
         w.set(attr::UPDATED_AT, item::text(now));
         // A final record is unannounced until its verdict went out (`announced` clears it).
-        w.put(attr::IN_FLIGHT, item::in_flight(status, self.is_final()));
+        w.put(
+            attr::IN_FLIGHT,
+            item::in_flight(status, self.is_final(), id),
+        );
         if self.is_final() {
             w.remove(attr::EXPIRES_AT);
             w.remove(attr::HASH_STATE);
@@ -206,6 +213,7 @@ impl Change {
                 unmeasure,
             } => {
                 w.set(attr::EXPIRES_AT, item::number(*expires_at));
+                w.set(attr::LEASE_UNTIL, item::number(*expires_at));
                 if *unmeasure {
                     w.plan(None, false);
                 }
@@ -220,7 +228,9 @@ impl Change {
                         version_id,
                         progress,
                     }),
+                resume_by,
             } => {
+                w.set(attr::LEASE_UNTIL, item::number(*resume_by));
                 w.object(etag, version_id.as_deref());
                 w.set(attr::VERIFIED_BYTES, item::number(progress.hashed));
                 w.set(attr::HASH_STATE, item::hash_state(&progress.state));
@@ -268,7 +278,11 @@ impl Change {
                     w.set(attr::ATTEMPTS, item::number(f.attempts));
                 }
             }
-            Self::HandOver { saved: None } | Self::Aborted => {}
+            Self::HandOver {
+                saved: None,
+                resume_by,
+            } => w.set(attr::LEASE_UNTIL, item::number(*resume_by)),
+            Self::Aborted => {}
         }
         w.clean(from, status);
         w.0
@@ -319,7 +333,7 @@ impl Change {
     /// The record as the write leaves it: `writes` applied to the record's item, read back.
     pub fn apply(&self, record: &UploadRecord, now: &str) -> Result<UploadRecord, Malformed> {
         let mut item = to_item(record);
-        for write in self.writes(record.status(), now) {
+        for write in self.writes(record.status(), record.upload_id, now) {
             write.apply(&mut item);
         }
         from_item(&item)

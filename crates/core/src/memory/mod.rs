@@ -37,6 +37,9 @@ pub enum Call {
     GetSession,
     ListSessions,
     Stalled,
+    Abandoned,
+    /// Asking for, listing or clearing a check of a session's key.
+    WatchKey,
     Unannounced,
     Announced,
     Reserve,
@@ -81,6 +84,8 @@ impl Faults {
                 | Call::GetSession
                 | Call::ListSessions
                 | Call::Stalled
+                | Call::Abandoned
+                | Call::WatchKey
                 | Call::Unannounced
                 | Call::Announced
                 | Call::Reserve

@@ -1,6 +1,6 @@
 //! S3, for one bucket: multipart uploads, parts with ETags and checksums, objects.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ struct Version {
     id: String,
     data: Option<Bytes>,
     etag: String,
+    /// Tagged `vu-remove=1`: the bucket's lifecycle removes it a day later (template.yaml).
+    marked: bool,
 }
 
 impl Version {
@@ -52,6 +54,8 @@ pub struct MemoryObjects {
     /// Every key's versions, oldest first: the bucket has versioning on, as the stack's has.
     objects: Mutex<HashMap<String, Vec<Version>>>,
     next_id: Mutex<u64>,
+    /// Keys every call on which fails upstream (`fail_key`).
+    broken: Mutex<HashSet<String>>,
     pub faults: Faults,
 }
 
@@ -62,10 +66,13 @@ impl Default for MemoryObjects {
             uploads: Mutex::default(),
             objects: Mutex::default(),
             next_id: Mutex::default(),
+            broken: Mutex::default(),
             faults: Faults::default(),
         }
     }
 }
+
+mod keys;
 
 /// S3's ETag of a single-part object or part (SSE-S3): the body's MD5.
 fn etag_of(data: &[u8]) -> String {
@@ -116,6 +123,7 @@ impl MemoryObjects {
             id: id.clone(),
             data,
             etag,
+            marked: false,
         };
         lock(&self.objects)
             .entry(key.to_owned())
@@ -224,6 +232,7 @@ impl ObjectStore for MemoryObjects {
 
     async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<ListedPart>, PortError> {
         self.faults.enter(Call::ListParts).await?;
+        self.reachable(key)?;
         let uploads = lock(&self.uploads);
         let upload = uploads
             .get(upload_id)
@@ -248,6 +257,7 @@ impl ObjectStore for MemoryObjects {
         parts: &[ListedPart],
     ) -> Result<(), PortError> {
         self.faults.enter(Call::CompleteMultipart).await?;
+        self.reachable(key)?;
         let mut uploads = lock(&self.uploads);
         let upload = uploads
             .get(upload_id)
@@ -298,6 +308,7 @@ impl ObjectStore for MemoryObjects {
         version_id: Option<&str>,
     ) -> Result<Option<ObjectInfo>, PortError> {
         self.faults.enter(Call::Head).await?;
+        self.reachable(key)?;
         Ok(self.find(key, version_id).and_then(|v| v.info()))
     }
 
@@ -309,6 +320,7 @@ impl ObjectStore for MemoryObjects {
         pin: Pin<'_>,
     ) -> Result<Vec<Bytes>, PortError> {
         self.faults.enter(Call::GetRange).await?;
+        self.reachable(key)?;
         let version = self.find(key, pin.version_id).ok_or(PortError::NotFound)?;
         let data = version.data.ok_or(PortError::NotFound)?;
         if version.etag != pin.etag {
@@ -324,6 +336,9 @@ impl ObjectStore for MemoryObjects {
     }
 
     async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), PortError> {
+        // A version is tagged for the lifecycle first, as the adapter does: a delete that fails
+        // leaves it to expire. (The current object's delete only hides it behind a marker.)
+        self.mark(key, |v| version_id.is_some_and(|id| v.id == id));
         self.faults.enter(Call::Delete).await?;
         match version_id {
             // S3 answers a DELETE of a missing version as a success.
@@ -341,6 +356,7 @@ impl ObjectStore for MemoryObjects {
     }
 
     async fn purge(&self, key: &str, keep: Option<&str>) -> Result<usize, PortError> {
+        self.mark(key, |v| Some(v.id.as_str()) != keep);
         self.faults.enter(Call::Purge).await?;
         let mut objects = lock(&self.objects);
         let Some(versions) = objects.get_mut(key) else {

@@ -19,6 +19,8 @@ pub struct MemorySessions {
     records: Mutex<HashMap<UploadId, UploadRecord>>,
     /// Each owner's reservations (the quota item DynamoDB holds per owner).
     quotas: Mutex<HashMap<String, HashMap<UploadId, Reservation>>>,
+    /// Keys the sweep checks, and from when (DynamoDB's marker items).
+    watched: Mutex<HashMap<UploadId, i64>>,
     pub faults: Faults,
 }
 
@@ -113,7 +115,7 @@ impl SessionStore for MemorySessions {
         if !change.condition(&guard).iter().all(|c| c.holds(&item)) {
             return Err(PortError::PreconditionFailed);
         }
-        for write in change.writes(guard.status, now) {
+        for write in change.writes(guard.status, id, now) {
             write.apply(&mut item);
         }
         // What DynamoDB would return (ALL_NEW) and what its adapter would then fail to read.
@@ -123,15 +125,56 @@ impl SessionStore for MemorySessions {
 
     async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
         self.faults.enter(Call::Stalled).await?;
+        // Oldest lease end first, as the DynamoDB adapter merges the index's shards.
         let mut stalled: Vec<_> = lock(&self.records)
             .values()
             .filter(|r| matches!(r.status(), Status::Completing | Status::Verifying))
             .filter(|r| r.lease_until() < now)
-            .map(|r| r.upload_id)
+            .map(|r| (r.lease_until(), r.upload_id))
             .collect();
-        stalled.sort();
+        stalled.sort_unstable();
         stalled.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        Ok(stalled)
+        Ok(stalled.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn abandoned(
+        &self,
+        expiring_before: i64,
+        limit: u32,
+    ) -> Result<Vec<UploadId>, PortError> {
+        self.faults.enter(Call::Abandoned).await?;
+        let mut found: Vec<_> = lock(&self.records)
+            .values()
+            .filter_map(|r| Some((r.expires_at()?, r.upload_id)))
+            .filter(|(at, _)| *at < expiring_before)
+            .collect();
+        found.sort_unstable();
+        found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(found.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn watch_key(&self, id: UploadId, until: i64) -> Result<(), PortError> {
+        self.faults.enter(Call::WatchKey).await?;
+        lock(&self.watched).insert(id, until);
+        Ok(())
+    }
+
+    async fn watched_keys(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
+        self.faults.enter(Call::WatchKey).await?;
+        let mut due: Vec<_> = lock(&self.watched)
+            .iter()
+            .filter(|(_, until)| **until < now)
+            .map(|(id, until)| (*until, *id))
+            .collect();
+        due.sort_unstable();
+        due.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(due.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn unwatch_key(&self, id: UploadId) -> Result<(), PortError> {
+        self.faults.enter(Call::WatchKey).await?;
+        lock(&self.watched).remove(&id);
+        Ok(())
     }
 
     async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError> {

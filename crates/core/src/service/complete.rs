@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{Budget, Uploads, parts::gone};
+use super::{Budget, Uploads};
 use crate::domain::{
     Change, ClaimedPart, Guard, Kind, PartStates, Sha256, Status, UploadId, UploadRecord,
     check_parts, measure, timestamp_now,
@@ -119,7 +119,7 @@ impl Uploads {
                 // Gone because a racing caller completed it in S3: that caller's result.
                 let now = self.get(owner, id).await?;
                 if now.status() == Status::Pending {
-                    return Err(gone());
+                    return Err(self.close_gone(&now).await);
                 }
                 return self
                     .settle(owner, now, claimed, declared, states, budget)

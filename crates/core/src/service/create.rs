@@ -125,6 +125,12 @@ impl Uploads {
         let max = size.unwrap_or(limit);
         self.reserve(owner, record.upload_id, max).await?;
         let created = async {
+            // Before anything can be posted: once the policy (and the clean-up of whatever it
+            // let in) is over, the sweep checks that the key holds what the record names.
+            let until = self.clock.now()
+                + secs(self.limits.post_form_expiry)
+                + secs(super::sweep::RECONCILE_AFTER);
+            self.sessions.watch_key(record.upload_id, until).await?;
             let form = self
                 .objects
                 .presign_post(

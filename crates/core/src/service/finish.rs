@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::lease::{Held, lost};
-use super::{Budget, Uploads};
+use super::{Budget, Uploads, secs};
 use crate::domain::{
     Chained, Change, Kind, ListedPart, ObjectKey, PartPlan, Saved, Sha256, Status, UploadRecord,
     multipart_etag, timestamp_now,
@@ -350,7 +350,10 @@ impl Uploads {
         record: &UploadRecord,
         saved: Option<Saved>,
     ) -> Result<UploadRecord, Error> {
-        let handed = Change::HandOver { saved };
+        // Until a lease from now the continuation (or S3's event) is expected to have claimed it;
+        // the sweep re-sends it only after that, never while it is merely queued.
+        let resume_by = self.clock.now() + secs(self.limits.completion_lease);
+        let handed = Change::HandOver { saved, resume_by };
         self.write_held(record, handed, &timestamp_now()).await
     }
 

@@ -1,7 +1,7 @@
 //! The upload use cases, one file per job: `create` (sessions), `parts` (signing and listing),
 //! `complete` (check parts → claim, or wait for / take over another caller's claim), `finish`
 //! (complete in S3 → verify → record the verdict), `lease` (writes under the holder's lease),
-//! `verifier` (S3 events, continuations, posted objects), `download`, `abort`. Every state change is a conditional write
+//! `verifier` (S3 events, continuations, posted objects), `sweep` (re-drives and late announcements, fair and bounded), `download`, `abort`. Every state change is a conditional write
 //! (`domain::Change` under a `domain::Guard`), so concurrent callers (two `complete`s, a
 //! `complete` racing a `DELETE`) cannot both act or overwrite each other.
 
@@ -15,6 +15,7 @@ mod download;
 mod finish;
 mod lease;
 mod parts;
+mod sweep;
 mod verifier;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub use budget::Budget;
 pub use create::{Created, NewUpload, UnsizedUpload};
 pub use download::Download;
 pub use parts::MAX_URLS_PER_CALL;
+pub use sweep::{ABANDONED_AFTER, RECONCILE_AFTER};
 pub use verifier::EventOutcome;
 
 use crate::domain::{

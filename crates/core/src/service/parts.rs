@@ -56,13 +56,14 @@ impl Uploads {
                 .into());
             }
             // Once the parts S3 holds reach the session's reservation, no more URLs.
-            let held: u64 = self
+            let held: u64 = match self
                 .objects
                 .list_parts(record.key.as_str(), s3_upload_id)
-                .await?
-                .iter()
-                .map(|p| p.size)
-                .sum();
+                .await
+            {
+                Err(PortError::NotFound) => return Err(self.close_gone(record).await),
+                listed => listed?.iter().map(|p| p.size).sum(),
+            };
             if held >= self.unsized_reservation() {
                 return Err(Error::TooLarge {
                     size: held,
@@ -139,7 +140,7 @@ impl Uploads {
             .list_parts(record.key.as_str(), s3_upload_id)
             .await
         {
-            Err(PortError::NotFound) => Err(gone()),
+            Err(PortError::NotFound) => Err(self.close_gone(record).await),
             other => Ok(other?),
         }
     }

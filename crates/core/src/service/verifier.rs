@@ -6,7 +6,7 @@ use super::{Budget, Uploads};
 use crate::domain::{
     Guard, Kind, ObjectKey, PartNumber, PartPlan, Sha256, Status, UploadId, UploadRecord,
 };
-use crate::error::{Action, Conflict, Error, chain};
+use crate::error::{Action, Conflict, Error};
 
 /// What the verifier did with an `ObjectCreated` event or a continuation.
 #[derive(Debug)]
@@ -180,46 +180,6 @@ impl Uploads {
         )))
     }
 
-    /// Re-drives up to `limit` sessions whose lease ran out in `completing` or `verifying` (a
-    /// holder that died, a hand-over whose start was lost): each goes to the verifier, or, with
-    /// none configured, is verified here within `budget`. Returns the sessions re-driven.
-    pub async fn sweep(&self, limit: u32, budget: Budget) -> Result<Vec<UploadId>, Error> {
-        // The two jobs are independent: a re-drive that fails (the queue is down) must not hold
-        // back announcements, nor the other way round. Each tries all it found.
-        let redriven = self.redrive(limit, budget).await;
-        let announced = self.announce_pending(limit).await;
-        match &announced {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(announced = n, "announced verdicts left unannounced"),
-            Err(e) => {
-                tracing::error!(error = %chain(e), "the sweep could not announce every verdict")
-            }
-        }
-        let redriven = redriven?;
-        announced?;
-        Ok(redriven)
-    }
-
-    async fn redrive(&self, limit: u32, budget: Budget) -> Result<Vec<UploadId>, Error> {
-        let stalled = self.sessions.stalled(self.clock.now(), limit).await?;
-        let mut failed = None;
-        for &id in &stalled {
-            tracing::warn!(upload_id = %id, "re-driving a session whose lease ran out");
-            let outcome = match &self.verifier {
-                Some(verifier) => verifier.schedule(id).await.map_err(Error::from),
-                None => self.continue_verification(id, budget).await.map(|_| ()),
-            };
-            if let Err(e) = outcome {
-                tracing::error!(upload_id = %id, error = %chain(&e), "could not re-drive a session");
-                failed = Some(e);
-            }
-        }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(stalled),
-        }
-    }
-
     /// Continues a verification that paused at a deadline (the verifier's continuation event).
     pub async fn continue_verification(
         &self,
@@ -233,7 +193,7 @@ impl Uploads {
     }
 
     /// Takes a session awaiting verification (exactly one verifier wins) and verifies it.
-    async fn verify_session(
+    pub(super) async fn verify_session(
         &self,
         record: UploadRecord,
         budget: Budget,

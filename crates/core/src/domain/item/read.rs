@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::{ANNOUNCE, Item, Malformed, Value, attr};
+use super::{Item, Malformed, Value, attr, marks_unannounced};
 use crate::domain::{
     Chained, ContentType, FailedVerdict, Failing, Fault, Filename, Hold, Kind, Lease, LeaseToken,
     Metadata, ObjectKey, ObjectVersion, PartPlan, PartStates, Pinned, Progress, Sha256, State,
@@ -128,7 +128,7 @@ impl Reader<'_> {
     /// The state `status` names, from the attributes that state has (others are ignored: an
     /// item written before transitions cleaned up after themselves may still hold them).
     fn state(&self, status: Status) -> Result<State, Malformed> {
-        let announced = self.text(attr::IN_FLIGHT) != Some(ANNOUNCE);
+        let announced = !self.text(attr::IN_FLIGHT).is_some_and(marks_unannounced);
         Ok(match status {
             Status::Pending => State::Pending {
                 expires_at: self
@@ -155,6 +155,8 @@ impl Reader<'_> {
             },
             Status::Verifying => State::Verifying {
                 pinned: self.pinned()?,
+                // Missing or 0 (items from before hand-overs set it): due at once.
+                resume_by: self.num(attr::LEASE_UNTIL)?.unwrap_or(0),
             },
             Status::Verified => State::Verified(Verified {
                 sha256: self

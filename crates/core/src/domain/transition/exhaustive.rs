@@ -75,7 +75,12 @@ fn every_state() -> Vec<UploadRecord> {
         }
     }
     for pinned in pins("\"q\"") {
-        states.push(State::Verifying { pinned });
+        for resume_by in [0, 1_800_000_600] {
+            states.push(State::Verifying {
+                pinned: pinned.clone(),
+                resume_by,
+            });
+        }
     }
     for announced in [false, true] {
         for version in [None, Some("v1")] {
@@ -153,7 +158,7 @@ fn every_allowed_change_from_every_state_leaves_a_readable_exact_item() {
                 continue;
             }
             let mut item = stored.clone();
-            for w in change.writes(record.status(), NOW) {
+            for w in change.writes(record.status(), record.upload_id, NOW) {
                 w.apply(&mut item);
             }
             let read = from_item(&item)
@@ -183,13 +188,14 @@ fn random_walks_of_allowed_changes_keep_items_readable() {
     for _ in 0..3000 {
         let mut item = to_item(&starts[next(starts.len())]);
         for _ in 0..10 {
-            let status = from_item(&item).unwrap().status();
+            let read = from_item(&item).unwrap();
+            let (status, id) = (read.status(), read.upload_id);
             let allowed: Vec<_> = changes.iter().filter(|c| c.applies_from(status)).collect();
             if allowed.is_empty() {
                 break;
             }
             let change = allowed[next(allowed.len())];
-            for w in change.writes(status, NOW) {
+            for w in change.writes(status, id, NOW) {
                 w.apply(&mut item);
             }
             let read = from_item(&item).unwrap_or_else(|e| panic!("{e}: {change:?}"));
@@ -235,7 +241,7 @@ fn a_claim_never_resurrects_what_its_source_state_does_not_read() {
             expected_sha256: None,
             part_states: None,
         };
-        for w in claim.writes(record.status(), NOW) {
+        for w in claim.writes(record.status(), record.upload_id, NOW) {
             w.apply(&mut item);
         }
         let claimed = from_item(&item).unwrap();

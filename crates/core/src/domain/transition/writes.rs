@@ -65,7 +65,10 @@ impl Writes {
                 self.remove(a);
             }
         }
-        if to != Status::Completing && !self.written(attr::LEASE_UNTIL) {
+        // A pending item's `lease_until` is its expiry (the index's order); kept by changes that
+        // keep its expiry, written by those that set one.
+        let kept_pending = from == Status::Pending && to == Status::Pending;
+        if to != Status::Completing && !kept_pending && !self.written(attr::LEASE_UNTIL) {
             self.set(attr::LEASE_UNTIL, item::number(0));
         }
         // Progress is kept while a verification may continue; a verdict sets its own count.

@@ -88,6 +88,18 @@ impl SessionStore for LandsThenAnswers {
     async fn stalled(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
         self.inner.stalled(now, limit).await
     }
+    async fn abandoned(&self, before: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
+        self.inner.abandoned(before, limit).await
+    }
+    async fn watch_key(&self, id: UploadId, until: i64) -> Result<(), PortError> {
+        self.inner.watch_key(id, until).await
+    }
+    async fn watched_keys(&self, now: i64, limit: u32) -> Result<Vec<UploadId>, PortError> {
+        self.inner.watched_keys(now, limit).await
+    }
+    async fn unwatch_key(&self, id: UploadId) -> Result<(), PortError> {
+        self.inner.unwatch_key(id).await
+    }
     async fn unannounced(&self, limit: u32) -> Result<Vec<UploadId>, PortError> {
         self.inner.unannounced(limit).await
     }
@@ -336,7 +348,10 @@ async fn a_decided_failure_can_only_be_carried_out() {
         }),
     };
     let changes = [
-        Change::HandOver { saved: None },
+        Change::HandOver {
+            saved: None,
+            resume_by: 0,
+        },
         Change::Reopen {
             expires_at: fx.clock.now() + 3600,
             unmeasure: false,

@@ -195,6 +195,7 @@ async fn a_stalled_session_that_cannot_be_redriven_does_not_hold_back_announceme
     );
     // The sweep's re-drive keeps failing (the verifier's queue is gone, or its send is denied).
     let sweeper = fx.other(large_limits()).with_verifier(Arc::new(NoQueue));
+    fx.clock.advance(LEASE + Duration::from_secs(1));
     for _ in 0..3 {
         assert!(sweeper.sweep(200, Budget::verifier(None)).await.is_err());
     }

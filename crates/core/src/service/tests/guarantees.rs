@@ -266,6 +266,7 @@ async fn saved_progress_that_lies_about_its_count_restarts_from_byte_zero() {
         pinned: Some(Pinned {
             progress: Some(p), ..
         }),
+        ..
     } = &mut lying.state
     {
         p.hashed = 2 * RANGE;

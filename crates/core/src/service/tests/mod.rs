@@ -243,6 +243,7 @@ fn assert_verified(record: &UploadRecord, data: &[u8]) {
     assert!(record.error().is_none() && record.verified_at().is_some());
 }
 
+mod abandoned;
 mod ambiguous;
 mod announcements;
 mod chained;
@@ -252,6 +253,7 @@ mod guarantees;
 mod limits;
 mod recovery;
 mod sessions;
+mod sweep;
 mod verdicts;
 mod verifier;
 mod versions;

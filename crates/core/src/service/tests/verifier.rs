@@ -8,13 +8,23 @@ async fn handed_over(fx: &Fx, len: u64, seed: u32) -> (UploadRecord, Vec<u8>) {
     let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
     let answered = fx.complete(r.upload_id).await.unwrap();
     assert_eq!(answered.status(), Status::Verifying);
-    assert_eq!((answered.lease_until(), answered.verified_bytes()), (0, 0));
+    assert_eq!(answered.verified_bytes(), 0);
+    assert_queued(&answered, fx);
     assert_eq!(
         fx.s3(Call::GetRange),
         0,
         "the API does not read a large object"
     );
     (answered, data)
+}
+
+/// A hand-over leaves no holder, and the sweep alone until its continuation is due to have
+/// started (a lease from now).
+fn assert_queued(r: &UploadRecord, fx: &Fx) {
+    assert!(r.lease_token().is_none(), "{r:?}");
+    let now = fx.clock.now();
+    let due = r.lease_until();
+    assert!(due > now && due <= now + LEASE.as_secs() as i64, "{r:?}");
 }
 
 #[tokio::test]
@@ -24,7 +34,8 @@ async fn an_object_replaced_between_continuations_leaves_the_pinned_version_veri
 
     let first = fx.pause_once(r.upload_id).await;
     assert_eq!(first.status(), Status::Verifying);
-    assert_eq!((first.verified_bytes(), first.lease_until()), (RANGE, 0));
+    assert_eq!(first.verified_bytes(), RANGE);
+    assert_queued(&first, &fx);
     assert!(first.saved_progress().is_some());
     let pinned = first.version_id().map(str::to_owned).unwrap();
     assert_eq!(first, fx.peek(r.upload_id));
@@ -109,7 +120,8 @@ async fn a_verification_paused_at_every_range_matches_one_uninterrupted_run() {
             .await
         {
             Ok(EventOutcome::Paused(p)) => {
-                assert_eq!((p.status(), p.lease_until()), (Status::Verifying, 0));
+                assert_eq!(p.status(), Status::Verifying);
+                assert_queued(&p, &fx);
                 assert!(p.saved_progress().is_some() && p.sha256().is_none());
                 progress.push(p.verified_bytes());
             }
@@ -208,6 +220,15 @@ async fn the_sweep_redrives_a_lost_hand_over_and_a_verifier_that_died_mid_run() 
     let (r, data) = handed_over(&fx, 300 * KIB, 60).await;
     let id = r.upload_id;
     let unrelated = fx.uploaded(&bytes(1000, 61), None).await;
+    // While its continuation may still be queued, the sweep does not send it again.
+    assert!(
+        sweeper
+            .sweep(10, Budget::verifier(None))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    fx.clock.advance(LEASE + Duration::from_secs(1));
     assert_eq!(
         sweeper.sweep(10, Budget::verifier(None)).await.unwrap(),
         [id]
@@ -277,6 +298,7 @@ async fn the_sweep_redrives_a_lost_hand_over_and_a_verifier_that_died_mid_run() 
 async fn a_sweep_with_no_verifier_verifies_what_it_finds() {
     let fx = Fx::new(large_limits());
     let (r, data) = handed_over(&fx, 300 * KIB, 62).await;
+    fx.clock.advance(LEASE + Duration::from_secs(1));
     assert_eq!(
         fx.uploads.sweep(10, Budget::verifier(None)).await.unwrap(),
         [r.upload_id]

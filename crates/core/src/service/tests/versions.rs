@@ -146,3 +146,87 @@ async fn a_version_purged_mid_read_answers_the_new_holders_verdict() {
     assert_eq!(a.unwrap(), b, "not a 404 for an upload that exists");
     assert_eq!(fx.peek(r.upload_id), b);
 }
+
+/// The bucket's lifecycle expires only versions tagged for removal (template.yaml): a replay
+/// whose clean-up fails every time is still tagged, so it goes a day later; the verified
+/// version is never tagged, so however the clean-up went it is never expired.
+#[tokio::test]
+async fn a_replay_whose_clean_up_is_lost_is_left_tagged_and_the_verified_version_never_is() {
+    let fx = Fx::new(limits());
+    let data = bytes(10 * KIB, 7);
+    let (r, v1) = posted(&fx, &data).await;
+    let verified = fx
+        .uploads
+        .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
+        .await
+        .unwrap();
+    assert_verified(&verified, &data);
+    // A replay lands; its clean-up fails on every delivery (three, then the dead-letter queue).
+    let v2 = fx.objects.put_object(r.key.as_str(), b"replayed form");
+    fx.objects.faults.fail(Call::Purge, 3);
+    for _ in 0..3 {
+        let delivered = fx
+            .uploads
+            .on_object_created(r.key.as_str(), Some(&v2), Budget::verifier(None))
+            .await;
+        assert!(delivered.is_err());
+    }
+    assert_eq!(
+        fx.objects.versions(r.key.as_str()),
+        2,
+        "the delete was lost"
+    );
+    assert_eq!(fx.objects.marked_for_removal(r.key.as_str()), [v2]);
+    assert!(!fx.objects.marked_for_removal(r.key.as_str()).contains(&v1));
+}
+
+/// A form replayed while its policy is valid makes the verified version noncurrent; when the
+/// replay's clean-up is lost (dead-lettered), the sweep puts the key right once the policy and
+/// its clean-ups are over: every other version goes and the verified one is current again.
+#[tokio::test]
+async fn a_replay_whose_clean_up_was_lost_is_undone_by_the_sweep_after_the_policy() {
+    let fx = Fx::new(limits());
+    let data = bytes(10 * KIB, 8);
+    let (r, v1) = posted(&fx, &data).await;
+    let verified = fx
+        .uploads
+        .get_settled(OWNER, r.upload_id, Budget::request(fx.uploads.limits()))
+        .await
+        .unwrap();
+    assert_verified(&verified, &data);
+    let key = r.key.as_str();
+    let v2 = fx.objects.put_object(key, b"replayed form");
+    fx.objects.faults.fail(Call::Purge, 3);
+    for _ in 0..3 {
+        let delivered = fx
+            .uploads
+            .on_object_created(key, Some(&v2), Budget::verifier(None))
+            .await;
+        assert!(
+            delivered.is_err(),
+            "its clean-up fails, then it is dead-lettered"
+        );
+    }
+    assert_eq!(
+        fx.objects.object(key).as_deref(),
+        Some(&b"replayed form"[..])
+    );
+
+    // While the form's policy (and its clean-ups) may still run, the sweep leaves the key.
+    fx.uploads.sweep(200, Budget::verifier(None)).await.unwrap();
+    assert_eq!(fx.objects.versions(key), 2);
+
+    let policy = fx.uploads.limits().post_form_expiry;
+    fx.clock
+        .advance(policy + crate::service::RECONCILE_AFTER + Duration::from_secs(1));
+    fx.uploads.sweep(200, Budget::verifier(None)).await.unwrap();
+    assert_eq!(fx.objects.versions(key), 1);
+    assert_eq!(fx.objects.object(key).as_deref(), Some(&data[..]));
+    let current = fx.objects.head(key, None).await.unwrap().unwrap();
+    assert_eq!(current.version_id.as_deref(), Some(&*v1));
+    // Checked once: the next sweeps leave it.
+    let purges = fx.s3(Call::Purge);
+    fx.clock.advance(Duration::from_secs(3600));
+    fx.uploads.sweep(200, Budget::verifier(None)).await.unwrap();
+    assert_eq!(fx.s3(Call::Purge), purges);
+}
