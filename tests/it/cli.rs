@@ -320,6 +320,20 @@ async fn cli_upload_is_verified_retrying_refused_parts_and_shows_in_status_and_l
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_upload_declares_part_states_and_verifies_in_several_segments() {
+    let stack = Stack::start().await;
+    let (path, bytes) = stack.file(3 * 5 * MIB + 321, 143);
+    let o = stack
+        .run(&["upload", "--json", "--part-size", "5MiB", s(&path)])
+        .await;
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r = record(&o);
+    assert_eq!(r["status"], "verified", "{r}");
+    assert_eq!(r["sha256"], sha256_hex(&bytes));
+    assert_eq!(r["segments"], 4, "one segment per part: {r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_upload_with_the_wrong_sha256_fails_and_the_object_is_gone() {
     let stack = Stack::start().await;
     let (path, bytes) = stack.file(5 * MIB + 3, 142);

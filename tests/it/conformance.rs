@@ -16,12 +16,12 @@ use aws_types::region::Region;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use futures::StreamExt as _;
 use vu_aws::DynamoSessions;
+use vu_core::domain::{ChainState, Chained, Fault, Hold, PartStates};
 use vu_core::domain::{
     Change, ContentType, FailedVerdict, Failing, Filename, Guard, Kind, Lease, LeaseToken,
     Metadata, ObjectKey, ObjectVersion, PartPlan, Pinned, Progress, Saved, Sha256, State, Status,
     UploadId, UploadRecord, Value, Verified, to_item,
 };
-use vu_core::domain::{Fault, Hold};
 use vu_core::memory::MemorySessions;
 use vu_core::ports::{PortError, SessionStore};
 
@@ -131,6 +131,8 @@ fn pending(kind: Kind, plan: Option<PartPlan>) -> UploadRecord {
         plan,
         plan_measured: false,
         expected_sha256: None,
+        part_states: PartStates::default(),
+        chained: Chained::default(),
         metadata: Metadata::parse(BTreeMap::from([("project".into(), "apollo".into())])).unwrap(),
         created_at: "2030-03-17T16:00:00.000Z".into(),
         updated_at: "2030-03-17T16:00:00.000Z".into(),
@@ -257,12 +259,21 @@ fn states() -> Vec<(&'static str, UploadRecord)> {
     ]
 }
 
+/// Chaining values as a claim keeps them (binary, base64 in a string attribute).
+fn two_states() -> PartStates {
+    let mut s = PartStates::default();
+    s.insert(1, ChainState::INITIAL);
+    s.insert(9_999, ChainState::from_bytes([0xEE; 32]));
+    s
+}
+
 fn claim(token: LeaseToken) -> Change {
     Change::Claim {
         lease_until: EPOCH + 120,
         token,
         sized: None,
         expected_sha256: None,
+        part_states: None,
     }
 }
 
@@ -273,6 +284,10 @@ fn verified(version_id: Option<&str>) -> Change {
         version_id: version_id.map(str::to_owned),
         verified_at: NOW.into(),
         bytes: 12 << 20,
+        chained: Chained {
+            segments: 5,
+            mismatch_part: None,
+        },
     }
 }
 
@@ -293,6 +308,7 @@ fn changes() -> Vec<Change> {
             token: LeaseToken::generate(),
             sized: Some(PartPlan::stored(0, 1).unwrap()),
             expected_sha256: Some(Sha256::of(b"declared at completion")),
+            part_states: Some(two_states()),
         },
         Change::Release {
             fault: None,
@@ -335,12 +351,17 @@ fn changes() -> Vec<Change> {
             etag: None,
             version_id: None,
             error: "S3 holds no parts".into(),
+            chained: Chained::default(),
         },
         Change::Failing {
             sha256: Some(Sha256::of(b"other")),
             etag: Some("\"etag-5\"".into()),
             version_id: None,
             error: "digest mismatch".into(),
+            chained: Chained {
+                segments: 3,
+                mismatch_part: Some(2),
+            },
         },
         Change::Failed {
             error: "the object's SHA-256 is not the declared one".into(),

@@ -7,6 +7,7 @@ mod helpers;
 
 mod abandoned;
 mod api;
+mod chain;
 mod cli;
 mod companion;
 mod conformance;

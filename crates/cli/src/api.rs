@@ -260,10 +260,20 @@ impl Api {
         Self::parse("part list", v["parts"].clone())
     }
 
-    /// `POST /uploads/{id}/complete`, declaring `sha256` (hex) when given. A failed verification
-    /// (422 with the record) is a settled record, not an error.
-    pub async fn complete(&self, id: &str, sha256: Option<&str>) -> Result<Completion, ApiError> {
-        let body = sha256.map_or_else(|| json!({}), |d| json!({ "sha256": d }));
+    /// `POST /uploads/{id}/complete`, declaring `sha256` (hex) when given, and the SHA-256
+    /// chaining values at the part boundaries (`part_states`) when there are any: the service
+    /// then verifies the parts in parallel. A failed verification (422 with the record) is a
+    /// settled record, not an error.
+    pub async fn complete(
+        &self,
+        id: &str,
+        sha256: Option<&str>,
+        states: &vu_contract::PartStates,
+    ) -> Result<Completion, ApiError> {
+        let mut body = sha256.map_or_else(|| json!({}), |d| json!({ "sha256": d }));
+        if !states.is_empty() {
+            body["part_states"] = json!(states);
+        }
         let path = format!("/uploads/{id}/complete");
         match self.call(reqwest::Method::POST, &path, Some(&body)).await {
             Ok((202, v)) => Ok(Completion::Verifying(Record::from_json(v)?)),

@@ -3,6 +3,7 @@
 //! problem types (`problem`), verdict events and webhooks (`events`), and the verifier queue's
 //! messages (`queue`). Serde shapes and the arithmetic both sides must agree on; no I/O.
 
+mod chain;
 mod digest;
 pub mod events;
 mod invalid;
@@ -11,6 +12,7 @@ pub mod problem;
 pub mod queue;
 mod record;
 
+pub use chain::{BLOCK, Chain, ChainState, PartStates};
 pub use digest::Sha256;
 pub use invalid::Invalid;
 pub use plan::{

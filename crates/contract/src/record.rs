@@ -119,4 +119,13 @@ pub struct Record {
     /// How many attempts in a row failed that way (0 without a fault): what operators alarm on.
     #[serde(default)]
     pub attempts: u32,
+    /// How many independently hashed segments the verdict's digest rests on: 1 for one
+    /// sequential stream, more when the client declared `part_states`; 0 before a verdict, or
+    /// when nothing could be hashed (the object was missing or of the wrong size).
+    #[serde(default)]
+    pub segments: u32,
+    /// A `failed` verdict reached by segments: the first part whose bytes do not carry the
+    /// declared SHA-256 chain forward (the part to look at).
+    #[serde(default)]
+    pub mismatch_part: Option<u16>,
 }

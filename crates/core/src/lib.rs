@@ -17,6 +17,7 @@ pub mod hash;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod ports;
+pub mod segments;
 pub mod service;
 pub mod settings;
 pub mod view;

@@ -39,6 +39,8 @@ impl From<&UploadRecord> for Record {
             verified_bytes: r.verified_bytes(),
             last_error: r.fault().map(|f| f.cause.clone()),
             attempts: r.fault().map_or(0, |f| f.attempts),
+            segments: r.chained.segments,
+            mismatch_part: r.chained.mismatch_part,
         }
     }
 }

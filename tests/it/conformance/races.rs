@@ -63,6 +63,7 @@ fn pairs() -> Vec<Race> {
         etag: Some("\"etag-5\"".into()),
         version_id: Some("v5".into()),
         error: "digest mismatch".into(),
+        chained: vu_core::domain::Chained::default(),
     };
     let saved = Saved {
         etag: "\"etag-3\"".into(),

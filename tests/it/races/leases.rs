@@ -176,6 +176,7 @@ async fn race(db: &Db, dead_holder: bool) -> (String, Vec<String>) {
             token: LeaseToken::generate(),
             sized: None,
             expected_sha256: None,
+            part_states: None,
         };
         let guard = Guard::status(Status::Pending);
         let now = timestamp_now();

@@ -135,11 +135,15 @@ impl Uploader<'_> {
             ));
         }
         let resumed_parts = held.len() as u64;
-        let digest = self.send_parts(f.path.clone(), &saved, held, bar).await?;
+        let parts::Hashed { digest, states } =
+            self.send_parts(f.path.clone(), &saved, held, bar).await?;
         bar.message("verifying");
         // Declared here unless the session already holds the digest the file must have.
         let declared = (!expected_on_record).then(|| digest.to_hex());
-        let record = match api.complete(&saved.upload_id, declared.as_deref()).await? {
+        let record = match api
+            .complete(&saved.upload_id, declared.as_deref(), &states)
+            .await?
+        {
             Completion::Settled(r) => r,
             Completion::Verifying(r) => self.settle(r, declared.as_deref(), bar).await?,
         };

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sha2::Digest as _;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
@@ -16,20 +15,21 @@ use crate::Error;
 use crate::api::{Api, ApiError, HeldPart, backoff, network};
 use crate::progress::FileProgress;
 use crate::state::Saved;
-use vu_contract::{PartPlan, Sha256};
+use vu_contract::{BLOCK, Chain, PartPlan, PartStates, Sha256};
 
 /// Attempts per part (the first included), each with a fresh signature.
 const PART_ATTEMPTS: u32 = 5;
 
 impl Uploader<'_> {
-    /// Sends every part S3 does not hold; the whole file's SHA-256.
+    /// Sends every part S3 does not hold; the whole file's SHA-256 and its chaining values at
+    /// the part boundaries.
     pub(super) async fn send_parts(
         &self,
         path: PathBuf,
         saved: &Saved,
         held: HashMap<u64, HeldPart>,
         bar: &Arc<FileProgress>,
-    ) -> Result<Sha256, Error> {
+    ) -> Result<Hashed, Error> {
         let (tx, mut rx) = mpsc::channel::<(u64, Bytes)>(1);
         // The plan the API gave, in the contract's arithmetic (the same the service signs with).
         let plan = PartPlan::stored(saved.size, saved.part_size)
@@ -93,12 +93,22 @@ fn joined(r: Result<Result<(), Error>, tokio::task::JoinError>) -> Result<(), Er
     r.map_err(|e| Error::Input(format!("a part upload stopped: {e}")))?
 }
 
-/// Reads the file once, in order: feeds the whole-file SHA-256 and hands each part over.
+/// What reading the file once gave: its SHA-256, and the chaining value after each part but
+/// the last (none when the part size is not whole 64-byte blocks), which let the service verify
+/// the parts in parallel.
+#[derive(Debug)]
+pub(super) struct Hashed {
+    pub digest: Sha256,
+    pub states: PartStates,
+}
+
+/// Reads the file once, in order: feeds the whole-file SHA-256 (noting its chaining value at
+/// each part boundary) and hands each part over.
 fn read_parts(
     path: &Path,
     plan: PartPlan,
     tx: &mpsc::Sender<(u64, Bytes)>,
-) -> Result<Sha256, Error> {
+) -> Result<Hashed, Error> {
     let shown = path.display();
     let changed = || {
         Error::Input(format!(
@@ -107,7 +117,9 @@ fn read_parts(
     };
     let mut file =
         std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {shown}"), e))?;
-    let mut whole = sha2::Sha256::new();
+    let mut whole = Chain::new();
+    let mut states = PartStates::default();
+    let whole_blocks = plan.part_size().is_multiple_of(BLOCK);
     for n in plan.parts() {
         let len = usize::try_from(plan.part_len(n))
             .map_err(|_| Error::Input("part size too large for this machine".into()))?;
@@ -120,6 +132,12 @@ fn read_parts(
             }
         })?;
         whole.update(&buf);
+        if whole_blocks
+            && u64::from(n.get()) < plan.part_count()
+            && let Some(state) = whole.state()
+        {
+            states.insert(n.get(), state);
+        }
         if tx
             .blocking_send((u64::from(n.get()), Bytes::from(buf)))
             .is_err()
@@ -135,7 +153,10 @@ fn read_parts(
     {
         return Err(changed());
     }
-    Ok(Sha256::from_bytes(whole.finalize().into()))
+    Ok(Hashed {
+        digest: whole.finish(),
+        states,
+    })
 }
 
 /// One part on its way to S3.
@@ -228,17 +249,40 @@ mod tests {
         let data: Vec<u8> = (0..12_345u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&file, &data).unwrap();
         let (tx, mut rx) = mpsc::channel(100);
-        let digest =
-            tokio::task::spawn_blocking(move || read_parts(&file, plan(12_345, 5000), &tx))
+        let hashed =
+            tokio::task::spawn_blocking(move || read_parts(&file, plan(12_345, 5056), &tx))
                 .await
                 .unwrap()
                 .unwrap();
-        assert_eq!(digest, Sha256::of(&data));
+        assert_eq!(hashed.digest, Sha256::of(&data));
+        // Parts of 5056 bytes (79 blocks): a state after parts 1 and 2, none after the last.
+        let states: Vec<_> = hashed.states.iter().collect();
+        assert_eq!(states.len(), 2);
+        for (n, state) in states {
+            let mut c = Chain::new();
+            c.update(&data[..usize::from(n) * 5056]);
+            assert_eq!(c.state(), Some(state), "part {n}");
+        }
         let mut joined = Vec::new();
         while let Some((_, b)) = rx.recv().await {
             joined.extend_from_slice(&b);
         }
         assert_eq!(joined, data);
+    }
+
+    #[tokio::test]
+    async fn parts_that_are_not_whole_blocks_declare_no_states() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, vec![3u8; 12_345]).unwrap();
+        let (tx, _rx) = mpsc::channel(100);
+        let hashed =
+            tokio::task::spawn_blocking(move || read_parts(&file, plan(12_345, 5000), &tx))
+                .await
+                .unwrap()
+                .unwrap();
+        assert!(hashed.states.is_empty());
+        assert_eq!(hashed.digest, Sha256::of(&[3u8; 12_345]));
     }
 
     #[tokio::test]

@@ -120,7 +120,9 @@ impl Uploader<'_> {
             tokio::time::sleep(POLL).await;
             if record.status == Status::Completing && claimed.elapsed() >= RECLAIM {
                 claimed = std::time::Instant::now();
-                match self.api.complete(&record.upload_id, declared).await {
+                // The states went with the first `complete`; the session's claim keeps them.
+                let none = vu_contract::PartStates::default();
+                match self.api.complete(&record.upload_id, declared, &none).await {
                     Ok(Completion::Settled(r)) => return Ok(r),
                     Ok(Completion::Verifying(r)) => {
                         record = r;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::{Kind, LeaseToken, PartPlan, Sha256, Status, UploadRecord};
+use super::{Kind, LeaseToken, PartPlan, PartStates, Sha256, Status, UploadRecord};
 
 /// One session as stored: attribute name → value.
 pub type Item = BTreeMap<String, Value>;
@@ -115,6 +115,9 @@ pub mod attr {
     pub const HASH_STATE: &str = "hash_state";
     pub const LAST_ERROR: &str = "last_error";
     pub const ATTEMPTS: &str = "attempts";
+    pub const PART_STATES: &str = "part_states";
+    pub const SEGMENTS: &str = "segments";
+    pub const MISMATCH_PART: &str = "mismatch_part";
 }
 
 // The encodings of the record's values, each defined once for `to_item` and `Change::writes`.
@@ -133,6 +136,11 @@ pub(super) fn status(s: Status) -> Value {
 
 pub(super) fn digest(d: Sha256) -> Value {
     text(d.to_hex())
+}
+
+/// Binary, 34 bytes a state, base64 in a string: 64 states are under 3 KB.
+pub(super) fn part_states(s: &PartStates) -> Value {
+    text(B64.encode(s.to_stored()))
 }
 
 pub(super) fn token(t: LeaseToken) -> Value {
@@ -206,6 +214,15 @@ pub fn to_item(r: &UploadRecord) -> Item {
         ),
         (attr::LAST_ERROR, r.fault().map(|f| text(&f.cause))),
         (attr::ATTEMPTS, r.fault().map(|f| number(f.attempts))),
+        (
+            attr::PART_STATES,
+            (!r.part_states.is_empty()).then(|| part_states(&r.part_states)),
+        ),
+        (
+            attr::SEGMENTS,
+            (r.chained.segments > 0).then(|| number(r.chained.segments)),
+        ),
+        (attr::MISMATCH_PART, r.chained.mismatch_part.map(number)),
     ];
     required
         .into_iter()

@@ -17,14 +17,14 @@ pub use item::{
 };
 pub use parts::{ClaimedPart, ListedPart, PartsError, check_parts, measure, multipart_etag};
 pub use record::{
-    FailedVerdict, Failing, Fault, Hold, Kind, Lease, ObjectVersion, Pinned, Progress, State,
-    UploadRecord, Verified, rfc3339, timestamp, timestamp_now,
+    Chained, FailedVerdict, Failing, Fault, Hold, Kind, Lease, ObjectVersion, Pinned, Progress,
+    State, UploadRecord, Verified, rfc3339, timestamp, timestamp_now,
 };
 pub use transition::{Change, Guard, Saved};
 pub use values::{AllowedContentTypes, ContentType, Filename, Metadata};
 /// The values the wire carries as they are: the contract defines them once for the service and
 /// the CLI.
 pub use vu_contract::{
-    Invalid, MAX_PART_COUNT, MAX_PART_SIZE, MIN_PART_SIZE, PartNumber, PartPlan,
-    S3_MAX_OBJECT_BYTES, Sha256, Status,
+    ChainState, Invalid, MAX_PART_COUNT, MAX_PART_SIZE, MIN_PART_SIZE, PartNumber, PartPlan,
+    PartStates, S3_MAX_OBJECT_BYTES, Sha256, Status,
 };

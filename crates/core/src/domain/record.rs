@@ -1,7 +1,8 @@
 //! The session record: what DynamoDB stores, in a shape that admits only valid sessions.
 
 use super::{
-    ContentType, Filename, LeaseToken, Metadata, ObjectKey, PartPlan, Sha256, Status, UploadId,
+    ContentType, Filename, LeaseToken, Metadata, ObjectKey, PartPlan, PartStates, Sha256, Status,
+    UploadId,
 };
 
 /// How the bytes reach S3.
@@ -63,6 +64,11 @@ pub struct UploadRecord {
     /// The plan was measured at a completion (not declared): a refused completion forgets it.
     pub plan_measured: bool,
     pub expected_sha256: Option<Sha256>,
+    /// The chaining values declared at `complete` (at most `segments::MAX_KEPT_STATES`): claims
+    /// the verification checks, never trusts.
+    pub part_states: PartStates,
+    /// What the verdict's digest rests on; `Chained::default()` until a verdict is reached.
+    pub chained: Chained,
     pub metadata: Metadata,
     /// RFC 3339, UTC.
     pub created_at: String,
@@ -140,6 +146,23 @@ pub struct ObjectVersion {
     pub etag: String,
     /// `None` in a bucket without versioning.
     pub version_id: Option<String>,
+}
+
+/// How a verdict's digest was computed: over `segments` independently hashed segments (1: one
+/// sequential stream; 0: nothing was hashed), and, for a mismatch found by segments, the first
+/// part whose bytes do not carry the declared chain forward.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Chained {
+    pub segments: u32,
+    pub mismatch_part: Option<u16>,
+}
+
+impl Chained {
+    /// One stream from byte 0 (or resumed across runs, which is still one chain).
+    pub const SEQUENTIAL: Self = Self {
+        segments: 1,
+        mismatch_part: None,
+    };
 }
 
 /// The version a verification pinned, and its saved progress when it paused.

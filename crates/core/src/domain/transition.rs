@@ -4,7 +4,10 @@
 //! them) and the DynamoDB adapter translates both, so the two agree by construction.
 
 use super::item::{self, Cond, Item, Malformed, Write, attr, from_item, to_item};
-use super::{Fault, LeaseToken, PartPlan, Progress, Sha256, Status, UploadId, UploadRecord};
+use super::{
+    Chained, Fault, LeaseToken, PartPlan, PartStates, Progress, Sha256, Status, UploadId,
+    UploadRecord,
+};
 
 /// Which record state a conditional write requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +71,9 @@ pub enum Change {
         sized: Option<PartPlan>,
         /// The digest the client declared only at completion.
         expected_sha256: Option<Sha256>,
+        /// The chaining values the client declared at completion (a take-over keeps the
+        /// claim's: `None`).
+        part_states: Option<PartStates>,
     },
     /// Still `completing`, lease released: after an upstream fault, the next caller resumes.
     /// Still `completing`, nobody holding it: after an upstream fault (`fault`, kept on the
@@ -101,6 +107,7 @@ pub enum Change {
         version_id: Option<String>,
         verified_at: String,
         bytes: u64,
+        chained: Chained,
     },
     /// Still `completing`, lease kept: the verdict `failed` is decided and recorded before the
     /// object is deleted, so a holder that dies in between leaves it for the next to finish.
@@ -109,6 +116,7 @@ pub enum Change {
         etag: Option<String>,
         version_id: Option<String>,
         error: String,
+        chained: Chained,
     },
     /// `failed`, after `Failing` and the object's deletion: the verdict `Failing` decided.
     Failed {
@@ -185,6 +193,7 @@ impl Change {
                 token,
                 sized,
                 expected_sha256,
+                part_states,
             } => {
                 w.set(attr::LEASE_UNTIL, item::number(*lease_until));
                 w.set(attr::LEASE_TOKEN, item::token(*token));
@@ -194,6 +203,9 @@ impl Change {
                 }
                 if let Some(d) = expected_sha256 {
                     w.set(attr::EXPECTED_SHA256, item::digest(*d));
+                }
+                if let Some(s) = part_states.as_ref().filter(|s| !s.is_empty()) {
+                    w.set(attr::PART_STATES, item::part_states(s));
                 }
             }
             Self::Reopen {
@@ -229,7 +241,9 @@ impl Change {
                 version_id,
                 verified_at,
                 bytes,
+                chained,
             } => {
+                w.chained(*chained);
                 w.set(attr::SHA256, item::digest(*sha256));
                 w.object(etag, version_id.as_deref());
                 w.set(attr::VERIFIED_AT, item::text(verified_at));
@@ -240,7 +254,9 @@ impl Change {
                 etag,
                 version_id,
                 error,
+                chained,
             } => {
+                w.chained(*chained);
                 if let Some(d) = sha256 {
                     w.set(attr::SHA256, item::digest(*d));
                 }

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use super::{Budget, Uploads};
 use crate::domain::{
-    Change, ClaimedPart, Guard, Kind, Sha256, Status, UploadId, UploadRecord, check_parts, measure,
-    timestamp_now,
+    Change, ClaimedPart, Guard, Kind, PartStates, Sha256, Status, UploadId, UploadRecord,
+    check_parts, measure, timestamp_now,
 };
 use crate::error::{Action, Conflict, Error};
 use crate::ports::PortError;
+use crate::segments::MAX_KEPT_STATES;
 
 impl Uploads {
     /// Completes the multipart upload, verifies the object's SHA-256 and records the result.
@@ -27,15 +28,36 @@ impl Uploads {
         declared: Option<Sha256>,
         budget: Budget,
     ) -> Result<UploadRecord, Error> {
+        let states = PartStates::default();
+        self.complete_chained(owner, id, claimed, declared, &states, budget)
+            .await
+    }
+
+    /// `complete` with the SHA-256 chaining values the client declared (`part_states`): the
+    /// verification hashes the segments between them in parallel and checks every link. States
+    /// that cannot belong to the session's parts are refused (`Invalid`) before anything
+    /// changes; the session's first claim keeps them (at most `MAX_KEPT_STATES`).
+    pub async fn complete_chained(
+        &self,
+        owner: &str,
+        id: UploadId,
+        claimed: Option<&[ClaimedPart]>,
+        declared: Option<Sha256>,
+        states: &PartStates,
+        budget: Budget,
+    ) -> Result<UploadRecord, Error> {
         // One budget for waiting on other callers, from this request's start: whatever this
         // caller did first (hashing, until it lost its lease), it answers within it.
         let answer = match self
-            .complete_once(owner, id, claimed, declared, budget)
+            .complete_once(owner, id, claimed, declared, states, budget)
             .await
         {
             // Taken over while this caller ran it (its lease ran out under load, or a write of
             // its own was refused): the new holder's answer, waited for like any racing caller's.
-            Ok(r) if taken_over(&r) => self.settle(owner, r, claimed, declared, budget).await,
+            Ok(r) if taken_over(&r) => {
+                self.settle(owner, r, claimed, declared, states, budget)
+                    .await
+            }
             other => other,
         };
         // Whoever ran the verification (a racing caller may have, without this digest), the
@@ -63,6 +85,7 @@ impl Uploads {
         id: UploadId,
         claimed: Option<&[ClaimedPart]>,
         declared: Option<Sha256>,
+        states: &PartStates,
         budget: Budget,
     ) -> Result<UploadRecord, Error> {
         let record = self.get(owner, id).await?;
@@ -79,7 +102,9 @@ impl Uploads {
             {
                 return Err(running_without(&record));
             }
-            return self.settle(owner, record, claimed, declared, budget).await;
+            return self
+                .settle(owner, record, claimed, declared, states, budget)
+                .await;
         }
         self.require_active(&record, Action::Complete)?;
         let Kind::Multipart { s3_upload_id, .. } = &record.kind else {
@@ -96,7 +121,9 @@ impl Uploads {
                 if now.status() == Status::Pending {
                     return Err(self.close_gone(&now).await);
                 }
-                return self.settle(owner, now, claimed, declared, budget).await;
+                return self
+                    .settle(owner, now, claimed, declared, states, budget)
+                    .await;
             }
             other => other?,
         };
@@ -116,12 +143,16 @@ impl Uploads {
         };
         let parts = check_parts(&plan, &listed, claimed)?;
         let guard = Guard::status(Status::Pending);
-        match self.claim(id, guard, sized, newly_declared).await? {
+        // Malformed for these parts: refused before anything changes.
+        states.fit(&plan)?;
+        let kept = Some(states.thinned(MAX_KEPT_STATES));
+        match self.claim(id, guard, sized, newly_declared, kept).await? {
             Some(record) => self.finish(record, Some(parts), budget).await,
             // Someone else moved it first (another `complete`, or a `DELETE`).
             None => {
                 let record = self.get(owner, id).await?;
-                self.settle(owner, record, claimed, declared, budget).await
+                self.settle(owner, record, claimed, declared, states, budget)
+                    .await
             }
         }
     }
@@ -168,6 +199,7 @@ impl Uploads {
         mut record: UploadRecord,
         claimed: Option<&[ClaimedPart]>,
         declared: Option<Sha256>,
+        states: &PartStates,
         budget: Budget,
     ) -> Result<UploadRecord, Error> {
         loop {
@@ -184,8 +216,10 @@ impl Uploads {
                 }
                 Status::Pending => {
                     let id = record.upload_id;
-                    return Box::pin(self.complete_once(owner, id, claimed, declared, budget))
-                        .await;
+                    return Box::pin(
+                        self.complete_once(owner, id, claimed, declared, states, budget),
+                    )
+                    .await;
                 }
                 // A take-over is work (completing in S3, hashing): one whose budget is spent
                 // on waiting leaves it to the next call, or to the sweep, rather than starting
@@ -220,7 +254,10 @@ impl Uploads {
         budget: Budget,
     ) -> Result<Option<Result<UploadRecord, Error>>, Error> {
         let guard = self.expired_lease();
-        let Some(record) = self.claim(record.upload_id, guard, None, None).await? else {
+        let Some(record) = self
+            .claim(record.upload_id, guard, None, None, None)
+            .await?
+        else {
             return Ok(None);
         };
         // A failure the dead holder decided is carried out, whatever S3 still holds: never

@@ -3,8 +3,8 @@
 
 use super::{MAX_URLS_PER_CALL, Uploads, secs};
 use crate::domain::{
-    ContentType, Filename, Kind, MIN_PART_SIZE, Metadata, ObjectKey, PartPlan, Sha256, State,
-    UploadId, UploadRecord, timestamp_now,
+    Chained, ContentType, Filename, Kind, MIN_PART_SIZE, Metadata, ObjectKey, PartPlan, PartStates,
+    Sha256, State, UploadId, UploadRecord, timestamp_now,
 };
 use crate::error::{Error, chain};
 use crate::ports::{NewMultipart, PostForm, SignedPart};
@@ -276,6 +276,8 @@ impl Uploads {
             plan,
             plan_measured: false,
             expected_sha256: req.sha256,
+            part_states: PartStates::default(),
+            chained: Chained::default(),
             metadata: req.metadata,
             created_at: created.clone(),
             updated_at: created,

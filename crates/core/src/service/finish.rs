@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::lease::{Held, lost};
 use super::{Budget, Uploads, secs};
 use crate::domain::{
-    Change, Kind, ListedPart, ObjectKey, PartPlan, Saved, Sha256, Status, UploadRecord,
+    Chained, Change, Kind, ListedPart, ObjectKey, PartPlan, Saved, Sha256, Status, UploadRecord,
     multipart_etag, timestamp_now,
 };
 use crate::error::{Conflict, Error, chain};
@@ -54,7 +54,8 @@ impl Uploads {
         let (info, resume) = match self.object_to_verify(&record, plan).await? {
             Target::Ready(info, resume) => (info, resume),
             Target::Unverifiable { object, why } => {
-                return self.fail(record, None, object.as_ref(), why).await;
+                let nothing = Chained::default();
+                return self.fail(record, None, object.as_ref(), why, nothing).await;
             }
         };
         // A request pauses at its deadline and hands over to the verifier; with no verifier to
@@ -64,7 +65,10 @@ impl Uploads {
             (None, true) => None,
             _ => budget.deadline,
         };
-        let digest = match self.hash(&record.key, &info, resume, deadline).await {
+        let (hashed, chained) = self
+            .hash_chained(&record, &info, &plan, resume, deadline)
+            .await;
+        let digest = match hashed {
             Ok(Hashed::Done(digest)) => digest,
             Ok(Hashed::Paused(progress)) => {
                 tracing::info!(
@@ -85,13 +89,19 @@ impl Uploads {
                 return Ok(handed);
             }
             Err(VerifyError::Read(PortError::PreconditionFailed)) => {
-                return self.fail(record, None, Some(&info), CHANGED.into()).await;
+                let nothing = Chained::default();
+                return self
+                    .fail(record, None, Some(&info), CHANGED.into(), nothing)
+                    .await;
             }
             // The pinned version went mid-read: if another holder took over and purged it,
             // `fail` finds out (its write is refused) and answers that holder's verdict.
             Err(VerifyError::Read(PortError::NotFound)) => {
                 let why = "the object version being verified no longer exists";
-                return self.fail(record, None, Some(&info), why.into()).await;
+                let nothing = Chained::default();
+                return self
+                    .fail(record, None, Some(&info), why.into(), nothing)
+                    .await;
             }
             Err(e) => {
                 let err = match e {
@@ -102,7 +112,7 @@ impl Uploads {
                 return Err(err);
             }
         };
-        self.record_verdict(record, digest, info).await
+        self.record_verdict(record, digest, info, chained).await
     }
 
     /// The object's version, size and ETag, and where hashing resumes: a resumed verification
@@ -208,7 +218,7 @@ impl Uploads {
 
     /// Streams the object through SHA-256 from `resume` (or the start). Saved progress that
     /// cannot be continued from is dropped and the object hashed afresh.
-    async fn hash(
+    pub(super) async fn hash(
         &self,
         key: &ObjectKey,
         info: &ObjectInfo,
@@ -260,10 +270,18 @@ impl Uploads {
         record: UploadRecord,
         digest: Sha256,
         info: ObjectInfo,
+        chained: Chained,
     ) -> Result<UploadRecord, Error> {
         if let Some(expected) = record.expected_sha256.filter(|e| *e != digest) {
-            let why = format!("sha256 mismatch: declared {expected}, computed {digest}");
-            return self.fail(record, Some(digest), Some(&info), why).await;
+            let why = match chained.mismatch_part {
+                Some(part) => format!(
+                    "sha256 mismatch: declared {expected}, computed {digest}; part {part} is the first whose bytes do not carry the declared chain"
+                ),
+                None => format!("sha256 mismatch: declared {expected}, computed {digest}"),
+            };
+            return self
+                .fail(record, Some(digest), Some(&info), why, chained)
+                .await;
         }
         let now = timestamp_now();
         let verified = Change::Verified {
@@ -272,6 +290,10 @@ impl Uploads {
             version_id: info.version_id.clone(),
             verified_at: now.clone(),
             bytes: info.size,
+            chained: Chained {
+                mismatch_part: None,
+                ..chained
+            },
         };
         let written = self.try_write_held(&record, verified, &now).await;
         let verified = match self.or_release(&record, written).await? {
@@ -344,12 +366,14 @@ impl Uploads {
         sha256: Option<Sha256>,
         object: Option<&ObjectInfo>,
         why: String,
+        chained: Chained,
     ) -> Result<UploadRecord, Error> {
         let failing = Change::Failing {
             sha256,
             etag: object.map(|o| o.etag.clone()),
             version_id: object.and_then(|o| o.version_id.clone()),
             error: why,
+            chained,
         };
         let written = self
             .try_write_held(&record, failing, &timestamp_now())

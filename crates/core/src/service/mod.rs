@@ -8,6 +8,7 @@
 mod abort;
 mod announce;
 mod budget;
+mod chained;
 mod complete;
 mod create;
 mod download;
@@ -29,7 +30,8 @@ pub use sweep::{ABANDONED_AFTER, RECONCILE_AFTER};
 pub use verifier::EventOutcome;
 
 use crate::domain::{
-    Change, Guard, LeaseToken, PartPlan, Sha256, Status, UploadId, UploadRecord, timestamp_now,
+    Change, Guard, LeaseToken, PartPlan, PartStates, Sha256, Status, UploadId, UploadRecord,
+    timestamp_now,
 };
 use crate::error::{Action, Conflict, Error};
 use crate::ports::{Announcer, Continuation, ObjectStore, Page, PageKey, PortError, SessionStore};
@@ -162,6 +164,7 @@ impl Uploads {
         guard: Guard,
         sized: Option<PartPlan>,
         expected_sha256: Option<Sha256>,
+        part_states: Option<PartStates>,
     ) -> Result<Option<UploadRecord>, Error> {
         let token = LeaseToken::generate();
         let claim = Change::Claim {
@@ -169,6 +172,7 @@ impl Uploads {
             token,
             sized,
             expected_sha256,
+            part_states,
         };
         let refused = match self
             .sessions

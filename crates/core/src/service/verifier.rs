@@ -95,7 +95,7 @@ impl Uploads {
         };
         let guard = Guard::status(Status::Pending);
         match self
-            .claim(record.upload_id, guard, Some(plan), declared)
+            .claim(record.upload_id, guard, Some(plan), declared, None)
             .await?
         {
             Some(r) => self.finish(r, None, budget).await.map(Some),
@@ -201,7 +201,10 @@ impl Uploads {
         match record.status() {
             Status::Verifying => {
                 let guard = Guard::status(Status::Verifying);
-                let Some(taken) = self.claim(record.upload_id, guard, None, None).await? else {
+                let Some(taken) = self
+                    .claim(record.upload_id, guard, None, None, None)
+                    .await?
+                else {
                     return Ok(EventOutcome::Ignored("another verifier took it"));
                 };
                 EventOutcome::of(self.finish(taken, None, budget).await)

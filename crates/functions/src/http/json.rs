@@ -11,6 +11,10 @@ use super::problem::{Problem, Slug};
 /// Largest request body; the biggest legitimate one (100 part checksums) is ~8 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Largest `complete` body: 10,000 parts with their ETags (~0.6 MB) and 9,999 `part_states`
+/// (~0.75 MB) fit; API Gateway itself stops at 10 MB.
+pub const COMPLETE_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
@@ -32,7 +36,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     status,
                     Slug::BodyTooLarge,
                     "Request body too large",
-                    format!("at most {MAX_BODY_BYTES} bytes"),
+                    format!(
+                        "at most {MAX_BODY_BYTES} bytes ({COMPLETE_MAX_BODY_BYTES} on complete)"
+                    ),
                 )
             } else {
                 Problem::new(

@@ -46,7 +46,9 @@ pub fn router(uploads: Arc<Uploads>, callers: CallerPolicy) -> Router {
         )
         .route(
             "/uploads/{upload_id}/complete",
-            post(handlers::completion::complete),
+            // Room for 10,000 parts and their SHA-256 chaining values.
+            post(handlers::completion::complete)
+                .layer(DefaultBodyLimit::max(json::COMPLETE_MAX_BODY_BYTES)),
         )
         .route(
             "/uploads/{upload_id}/object",
@@ -64,7 +66,8 @@ pub fn router(uploads: Arc<Uploads>, callers: CallerPolicy) -> Router {
         )
         .route(
             "/s3/multipart/{upload_id}/complete",
-            post(companion::completion::complete),
+            post(companion::completion::complete)
+                .layer(DefaultBodyLimit::max(json::COMPLETE_MAX_BODY_BYTES)),
         )
         .route(
             "/s3/multipart/{upload_id}/{part_number}",

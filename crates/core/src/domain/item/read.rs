@@ -5,9 +5,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{Item, Malformed, Value, attr, marks_unannounced};
 use crate::domain::{
-    ContentType, FailedVerdict, Failing, Fault, Filename, Hold, Kind, Lease, LeaseToken, Metadata,
-    ObjectKey, ObjectVersion, PartPlan, Pinned, Progress, Sha256, State, Status, UploadId,
-    UploadRecord, Verified,
+    Chained, ContentType, FailedVerdict, Failing, Fault, Filename, Hold, Kind, Lease, LeaseToken,
+    Metadata, ObjectKey, ObjectVersion, PartPlan, PartStates, Pinned, Progress, Sha256, State,
+    Status, UploadId, UploadRecord, Verified,
 };
 
 fn malformed(what: &str) -> Malformed {
@@ -51,6 +51,14 @@ impl Reader<'_> {
         self.text(k)
             .map(|h| Sha256::parse_hex(h).map_err(|_| malformed(k)))
             .transpose()
+    }
+
+    fn part_states(&self) -> Result<PartStates, Malformed> {
+        let Some(b64) = self.text(attr::PART_STATES) else {
+            return Ok(PartStates::default());
+        };
+        let bytes = B64.decode(b64).map_err(|_| malformed(attr::PART_STATES))?;
+        PartStates::from_stored(&bytes).map_err(|_| malformed(attr::PART_STATES))
     }
 
     fn owned(&self, k: &str) -> Option<String> {
@@ -104,6 +112,11 @@ pub fn from_item(item: &Item) -> Result<UploadRecord, Malformed> {
         // Written since measured plans are forgotten on reopening; earlier items kept theirs.
         plan_measured: r.flag(attr::PLAN_MEASURED).unwrap_or(false),
         expected_sha256: r.digest(attr::EXPECTED_SHA256)?,
+        part_states: r.part_states()?,
+        chained: Chained {
+            segments: r.num(attr::SEGMENTS)?.unwrap_or(0),
+            mismatch_part: r.num(attr::MISMATCH_PART)?,
+        },
         metadata: r.metadata()?,
         created_at: r.req(attr::CREATED_AT)?.to_owned(),
         updated_at: r.req(attr::UPDATED_AT)?.to_owned(),

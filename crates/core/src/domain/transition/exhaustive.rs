@@ -133,6 +133,7 @@ fn every_change() -> Vec<Change> {
         etag: Some("\"etag-6\"".into()),
         version_id: Some("v6".into()),
         error: "the object changed during verification".into(),
+        chained: crate::domain::Chained::default(),
     });
     all
 }
@@ -238,6 +239,7 @@ fn a_claim_never_resurrects_what_its_source_state_does_not_read() {
             token: LeaseToken::generate(),
             sized: None,
             expected_sha256: None,
+            part_states: None,
         };
         for w in claim.writes(record.status(), record.upload_id, NOW) {
             w.apply(&mut item);

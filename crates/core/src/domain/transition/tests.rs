@@ -12,7 +12,7 @@ use crate::domain::{
     ANNOUNCE, ContentType, FailedVerdict, Failing, Filename, Kind, Lease, Metadata, ObjectKey,
     ObjectVersion, Pinned, State, UploadId, Verified,
 };
-use crate::domain::{Fault, Hold, in_flight_keys, shard};
+use crate::domain::{ChainState, Chained, Fault, Hold, PartStates, in_flight_keys, shard};
 
 pub(super) const NOW: &str = "2030-01-02T03:04:05.678Z";
 
@@ -24,6 +24,8 @@ pub(super) fn pending(kind: Kind, plan: Option<PartPlan>) -> UploadRecord {
     let upload_id = UploadId::generate();
     let filename = Filename::parse("report.pdf").unwrap();
     UploadRecord {
+        part_states: PartStates::default(),
+        chained: Chained::default(),
         upload_id,
         owner: "alice".into(),
         bucket: "bucket".into(),
@@ -148,6 +150,14 @@ pub(super) fn states() -> Vec<UploadRecord> {
     ]
 }
 
+/// Two chaining values, as a claim keeps them.
+fn chain_states() -> PartStates {
+    let mut s = PartStates::default();
+    s.insert(1, ChainState::INITIAL);
+    s.insert(2, ChainState::from_bytes([7; 32]));
+    s
+}
+
 pub(super) fn changes() -> Vec<Change> {
     let saved = |version_id: Option<&str>| Saved {
         etag: "\"etag-3\"".into(),
@@ -163,12 +173,14 @@ pub(super) fn changes() -> Vec<Change> {
             token: LeaseToken::generate(),
             sized: None,
             expected_sha256: None,
+            part_states: None,
         },
         Change::Claim {
             lease_until: 1_800_000_120,
             token: LeaseToken::generate(),
             sized: Some(PartPlan::stored(0, 1).unwrap()),
             expected_sha256: Some(digest(b"late")),
+            part_states: Some(chain_states()),
         },
         Change::Release {
             fault: None,
@@ -210,6 +222,10 @@ pub(super) fn changes() -> Vec<Change> {
             version_id: Some("v4".into()),
             verified_at: NOW.into(),
             bytes: 12 << 20,
+            chained: Chained {
+                segments: 6,
+                mismatch_part: None,
+            },
         },
         Change::Verified {
             sha256: digest(b"verified"),
@@ -217,18 +233,24 @@ pub(super) fn changes() -> Vec<Change> {
             version_id: None,
             verified_at: NOW.into(),
             bytes: 0,
+            chained: Chained::SEQUENTIAL,
         },
         Change::Failing {
             sha256: None,
             etag: None,
             version_id: None,
             error: "S3 holds no parts".into(),
+            chained: Chained::default(),
         },
         Change::Failing {
             sha256: Some(digest(b"other")),
             etag: Some("\"etag-5\"".into()),
             version_id: None,
             error: "digest mismatch".into(),
+            chained: Chained {
+                segments: 4,
+                mismatch_part: Some(3),
+            },
         },
         Change::Failed {
             error: "digest mismatch".into(),
@@ -258,7 +280,11 @@ fn oracle(change: &Change, record: &UploadRecord, now: &str) -> UploadRecord {
             token,
             sized,
             expected_sha256,
+            part_states,
         } => {
+            if let Some(s) = part_states.filter(|s| !s.is_empty()) {
+                r.part_states = s;
+            }
             if sized.is_some() {
                 r.plan = sized;
                 r.plan_measured = true;
@@ -311,36 +337,44 @@ fn oracle(change: &Change, record: &UploadRecord, now: &str) -> UploadRecord {
             version_id,
             verified_at,
             bytes,
-        } => State::Verified(Verified {
-            sha256,
-            object: object(&etag, version_id.as_deref()),
-            verified_at,
-            bytes,
-            announced: false,
-        }),
+            chained,
+        } => {
+            r.chained = chained;
+            State::Verified(Verified {
+                sha256,
+                object: object(&etag, version_id.as_deref()),
+                verified_at,
+                bytes,
+                announced: false,
+            })
+        }
         Change::Failing {
             sha256,
             etag,
             version_id,
             error,
-        } => State::Completing {
-            hold: match &record.state {
-                State::Completing { hold, .. } => *hold,
-                _ => Hold::Released,
-            },
-            fault: record.fault().cloned(),
-            pinned: match etag {
-                Some(etag) => Some(Pinned {
-                    object: object(&etag, version_id.as_deref()),
-                    progress: pinned.and_then(|p| p.progress),
+            chained,
+        } => {
+            r.chained = chained;
+            State::Completing {
+                hold: match &record.state {
+                    State::Completing { hold, .. } => *hold,
+                    _ => Hold::Released,
+                },
+                fault: record.fault().cloned(),
+                pinned: match etag {
+                    Some(etag) => Some(Pinned {
+                        object: object(&etag, version_id.as_deref()),
+                        progress: pinned.and_then(|p| p.progress),
+                    }),
+                    None => pinned,
+                },
+                failing: Some(Failing {
+                    error,
+                    sha256: sha256.or(failing.and_then(|f| f.sha256)),
                 }),
-                None => pinned,
-            },
-            failing: Some(Failing {
-                error,
-                sha256: sha256.or(failing.and_then(|f| f.sha256)),
-            }),
-        },
+            }
+        }
         Change::Failed { error, sha256 } => State::Failed(FailedVerdict {
             error,
             sha256,

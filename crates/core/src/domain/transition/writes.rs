@@ -2,7 +2,7 @@
 //! clean-up that leaves exactly the item the new state encodes.
 
 use super::item::{self, Value, Write, attr};
-use super::{PartPlan, Status};
+use super::{Chained, PartPlan, Status};
 
 /// A transition's writes, one per attribute: a later write of an attribute replaces an earlier
 /// one, as it would have overwritten it (DynamoDB refuses an expression naming one twice).
@@ -75,6 +75,15 @@ impl Writes {
         if matches!(to, Status::Pending | Status::Failed | Status::Aborted) {
             self.set(attr::VERIFIED_BYTES, item::number(0));
         }
+    }
+
+    /// What a verdict's digest rests on: its segments, and where the declared chain broke.
+    pub(super) fn chained(&mut self, c: Chained) {
+        self.put(
+            attr::SEGMENTS,
+            (c.segments > 0).then(|| item::number(c.segments)),
+        );
+        self.put(attr::MISMATCH_PART, c.mismatch_part.map(item::number));
     }
 
     pub(super) fn object(&mut self, etag: &str, version_id: Option<&str>) {

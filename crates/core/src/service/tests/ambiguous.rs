@@ -376,12 +376,14 @@ async fn a_decided_failure_can_only_be_carried_out() {
             version_id: None,
             verified_at: "2030-01-01T00:00:00.000Z".into(),
             bytes: data.len() as u64,
+            chained: crate::domain::Chained::SEQUENTIAL,
         },
         Change::Failing {
             sha256: None,
             etag: None,
             version_id: None,
             error: "another reason".into(),
+            chained: crate::domain::Chained::default(),
         },
     ];
     let mut accepted = Vec::new();

@@ -12,6 +12,7 @@ async fn stale_claim(fx: &Fx, r: &UploadRecord) -> UploadRecord {
         token: LeaseToken::generate(),
         sized: None,
         expected_sha256: None,
+        part_states: None,
     };
     let guard = Guard::status(Status::Pending);
     fx.sessions
@@ -88,6 +89,7 @@ async fn stale_claim_over(fx: &Fx, a: &UploadRecord) -> UploadRecord {
         token: LeaseToken::generate(),
         sized: None,
         expected_sha256: None,
+        part_states: None,
     };
     let guard = Guard {
         status: Status::Completing,

@@ -246,6 +246,7 @@ fn assert_verified(record: &UploadRecord, data: &[u8]) {
 mod abandoned;
 mod ambiguous;
 mod announcements;
+mod chained;
 mod completion;
 mod faults;
 mod guarantees;

@@ -244,6 +244,7 @@ async fn a_dead_verifier_is_taken_over_by_a_delivery_after_its_lease() {
         token: LeaseToken::generate(),
         sized: None,
         expected_sha256: None,
+        part_states: None,
     };
     let guard = Guard::status(Status::Verifying);
     fx.sessions

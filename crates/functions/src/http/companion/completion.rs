@@ -1,6 +1,8 @@
 //! Uppy's completion: as `POST /uploads/{id}/complete`, in Companion's shapes.
 
 use crate::http::budget::RequestBudget;
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -23,6 +25,11 @@ use vu_core::error::Error;
 pub struct CompleteBody {
     #[serde(default)]
     parts: Option<Vec<CompletePart>>,
+    /// As `POST /uploads/{id}/complete`'s `part_states`, for an Uppy whose
+    /// `completeMultipartUpload` sends them (stock Uppy does not: one sequential stream).
+    #[serde(default)]
+    #[schema(value_type = Option<vu_contract::PartStates>)]
+    part_states: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -65,7 +72,7 @@ fn location(r: &UploadRecord) -> String {
         (status = 400, description = "Malformed body, invalid field or query"),
         (status = 404, description = "No such upload of the caller's with this key"),
         (status = 409, description = "Parts missing, uneven or with a gap, or the state does not allow it"),
-        (status = 413, description = "A body over 64 KiB, or an unsized session holding more than it reserved"),
+        (status = 413, description = "A body over 2 MiB, or an unsized session holding more than it reserved"),
         (status = 415, description = "A body without `Content-Type: application/json`"),
         (status = 422, description = "The SHA-256 did not match (`upload` holds the failed record)"),
     ))]
@@ -84,7 +91,14 @@ pub async fn complete(
         .map(|parts| claimed_parts(parts.into_iter().map(|p| (p.part_number, p.etag))))
         .transpose()
         .map_err(Error::from)?;
-    let r = completion(&app, caller.id(), id, claimed, None, budget).await?;
+    let states = body
+        .part_states
+        .as_ref()
+        .map(vu_contract::PartStates::parse)
+        .transpose()
+        .map_err(Error::from)?
+        .unwrap_or_default();
+    let r = completion(&app, caller.id(), id, claimed, None, states, budget).await?;
     let status = if matches!(r.status(), Status::Verifying | Status::Completing) {
         StatusCode::ACCEPTED
     } else {

@@ -1,6 +1,7 @@
 //! Completion: the multipart upload completed and its object verified.
 
 use crate::http::budget::RequestBudget;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -14,7 +15,7 @@ use crate::http::caller::Caller;
 use crate::http::json::JsonBody;
 use crate::http::path::{PathParams, UploadIdParam};
 use crate::http::problem::ApiError;
-use vu_contract::Record;
+use vu_contract::{PartStates, Record};
 use vu_core::domain::{ClaimedPart, Invalid, PartNumber, Sha256, Status, UploadId, UploadRecord};
 use vu_core::error::Error;
 use vu_core::service::{Budget, Uploads};
@@ -27,6 +28,12 @@ pub struct CompleteRequest {
     /// Hex SHA-256 of the whole object, for clients that hash while uploading.
     #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     sha256: Option<String>,
+    /// SHA-256 chaining values: part number `n` (`1 ≤ n < part_count`) → the 64-hex state after
+    /// the first `n` parts. Any subset; the object is then verified in segments, in parallel,
+    /// each link checked (a wrong state never changes the verdict). Needs a part size that is a
+    /// multiple of 64 bytes.
+    #[schema(value_type = Option<vu_contract::PartStates>)]
+    part_states: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -63,10 +70,10 @@ pub(crate) fn claimed_parts(
     responses(
         (status = 200, description = "Verified (or the result recorded earlier)", body = Record),
         (status = 202, description = "Still running: `verifying` (too large to verify inline), or `completing` under another call that did not finish within `COMPLETION_WAIT_SECONDS`; poll the record", body = Record),
-        (status = 400, description = "Malformed body, invalid field, or a digest that disagrees with the one given at creation"),
+        (status = 400, description = "Malformed body, invalid field (`part_states` not 64-hex states of parts 1 to part_count − 1, or a part size not a multiple of 64), or a digest that disagrees with the one given at creation"),
         (status = 404, description = "No such upload of the caller's"),
         (status = 409, description = "Parts missing or of the wrong size, or the state does not allow it"),
-        (status = 413, description = "A body over 64 KiB, or an unsized session holding more than it reserved"),
+        (status = 413, description = "A body over 2 MiB, or an unsized session holding more than it reserved"),
         (status = 415, description = "A body without `Content-Type: application/json`"),
         (status = 422, description = "The SHA-256 did not match (`upload` holds the failed record), or a declared digest differs from the recorded one"),
     ))]
@@ -83,7 +90,13 @@ pub async fn complete(
         .map(|parts| claimed_parts(parts.into_iter().map(|p| (p.part_number, p.etag))))
         .transpose()?;
     let declared = req.sha256.as_deref().map(Sha256::parse_hex).transpose()?;
-    let record = completion(&app, caller.id(), id, claimed, declared, budget).await?;
+    let states = req
+        .part_states
+        .as_ref()
+        .map(PartStates::parse)
+        .transpose()?
+        .unwrap_or_default();
+    let record = completion(&app, caller.id(), id, claimed, declared, states, budget).await?;
     // Still running (`verifying`: the verifier function finishes the job; `completing`: another
     // call holds it and did not finish while this one waited): poll GET /uploads/{id}.
     let status = if matches!(record.status(), Status::Verifying | Status::Completing) {
@@ -103,11 +116,12 @@ pub(crate) async fn completion(
     id: UploadId,
     claimed: Option<Vec<ClaimedPart>>,
     declared: Option<Sha256>,
+    states: PartStates,
     budget: Budget,
 ) -> Result<UploadRecord, Error> {
     let (app, owner) = (app.clone(), owner.to_owned());
     tokio::spawn(async move {
-        app.complete(&owner, id, claimed.as_deref(), declared, budget)
+        app.complete_chained(&owner, id, claimed.as_deref(), declared, &states, budget)
             .await
     })
     .await
