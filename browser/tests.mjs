@@ -486,6 +486,110 @@ test('stock Uppy (@uppy/aws-s3, companionEndpoint) uploads a multi-part file, ve
   await context.close();
 });
 
+// Uppy on /uppy.html adding `size` bytes (the xorshift stream of `seed`) as `name`; resolves with
+// Uppy's `complete` result. `before(page)` runs after the page opened and before the file is added.
+async function uppyUpload(page, name, size, seed) {
+  return page.evaluate(async ([n, s, fileName]) => {
+    const data = new Uint8Array(n);
+    let x = s;
+    for (let i = 0; i < n; i += 1) {
+      x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+      data[i] = x & 255;
+    }
+    return new Promise((resolve) => {
+      window.uppy.once('complete', (r) => resolve({
+        ok: r.successful.map((f) => f.response.body),
+        failed: r.failed.map((f) => String(f.error?.message ?? f.error)),
+      }));
+      window.uppy.addFile({ name: fileName, type: 'application/octet-stream', data: new Blob([data]) });
+    });
+  }, [size, seed, name]);
+}
+
+function xorshiftBytes(n, seed) {
+  const out = Buffer.alloc(n);
+  let x = seed;
+  for (let i = 0; i < n; i += 1) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    out[i] = x & 255;
+  }
+  return out;
+}
+
+// The upload id of each `POST /s3/multipart` the page made.
+function watchCreates(page) {
+  const ids = [];
+  page.on('response', async (r) => {
+    if (r.request().method() === 'POST' && new URL(r.url()).pathname === '/s3/multipart' && r.ok()) {
+      ids.push((await r.json()).uploadId);
+    }
+  });
+  return ids;
+}
+
+test('Uppy + the VerifiedUploads plugin: hashed in a worker, the digest declared before completion, verified', { timeout: TEST_TIMEOUT }, async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context, '/uppy.html?verified=on');
+  const workers = [];
+  page.on('worker', (w) => workers.push(w.url()));
+  const parts = watchParts(page);
+  const created = watchCreates(page);
+  const size = 2 * PART + 4242;
+  const expected = sha256(xorshiftBytes(size, 12345));
+  // Completion held: what the record says before it.
+  let before = null;
+  const held = await hold(page, (url) => url.pathname.endsWith('/complete'), () => true);
+  const done = uppyUpload(page, 'uppy-plugin.bin', size, 12345);
+  await until('the completion', async () => {
+    if (!created.length || before) return Boolean(before);
+    const r = await record(created[0]);
+    if (parts.finished.length === 3) before = r;
+    return Boolean(before);
+  });
+  await held.release();
+  const result = await done;
+  assert.equal(result.failed.length, 0, `failed files (${result.failed.join('; ')})`);
+  assert.equal(before.status, 'pending', 'status before completion');
+  assert.equal(before.expected_sha256, expected, 'declared digest on the record before completion');
+  assert.ok(workers.some((u) => u.includes('/vendor/hash-worker.js')), `hashing worker: ${workers.join(', ')}`);
+  const r = await record(created[0]);
+  assert.equal(r.status, 'verified', 'status');
+  assert.equal(r.sha256, expected, 'recorded digest');
+  assert.equal(r.expected_sha256, expected, 'compared with the declared digest');
+  assert.equal(parts.lengthSigned, 3, 'part URLs signing Content-Length (the plugin sets `size`)');
+  await page.locator(`[data-upload-id="${created[0]}"][data-state="verified"]`).waitFor();
+  await context.close();
+});
+
+test('Uppy + the VerifiedUploads plugin: a part damaged in flight fails against the declared digest', { timeout: TEST_TIMEOUT }, async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context, '/uppy.html?verified=on');
+  const created = watchCreates(page);
+  const size = PART + 70_000;
+  const bytes = xorshiftBytes(size, 777);
+  // Part 2's PUT leaves the browser with one bit flipped: S3 (without a signed checksum, as
+  // @uppy/aws-s3 sends it) takes it; the declared digest catches it.
+  let corrupted = 0;
+  await page.route((url) => url.searchParams.get('partNumber') === '2', async (route) => {
+    if (route.request().method() === 'PUT' && corrupted === 0) {
+      corrupted += 1;
+      const damaged = Buffer.from(bytes.subarray(PART));
+      damaged[1234] ^= 0x01;
+      return route.continue({ postData: damaged });
+    }
+    return route.continue();
+  });
+  const result = await uppyUpload(page, 'uppy-damaged.bin', size, 777);
+  assert.equal(corrupted, 1, 'PUTs damaged');
+  assert.equal(result.ok.length, 0, 'Uppy reported no success');
+  assert.equal(result.failed.length, 1, 'Uppy failed the file');
+  const r = await record(created[0]);
+  assert.equal(r.status, 'failed', 'status');
+  assert.equal(r.expected_sha256, sha256(bytes), 'declared digest');
+  assert.notEqual(r.sha256, r.expected_sha256, 'the damaged object\'s digest differs');
+  await context.close();
+});
+
 test("stock Uppy's single-request path (GET /s3/params, a form POST) is verified too", { timeout: TEST_TIMEOUT }, async () => {
   const context = await browser.newContext();
   const page = await openPage(context, '/uppy.html');

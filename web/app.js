@@ -240,9 +240,9 @@ class Upload {
     }
   }
 
-  // The hashing runs in a Web Worker (hash-worker.js), reading the file once, in order, a few
-  // parts ahead of the uploads: each part's SHA-256 (which S3 checks on arrival), the whole file's
-  // SHA-256, and its state after each part. That state is persisted (IndexedDB) once every part
+  // The hashing runs in a Web Worker (vendor/hash-worker.js, from clients/uppy/), reading the
+  // file once, in order, a few parts ahead of the uploads: each part's SHA-256 (which S3 checks
+  // on arrival), the whole file's SHA-256, and its state after each part. That state is persisted (IndexedDB) once every part
   // up to it is in S3, so a reload resumes hashing there instead of at byte 0. Parts S3 already
   // holds are skipped (and checked against this file's digests).
   async sendParts(record, done, signal) {
@@ -280,7 +280,7 @@ class Upload {
     for (let n = 1; n <= from; n += 1) finished.add(n);
     let prefix = from;
     let persisting = Promise.resolve();
-    const worker = new Worker(new URL('hash-worker.js', import.meta.url));
+    const worker = new Worker(new URL('vendor/hash-worker.js', import.meta.url));
     const grant = () => worker.postMessage({ type: 'credit', upto: finished.size + IN_FLIGHT + 1 });
     const advance = () => {
       const before = prefix;

@@ -1,6 +1,8 @@
-// The page's hashing, off the main thread (a classic Web Worker, so that it loads the same
-// vendored hash-wasm script as the page). It reads the file once, in order, part by part, and for
-// each part posts:
+// SHA-256 off the main thread, for the upload page (web/app.js) and the Uppy plugin (index.js
+// here): a classic Web Worker that loads hash-wasm's UMD build (npm `hash-wasm`,
+// dist/sha256.umd.min.js) from `?hashwasm=URL`, by default `sha256.umd.min.js` beside this file
+// (both are vendored together into web/vendor by browser/build.mjs). It reads the file once, in
+// order, part by part, and for each part posts:
 //   - its SHA-256 (base64, as S3's x-amz-checksum-sha256, signed into the part's URL);
 //   - the whole file's SHA-256 state after it: hash-wasm's save() bytes (persisted by the page,
 //     so that a reload resumes hashing after the last part S3 holds instead of from byte 0) and
@@ -17,7 +19,7 @@
 //   {type: 'done', digest, read}
 //   {type: 'error', message}
 /* global hashwasm */
-importScripts('vendor/sha256.umd.min.js');
+importScripts(new URL(self.location.href).searchParams.get('hashwasm') || './sha256.umd.min.js');
 
 // hash-wasm's save() for SHA-256: a 4-byte id of its wasm build, the 64-byte block buffer, the
 // byte count (u64, little-endian), the eight state words (u32, little-endian), the digest size.
