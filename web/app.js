@@ -24,6 +24,9 @@ const STORE = 'verified-uploads:'; // localStorage prefix: a file's session, for
 // Send each part's SHA-256 chaining value at `complete` (`part_states`, for verification in
 // parallel segments). Off until the API takes the field (today it refuses unknown fields):
 // `<meta name="part-states" content="on">`, or `?part_states=on`.
+// For the benchmark only (browser/bench.mjs): `?hashing=off` sends the parts unhashed (no part
+// checksums, no declared digest), to measure what hashing costs the upload.
+const HASHING = params.get('hashing') !== 'off';
 const PART_STATES = [document.querySelector('meta[name="part-states"]')?.content, params.get('part_states')]
   .includes('on');
 
@@ -134,6 +137,31 @@ function put(url, headers, body, onProgress, signal) {
   });
 }
 
+// `?hashing=off` (benchmark): what the worker posts, without reading a byte.
+function unhashed() {
+  const fake = { onmessage: null, onerror: null, terminate() { fake.stopped = true; } };
+  let credit = 0;
+  let job = null;
+  let n = 0;
+  const pump = () => {
+    while (job && !fake.stopped && n < job.count && n + 1 <= credit) {
+      n += 1;
+      const size = Math.max(0, Math.min(job.partSize, job.file.size - (n - 1) * job.partSize));
+      fake.onmessage?.({ data: { type: 'part', n, size, checksum: null, state: null, chain: null, read: 0 } });
+    }
+    if (job && n === job.count && !fake.stopped) {
+      job = null;
+      fake.onmessage?.({ data: { type: 'done', digest: null, read: 0 } });
+    }
+  };
+  fake.postMessage = (m) => {
+    if (m.type === 'credit') credit = Math.max(credit, m.upto);
+    if (m.type === 'start') { job = m; n = m.from; }
+    queueMicrotask(pump);
+  };
+  return fake;
+}
+
 const fingerprint = (f) => `${STORE}${f.name}:${f.size}:${f.lastModified}`;
 
 class Upload {
@@ -208,7 +236,7 @@ class Upload {
       size: this.file.size,
       content_type: this.file.type || undefined,
       sha256: this.expected || undefined,
-      part_checksums: true,
+      part_checksums: HASHING,
     }, signal);
     localStorage.setItem(this.key, JSON.stringify({ id: r.upload_id }));
     return { record: r, done: new Map() };
@@ -280,9 +308,10 @@ class Upload {
     for (let n = 1; n <= from; n += 1) finished.add(n);
     let prefix = from;
     let persisting = Promise.resolve();
-    const worker = new Worker(new URL('vendor/hash-worker.js', import.meta.url));
+    const worker = HASHING ? new Worker(new URL('vendor/hash-worker.js', import.meta.url)) : unhashed();
     const grant = () => worker.postMessage({ type: 'credit', upto: finished.size + IN_FLIGHT + 1 });
     const advance = () => {
+      if (!HASHING) return;
       const before = prefix;
       while (finished.has(prefix + 1)) prefix += 1;
       if (prefix === before) return;
@@ -366,7 +395,7 @@ class Upload {
     }
     if (signal.aborted) return;
     await persisting;
-    this.el.querySelector('.digest').textContent = `SHA-256 computed here: ${digest}`;
+    if (digest) this.el.querySelector('.digest').textContent = `SHA-256 computed here: ${digest}`;
     this.state('completing', 'Verifying…');
     // part n → the SHA-256 chaining value after parts 1..n (issue 24's `part_states`), for
     // every part but the last (whose state is the digest's), sent only where the API takes them
@@ -388,7 +417,7 @@ class Upload {
       // Signed per attempt: an expired URL (403) gets a fresh one.
       const { body } = await api('POST', `/uploads/${this.id}/parts`, {
         part_numbers: [n],
-        sha256: { [n]: checksum },
+        ...(checksum ? { sha256: { [n]: checksum } } : {}),
       }, signal);
       const part = body.parts[0];
       try {
