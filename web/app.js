@@ -342,7 +342,11 @@ class Upload {
       }
       return inbox.shift();
     };
-    const stop = () => worker.terminate();
+    const stop = () => {
+      worker.terminate();
+      inbox.push({ type: 'wake' }); // a paused or cancelled upload's loop returns
+      notify?.();
+    };
     signal.addEventListener('abort', stop, { once: true });
 
     const running = new Set();
