@@ -725,3 +725,41 @@ test('against a strict S3, a part corrupted in flight is refused (BadDigest), re
   assert.equal(r.part_count, 2, 'part count');
   await context.close();
 });
+
+test('against a strict S3, a part URL that expired mid-upload (403, "Request has expired") is signed again and the part re-sent', {
+  timeout: 3 * TIMEOUT,
+  skip: STRICT_API ? false : 'STRICT_API_URL is not set (`make test` starts a strict S3 and its API)',
+}, async () => {
+  // The strict API signs URLs for 60 s (scripts/browser.sh): part 2's first PUT is held past that.
+  const file = makeFile('expired.bin', PART + 50_000);
+  const context = await browser.newContext();
+  const page = await openPage(context, '/', STRICT_API);
+  let signs = 0;
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().endsWith('/parts') && r.postDataJSON()?.part_numbers?.includes(2)) signs += 1;
+  });
+  const answers = [];
+  page.on('response', (r) => {
+    if (r.request().method() === 'PUT' && new URL(r.url()).searchParams.get('partNumber') === '2') {
+      answers.push(r.text().then((text) => ({ status: r.status(), text })));
+    }
+  });
+  let delayed = 0;
+  await page.route((url) => url.searchParams.get('partNumber') === '2', async (route) => {
+    if (route.request().method() === 'PUT' && delayed === 0) {
+      delayed += 1;
+      await new Promise((r) => setTimeout(r, 62_000));
+    }
+    return route.continue();
+  });
+  await page.setInputFiles('#files', file.path);
+  await row(page).and(page.locator('[data-state="verified"]')).waitFor({ timeout: 2 * TIMEOUT });
+  const seen = await Promise.all(answers);
+  assert.equal(seen.map((a) => a.status).join(), '403,200', 'S3 answers to part 2');
+  assert.ok(/<Code>AccessDenied<\/Code>/.test(seen[0].text) && /expired/i.test(seen[0].text), `S3's expiry answer: ${seen[0].text}`);
+  assert.equal(signs, 2, 'signing calls for part 2');
+  const r = await record(await row(page).getAttribute('data-upload-id'), STRICT_API);
+  assert.equal(r.status, 'verified', 'status');
+  assert.equal(r.sha256, file.sha256, 'recorded digest');
+  await context.close();
+});
