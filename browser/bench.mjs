@@ -1,9 +1,14 @@
 // What the upload page's hashing costs in Chromium: per part it runs hash-wasm's streaming SHA-256
-// (the whole file) and WebCrypto's SHA-256 (the part's checksum). Baselines, same run: WebCrypto's
-// one-shot digest of the same bytes, and Node's OpenSSL SHA-256. `make bench` prints these figures.
+// (the whole file) and WebCrypto's SHA-256 (the part's checksum), in a Web Worker
+// (clients/uppy/hash-worker.js). Baselines, same run: WebCrypto's one-shot digest of the same
+// bytes, and Node's OpenSSL SHA-256. With BENCH_API_URL (an API serving the page, `make bench`
+// starts one against its S3 server), also the page's end-to-end upload of a BENCH_UPLOAD_MIB
+// (1024) file, hashing on vs off (`?hashing=off`), interleaved, best of BENCH_RUNS (2), and the
+// longest main-thread task during the hashed uploads. `make bench` prints these figures.
 
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeSync, openSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,9 +20,12 @@ const TOTAL = Number(process.env.BENCH_MIB ?? 512) * MIB;
 const PART = 16 * MIB; // the service's default part size
 
 const hashWasm = readFileSync(join(here, '..', 'web', 'vendor', 'sha256.umd.min.js'));
+const hashWorker = readFileSync(join(here, '..', 'clients', 'uppy', 'hash-worker.js'));
 const server = createServer((req, res) => {
   if (req.url === '/sha256.js') {
     res.writeHead(200, { 'content-type': 'text/javascript' }).end(hashWasm);
+  } else if (req.url.startsWith('/hash-worker.js')) {
+    res.writeHead(200, { 'content-type': 'text/javascript' }).end(hashWorker);
   } else {
     res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script src="/sha256.js"></script>');
   }
@@ -28,7 +36,10 @@ const origin = `http://127.0.0.1:${server.address().port}`; // loopback: a secur
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
+    '--disable-component-update', '--disable-sync',
+    // The page's upload: the benchmark's S3 server (tests/examples/s3_server.rs) answers no CORS
+    // preflight, so this browser does not ask for one (the same requests, minus the OPTIONS).
+    ...(process.env.BENCH_API_URL ? ['--disable-web-security'] : [])],
 });
 const version = browser.version();
 const page = await browser.newPage();
@@ -58,8 +69,63 @@ const figures = await page.evaluate(async ([total, part]) => {
     }
     return h.digest('hex');
   });
-  return { oneShot, streaming, page, same: d1 === d2 && d2 === d3, digest: d1 };
+  // The page's hashing as it runs now: the worker, reading a Blob part by part.
+  const blob = new Blob([data]);
+  const [worker, d4] = await best(() => new Promise((resolve, reject) => {
+    const w = new Worker('/hash-worker.js?hashwasm=/sha256.js');
+    const count = Math.ceil(total / part);
+    w.onmessage = ({ data: m }) => {
+      if (m.type === 'done') { w.terminate(); resolve(m.digest); }
+      if (m.type === 'error') reject(new Error(m.message));
+    };
+    w.onerror = (e) => reject(new Error(e.message));
+    w.postMessage({ type: 'credit', upto: count });
+    w.postMessage({ type: 'start', file: blob, partSize: part, count, from: 0, state: null });
+  }));
+  return { oneShot, streaming, page, worker, same: d1 === d2 && d2 === d3 && d3 === d4, digest: d1 };
 }, [TOTAL, PART]);
+
+// The page end to end: a file on disk uploaded through the API, hashing on and off.
+let upload = null;
+const API = process.env.BENCH_API_URL?.replace(/\/+$/, '');
+if (API) {
+  const size = Number(process.env.BENCH_UPLOAD_MIB ?? 1024) * MIB;
+  const dir = mkdtempSync(join(tmpdir(), 'vu-bench-'));
+  const path = join(dir, 'page-upload.bin');
+  const fd = openSync(path, 'w');
+  const block = new Uint8Array(MIB);
+  let y = 88172645;
+  for (let o = 0; o < size; o += MIB) {
+    for (let i = 0; i < MIB; i += 4) { y ^= y << 13; y >>>= 0; y ^= y >>> 17; y ^= y << 5; y >>>= 0; block[i] = y; block[i + 1] = y >> 8; block[i + 2] = y >> 16; block[i + 3] = y >> 24; }
+    writeSync(fd, block, 0, Math.min(MIB, size - o));
+  }
+  closeSync(fd);
+  const once = async (hashing) => {
+    const context = await browser.newContext();
+    await context.addInitScript(() => {
+      window.longTasks = [];
+      new PerformanceObserver((l) => { for (const e of l.getEntries()) window.longTasks.push(e.duration); })
+        .observe({ type: 'longtask', buffered: true });
+    });
+    const p = await context.newPage();
+    await p.goto(`${API}/${hashing ? '' : '?hashing=off'}`);
+    const before = await p.evaluate(() => window.longTasks.length);
+    const t = performance.now();
+    await p.setInputFiles('#files', path);
+    await p.locator('#uploads li[data-state="verified"]').waitFor({ timeout: 30 * 60_000 });
+    const seconds = (performance.now() - t) / 1000;
+    const longest = Math.max(0, ...(await p.evaluate((b) => window.longTasks.slice(b), before)));
+    await context.close();
+    return { seconds, longest };
+  };
+  const runs = Number(process.env.BENCH_RUNS ?? 2);
+  const on = [];
+  const off = [];
+  for (let i = 0; i < runs; i += 1) { on.push(await once(true)); off.push(await once(false)); }
+  rmSync(dir, { recursive: true, force: true });
+  const bestOf = (xs) => Math.min(...xs.map((x) => x.seconds));
+  upload = { size, on: bestOf(on), off: bestOf(off), longest: Math.max(...on.map((x) => x.longest)) };
+}
 await browser.close();
 server.close();
 
@@ -82,3 +148,10 @@ console.log(`  WebCrypto one-shot SHA-256 (baseline)     ${mibs(figures.oneShot)
 console.log(`  Node/OpenSSL SHA-256 (baseline)           ${mibs(openssl)} MiB/s`);
 console.log(`  hash-wasm streaming SHA-256 (whole file)  ${mibs(figures.streaming)} MiB/s  = ${(figures.oneShot / figures.streaming).toFixed(2)}x WebCrypto one-shot's speed`);
 console.log(`  the page per part: streaming + part digest ${mibs(figures.page)} MiB/s  = ${(figures.oneShot / figures.page).toFixed(2)}x WebCrypto one-shot's speed, ${(openssl / figures.page).toFixed(2)}x OpenSSL's`);
+console.log(`  the page's worker (reads a Blob per part)  ${mibs(figures.worker)} MiB/s  = ${(figures.oneShot / figures.worker).toFixed(2)}x WebCrypto one-shot's speed`);
+if (upload) {
+  const rate = (s) => (upload.size / MIB / s).toFixed(0);
+  console.log(`the page's upload of ${upload.size / MIB} MiB, to verified (best of ${process.env.BENCH_RUNS ?? 2}, interleaved)`);
+  console.log(`  hashing on: ${upload.on.toFixed(1)} s (${rate(upload.on)} MiB/s)   hashing off: ${upload.off.toFixed(1)} s (${rate(upload.off)} MiB/s)   on/off throughput: ${(upload.off / upload.on).toFixed(2)}x (target >= 0.9)`);
+  console.log(`  longest main-thread task while hashing: ${upload.longest ? `${upload.longest.toFixed(0)} ms` : 'none over 50 ms'}`);
+}

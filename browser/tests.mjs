@@ -175,7 +175,7 @@ test('our page uploads a multi-part file, S3 checks each part, the service verif
   const held = await holdSigning(page, 3);
   await page.setInputFiles('#files', file.path);
   await until('parts 1 and 2', () => parts.finished.includes(1) && parts.finished.includes(2));
-  await page.waitForFunction(() => document.querySelector('#uploads li progress').value > 60);
+  await page.waitForFunction(() => document.querySelector('#uploads li progress.sent').value > 60);
   mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: join(SHOTS, 'page-uploading.png') });
   await held.release();
@@ -206,6 +206,8 @@ test('a reload mid-way resumes from the parts S3 holds, sending only the missing
   const context = await browser.newContext();
   const { page, parts, held } = await uploadTwoOfThree(context, file);
   const id = await row(page).getAttribute('data-upload-id');
+  // The hash state after part 2 is saved (IndexedDB) once parts 1 and 2 are in S3.
+  await row(page).and(page.locator('[data-hash-saved="2"]')).waitFor();
   await held.forget();
   const sentBefore = parts.started.length;
   await page.reload(); // part 3's PUT, still in flight, dies with the page
@@ -214,9 +216,110 @@ test('a reload mid-way resumes from the parts S3 holds, sending only the missing
   await reach(page, 'verified');
   assert.equal(await row(page).getAttribute('data-upload-id'), id, 'same session after the reload');
   assert.equal(parts.started.slice(sentBefore).join(), '3', 'parts sent after the reload');
+  // Hashing resumed after part 2: the worker read part 3's bytes only.
+  assert.equal(await row(page).getAttribute('data-hashed-from'), '2', 'hashing resumed after part');
+  assert.equal(Number(await row(page).getAttribute('data-hash-read')), file.size - 2 * PART, 'bytes the worker read after the reload');
   const r = await record(id);
   assert.equal(r.status, 'verified', 'status');
   assert.equal(r.sha256, file.sha256, 'recorded digest');
+  await context.close();
+});
+
+// The SHA-256 chaining value after each 64-byte block, computed here independently of the page
+// (FIPS 180-4's compression function), as 64 hex digits: eight 32-bit words, big-endian.
+function chainingValues(data, partSize) {
+  const K = [0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2];
+  const r = (x, n) => (x >>> n) | (x << (32 - n));
+  let H = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+  const w = new Array(64);
+  const out = {};
+  for (let o = 0; o + 64 <= data.length; o += 64) {
+    for (let i = 0; i < 16; i += 1) w[i] = data.readUInt32BE(o + 4 * i);
+    for (let i = 16; i < 64; i += 1) {
+      const s0 = r(w[i - 15], 7) ^ r(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+      const s1 = r(w[i - 2], 17) ^ r(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) >>> 0;
+    }
+    let [a, b, c, d, e, f, g, h] = H;
+    for (let i = 0; i < 64; i += 1) {
+      const t1 = (h + (r(e, 6) ^ r(e, 11) ^ r(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) >>> 0;
+      const t2 = ((r(a, 2) ^ r(a, 13) ^ r(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+      h = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
+    }
+    H = [a, b, c, d, e, f, g, h].map((x, i) => (x + H[i]) >>> 0);
+    if ((o + 64) % partSize === 0) out[String((o + 64) / partSize)] = H.map((x) => x.toString(16).padStart(8, '0')).join('');
+  }
+  return out;
+}
+
+test('a large file uploads with hashing in a worker: no main-thread task over 50 ms, hashed and sent shown apart', { timeout: 4 * TIMEOUT }, async () => {
+  const file = makeFile('large.bin', 64 * 1024 * 1024); // the API under test allows 64 MiB
+  const context = await browser.newContext();
+  // Every main-thread task over 50 ms (the Long Tasks API), from the page's first script on.
+  await context.addInitScript(() => {
+    window.longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.longTasks.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: 'longtask', buffered: true });
+  });
+  const page = await openPage(context);
+  const parts = watchParts(page);
+  const since = await page.evaluate(() => performance.now());
+  await page.setInputFiles('#files', file.path);
+  // Mid-upload, hashing runs ahead of sending, each on its own bar.
+  const seen = [];
+  const sample = setInterval(() => {
+    page.evaluate(() => [...document.querySelectorAll('#uploads li progress')].map((p) => p.value))
+      .then((v) => seen.push(v), () => {});
+  }, 100);
+  try {
+    await row(page).and(page.locator('[data-state="verified"]')).waitFor({ timeout: 3 * TIMEOUT });
+  } finally {
+    clearInterval(sample);
+  }
+  // Each long task, and when the first part's PUT started (page time).
+  const { tasks, firstPut } = await page.evaluate(() => ({
+    tasks: window.longTasks,
+    firstPut: Math.min(...performance.getEntriesByType('resource')
+      .filter((e) => e.name.includes('partNumber=')).map((e) => e.startTime)),
+  }));
+  const long = tasks.filter((t) => t.start >= since);
+  console.log(`  # long tasks since the file was chosen: ${JSON.stringify(long)}; first PUT at +${(firstPut - since).toFixed(0)} ms`);
+  assert.deepEqual(long, [], 'main-thread tasks over 50 ms during the upload');
+  assert.ok(seen.some(([hashed, sent]) => hashed > sent && sent > 0 && sent < 100), `hashing ahead of sending on its own bar: ${JSON.stringify(seen.slice(0, 40))}`);
+  assert.equal(Number(await row(page).getAttribute('data-hash-read')), file.size, 'the worker read the file once');
+  const r = await record(await row(page).getAttribute('data-upload-id'));
+  assert.equal(r.status, 'verified', 'status');
+  assert.equal(r.sha256, file.sha256, 'recorded digest');
+  assert.equal(parts.checksums, Math.ceil(file.size / PART), 'PUTs carrying x-amz-checksum-sha256');
+  await context.close();
+});
+
+test('complete carries each part boundary\'s SHA-256 chaining value, and the record verifies in as many segments', { timeout: TEST_TIMEOUT }, async () => {
+  const file = makeFile('part-states.bin', 3 * PART - 999);
+  const context = await browser.newContext();
+  const page = await openPage(context);
+  const sent = [];
+  await page.route((url) => url.pathname.endsWith('/complete'), async (route) => {
+    sent.push(route.request().postDataJSON());
+    await route.continue();
+  });
+  await page.setInputFiles('#files', file.path);
+  await reach(page, 'verified');
+  assert.equal(sent.length, 1, 'complete calls');
+  // Parts 1 and 2: the last part's state is the digest's, not sent.
+  assert.deepEqual(sent[0].part_states, chainingValues(readFileSync(file.path), PART), 'chaining values after parts 1 and 2');
+  const r = await record(await row(page).getAttribute('data-upload-id'));
+  assert.equal(r.status, 'verified', 'status');
+  assert.equal(r.sha256, file.sha256, 'recorded digest');
+  assert.equal(r.segments, 3, 'the verdict rests on three independently hashed segments');
   await context.close();
 });
 
@@ -294,17 +397,22 @@ test('a file over the service\'s limit is refused with its reason, nothing sent'
   await context.close();
 });
 
-test('an expired part URL (S3 403) is signed again and the part retried', { timeout: TEST_TIMEOUT }, async () => {
+test('an expired part URL (S3 403) is signed again at once and the part retried', { timeout: TEST_TIMEOUT }, async () => {
   const file = makeFile('re-signed.bin', 300_000);
   const context = await browser.newContext();
   const page = await openPage(context);
   let signs = 0;
-  page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/parts')) signs += 1; });
+  const signedAt = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().endsWith('/parts')) { signs += 1; signedAt.push(Date.now()); }
+  });
   let refused = 0;
+  let refusedAt = 0;
   const s3Put = (url) => url.searchParams.has('partNumber');
   await page.route(s3Put, async (route) => {
     if (route.request().method() === 'PUT' && refused === 0) {
       refused += 1;
+      refusedAt = Date.now();
       return route.fulfill({
         status: 403,
         headers: { 'access-control-allow-origin': '*', 'content-type': 'application/xml' },
@@ -317,6 +425,8 @@ test('an expired part URL (S3 403) is signed again and the part retried', { time
   await reach(page, 'verified');
   assert.equal(refused, 1, 'refused PUTs');
   assert.equal(signs, 2, 'signing calls for the one part');
+  // S3's expiry code: signed again without the back-off other refusals wait (1 s and more).
+  assert.ok(signedAt[1] - refusedAt < 900, `re-signed ${signedAt[1] - refusedAt} ms after the 403`);
   assert.equal((await record(await row(page).getAttribute('data-upload-id'))).sha256, file.sha256, 'digest');
   await context.close();
 });
@@ -388,6 +498,110 @@ test('stock Uppy (@uppy/aws-s3, companionEndpoint) uploads a multi-part file, ve
   assert.equal(item.plan_measured, false, 'sized at creation, not measured at completion');
   assert.equal(parts.lengthSigned, 3, 'part URLs signing Content-Length');
   await page.locator(`[data-upload-id="${id}"][data-state="verified"]`).waitFor();
+  await context.close();
+});
+
+// Uppy on /uppy.html adding `size` bytes (the xorshift stream of `seed`) as `name`; resolves with
+// Uppy's `complete` result. `before(page)` runs after the page opened and before the file is added.
+async function uppyUpload(page, name, size, seed) {
+  return page.evaluate(async ([n, s, fileName]) => {
+    const data = new Uint8Array(n);
+    let x = s;
+    for (let i = 0; i < n; i += 1) {
+      x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+      data[i] = x & 255;
+    }
+    return new Promise((resolve) => {
+      window.uppy.once('complete', (r) => resolve({
+        ok: r.successful.map((f) => f.response.body),
+        failed: r.failed.map((f) => String(f.error?.message ?? f.error)),
+      }));
+      window.uppy.addFile({ name: fileName, type: 'application/octet-stream', data: new Blob([data]) });
+    });
+  }, [size, seed, name]);
+}
+
+function xorshiftBytes(n, seed) {
+  const out = Buffer.alloc(n);
+  let x = seed;
+  for (let i = 0; i < n; i += 1) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    out[i] = x & 255;
+  }
+  return out;
+}
+
+// The upload id of each `POST /s3/multipart` the page made.
+function watchCreates(page) {
+  const ids = [];
+  page.on('response', async (r) => {
+    if (r.request().method() === 'POST' && new URL(r.url()).pathname === '/s3/multipart' && r.ok()) {
+      ids.push((await r.json()).uploadId);
+    }
+  });
+  return ids;
+}
+
+test('Uppy + the VerifiedUploads plugin: hashed in a worker, the digest declared before completion, verified', { timeout: TEST_TIMEOUT }, async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context, '/uppy.html?verified=on');
+  const workers = [];
+  page.on('worker', (w) => workers.push(w.url()));
+  const parts = watchParts(page);
+  const created = watchCreates(page);
+  const size = 2 * PART + 4242;
+  const expected = sha256(xorshiftBytes(size, 12345));
+  // Completion held: what the record says before it.
+  let before = null;
+  const held = await hold(page, (url) => url.pathname.endsWith('/complete'), () => true);
+  const done = uppyUpload(page, 'uppy-plugin.bin', size, 12345);
+  await until('the completion', async () => {
+    if (!created.length || before) return Boolean(before);
+    const r = await record(created[0]);
+    if (parts.finished.length === 3) before = r;
+    return Boolean(before);
+  });
+  await held.release();
+  const result = await done;
+  assert.equal(result.failed.length, 0, `failed files (${result.failed.join('; ')})`);
+  assert.equal(before.status, 'pending', 'status before completion');
+  assert.equal(before.expected_sha256, expected, 'declared digest on the record before completion');
+  assert.ok(workers.some((u) => u.includes('/vendor/hash-worker.js')), `hashing worker: ${workers.join(', ')}`);
+  const r = await record(created[0]);
+  assert.equal(r.status, 'verified', 'status');
+  assert.equal(r.sha256, expected, 'recorded digest');
+  assert.equal(r.expected_sha256, expected, 'compared with the declared digest');
+  assert.equal(parts.lengthSigned, 3, 'part URLs signing Content-Length (the plugin sets `size`)');
+  await page.locator(`[data-upload-id="${created[0]}"][data-state="verified"]`).waitFor();
+  await context.close();
+});
+
+test('Uppy + the VerifiedUploads plugin: a part damaged in flight fails against the declared digest', { timeout: TEST_TIMEOUT }, async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context, '/uppy.html?verified=on');
+  const created = watchCreates(page);
+  const size = PART + 70_000;
+  const bytes = xorshiftBytes(size, 777);
+  // Part 2's PUT leaves the browser with one bit flipped: S3 (without a signed checksum, as
+  // @uppy/aws-s3 sends it) takes it; the declared digest catches it.
+  let corrupted = 0;
+  await page.route((url) => url.searchParams.get('partNumber') === '2', async (route) => {
+    if (route.request().method() === 'PUT' && corrupted === 0) {
+      corrupted += 1;
+      const damaged = Buffer.from(bytes.subarray(PART));
+      damaged[1234] ^= 0x01;
+      return route.continue({ postData: damaged });
+    }
+    return route.continue();
+  });
+  const result = await uppyUpload(page, 'uppy-damaged.bin', size, 777);
+  assert.equal(corrupted, 1, 'PUTs damaged');
+  assert.equal(result.ok.length, 0, 'Uppy reported no success');
+  assert.equal(result.failed.length, 1, 'Uppy failed the file');
+  const r = await record(created[0]);
+  assert.equal(r.status, 'failed', 'status');
+  assert.equal(r.expected_sha256, sha256(bytes), 'declared digest');
+  assert.notEqual(r.sha256, r.expected_sha256, 'the damaged object\'s digest differs');
   await context.close();
 });
 
@@ -510,5 +724,43 @@ test('against a strict S3, a part corrupted in flight is refused (BadDigest), re
   assert.equal(r.status, 'verified', 'status');
   assert.equal(r.sha256, file.sha256, 'recorded digest');
   assert.equal(r.part_count, 2, 'part count');
+  await context.close();
+});
+
+test('against a strict S3, a part URL that expired mid-upload (403, "Request has expired") is signed again and the part re-sent', {
+  timeout: 3 * TIMEOUT,
+  skip: STRICT_API ? false : 'STRICT_API_URL is not set (`make test` starts a strict S3 and its API)',
+}, async () => {
+  // The strict API signs URLs for 60 s (scripts/browser.sh): part 2's first PUT is held past that.
+  const file = makeFile('expired.bin', PART + 50_000);
+  const context = await browser.newContext();
+  const page = await openPage(context, '/', STRICT_API);
+  let signs = 0;
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().endsWith('/parts') && r.postDataJSON()?.part_numbers?.includes(2)) signs += 1;
+  });
+  const answers = [];
+  page.on('response', (r) => {
+    if (r.request().method() === 'PUT' && new URL(r.url()).searchParams.get('partNumber') === '2') {
+      answers.push(r.text().then((text) => ({ status: r.status(), text })));
+    }
+  });
+  let delayed = 0;
+  await page.route((url) => url.searchParams.get('partNumber') === '2', async (route) => {
+    if (route.request().method() === 'PUT' && delayed === 0) {
+      delayed += 1;
+      await new Promise((r) => setTimeout(r, 62_000));
+    }
+    return route.continue();
+  });
+  await page.setInputFiles('#files', file.path);
+  await row(page).and(page.locator('[data-state="verified"]')).waitFor({ timeout: 2 * TIMEOUT });
+  const seen = await Promise.all(answers);
+  assert.equal(seen.map((a) => a.status).join(), '403,200', 'S3 answers to part 2');
+  assert.ok(/<Code>AccessDenied<\/Code>/.test(seen[0].text) && /expired/i.test(seen[0].text), `S3's expiry answer: ${seen[0].text}`);
+  assert.equal(signs, 2, 'signing calls for part 2');
+  const r = await record(await row(page).getAttribute('data-upload-id'), STRICT_API);
+  assert.equal(r.status, 'verified', 'status');
+  assert.equal(r.sha256, file.sha256, 'recorded digest');
   await context.close();
 });

@@ -53,7 +53,7 @@ part=${BENCH_PART_MIB:-16}
 conc=${BENCH_CONCURRENCY:-4}
 # (Its queues and bus are the defaults: the settings above name queues on the s3s port.)
 env -u VERIFIER_QUEUE_URL -u WEBHOOK_QUEUE_URL scripts/stack.sh start "$ddb_port" >/dev/null
-AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port" LISTEN_ADDR="127.0.0.1:$api_port" WEB_DIR=/nonexistent \
+AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port" LISTEN_ADDR="127.0.0.1:$api_port" WEB_DIR=web \
   RUST_LOG=info $rel/api >"$work/api.log" 2>&1 &
 api=$!
 for _ in $(seq 1 50); do curl -sf "127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.2; done
@@ -121,8 +121,13 @@ p=$($rel/examples/bench_presign 10000 | python3 -c "import json,sys; print(json.
 q=$($py scripts/bench_helpers.py boto3-presign 10000 | python3 -c "import json,sys; print(json.load(sys.stdin)['us_per_url'])")
 echo "verified-uploads: $(secs "$p") us/URL   boto3 generate_presigned_url: $(secs "$q") us/URL   speedup: $(ratio "$q" "$p")x (targets: <= 10 us, >= 20x)"
 
-echo "== 4. the upload page's hashing in Chromium (hash-wasm streaming + WebCrypto per part)"
+echo "== 4. the upload page's hashing in Chromium (hash-wasm streaming + WebCrypto per part, in its worker)"
 scripts/browser.sh chromium
 node browser/bench.mjs
 
 cli_upload_bench
+
+echo "== 6. the page's upload of 1 GiB in Chromium, hashing on vs off (same API and S3 server as 5)"
+# (Section 4's hashing figures are printed again: the same run of browser/bench.mjs.)
+eval "$clean"
+BENCH_API_URL="http://127.0.0.1:$api_port" node browser/bench.mjs

@@ -67,7 +67,8 @@ run_tests() {
   if [ -n "${STRICT_S3_ENDPOINT:-}" ]; then
     # S3 is the strict one (the SDK's own variable), DynamoDB stays on the emulator. It consumes
     # no queue: the other API's verifier queue is not its to read.
-    AWS_ENDPOINT_URL_S3=$STRICT_S3_ENDPOINT LISTEN_ADDR=127.0.0.1:$strict_port \
+    # Its URLs expire after 60 s (the least URL_EXPIRY_SECONDS allows): a test lets one expire.
+    AWS_ENDPOINT_URL_S3=$STRICT_S3_ENDPOINT LISTEN_ADDR=127.0.0.1:$strict_port URL_EXPIRY_SECONDS=60 \
       DEFAULT_PART_SIZE=5242880 MAX_OBJECT_BYTES=67108864 WEB_DIR=web MAX_OPEN_SESSIONS_PER_OWNER=2000 \
       env -u VERIFIER_QUEUE_URL "$api" >.local/browser-strict-api.log 2>&1 &
     strict_pid=$!
