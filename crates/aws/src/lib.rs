@@ -7,7 +7,7 @@ mod s3;
 mod secrets;
 mod sqs;
 
-pub use dynamodb::{DynamoSessions, IN_FLIGHT_INDEX, OWNER_INDEX};
+pub use dynamodb::{DynamoSessions, IN_FLIGHT_INDEX, OWNER_INDEX, capacity as dynamodb_capacity};
 pub use events::EventBus;
 pub use s3::presign;
 pub use s3::{EndpointError, S3Objects};
