@@ -254,7 +254,11 @@ mod tests {
     #[test]
     fn reads_the_units_of_one_and_of_many() {
         let one = ConsumedCapacity::builder().capacity_units(1.5).build();
-        let output = Output::erase(GetItemOutput::builder().consumed_capacity(one.clone()).build());
+        let output = Output::erase(
+            GetItemOutput::builder()
+                .consumed_capacity(one.clone())
+                .build(),
+        );
         assert_eq!(reported(&output), Some(("GetItem", Some(1.5))));
         let output = Output::erase(
             TransactWriteItemsOutput::builder()
