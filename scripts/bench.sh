@@ -41,10 +41,15 @@ AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$lddb" LOCAL_CALLER_HEADER=x-local-c
 lapi_pid=$!
 for _ in $(seq 1 50); do curl -sf "127.0.0.1:$lapi/healthz" >/dev/null && break; sleep 0.2; done
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+local moto_from
+moto_from=$(stat -c %s ".local/moto-$lport.log")
 $rel/examples/bench_load --api "http://127.0.0.1:$lapi" --dynamodb "http://127.0.0.1:$lddb" \
-  --table "$TABLE_NAME" --api-log "$work/load-api.log" --seconds "${BENCH_LOAD_SECONDS:-30}" \
+  --s3 "http://127.0.0.1:$lport" --bucket "$BUCKET_NAME" --table "$TABLE_NAME" \
+  --api-log "$work/load-api.log" --seconds "${BENCH_LOAD_SECONDS:-30}" \
   --concurrency "${BENCH_LOAD_CONCURRENCY:-32}" --owners 50 --size 4096
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The S3 requests behind those uploads, by type, from moto's request log (the client's PUTs too).
+python3 scripts/moto_requests.py ".local/moto-$lport.log" "$moto_from" "$BUCKET_NAME"
 # What the emulators and the API cost in CPU over the whole section (utime+stime, /proc/PID/stat).
 for p in "api:$lapi_pid" "moto:$(cat .local/moto-"$lport".pid)" "dynalite:$(cat .local/dynalite-"$lddb".pid)"; do
   awk -v n="${p%%:*}" '{printf "%s CPU: %.1f s  ", n, ($14 + $15) / 100}' "/proc/${p#*:}/stat"

@@ -4,11 +4,13 @@
 //! request names its owner) and `DYNAMODB_CONSUMED_CAPACITY=1` with `AWS_LAMBDA_LOG_FORMAT=JSON`
 //! (its log, `--api-log`, gives the DynamoDB capacity each upload consumed).
 //!
-//! Two baselines, same run, same concurrency, same process: `GET /healthz` on the same server (what
-//! the HTTP path and this generator can do at all) and raw `PutItem`s of a session-sized item
-//! against the same DynamoDB emulator (what the table can take at all).
+//! Three baselines, same run, same concurrency, same process: `GET /healthz` on the same server
+//! (what the HTTP path and this generator can do at all), raw `PutItem`s of a session-sized item
+//! against the same DynamoDB emulator and raw `PutObject`s of the same size against the same S3
+//! emulator (what each emulator can take at all).
 //!
-//!   cargo run --release --example bench_load -- --api URL --dynamodb URL --table T \
+//!   cargo run --release --example bench_load -- --api URL --dynamodb URL --s3 URL --bucket B \
+//!     --table T \
 //!     --api-log FILE [--seconds 30] [--baseline-seconds 5] [--concurrency 32] [--owners 50] \
 //!     [--size 4096] [--settle 3]
 
@@ -29,6 +31,8 @@ const CALLER_HEADER: &str = "x-local-caller";
 struct Args {
     api: String,
     dynamodb: String,
+    s3: String,
+    bucket: String,
     table: String,
     api_log: String,
     seconds: f64,
@@ -55,6 +59,8 @@ fn args() -> Result<Args, BoxError> {
     Ok(Args {
         api: req("api")?,
         dynamodb: req("dynamodb")?,
+        s3: req("s3")?,
+        bucket: req("bucket")?,
         table: req("table")?,
         api_log: req("api-log")?,
         seconds: num("seconds", 30.0)?,
@@ -305,6 +311,36 @@ async fn main() -> Result<(), BoxError> {
         "baseline raw DynamoDB PutItem (~1 KB items): {put_items:.0}/s ({n} in {s:.1} s, {c} in flight)"
     );
 
+    // Baseline 3: raw PutObjects of the same small object size on the same S3 emulator (outside
+    // `uploads/`, so S3 notifies nothing): what moto can take at all.
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&a.s3)
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let (bucket, body) = (a.bucket.clone(), data(a.size, 0));
+    let (n, s) = drive(c, a.baseline_seconds, move |i| {
+        let put = s3
+            .put_object()
+            .bucket(&bucket)
+            .key(format!("load-baseline/{i}"))
+            .body(body.clone().into());
+        async move {
+            put.send().await?;
+            Ok(())
+        }
+    })
+    .await;
+    let put_objects = n as f64 / s;
+    println!(
+        "baseline raw S3 PutObject ({} B) on the same S3 emulator: {put_objects:.0}/s ({n} in {s:.1} s, {c} in flight)",
+        a.size
+    );
+
     // The load: where the API's log stands now, so only this phase's capacity is counted.
     let log_from = std::fs::metadata(&a.api_log)?.len();
     let tally = Arc::new(Mutex::new(Tally::default()));
@@ -342,9 +378,10 @@ async fn main() -> Result<(), BoxError> {
         println!("  {count} x {what}");
     }
     println!(
-        "ratios: creates/s vs GET /healthz {:.3}x   vs raw PutItem {:.3}x",
-        creates / healthz,
-        creates / put_items
+        "creates/s as a share of each baseline's rate: GET /healthz {:.2}%   raw DynamoDB PutItem {:.2}%   raw S3 PutObject {:.2}%",
+        100.0 * creates / healthz,
+        100.0 * creates / put_items,
+        100.0 * creates / put_objects
     );
 
     let by_op = capacity(&a.api_log, log_from)?;
@@ -380,6 +417,15 @@ async fn main() -> Result<(), BoxError> {
         per(wcu),
         unreported
     );
+    // What dynalite alone would allow: its raw PutItem rate spread over this load's calls.
+    let calls_per_upload = per(calls as f64);
+    if calls_per_upload > 0.0 {
+        println!(
+            "  dynalite-bound ceiling (raw PutItem/s / DynamoDB calls per upload): {:.0} uploads/s; measured {done:.1} = {:.2}x of it",
+            put_items / calls_per_upload,
+            done / (put_items / calls_per_upload)
+        );
+    }
     if by_op.is_empty() {
         return Err("no capacity lines in the API log: was it started with DYNAMODB_CONSUMED_CAPACITY=1 and AWS_LAMBDA_LOG_FORMAT=JSON?".into());
     }
