@@ -23,6 +23,8 @@ with open(log, "rb") as f:
             continue
         method, target, status = m.group(1), m.group(2), m.group(3)
         url = urlsplit(target)
+        if url.path.startswith(f"/{bucket}/load-baseline/"):
+            continue  # the generator's raw PutObject baseline, not an upload's
         q = parse_qs(url.query, keep_blank_values=True)
         if url.path == "/":
             kind = "POST / (SQS, EventBridge)" if method == "POST" else f"{method} /"
