@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: prints the verification, memory, pre-signing and CLI upload figures, each beside its
 # baseline measured in the same run (`scripts/bench.sh PORT cli`: the CLI upload alone;
-# `scripts/bench.sh PORT verify`: the hashing core, verification and verifier memory, items 0-2).
+# `scripts/bench.sh PORT verify`: the hashing core, verification and verifier memory, items 0-2;
+# `scripts/bench.sh PORT load`: the load test alone, item 7, on ports PORT to PORT+2).
 # Figures and machine go in docs/benchmarks.md.
 #
 # The S3 server here is s3s + s3s-fs (examples/s3_server.rs: real S3 protocol, SigV4 checked,
@@ -20,6 +21,51 @@ cargo build --locked --release --workspace --bins --examples 2>&1 | tail -1
 py=.venv/bin/python
 rel=${CARGO_TARGET_DIR:-target}/release
 work=.local/bench
+mkdir -p "$work"
+
+load_bench() { # section 7; alone: scripts/bench.sh PORT load (moto on PORT, api PORT+1, dynalite PORT+2)
+echo "== 7. load: 50 owners + 1 heavy owner create, PUT one small part, complete; 32 in flight"
+# The local stack as `make dev` runs it (moto: S3, SQS, EventBridge; scripts/stack.sh), except that
+# DynamoDB is dynalite (scripts/dynalite.sh: it serializes each item's writes as DynamoDB does, and
+# reports ConsumedCapacity), and the real `api` binary, which also consumes the verifier queue.
+# LOCAL_CALLER_HEADER lets each request name its owner; DYNAMODB_CONSUMED_CAPACITY=1 logs each
+# DynamoDB call's capacity, read back from the JSON log by the generator (bench_load).
+local lport=$1 lapi=$(($1 + 1)) lddb=$(($1 + 2)) lapi_pid
+local_aws_env "$lport"
+scripts/stack.sh start "$lport" >"$work/load-stack.log" 2>&1
+scripts/dynalite.sh start "$lddb" >>"$work/load-stack.log" 2>&1
+trap 'kill $lapi_pid 2>/dev/null; scripts/dynalite.sh stop '"$lddb"'; scripts/stack.sh stop '"$lport" EXIT
+AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$lddb" LOCAL_CALLER_HEADER=x-local-caller \
+  DYNAMODB_CONSUMED_CAPACITY=1 AWS_LAMBDA_LOG_FORMAT=JSON RUST_LOG=info \
+  LISTEN_ADDR="127.0.0.1:$lapi" WEB_DIR=/nonexistent $rel/api >"$work/load-api.log" 2>&1 &
+lapi_pid=$!
+for _ in $(seq 1 50); do curl -sf "127.0.0.1:$lapi/healthz" >/dev/null && break; sleep 0.2; done
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+local moto_from
+moto_from=$(stat -c %s ".local/moto-$lport.log")
+$rel/examples/bench_load --api "http://127.0.0.1:$lapi" --dynamodb "http://127.0.0.1:$lddb" \
+  --s3 "http://127.0.0.1:$lport" --bucket "$BUCKET_NAME" --table "$TABLE_NAME" \
+  --api-log "$work/load-api.log" --seconds "${BENCH_LOAD_SECONDS:-30}" \
+  --concurrency "${BENCH_LOAD_CONCURRENCY:-32}" --owners 50 --size 4096
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The S3 requests behind those uploads, by type, from moto's request log (the client's PUTs too).
+python3 scripts/moto_requests.py ".local/moto-$lport.log" "$moto_from" "$BUCKET_NAME"
+# What the emulators and the API cost in CPU over the whole section (utime+stime, /proc/PID/stat).
+for p in "api:$lapi_pid" "moto:$(cat .local/moto-"$lport".pid)" "dynalite:$(cat .local/dynalite-"$lddb".pid)"; do
+  awk -v n="${p%%:*}" '{printf "%s CPU: %.1f s  ", n, ($14 + $15) / 100}' "/proc/${p#*:}/stat"
+done
+echo
+kill $lapi_pid 2>/dev/null
+scripts/dynalite.sh stop "$lddb"; scripts/stack.sh stop "$lport"
+trap - EXIT
+}
+
+if [ "${2:-}" = load ]; then
+  echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  scripts/dynalite.sh setup
+  load_bench "$port"
+  exit 0
+fi
 rm -rf "$work/s3" && mkdir -p "$work/s3/$BUCKET_NAME"
 $rel/examples/s3_server "$work/s3" "$port" >"$work/server.log" 2>&1 &
 server=$!
@@ -131,3 +177,11 @@ echo "== 6. the page's upload of 1 GiB in Chromium, hashing on vs off (same API 
 # (Section 4's hashing figures are printed again: the same run of browser/bench.mjs.)
 eval "$clean"
 BENCH_API_URL="http://127.0.0.1:$api_port" node browser/bench.mjs
+
+# Section 7 needs the ports of the servers above: they go first.
+kill $server $api 2>/dev/null || true
+wait $server $api 2>/dev/null || true
+scripts/stack.sh stop "$ddb_port"
+rm -rf "$work/s3"
+trap - EXIT
+load_bench "$port"

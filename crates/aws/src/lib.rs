@@ -8,7 +8,7 @@ mod secrets;
 mod sqs;
 
 pub use dynamodb::quota::{MAX_SHARDS, SLOTS_PER_SHARD, shards_for};
-pub use dynamodb::{DynamoSessions, IN_FLIGHT_INDEX, OWNER_INDEX};
+pub use dynamodb::{DynamoSessions, IN_FLIGHT_INDEX, OWNER_INDEX, capacity as dynamodb_capacity};
 pub use events::EventBus;
 pub use s3::presign;
 pub use s3::{EndpointError, REMOVAL_TAG, S3Objects};

@@ -2,6 +2,7 @@
 //! transition one conditional `UpdateItem` translated from the change's writes and the guard's
 //! condition, which the in-memory store evaluates as they are.
 
+pub mod capacity;
 mod index;
 mod item;
 mod owners;
@@ -41,7 +42,8 @@ pub struct DynamoSessions {
 impl DynamoSessions {
     pub fn new(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         Self {
-            client: Client::new(sdk),
+            // With DYNAMODB_CONSUMED_CAPACITY=1, a client that accounts each call's capacity.
+            client: capacity::client(sdk),
             table: table.into(),
             legacy_gone: std::sync::Mutex::default(),
         }

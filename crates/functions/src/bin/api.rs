@@ -61,6 +61,11 @@ async fn main() -> Result<(), BoxError> {
         }
     }
     let app = http::router(uploads, callers);
+    // Many owners on one local server (the load bench): a header stands in for the authorizer.
+    let app = match server.caller_header {
+        Some(header) => http::with_local_callers(app, header),
+        None => app,
+    };
     // Locally the page is served beside the API; deployed, it is a static file (README).
     let app = if server.web_dir.join("index.html").is_file() {
         http::with_page(app, &server.web_dir)

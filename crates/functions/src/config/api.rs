@@ -41,6 +41,9 @@ pub struct LocalServer {
     pub sweep_interval: Duration,
     /// Webhook deliveries (`WEBHOOK_*`), when `WEBHOOK_URL` is set.
     pub webhooks: Option<Delivery>,
+    /// `LOCAL_CALLER_HEADER`: the request header that names the caller, standing in for the
+    /// authorizer's `sub` claim (`http::with_local_callers`); unset: every caller is anonymous.
+    pub caller_header: Option<axum::http::HeaderName>,
 }
 
 impl ApiConfig {
@@ -86,6 +89,21 @@ impl LocalServer {
                 86_400,
             )?,
             webhooks: delivery(get)?,
+            caller_header: caller_header(get)?,
         })
     }
+}
+
+/// `LOCAL_CALLER_HEADER`, a header name (e.g. `x-local-caller`).
+fn caller_header(get: &impl Lookup) -> Result<Option<axum::http::HeaderName>, ConfigError> {
+    let Some(raw) = get.set("LOCAL_CALLER_HEADER") else {
+        return Ok(None);
+    };
+    axum::http::HeaderName::try_from(raw.trim().to_ascii_lowercase())
+        .map(Some)
+        .map_err(|_| ConfigError::Invalid {
+            name: "LOCAL_CALLER_HEADER",
+            value: raw.clone(),
+            reason: "must be an HTTP header name, e.g. x-local-caller".into(),
+        })
 }

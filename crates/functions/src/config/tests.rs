@@ -345,3 +345,34 @@ fn the_verifier_reads_the_store_its_leases_and_its_queue_only() {
     assert!(with(&[("VERIFY_PREFETCH", "0")]).is_err());
     assert!(with(&[("KMS_KEY_ARN", "alias/uploads")]).is_err());
 }
+
+#[test]
+fn a_local_caller_header_is_read_by_the_local_server_only() {
+    let base = [("BUCKET_NAME", "b"), ("TABLE_NAME", "t")];
+    let local = |extra: &[(&'static str, &'static str)]| {
+        let mut p = base.to_vec();
+        p.extend_from_slice(extra);
+        cfg(&p).map(|c| c.local.and_then(|l| l.caller_header))
+    };
+    // Off by default: every local caller is anonymous.
+    assert!(local(&[]).is_ok_and(|h| h.is_none()));
+    assert!(
+        local(&[("LOCAL_CALLER_HEADER", " X-Local-Caller ")])
+            .is_ok_and(|h| h.is_some_and(|h| h == "x-local-caller"))
+    );
+    assert!(matches!(
+        local(&[("LOCAL_CALLER_HEADER", "no spaces allowed")]),
+        Err(ConfigError::Invalid {
+            name: "LOCAL_CALLER_HEADER",
+            ..
+        })
+    ));
+    // In Lambda the caller is the authorizer's claim alone: the setting is not read there.
+    let mut p = base.to_vec();
+    p.extend([
+        ("AUTH_REQUIRED", "true"),
+        ("LOCAL_CALLER_HEADER", "x-local-caller"),
+    ]);
+    let deployed = ApiConfig::from_lookup(lookup(&p), Runtime::Lambda);
+    assert!(deployed.is_ok_and(|c| c.local.is_none()));
+}

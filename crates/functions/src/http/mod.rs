@@ -6,6 +6,7 @@ mod companion;
 mod conflict;
 mod handlers;
 mod json;
+mod local_caller;
 pub mod openapi;
 mod pages;
 mod path;
@@ -25,6 +26,7 @@ use tracing::Instrument as _;
 
 // Decided at start from the settings (`config::callers`), enforced per request (`caller`).
 pub use crate::config::CallerPolicy;
+pub use local_caller::with_local_callers;
 use problem::{Fault, Problem, Slug};
 
 use vu_core::service::Uploads;
