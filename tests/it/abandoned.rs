@@ -63,39 +63,54 @@ async fn a_session_whose_multipart_upload_s3_aborted_ends_aborted_on_its_owners_
 async fn the_sweep_closes_a_session_older_than_its_abort_age() {
     let uploads = uploads_with(test_limits(), small_ranges()).await;
     let client = Client::over(uploads.clone());
-    let old = created(&client).await;
+    let expired = created(&client).await;
+    let aged = created(&client).await;
     let young = created(&client).await;
-    assert_eq!(multipart_uploads(&old).await.len(), 1);
-    // Made `ABANDONED_AFTER` older (and its multipart upload left, as when the lifecycle runs
-    // late): its expiry, which the index sorts pending sessions by, moved back by that much.
-    let age = i64::try_from(ABANDONED_AFTER.as_secs()).unwrap() + 60;
+    assert_eq!(multipart_uploads(&expired).await.len(), 1);
+    // `expired`: its session's time is up (its multipart upload left, as when the lifecycle runs
+    // late); `aged`: older than `ABANDONED_AFTER` but S3 still holds its upload. Their expiry,
+    // which the index sorts pending sessions by, moved back by that much.
+    let ttl = i64::try_from(test_limits().session_ttl.as_secs()).unwrap();
+    age_by(&expired, ttl + 60).await;
+    age_by(
+        &aged,
+        i64::try_from(ABANDONED_AFTER.as_secs()).unwrap() + 60,
+    )
+    .await;
+
+    uploads.sweep(200, Budget::verifier(None)).await.unwrap();
+    assert_eq!(client.record(&expired).await.body["status"], "aborted");
+    assert!(
+        multipart_uploads(&expired).await.is_empty(),
+        "aborted in S3 too"
+    );
+    // Age alone never closes an upload S3 still holds (the lifecycle age is a setting).
+    assert_eq!(client.record(&aged).await.body["status"], "pending");
+    assert_eq!(multipart_uploads(&aged).await.len(), 1);
+    assert_eq!(client.record(&young).await.body["status"], "pending");
+    assert_eq!(multipart_uploads(&young).await.len(), 1);
+}
+
+/// Moves `id`'s expiry (and its place in the sweep's index) back by `secs`.
+async fn age_by(id: &str, secs: i64) {
     let ddb = aws_sdk_dynamodb::Client::new(&sdk().await);
     let item = ddb
         .get_item()
         .table_name(table())
-        .key("upload_id", AttributeValue::S(old.clone()))
+        .key("upload_id", AttributeValue::S(id.to_owned()))
         .send()
         .await
         .unwrap()
         .item
         .unwrap();
     let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
-    let earlier = AttributeValue::N((expires - age).to_string());
+    let earlier = AttributeValue::N((expires - secs).to_string());
     ddb.update_item()
         .table_name(table())
-        .key("upload_id", AttributeValue::S(old.clone()))
+        .key("upload_id", AttributeValue::S(id.to_owned()))
         .update_expression("SET expires_at = :e, lease_until = :e")
         .expression_attribute_values(":e", earlier)
         .send()
         .await
         .unwrap();
-
-    uploads.sweep(200, Budget::verifier(None)).await.unwrap();
-    assert_eq!(client.record(&old).await.body["status"], "aborted");
-    assert!(
-        multipart_uploads(&old).await.is_empty(),
-        "aborted in S3 too"
-    );
-    assert_eq!(client.record(&young).await.body["status"], "pending");
-    assert_eq!(multipart_uploads(&young).await.len(), 1);
 }

@@ -168,6 +168,22 @@ where
     }
 }
 
+/// For calls on a multipart upload (ListParts): only S3's `NoSuchUpload` says the upload is
+/// gone, which ends its session; a 404 without that code (a wrong endpoint, a proxy's page) is
+/// not S3 speaking about this upload, so it is an upstream fault, never a reason to close.
+fn upload_error<E>(e: SdkError<E, aws_smithy_runtime_api::http::Response>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match e.code() {
+        Some("NoSuchUpload") => PortError::NotFound,
+        None | Some("NotFound" | "NoSuchKey" | "NoSuchVersion") => {
+            PortError::unavailable(Upstream::S3, e)
+        }
+        _ => port_error(e),
+    }
+}
+
 fn unquote(etag: &str) -> String {
     etag.trim_matches('"').to_owned()
 }

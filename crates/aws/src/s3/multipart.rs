@@ -7,7 +7,7 @@ use aws_sdk_s3::types::{
     ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
 };
 
-use super::{S3Objects, port_error, unquote};
+use super::{S3Objects, port_error, unquote, upload_error};
 use vu_core::domain::PartNumber;
 use vu_core::ports::{ListedPart, NewMultipart, PartToSign, PortError, SignedPart, Upstream};
 
@@ -94,7 +94,7 @@ pub(super) async fn list_parts(
             .set_part_number_marker(marker.take())
             .send()
             .await
-            .map_err(port_error)?;
+            .map_err(upload_error)?;
         for p in page.parts() {
             let (Some(n), Some(size)) = (p.part_number(), p.size()) else {
                 continue;

@@ -128,7 +128,9 @@ impl Uploads {
             cause: public_cause(cause),
             attempts,
         };
-        tracing::warn!(
+        // ERROR, not WARN: the stack's alarm counts this line, and a LogLevel of ERROR must not
+        // filter it out.
+        tracing::error!(
             upload_id = %record.upload_id,
             attempts,
             retry_at = retry_at.unwrap_or_default(),

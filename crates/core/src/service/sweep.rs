@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::{Budget, Uploads, secs};
 use crate::domain::{Kind, Status, UploadId, UploadRecord};
 use crate::error::{Conflict, Error, chain};
+use crate::ports::PortError;
 
 /// How many stalled sessions a run reads per session it may re-drive: enough that sessions
 /// backing off after upstream faults do not fill the window before healthy ones.
@@ -99,6 +100,9 @@ impl Uploads {
                     return Ok::<_, Error>(true);
                 };
                 let keep = match record.status() {
+                    // Without a version id (a bucket without versioning) the key holds one
+                    // object, the verified one: nothing to purge.
+                    Status::Verified if record.version_id().is_none() => return Ok(true),
                     Status::Verified => record.version_id(),
                     Status::Failed | Status::Aborted => None,
                     _ => {
@@ -189,7 +193,26 @@ impl Uploads {
                 Err(e) => Err(e),
             };
         }
-        tracing::warn!(upload_id = %record.upload_id, "closing a pending session whose multipart upload S3 has aborted");
+        // Age alone never closes a live upload: the lifecycle's abort age and the session TTL are
+        // settings (and may differ between instances), so a multipart session is closed only when
+        // S3 says its upload is gone (`NoSuchUpload`) or the session itself has expired; a form
+        // (nothing under its key, checked above) only once the session has expired.
+        let expired = record.expires_at().is_some_and(|at| at <= self.clock.now());
+        if !expired {
+            let Kind::Multipart { s3_upload_id, .. } = &record.kind else {
+                return Ok(false);
+            };
+            match self
+                .objects
+                .list_parts(record.key.as_str(), s3_upload_id)
+                .await
+            {
+                Err(PortError::NotFound) => {}
+                Ok(_) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::warn!(upload_id = %record.upload_id, expired, "closing a pending session whose multipart upload is gone or whose time is up");
         match self.abort(&record.owner, record.upload_id).await {
             Ok(()) => Ok(true),
             // Completed or aborted by its owner meanwhile.

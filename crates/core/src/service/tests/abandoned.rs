@@ -75,6 +75,21 @@ async fn the_sweep_closes_pending_sessions_past_their_abort_age_and_only_those()
         .advance(crate::service::ABANDONED_AFTER + Duration::from_secs(60));
     let young = fx.create(6 * MIB, None).await;
     fx.uploads.sweep(200, Budget::verifier(None)).await.unwrap();
+    assert_eq!(fx.peek(gone.upload_id).status(), Status::Aborted);
+    assert_eq!(fx.announcer.of(gone.upload_id), [Status::Aborted]);
+    // Age alone closes nothing live: S3 still holds `late`'s upload and `never`'s form may
+    // still be posted until the session expires (the lifecycle age and TTL are settings).
+    for r in [&late, &never] {
+        assert_eq!(fx.peek(r.upload_id).status(), Status::Pending);
+    }
+    assert!(
+        fx.objects.has_upload(&s3_upload_id(&late)),
+        "a live upload is never aborted on age"
+    );
+
+    // Once their sessions have expired, they are closed, and the upload aborted in S3 too.
+    fx.clock.advance(Duration::from_secs(5 * 24 * 3600 + 60));
+    fx.uploads.sweep(200, Budget::verifier(None)).await.unwrap();
     for r in [&gone, &late, &never] {
         assert_eq!(fx.peek(r.upload_id).status(), Status::Aborted);
         assert_eq!(fx.announcer.of(r.upload_id), [Status::Aborted]);
