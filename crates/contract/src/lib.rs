@@ -9,6 +9,7 @@ mod invalid;
 mod plan;
 pub mod problem;
 pub mod queue;
+pub mod receipt;
 mod record;
 
 pub use digest::Sha256;

@@ -249,6 +249,7 @@ mod completion;
 mod faults;
 mod guarantees;
 mod limits;
+mod receipts;
 mod recovery;
 mod sessions;
 mod verdicts;
