@@ -1,14 +1,16 @@
 //! The one AWS adapter of each port of `vu-core`: S3 (with SigV4 pre-signing and POST
-//! policies), DynamoDB, SQS, EventBridge; and Secrets Manager for the functions' secrets.
+//! policies), DynamoDB, SQS, EventBridge, KMS (receipts' signatures); and Secrets Manager for the functions' secrets.
 
 mod dynamodb;
 mod events;
+mod kms;
 mod s3;
 mod secrets;
 mod sqs;
 
 pub use dynamodb::{DynamoSessions, IN_FLIGHT_INDEX, OWNER_INDEX};
 pub use events::EventBus;
+pub use kms::KmsSigner;
 pub use s3::presign;
 pub use s3::{EndpointError, S3Objects};
 pub use secrets::secret_string;
