@@ -38,8 +38,7 @@ async fn api_signing_with(key: &str, retired: &[&str]) -> Client {
         retired_key_ids: retired.iter().map(|k| (*k).to_owned()).collect(),
         issuer: "https://receipts.test".into(),
     };
-    let receipts: Receipts =
-        vu_functions::wiring::receipts(&sdk().await, Some(&settings)).unwrap();
+    let receipts: Receipts = vu_functions::wiring::receipts(&sdk().await, Some(&settings)).unwrap();
     let uploads = service_with(test_limits(), small_ranges())
         .await
         .with_receipts(receipts);
@@ -49,7 +48,9 @@ async fn api_signing_with(key: &str, retired: &[&str]) -> Client {
 /// A verified upload of `file`; its id.
 async fn verified(client: &Client, file: &[u8]) -> String {
     let c = client
-        .create(json!({"filename": "release.tar.gz", "size": file.len(), "sha256": sha256_hex(file)}))
+        .create(
+            json!({"filename": "release.tar.gz", "size": file.len(), "sha256": sha256_hex(file)}),
+        )
         .await;
     assert_eq!(c.status, 201, "{}", c.body);
     put_all(&c.body, file, file.len().max(1)).await;
@@ -99,7 +100,12 @@ fn cli_check(dir: &Path, jwks: &Value, receipt: &str, file: Option<&Path>) -> i3
     if let Some(f) = file {
         cmd.arg(f);
     }
-    let out = cmd.arg("--keys").arg(&keys).env_remove("VERIFIED_UPLOADS_API").output().unwrap();
+    let out = cmd
+        .arg("--keys")
+        .arg(&keys)
+        .env_remove("VERIFIED_UPLOADS_API")
+        .output()
+        .unwrap();
     out.status.code().unwrap()
 }
 
@@ -133,7 +139,17 @@ async fn a_receipt_verifies_with_jwcrypto_and_the_cli_and_any_change_is_refused(
     let claims = jwcrypto(dir.path(), &jwks, &receipt).expect("jwcrypto verifies the receipt");
     assert_eq!(claims, answer.body["claims"]);
     let record = client.record(&id).await.body;
-    for field in ["upload_id", "owner", "bucket", "key", "version_id", "size", "sha256", "etag", "verified_at"] {
+    for field in [
+        "upload_id",
+        "owner",
+        "bucket",
+        "key",
+        "version_id",
+        "size",
+        "sha256",
+        "etag",
+        "verified_at",
+    ] {
         assert_eq!(claims[field], record[field], "{field}");
     }
     assert_eq!(claims["iss"], "https://receipts.test");
@@ -204,7 +220,10 @@ async fn failed_and_pending_uploads_have_no_receipt() {
     let failed = receipt_of(&client, &id).await;
     assert_eq!(failed.status, 409, "{}", failed.body);
     assert_eq!(failed.body["upload_status"], "failed");
-    assert!(failed.headers.get("retry-after").is_none(), "a failed upload never gets one");
+    assert!(
+        failed.headers.get("retry-after").is_none(),
+        "a failed upload never gets one"
+    );
 
     let unknown = receipt_of(&client, "01JDZ4Q8X6M3V9T2K7R5N1B0CD").await;
     assert_eq!(unknown.status, 404);

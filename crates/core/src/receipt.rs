@@ -146,4 +146,3 @@ fn encode_json(value: &impl serde::Serialize) -> String {
     // Serializing these plain structs (strings and integers) cannot fail.
     B64URL.encode(serde_json::to_vec(value).unwrap_or_default())
 }
-

@@ -72,7 +72,10 @@ pub fn uploads(
 }
 
 /// Receipts signed by the KMS key the settings name (the emulator's under `make dev`).
-pub fn receipts(sdk: &aws_config::SdkConfig, settings: Option<&ReceiptSettings>) -> Option<Receipts> {
+pub fn receipts(
+    sdk: &aws_config::SdkConfig,
+    settings: Option<&ReceiptSettings>,
+) -> Option<Receipts> {
     let settings = settings?;
     let signer = KmsSigner::new(
         sdk,

@@ -13,7 +13,10 @@ pub(super) async fn save(json: bool, api: &Api, id: &str, output: Option<&Path>)
         Ok(r) => r,
         Err(e) => return fail(&e.into()),
     };
-    let path = output.map_or_else(|| PathBuf::from(format!("{id}.receipt.jwt")), Path::to_path_buf);
+    let path = output.map_or_else(
+        || PathBuf::from(format!("{id}.receipt.jwt")),
+        Path::to_path_buf,
+    );
     if let Err(e) = tokio::fs::write(&path, format!("{receipt}\n")).await {
         return fail(&Error::io(format!("cannot write {}", path.display()), e));
     }
@@ -29,7 +32,10 @@ pub(super) async fn save(json: bool, api: &Api, id: &str, output: Option<&Path>)
 pub(super) async fn keys(api: &Api) -> u8 {
     match api.jwks().await {
         Ok(keys) => {
-            println!("{}", serde_json::to_string_pretty(&keys).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&keys).unwrap_or_default()
+            );
             0
         }
         Err(e) => fail(&e.into()),
@@ -72,7 +78,10 @@ pub(super) async fn check(
         match check_file(&claims, file).await {
             Ok(Ok(())) => {}
             Ok(Err(why)) => {
-                return fail(&Error::Mismatch(format!("refused: {}: {why}", file.display())));
+                return fail(&Error::Mismatch(format!(
+                    "refused: {}: {why}",
+                    file.display()
+                )));
             }
             Err(e) => return fail(&e),
         }

@@ -70,7 +70,11 @@ fn a_receipt_checks_with_the_key_its_kid_names_and_nothing_else() {
         let (head, rest) = receipt.split_once('.').unwrap();
         let sig = rest.rsplit_once('.').unwrap().1;
         let tampered = format!("{head}.{}.{sig}", B64URL.encode(forged.to_string()));
-        assert_eq!(check(&tampered, &keys), Err(Refused::BadSignature), "{field}");
+        assert_eq!(
+            check(&tampered, &keys),
+            Err(Refused::BadSignature),
+            "{field}"
+        );
     }
     // Another key, claiming to be the published one; a key the set does not hold.
     assert_eq!(

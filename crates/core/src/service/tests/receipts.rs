@@ -49,9 +49,17 @@ async fn a_verified_upload_has_a_receipt_stating_its_verdict_signed_by_a_publish
     let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
     let verified = fx.complete(r.upload_id).await.unwrap();
 
-    let receipt = fx.uploads.receipt(OWNER, r.upload_id).await.unwrap().unwrap();
+    let receipt = fx
+        .uploads
+        .receipt(OWNER, r.upload_id)
+        .await
+        .unwrap()
+        .unwrap();
     let (header, claims, sig, signed) = split(&receipt);
-    assert_eq!((header.alg.as_str(), header.typ.as_str()), ("ES256", "vu-receipt+jwt"));
+    assert_eq!(
+        (header.alg.as_str(), header.typ.as_str()),
+        ("ES256", "vu-receipt+jwt")
+    );
     let jwks = fx.uploads.jwks().await.unwrap();
     assert_eq!(jwks.keys.len(), 1);
     key_of(&jwks, &header.kid)
@@ -59,12 +67,10 @@ async fn a_verified_upload_has_a_receipt_stating_its_verdict_signed_by_a_publish
         .expect("the signature verifies with the published key");
 
     let verified_at = verified.verified_at().unwrap().to_owned();
-    let iat = time::OffsetDateTime::parse(
-        &verified_at,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap()
-    .unix_timestamp();
+    let iat =
+        time::OffsetDateTime::parse(&verified_at, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp();
     assert_eq!(
         claims,
         Claims {
@@ -84,7 +90,12 @@ async fn a_verified_upload_has_a_receipt_stating_its_verdict_signed_by_a_publish
     );
 
     // A pure function of the record and the key: asked again, the same receipt.
-    let again = fx.uploads.receipt(OWNER, r.upload_id).await.unwrap().unwrap();
+    let again = fx
+        .uploads
+        .receipt(OWNER, r.upload_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again, receipt);
     // Another caller's id answers exactly like an unknown one.
     assert!(matches!(
@@ -99,13 +110,21 @@ async fn a_changed_claim_or_another_key_does_not_verify() {
     let data = bytes(100 * KIB, 42);
     let r = fx.uploaded(&data, None).await;
     fx.complete(r.upload_id).await.unwrap();
-    let receipt = fx.uploads.receipt(OWNER, r.upload_id).await.unwrap().unwrap();
+    let receipt = fx
+        .uploads
+        .receipt(OWNER, r.upload_id)
+        .await
+        .unwrap()
+        .unwrap();
     let (header, mut claims, sig, _) = split(&receipt);
     let key = key_of(&fx.uploads.jwks().await.unwrap(), &header.kid);
 
     claims.size += 1;
     let head = receipt.split('.').next().unwrap();
-    let forged = format!("{head}.{}", B64URL.encode(serde_json::to_vec(&claims).unwrap()));
+    let forged = format!(
+        "{head}.{}",
+        B64URL.encode(serde_json::to_vec(&claims).unwrap())
+    );
     assert!(key.verify(forged.as_bytes(), &sig).is_err());
 
     let other = MemorySigner::from_seed("B").verifying_key();
@@ -127,7 +146,9 @@ async fn failed_in_flight_and_pending_uploads_have_no_receipt() {
     fx.complete(r.upload_id).await.unwrap_err();
     assert!(matches!(
         fx.uploads.receipt(OWNER, r.upload_id).await,
-        Err(Error::Conflict(Conflict::NotVerified { status: Status::Failed }))
+        Err(Error::Conflict(Conflict::NotVerified {
+            status: Status::Failed
+        }))
     ));
 
     // In flight: over 100 KiB goes to the verifier, the record is `verifying`.
@@ -148,10 +169,7 @@ async fn after_a_rotation_old_receipts_still_verify_and_new_ones_name_the_new_ke
     let r = fx.uploaded(&data, None).await;
     fx.complete(r.upload_id).await.unwrap();
     let old = Receipts::new(Arc::new(MemorySigner::from_seed("A")), ISSUER);
-    let rotated = Receipts::new(
-        Arc::new(MemorySigner::from_seed("A").rotated("B")),
-        ISSUER,
-    );
+    let rotated = Receipts::new(Arc::new(MemorySigner::from_seed("A").rotated("B")), ISSUER);
     let record = fx.peek(r.upload_id);
     let old_receipt = old.issue(&record).await.unwrap().unwrap();
     let new_receipt = rotated.issue(&record).await.unwrap().unwrap();
@@ -193,7 +211,10 @@ async fn a_signer_fault_is_an_upstream_error_not_a_verdict() {
     signer.faults.fail(Call::Sign, 1);
     assert!(matches!(
         uploads.receipt(OWNER, r.upload_id).await,
-        Err(Error::Upstream(PortError::Unavailable { service: Upstream::Kms, .. }))
+        Err(Error::Upstream(PortError::Unavailable {
+            service: Upstream::Kms,
+            ..
+        }))
     ));
     assert_eq!(fx.peek(r.upload_id).status(), Status::Verified);
     assert!(uploads.receipt(OWNER, r.upload_id).await.unwrap().is_some());

@@ -47,7 +47,9 @@ pub async fn receipt(
         return Ok(no_receipts().into_response());
     };
     let Some(claims) = decode_claims(&receipt) else {
-        return Err(vu_core::error::Error::Internal("a receipt that does not decode".into()).into());
+        return Err(
+            vu_core::error::Error::Internal("a receipt that does not decode".into()).into(),
+        );
     };
     Ok(Json(ReceiptResponse {
         receipt,
@@ -88,9 +90,5 @@ fn decode_claims(receipt: &str) -> Option<Claims> {
 pub async fn jwks(State(app): App) -> Result<Response, ApiError> {
     let keys = app.jwks().await?;
     // Keys change only with a deploy (a rotation); verifiers may cache them for a while.
-    Ok((
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(keys),
-    )
-        .into_response())
+    Ok(([(header::CACHE_CONTROL, "public, max-age=300")], Json(keys)).into_response())
 }
