@@ -23,8 +23,10 @@ pub struct KmsSigner {
     key_id: String,
     retired: Vec<String>,
     /// The public keys, read once per cold start: a key's public half never changes (a rotation
-    /// is a new key id in the configuration, so a new start).
-    keys: OnceCell<(EcPoint, Vec<EcPoint>)>,
+    /// is a new key id in the configuration, so a new start). The retired ones only when
+    /// published (the API), so the functions that only sign need no access to them.
+    current: OnceCell<EcPoint>,
+    retired_keys: OnceCell<Vec<EcPoint>>,
 }
 
 impl KmsSigner {
@@ -35,21 +37,9 @@ impl KmsSigner {
             client: Client::new(sdk),
             key_id,
             retired,
-            keys: OnceCell::new(),
+            current: OnceCell::new(),
+            retired_keys: OnceCell::new(),
         }
-    }
-
-    async fn keys(&self) -> Result<&(EcPoint, Vec<EcPoint>), PortError> {
-        self.keys
-            .get_or_try_init(|| async {
-                let current = self.public_key_of(&self.key_id).await?;
-                let mut retired = Vec::with_capacity(self.retired.len());
-                for id in &self.retired {
-                    retired.push(self.public_key_of(id).await?);
-                }
-                Ok((current, retired))
-            })
-            .await
     }
 
     async fn public_key_of(&self, key_id: &str) -> Result<EcPoint, PortError> {
@@ -100,11 +90,23 @@ fn jws_signature(der: &[u8]) -> Result<[u8; 64], BoxError> {
 #[async_trait]
 impl ReceiptSigner for KmsSigner {
     async fn public_key(&self) -> Result<EcPoint, PortError> {
-        Ok(self.keys().await?.0)
+        self.current
+            .get_or_try_init(|| self.public_key_of(&self.key_id))
+            .await
+            .copied()
     }
 
     async fn retired_keys(&self) -> Result<Vec<EcPoint>, PortError> {
-        Ok(self.keys().await?.1.clone())
+        self.retired_keys
+            .get_or_try_init(|| async {
+                let mut keys = Vec::with_capacity(self.retired.len());
+                for id in &self.retired {
+                    keys.push(self.public_key_of(id).await?);
+                }
+                Ok(keys)
+            })
+            .await
+            .cloned()
     }
 
     async fn sign(&self, message: &[u8]) -> Result<[u8; 64], PortError> {
