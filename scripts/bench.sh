@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: prints the verification, memory, pre-signing and CLI upload figures, each beside its
 # baseline measured in the same run (`scripts/bench.sh PORT cli`: the CLI upload alone;
-# `scripts/bench.sh PORT verify`: the hashing core, verification and verifier memory, items 0-2).
+# `scripts/bench.sh PORT verify`: the hashing core, verification and verifier memory, items 0-2;
+# `scripts/bench.sh PORT receipt`: the CLI's offline receipt check, item 6).
 # Figures and machine go in docs/benchmarks.md.
 #
 # The S3 server here is s3s + s3s-fs (examples/s3_server.rs: real S3 protocol, SigV4 checked,
@@ -85,10 +86,21 @@ eval "$clean"
 echo "peak RSS of the CLI upload: $((r / 1024)) MiB (bound: ($conc + 2) x $part MiB = $(((conc + 2) * part)) MiB of parts, plus the runtime)"
 }
 
+receipt_check_bench() { # section 6; alone: scripts/bench.sh PORT receipt
+echo "== 6. a receipt checked offline by the CLI (verified-uploads check, process start included, best of 5)"
+# A receipt and its key set as the service issues them, signed with jwcrypto (scripts/receipt_fixture.py).
+$py scripts/receipt_fixture.py "$work/1g.bin" "$work/1g.receipt.jwt" "$work/keys.json"
+local sig file
+sig=$(best_of 5 "$rel/verified-uploads check $work/1g.receipt.jwt --keys $work/keys.json")
+file=$(best_of 3 "$rel/verified-uploads check $work/1g.receipt.jwt $work/1g.bin --keys $work/keys.json")
+echo "signature against saved keys: $(python3 -c "import sys; print(f'{float(sys.argv[1])*1000:.1f}')" "$sig") ms (target < 100 ms)   with the 1 GiB file hashed: $(secs "$file") s"
+}
+
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), sha_ni: $(grep -q sha_ni /proc/cpuinfo && echo yes || echo no)"
 echo "== fixtures"
 [ -s "$work/1g.bin" ] || head -c 1073741824 /dev/urandom >"$work/1g.bin"
 if [ "${2:-}" = cli ]; then expected=$(sha256sum "$work/1g.bin" | cut -d' ' -f1); cli_upload_bench; exit 0; fi
+if [ "${2:-}" = receipt ]; then receipt_check_bench; exit 0; fi
 [ -s "$work/4g.bin" ] || cat "$work/1g.bin" "$work/1g.bin" "$work/1g.bin" "$work/1g.bin" >"$work/4g.bin"
 for f in 1g 4g; do $py scripts/bench_helpers.py upload "$work/$f.bin" "bench/$f.bin"; done
 expected=$(sha256sum "$work/1g.bin" | cut -d' ' -f1)
@@ -126,3 +138,4 @@ scripts/browser.sh chromium
 node browser/bench.mjs
 
 cli_upload_bench
+receipt_check_bench
