@@ -45,6 +45,16 @@ async fn api_signing_with(key: &str, retired: &[&str]) -> Client {
     Client::over(Arc::new(uploads))
 }
 
+/// Receipts signed with `key`.
+async fn receipts_with(key: &str) -> Receipts {
+    let settings = ReceiptSettings {
+        key_id: key.to_owned(),
+        retired_key_ids: Vec::new(),
+        issuer: "https://receipts.test".into(),
+    };
+    vu_functions::wiring::receipts(&sdk().await, Some(&settings)).unwrap()
+}
+
 /// A verified upload of `file`; its id.
 async fn verified(client: &Client, file: &[u8]) -> String {
     let c = client
@@ -267,4 +277,54 @@ async fn after_a_rotation_receipts_signed_before_still_verify() {
         assert_eq!(claims["upload_id"], id.as_str());
         assert_eq!(cli_check(dir.path(), &jwks, receipt, None), 0);
     }
+}
+
+#[tokio::test]
+async fn the_verified_event_and_webhook_carry_a_receipt_that_checks() {
+    let receipts = receipts_with(&new_key().await).await;
+    let route = crate::verdicts::Route::new("receipts").await;
+    let bus = vu_aws::EventBus::new(&sdk().await, &route.bus).with_receipts(Some(receipts.clone()));
+    let uploads = service_with(test_limits(), small_ranges())
+        .await
+        .with_announcer(Arc::new(bus))
+        .with_receipts(receipts.clone());
+    let client = Client::over(Arc::new(uploads));
+    let file = data(4321, 65);
+    let id = verified(&client, &file).await;
+    let jwks: vu_contract::receipt::Jwks = serde_json::from_value(jwks_of(&client).await).unwrap();
+
+    let events = route.drain(std::time::Duration::from_secs(3)).await;
+    let event = events
+        .iter()
+        .find(|e| e["detail"]["upload_id"] == id.as_str())
+        .expect("the verdict event");
+    assert_eq!(event["detail-type"], "Upload Verified");
+    let claims = vu_cli::receipt::check(event["detail"]["receipt"].as_str().unwrap(), &jwks)
+        .expect("the event's receipt checks");
+    assert_eq!(
+        (claims.upload_id.as_str(), claims.size),
+        (id.as_str(), 4321)
+    );
+    assert_eq!(claims.sha256.to_hex(), sha256_hex(&file));
+
+    // The webhook made from that event carries it too (signed from the record as stored).
+    let config = vu_functions::webhooks::WebhookConfig {
+        url: "http://127.0.0.1:9/unused".into(),
+        timeout: std::time::Duration::from_secs(1),
+        retry_base: std::time::Duration::from_secs(1),
+        retry_max: std::time::Duration::from_secs(1),
+    };
+    let deliverer = vu_functions::webhooks::Deliverer::new(
+        config,
+        vu_functions::webhooks::Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
+        Arc::new(vu_aws::DynamoSessions::new(&sdk().await, table())),
+    )
+    .unwrap()
+    .with_receipts(Some(receipts));
+    let message = deliverer.message_for(&event.to_string()).await.unwrap();
+    let body: Value = serde_json::from_slice(&message.body).unwrap();
+    assert_eq!(body["type"], "upload.verified");
+    let claims = vu_cli::receipt::check(body["receipt"].as_str().unwrap(), &jwks)
+        .expect("the webhook's receipt checks");
+    assert_eq!(claims.upload_id, id);
 }
