@@ -198,6 +198,15 @@ test('our page uploads a multi-part file, S3 checks each part, the service verif
   assert.ok(href.includes(`versionId=${encodeURIComponent(r.version_id)}`), `download names the version: ${href}`);
   const got = await page.request.get(href);
   assert.equal(sha256(await got.body()), file.sha256, 'downloaded digest');
+  // Beside it, the upload's signed receipt (scripts/env.sh turns receipts on), naming those bytes.
+  const receiptLink = row(page).locator('a.receipt');
+  await receiptLink.waitFor({ state: 'visible' });
+  assert.equal(await receiptLink.getAttribute('download'), 'three-parts.bin.receipt.jwt', 'receipt file name');
+  const receipt = await page.evaluate(async (h) => (await fetch(h)).text(), await receiptLink.getAttribute('href'));
+  const claims = JSON.parse(Buffer.from(receipt.trim().split('.')[1], 'base64url').toString());
+  assert.equal(claims.upload_id, id, 'receipt of this upload');
+  assert.equal(claims.sha256, file.sha256, 'receipt digest');
+  assert.equal(claims.size, file.size, 'receipt size');
   await context.close();
 });
 

@@ -2,7 +2,8 @@
 # `make bench`: prints the verification, memory, pre-signing and CLI upload figures, each beside its
 # baseline measured in the same run (`scripts/bench.sh PORT cli`: the CLI upload alone;
 # `scripts/bench.sh PORT verify`: the hashing core, verification and verifier memory, items 0-2;
-# `scripts/bench.sh PORT load`: the load test alone, item 7, on ports PORT to PORT+2).
+# `scripts/bench.sh PORT receipt`: the CLI's offline receipt check, item 7;
+# `scripts/bench.sh PORT load`: the load test alone, item 8, on ports PORT to PORT+2).
 # Figures and machine go in docs/benchmarks.md.
 #
 # The S3 server here is s3s + s3s-fs (examples/s3_server.rs: real S3 protocol, SigV4 checked,
@@ -23,8 +24,8 @@ rel=${CARGO_TARGET_DIR:-target}/release
 work=.local/bench
 mkdir -p "$work"
 
-load_bench() { # section 7; alone: scripts/bench.sh PORT load (moto on PORT, api PORT+1, dynalite PORT+2)
-echo "== 7. load: 50 owners + 1 heavy owner create, PUT one small part, complete; 32 in flight"
+load_bench() { # section 8; alone: scripts/bench.sh PORT load (moto on PORT, api PORT+1, dynalite PORT+2)
+echo "== 8. load: 50 owners + 1 heavy owner create, PUT one small part, complete; 32 in flight"
 # The local stack as `make dev` runs it (moto: S3, SQS, EventBridge; scripts/stack.sh), except that
 # DynamoDB is dynalite (scripts/dynalite.sh: it serializes each item's writes as DynamoDB does, and
 # reports ConsumedCapacity), and the real `api` binary, which also consumes the verifier queue.
@@ -131,10 +132,21 @@ eval "$clean"
 echo "peak RSS of the CLI upload: $((r / 1024)) MiB (bound: ($conc + 2) x $part MiB = $(((conc + 2) * part)) MiB of parts, plus the runtime)"
 }
 
+receipt_check_bench() { # section 7; alone: scripts/bench.sh PORT receipt
+echo "== 7. a receipt checked offline by the CLI (verified-uploads check, process start included, best of 5)"
+# A receipt and its key set as the service issues them, signed with jwcrypto (scripts/receipt_fixture.py).
+$py scripts/receipt_fixture.py "$work/1g.bin" "$work/1g.receipt.jwt" "$work/keys.json"
+local sig file
+sig=$(best_of 5 "$rel/verified-uploads check $work/1g.receipt.jwt --keys $work/keys.json")
+file=$(best_of 3 "$rel/verified-uploads check $work/1g.receipt.jwt $work/1g.bin --keys $work/keys.json")
+echo "signature against saved keys: $(python3 -c "import sys; print(f'{float(sys.argv[1])*1000:.1f}')" "$sig") ms (target < 100 ms)   with the 1 GiB file hashed: $(secs "$file") s"
+}
+
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), sha_ni: $(grep -q sha_ni /proc/cpuinfo && echo yes || echo no)"
 echo "== fixtures"
 [ -s "$work/1g.bin" ] || head -c 1073741824 /dev/urandom >"$work/1g.bin"
 if [ "${2:-}" = cli ]; then expected=$(sha256sum "$work/1g.bin" | cut -d' ' -f1); cli_upload_bench; exit 0; fi
+if [ "${2:-}" = receipt ]; then receipt_check_bench; exit 0; fi
 [ -s "$work/4g.bin" ] || cat "$work/1g.bin" "$work/1g.bin" "$work/1g.bin" "$work/1g.bin" >"$work/4g.bin"
 for f in 1g 4g; do $py scripts/bench_helpers.py upload "$work/$f.bin" "bench/$f.bin"; done
 expected=$(sha256sum "$work/1g.bin" | cut -d' ' -f1)
@@ -178,7 +190,9 @@ echo "== 6. the page's upload of 1 GiB in Chromium, hashing on vs off (same API 
 eval "$clean"
 BENCH_API_URL="http://127.0.0.1:$api_port" node browser/bench.mjs
 
-# Section 7 needs the ports of the servers above: they go first.
+receipt_check_bench
+
+# Section 8 needs the ports of the servers above: they go first.
 kill $server $api 2>/dev/null || true
 wait $server $api 2>/dev/null || true
 scripts/stack.sh stop "$ddb_port"

@@ -10,6 +10,8 @@ API reads them, means the default):
   EVENT_BUS_NAME      the bus, its name or ARN               default BUCKET
   VERIFIER_QUEUE_URL  the verifier's queue (+ NAME-dlq)      default BUCKET-verifier
   WEBHOOK_QUEUE_URL   the webhooks' queue (+ NAME-dlq)       default BUCKET-webhooks
+  RECEIPT_KEY_ID      receipts' signing key, when an alias/NAME: an ECC_NIST_P256 SIGN_VERIFY key
+                      in the emulator's KMS (moto signs with it, as KMS does in AWS)
 and the example queue BUCKET-events (+ -dlq), which nothing reads but you. A setting this endpoint
 cannot hold exactly as written (a queue URL of another host, port or account, a FIFO queue, a name
 AWS refuses, two settings naming one queue) stops it with exit status 1 before anything is created.
@@ -106,6 +108,21 @@ def queue_with_dlq(sqs, name, attributes, max_receives):
         "QueueArn"
     ]
     return url, arn
+
+
+def ensure_receipt_key(kms, alias):
+    """The receipts' signing key under `alias`, created when missing: as template.yaml's
+    ReceiptKey (ECC_NIST_P256, SIGN_VERIFY). Its id."""
+    try:
+        return kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "NotFoundException":
+            raise
+    key = kms.create_key(
+        KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description="verified-uploads receipts"
+    )["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key)
+    return key
 
 
 def create_bucket(s3, bucket):
@@ -218,6 +235,12 @@ def main():
         rule = f"{bucket}-{suffix}"
         events.put_rule(Name=rule, EventBusName=bus, EventPattern=pattern, State="ENABLED")
         events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": suffix, "Arn": arn}])
+
+    # The key receipts are signed with, when the settings name one by alias (env.sh does).
+    receipt_key = setting("RECEIPT_KEY_ID")
+    if receipt_key is not None and receipt_key.startswith("alias/"):
+        key = ensure_receipt_key(boto3.client("kms", endpoint_url=endpoint), receipt_key)
+        print(f"receipts are signed with the KMS key {key} ({receipt_key})")
 
     # What the settings name is what now exists.
     for variable, wanted, got in [

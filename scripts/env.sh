@@ -11,6 +11,9 @@ local_aws_env() {
   # webhooks are delivered when WEBHOOK_URL and WEBHOOK_SECRET are set too (README).
   export EVENT_BUS_NAME=${EVENT_BUS_NAME:-$BUCKET_NAME}
   export WEBHOOK_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/$BUCKET_NAME-webhooks"
+  # The key receipts are signed with: bootstrap.py creates it in the emulator's KMS (moto signs
+  # ECC_NIST_P256 as KMS does). RECEIPT_KEY_ID= (blank) turns receipts off.
+  export RECEIPT_KEY_ID=${RECEIPT_KEY_ID-alias/$BUCKET_NAME-receipts}
   # The emulator never needs IMDS; skip the lookups the SDK would otherwise try.
   export AWS_EC2_METADATA_DISABLED=true
 }

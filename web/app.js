@@ -505,8 +505,24 @@ class Upload {
       link.setAttribute('download', body.filename);
       link.setAttribute('aria-label', `Download ${body.filename} (the verified version)`);
       link.hidden = false;
+      this.offerReceipt(id, body.filename);
     } catch {
       // The upload stays verified; only the shortcut is missing.
+    }
+  }
+
+  // The upload's signed receipt, saved beside the file (`verified-uploads check` or any JOSE
+  // library checks it offline against /.well-known/jwks.json). None when the service issues none.
+  async offerReceipt(id, filename) {
+    try {
+      const { body } = await api('GET', `/uploads/${encodeURIComponent(id)}/receipt`);
+      const link = this.el.querySelector('.receipt');
+      link.href = URL.createObjectURL(new Blob([`${body.receipt}\n`], { type: 'application/jwt' }));
+      link.setAttribute('download', `${filename}.receipt.jwt`);
+      link.setAttribute('aria-label', `Download the receipt of ${filename}`);
+      link.hidden = false;
+    } catch {
+      // Receipts are off (404) or KMS failed: the download stays offered without one.
     }
   }
 

@@ -492,6 +492,25 @@ async fn cli_download_verifies_and_refuses_a_tampered_object_leaving_the_target_
     let o = stack.run(&["download", &id, "-o", s(&good)]).await;
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(std::fs::read(&good).unwrap() == bytes);
+    // scripts/env.sh turns receipts on: the download checked the upload's receipt first.
+    assert!(text(&o).contains("receipt checked"), "{}", text(&o));
+
+    // The receipt saved, the keys saved, and both checked offline with the file.
+    let (receipt, keys) = (
+        stack.dir.path().join("r.jwt"),
+        stack.dir.path().join("keys.json"),
+    );
+    let o = stack.run(&["receipt", &id, "-o", s(&receipt)]).await;
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = stack.run(&["keys"]).await;
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    std::fs::write(&keys, &o.stdout).unwrap();
+    let o = stack
+        .command(&["check", s(&receipt), s(&good), "--keys", s(&keys)])
+        .env_remove("VERIFIED_UPLOADS_API")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
 
     // S3 now serves other bytes: refused, the existing target kept, no temporary file left.
     stack.proxy.tamper.store(true, Ordering::SeqCst);

@@ -20,6 +20,7 @@ mod limits;
 mod presigned;
 mod queue;
 mod races;
+mod receipts;
 mod replays;
 mod strict_s3;
 mod verdicts;

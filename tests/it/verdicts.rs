@@ -25,13 +25,13 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// A bus of its own with one rule sending every verified-uploads event to a queue of its own,
 /// as template.yaml's ExampleRule does (and scripts/bootstrap.py for `make dev`).
-struct Route {
-    bus: String,
+pub(crate) struct Route {
+    pub(crate) bus: String,
     queue_url: String,
 }
 
 impl Route {
-    async fn new(name: &str) -> Self {
+    pub(crate) async fn new(name: &str) -> Self {
         let suffix = ulid::Ulid::new().to_string().to_lowercase();
         let name = format!("{name}-{}", &suffix[suffix.len() - 8..]);
         let sdk = sdk().await;
@@ -95,7 +95,7 @@ impl Route {
 
     /// Every event the queue holds by now (each received once and deleted), waiting up to
     /// `quiet` for more after the last.
-    async fn drain(&self, quiet: Duration) -> Vec<Value> {
+    pub(crate) async fn drain(&self, quiet: Duration) -> Vec<Value> {
         let sqs = aws_sdk_sqs::Client::new(&sdk().await);
         let mut events = Vec::new();
         let mut last = Instant::now();

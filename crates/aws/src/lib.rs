@@ -1,8 +1,9 @@
 //! The one AWS adapter of each port of `vu-core`: S3 (with SigV4 pre-signing and POST
-//! policies), DynamoDB, SQS, EventBridge; and Secrets Manager for the functions' secrets.
+//! policies), DynamoDB, SQS, EventBridge, KMS (receipts' signatures); and Secrets Manager for the functions' secrets.
 
 mod dynamodb;
 mod events;
+mod kms;
 mod s3;
 mod secrets;
 mod sqs;
@@ -10,6 +11,7 @@ mod sqs;
 pub use dynamodb::quota::{MAX_SHARDS, SLOTS_PER_SHARD, shards_for};
 pub use dynamodb::{DynamoSessions, IN_FLIGHT_INDEX, OWNER_INDEX, capacity as dynamodb_capacity};
 pub use events::EventBus;
+pub use kms::KmsSigner;
 pub use s3::presign;
 pub use s3::{EndpointError, REMOVAL_TAG, S3Objects};
 pub use secrets::secret_string;

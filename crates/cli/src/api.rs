@@ -329,6 +329,24 @@ impl Api {
         Self::parse("download", v)
     }
 
+    /// `GET /uploads/{id}/receipt`: the signed receipt of a verified upload.
+    pub async fn receipt(&self, id: &str) -> Result<String, ApiError> {
+        let path = format!("/uploads/{}/receipt", enc(id));
+        let (_, v) = self.call(reqwest::Method::GET, &path, None).await?;
+        v["receipt"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::Network("the API answered no receipt".into()))
+    }
+
+    /// `GET /.well-known/jwks.json`: the keys receipts are checked with.
+    pub async fn jwks(&self) -> Result<vu_contract::receipt::Jwks, ApiError> {
+        let (_, v) = self
+            .call(reqwest::Method::GET, vu_contract::receipt::JWKS_PATH, None)
+            .await?;
+        Self::parse("key set", v)
+    }
+
     /// `DELETE /uploads/{id}`: aborts the multipart upload.
     pub async fn abort(&self, id: &str) -> Result<(), ApiError> {
         let path = format!("/uploads/{}", enc(id));

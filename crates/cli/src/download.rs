@@ -1,6 +1,8 @@
 //! `download ID`: streams exactly the verified version into a temporary file beside the target,
 //! hashing as it writes, and renames it into place only when its SHA-256 and size are the
-//! record's. Otherwise the temporary file is removed and the target is left untouched.
+//! record's. Otherwise the temporary file is removed and the target is left untouched. When the
+//! service issues receipts, the upload's receipt is checked first (against the API's published
+//! keys), and the record's size and SHA-256 must be the ones it names.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +11,7 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::Error;
 use super::api::{Api, ApiError, network};
+use vu_contract::problem::ProblemType;
 
 /// A download that ended in place.
 #[derive(Debug)]
@@ -16,6 +19,8 @@ pub struct Downloaded {
     pub path: PathBuf,
     pub sha256: String,
     pub size: u64,
+    /// The upload's receipt was checked and names these bytes (`false`: the service issues none).
+    pub receipt_checked: bool,
 }
 
 /// Removes the temporary file unless disarmed (on every early return, error or mismatch).
@@ -32,6 +37,7 @@ impl Drop for TempFile {
 /// Downloads upload `id` to `output` (default: its filename in the current directory).
 pub async fn download(api: &Api, id: &str, output: Option<&Path>) -> Result<Downloaded, Error> {
     let d = api.download(id).await?;
+    let receipt_checked = check_receipt(api, id, &d).await?;
     let target = match output {
         Some(p) => p.to_path_buf(),
         // The API's filename is one path component already; never let it climb out.
@@ -108,5 +114,34 @@ pub async fn download(api: &Api, id: &str, output: Option<&Path>) -> Result<Down
         path: target,
         sha256: got,
         size,
+        receipt_checked,
     })
+}
+
+/// Checks the upload's receipt against the API's keys, and that it names the bytes the download
+/// is then held to. `false` when the service issues no receipts (its receipt route is 404
+/// `no-route`).
+async fn check_receipt(api: &Api, id: &str, d: &super::api::Download) -> Result<bool, Error> {
+    let receipt = match api.receipt(id).await {
+        Ok(r) => r,
+        Err(ApiError::Problem {
+            status: 404,
+            ref body,
+            ..
+        }) if body["type"].as_str().and_then(ProblemType::parse) == Some(ProblemType::NoRoute) => {
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let keys = api.jwks().await?;
+    let claims = crate::receipt::check(&receipt, &keys)
+        .map_err(|why| Error::Mismatch(format!("refused: the upload's receipt: {why}")))?;
+    if claims.upload_id != id || claims.sha256.to_hex() != d.sha256 || claims.size != d.size {
+        return Err(Error::Mismatch(format!(
+            "refused: the upload's receipt names other bytes ({} bytes, SHA-256 {}) than the \
+             record ({} bytes, SHA-256 {}); nothing was written",
+            claims.size, claims.sha256, d.size, d.sha256
+        )));
+    }
+    Ok(true)
 }

@@ -6,6 +6,7 @@
 //! - `upload`: the upload of one file (parts in flight bounded, retries, resume, completion);
 //! - `state`: what an interrupted upload leaves in the user's cache directory;
 //! - `download`: a verified download into a temporary file, renamed only when its digest matches;
+//! - `receipt`: receipts checked offline against a saved key set, and against the file;
 //! - `progress`: a bar on a terminal, plain lines elsewhere;
 //! - `cli`: the arguments (clap) and exit statuses. `src/bin/verified-uploads.rs` only calls it.
 
@@ -13,6 +14,7 @@ pub mod api;
 pub mod cli;
 pub mod download;
 pub mod progress;
+pub mod receipt;
 pub mod state;
 pub mod upload;
 

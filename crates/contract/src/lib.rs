@@ -10,6 +10,7 @@ mod invalid;
 mod plan;
 pub mod problem;
 pub mod queue;
+pub mod receipt;
 mod record;
 
 pub use chain::{BLOCK, Chain, ChainState, PartStates};

@@ -63,7 +63,7 @@ slugs! {
         "The upload is a single form POST (`kind: post`): it has no parts to sign or list.",
         "POST the form the upload was created with.";
     NotVerified => "not-verified", "Not verified",
-        "Only a verified upload can be downloaded. While it is `completing` or `verifying` the answer carries `Retry-After` (and `retry_after`, seconds); a `failed` or `aborted` one never will be.",
+        "Only a verified upload can be downloaded or has a receipt. While it is `completing` or `verifying` the answer carries `Retry-After` (and `retry_after`, seconds); a `failed` or `aborted` one never will be.",
         "Retry after `retry_after` seconds while the upload is in flight; otherwise upload the file again.";
     KeyTaken => "key-taken", "Another object holds the upload's key",
         "An object that is not made of this upload's parts is already under its key; the upload is pending again and nothing was overwritten.",

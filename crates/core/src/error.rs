@@ -66,8 +66,9 @@ pub enum Conflict {
     /// A form POST has no parts to sign or list.
     #[error("this upload is a form POST; it has no parts")]
     NoParts,
-    /// Only a verified upload can be downloaded; `status` says whether to wait (in flight).
-    #[error("only a verified upload can be downloaded; this one is {status}")]
+    /// Only a verified upload can be downloaded or has a receipt; `status` says whether to wait
+    /// (in flight).
+    #[error("only a verified upload can be downloaded or has a receipt; this one is {status}")]
     NotVerified { status: Status },
     /// An object not made of this upload's parts is under its key. Nothing to retry.
     #[error("an object that is not this upload's is already under its key")]

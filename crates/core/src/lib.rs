@@ -8,6 +8,8 @@
 //! - `service`: the use cases, one file each (`create`, `parts`, `complete`, `finish`,
 //!   `verifier`, `announce`, `download`, `abort`), speaking only to the ports.
 //! - `hash`: an object streamed through SHA-256 in constant memory.
+//! - `receipt`: a verified record as a signed, offline-checkable receipt (compact JWS, ES256),
+//!   over the `ReceiptSigner` port.
 //! - `settings`: the values the use cases are configured with (parsed by the entry points).
 //! - `error`: what a use case answers instead of its result, mapped to HTTP once by the API.
 
@@ -17,6 +19,7 @@ pub mod hash;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod ports;
+pub mod receipt;
 pub mod segments;
 pub mod service;
 pub mod settings;

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 pub use crate::domain::{Change, Guard, ListedPart};
 use crate::domain::{ContentType, Metadata, PartNumber, Sha256, Status, UploadId, UploadRecord};
+pub use crate::receipt::{EcPoint, ReceiptSigner};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -41,6 +42,8 @@ pub enum Upstream {
     Events,
     /// The credentials provider that pre-signing needs.
     Credentials,
+    /// The key that signs receipts (KMS).
+    Kms,
 }
 
 impl std::fmt::Display for Upstream {
@@ -51,6 +54,7 @@ impl std::fmt::Display for Upstream {
             Self::Queue => "SQS",
             Self::Events => "EventBridge",
             Self::Credentials => "credentials",
+            Self::Kms => "KMS",
         })
     }
 }

@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use vu_aws::{DynamoSessions, EndpointError, EventBus, S3Objects, SqsQueue};
+use vu_aws::{DynamoSessions, EndpointError, EventBus, KmsSigner, S3Objects, SqsQueue};
 use vu_core::ports::{BoxError, SessionStore};
+use vu_core::receipt::Receipts;
 use vu_core::service::Uploads;
 use vu_core::settings::{Limits, VerifyConfig};
 
-use crate::config::{SecretSource, Store};
+use crate::config::{ReceiptSettings, SecretSource, Store};
 use crate::webhooks::{Deliverer, Secret, WebhookConfig};
 
 /// What the upload service is built from: the API and the verifier each fill it from their
@@ -22,6 +23,9 @@ pub struct Service<'a> {
     pub verifier_queue_url: Option<&'a str>,
     /// The bus verdicts are announced on; `None`: they are not.
     pub event_bus: Option<&'a str>,
+    /// What signs verified uploads' receipts (`GET /uploads/{id}/receipt`, the verdict event);
+    /// `None`: no receipts.
+    pub receipts: Option<Receipts>,
 }
 
 /// The upload service over S3 and DynamoDB, sending hand-overs to the verifier's queue and
@@ -36,6 +40,7 @@ pub fn uploads(
         verify,
         verifier_queue_url,
         event_bus,
+        receipts,
     } = service;
     let objects = S3Objects::new(sdk, &store.bucket, verify.stall_timeout)?
         .with_kms_key(store.s3.kms_key_arn.clone());
@@ -54,10 +59,30 @@ pub fn uploads(
         Some(url) => uploads.with_verifier(Arc::new(SqsQueue::new(sdk, url))),
         None => uploads,
     };
-    Ok(match event_bus {
-        Some(bus) => uploads.with_announcer(Arc::new(EventBus::new(sdk, bus))),
+    let uploads = match event_bus {
+        Some(bus) => uploads.with_announcer(Arc::new(
+            EventBus::new(sdk, bus).with_receipts(receipts.clone()),
+        )),
+        None => uploads,
+    };
+    Ok(match receipts {
+        Some(receipts) => uploads.with_receipts(receipts),
         None => uploads,
     })
+}
+
+/// Receipts signed by the KMS key the settings name (the emulator's under `make dev`).
+pub fn receipts(
+    sdk: &aws_config::SdkConfig,
+    settings: Option<&ReceiptSettings>,
+) -> Option<Receipts> {
+    let settings = settings?;
+    let signer = KmsSigner::new(
+        sdk,
+        settings.key_id.clone(),
+        settings.retired_key_ids.clone(),
+    );
+    Some(Receipts::new(Arc::new(signer), settings.issuer.clone()))
 }
 
 /// The webhook deliverer, its secret read from Secrets Manager when given by ARN.

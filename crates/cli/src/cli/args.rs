@@ -40,13 +40,33 @@ Examples:
   verified-uploads list --status failed --limit 100
   verified-uploads list --json | jq -r .upload_id";
 
+const RECEIPT_EXAMPLES: &str = "\
+Examples:
+  verified-uploads receipt 01JDZ4Q8X6M3V9T2K7R5N1B0CD                # to 01JDZ4Q8X6M3V9T2K7R5N1B0CD.receipt.jwt
+  verified-uploads keys > keys.json                                   # the published keys, to check offline
+  verified-uploads check 01JDZ4Q8X6M3V9T2K7R5N1B0CD.receipt.jwt release.tar.gz --keys keys.json
+
+The receipt is a compact JWS (ES256) that any JOSE library checks against the keys at
+/.well-known/jwks.json (docs/receipts.md).";
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  verified-uploads check upload.receipt.jwt --keys keys.json                 # offline
+  verified-uploads check upload.receipt.jwt release.tar.gz --keys keys.json  # and the file
+  verified-uploads check upload.receipt.jwt --keys https://api.example/.well-known/jwks.json
+
+Exit status: 0 the receipt is valid (and FILE is the bytes it names), 1 refused (a changed
+receipt, another key, another file), 2 an unreadable receipt, file or key set, 3 network error.";
+
 const DOWNLOAD_EXAMPLES: &str = "\
 Examples:
   verified-uploads download 01JDZ4Q8X6M3V9T2K7R5N1B0CD               # to its filename, here
   verified-uploads download 01JDZ4Q8X6M3V9T2K7R5N1B0CD -o /srv/data.bin
 
 The file is written under a temporary name and renamed into place only when its SHA-256 is the
-verified upload's; otherwise it is removed, the target is left untouched, and the exit status is 1.";
+verified upload's; otherwise it is removed, the target is left untouched, and the exit status is 1.
+When the service issues receipts, the upload's receipt is checked first against its published keys,
+and the bytes must be the ones the receipt names.";
 
 #[derive(Debug, Parser)]
 #[command(name = "verified-uploads", version, about = ABOUT, after_help = EXAMPLES)]
@@ -103,6 +123,28 @@ pub(super) enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Save a verified upload's signed receipt.
+    #[command(after_help = RECEIPT_EXAMPLES)]
+    Receipt {
+        /// The upload id.
+        id: String,
+        /// Where to save it (default: ID.receipt.jwt, in the current directory).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check a saved receipt offline against saved keys, and that FILE is the bytes it names.
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check {
+        /// The saved receipt (as `receipt` saves it).
+        receipt: PathBuf,
+        /// The file the receipt should name (its size and SHA-256).
+        file: Option<PathBuf>,
+        /// The key set: a JWKS file, or a URL (default: the API's /.well-known/jwks.json).
+        #[arg(long, value_name = "JWKS-FILE-OR-URL")]
+        keys: Option<String>,
+    },
+    /// Print the keys receipts are checked with (the API's JWKS), to save for offline checks.
+    Keys,
 }
 
 #[derive(Debug, Args)]

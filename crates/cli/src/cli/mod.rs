@@ -6,6 +6,7 @@
 
 mod args;
 mod commands;
+mod receipts;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -28,6 +29,23 @@ pub async fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    let http = match super::api::http_client() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("verified-uploads: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    // A receipt checked against saved keys needs no API: it is checked offline.
+    if let Command::Check {
+        receipt,
+        file,
+        keys: Some(keys),
+    } = &cli.command
+    {
+        let code = receipts::check(cli.json, &http, None, receipt, file.as_deref(), Some(keys));
+        return ExitCode::from(code.await);
+    }
     let Some(base) = cli.api.clone().filter(|a| !a.trim().is_empty()) else {
         eprintln!(
             "error: the API's URL is required: --api URL or VERIFIED_UPLOADS_API\n\nFor more information, try '--help'."
@@ -38,13 +56,6 @@ pub async fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         eprintln!("error: --api {base:?} must be an http:// or https:// URL");
         return ExitCode::from(2);
     }
-    let http = match super::api::http_client() {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("verified-uploads: {e}");
-            return ExitCode::from(3);
-        }
-    };
     let api = Api::new(http, &base, cli.token.clone());
     let run = run(&cli, &api);
     tokio::select! {
@@ -74,20 +85,44 @@ async fn run(cli: &Cli, api: &Api) -> u8 {
         Command::Download { id, output } => match download(api, id, output.as_deref()).await {
             Ok(d) => {
                 if cli.json {
-                    let line = serde_json::json!({"upload_id": id, "path": d.path, "sha256": d.sha256, "size": d.size});
+                    let line = serde_json::json!({"upload_id": id, "path": d.path, "sha256": d.sha256, "size": d.size, "receipt_checked": d.receipt_checked});
                     println!("{line}");
                 } else {
                     println!(
-                        "verified  {}  sha256 {}  {} bytes",
+                        "verified  {}  sha256 {}  {} bytes{}",
                         d.path.display(),
                         d.sha256,
-                        d.size
+                        d.size,
+                        if d.receipt_checked {
+                            "  receipt checked"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 0
             }
             Err(e) => fail(&e),
         },
+        Command::Receipt { id, output } => {
+            receipts::save(cli.json, api, id, output.as_deref()).await
+        }
+        Command::Check {
+            receipt,
+            file,
+            keys,
+        } => {
+            receipts::check(
+                cli.json,
+                api.http(),
+                Some(api),
+                receipt,
+                file.as_deref(),
+                keys.as_deref(),
+            )
+            .await
+        }
+        Command::Keys => receipts::keys(api).await,
     }
 }
 

@@ -6,6 +6,7 @@
 mod announcer;
 mod objects;
 mod sessions;
+mod signer;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub use announcer::MemoryAnnouncer;
 pub use objects::MemoryObjects;
 pub use sessions::MemorySessions;
+pub use signer::MemorySigner;
 
 use crate::domain::Status;
 use crate::ports::{PortError, Upstream};
@@ -50,6 +52,8 @@ pub enum Call {
     Transition(Status),
     /// Announcing a verdict (EventBridge).
     Announce,
+    /// Signing a receipt (KMS).
+    Sign,
 }
 
 /// Planned failures: the next `times` calls of a kind answer `Unavailable` (or, with
@@ -95,6 +99,7 @@ impl Faults {
                 | Call::Extend
                 | Call::Transition(_) => Upstream::DynamoDB,
                 Call::Announce => Upstream::Events,
+                Call::Sign => Upstream::Kms,
                 _ => Upstream::S3,
             };
             self.fail_with(call, PortError::unavailable(service, "injected fault"));

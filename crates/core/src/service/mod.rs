@@ -1,7 +1,7 @@
 //! The upload use cases, one file per job: `create` (sessions), `parts` (signing and listing),
 //! `complete` (check parts → claim, or wait for / take over another caller's claim), `finish`
 //! (complete in S3 → verify → record the verdict), `lease` (writes under the holder's lease),
-//! `verifier` (S3 events, continuations, posted objects), `sweep` (re-drives and late announcements, fair and bounded), `download`, `abort`. Every state change is a conditional write
+//! `verifier` (S3 events, continuations, posted objects), `sweep` (re-drives and late announcements, fair and bounded), `download`, `receipt`, `abort`. Every state change is a conditional write
 //! (`domain::Change` under a `domain::Guard`), so concurrent callers (two `complete`s, a
 //! `complete` racing a `DELETE`) cannot both act or overwrite each other.
 
@@ -15,6 +15,7 @@ mod download;
 mod finish;
 mod lease;
 mod parts;
+mod receipt;
 mod reservations;
 mod sweep;
 mod verifier;
@@ -47,6 +48,8 @@ pub struct Uploads {
     verifier: Option<Arc<dyn Continuation>>,
     /// Told every verdict (`None`: verdicts are only recorded).
     announcer: Option<Arc<dyn Announcer>>,
+    /// Signs verified records' receipts (`None`: this service issues none).
+    receipts: Option<Arc<crate::receipt::Receipts>>,
 }
 
 /// Epoch seconds for leases and TTLs; tests move it forward to expire a lease.
@@ -89,6 +92,7 @@ impl Uploads {
             clock: Clock::default(),
             verifier: None,
             announcer: None,
+            receipts: None,
         }
     }
 

@@ -21,6 +21,7 @@ async fn main() -> Result<(), BoxError> {
             verify: config.verify,
             verifier_queue_url: config.verifier_queue_url.as_deref(),
             event_bus: config.event_bus.as_deref(),
+            receipts: wiring::receipts(&sdk, config.receipts.as_ref()),
         },
     )?;
     let callers = config.callers;
@@ -55,7 +56,10 @@ async fn main() -> Result<(), BoxError> {
                 let deliverer =
                     wiring::deliverer(&sdk, webhooks.webhook, webhooks.secret, sessions);
                 let queue = Arc::new(aws::SqsQueue::new(&sdk, url));
-                tokio::spawn(local::run_webhooks(Arc::new(deliverer.await?), queue));
+                let deliverer = deliverer
+                    .await?
+                    .with_receipts(wiring::receipts(&sdk, config.receipts.as_ref()));
+                tokio::spawn(local::run_webhooks(Arc::new(deliverer), queue));
             }
             None => tracing::warn!("WEBHOOK_URL is set but WEBHOOK_QUEUE_URL is not: no webhooks"),
         }

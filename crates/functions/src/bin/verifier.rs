@@ -19,6 +19,7 @@ async fn lambda_main(sdk: &aws_config::SdkConfig, config: VerifierConfig) -> Res
             verify: config.verify,
             verifier_queue_url: Some(&config.queue_url),
             event_bus: config.event_bus.as_deref(),
+            receipts: wiring::receipts(sdk, config.receipts.as_ref()),
         },
     )?;
     let continuation = aws::SqsQueue::new(sdk, &config.queue_url);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use vu_core::settings::{Limits, VerifyConfig};
 
 use super::limits::{api_limits, verify};
+use super::receipts::{ReceiptSettings, receipts};
 use super::webhooks::{Delivery, delivery};
 use super::{CallerPolicy, ConfigError, Lookup, Runtime, Store, env};
 
@@ -25,6 +26,8 @@ pub struct ApiConfig {
     pub verifier_queue_url: Option<String>,
     /// The EventBridge bus every verdict is announced on (`EVENT_BUS_NAME`; unset: none).
     pub event_bus: Option<String>,
+    /// `RECEIPT_*`: the key verified uploads' receipts are signed with; `None`: no receipts.
+    pub receipts: Option<ReceiptSettings>,
     /// The local server's own settings; `None` in Lambda, which reads none of them.
     pub local: Option<LocalServer>,
 }
@@ -63,6 +66,7 @@ impl ApiConfig {
             callers: CallerPolicy::from_lookup(&get, runtime)?,
             verifier_queue_url: get.set("VERIFIER_QUEUE_URL"),
             event_bus: get.set("EVENT_BUS_NAME"),
+            receipts: receipts(&get)?,
             local: match runtime {
                 Runtime::Lambda => None,
                 Runtime::Local => Some(LocalServer::from_lookup(&get)?),

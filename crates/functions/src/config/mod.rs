@@ -5,11 +5,13 @@
 //!
 //! Pieces more than one binary reads are parsed in one place: `store` (bucket, table, S3
 //! options), `limits` (the service's limits, leases and read-back), `callers` (the API's caller
-//! policy), `webhooks` (delivery, also done by the local server).
+//! policy), `webhooks` (delivery, also done by the local server), `receipts` (the key
+//! receipts are signed with).
 
 mod api;
 mod callers;
 mod limits;
+mod receipts;
 mod store;
 mod verifier;
 mod webhooks;
@@ -18,6 +20,7 @@ use std::time::Duration;
 
 pub use api::{ApiConfig, LocalServer};
 pub use callers::CallerPolicy;
+pub use receipts::ReceiptSettings;
 pub use store::{S3Options, Store};
 pub use verifier::{VerifierConfig, cli_verify_from_env};
 pub use vu_core::settings::{Limits, VerifyConfig};

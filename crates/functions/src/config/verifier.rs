@@ -6,6 +6,7 @@
 use vu_core::settings::{Limits, VerifyConfig};
 
 use super::limits::{Leases, verify};
+use super::receipts::{ReceiptSettings, receipts};
 use super::{ConfigError, Lookup, Store, env};
 
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub struct VerifierConfig {
     pub queue_url: String,
     /// `EVENT_BUS_NAME`; unset: verdicts are not announced.
     pub event_bus: Option<String>,
+    /// `RECEIPT_*`: verdict events of verified uploads carry their receipt.
+    pub receipts: Option<ReceiptSettings>,
 }
 
 impl VerifierConfig {
@@ -37,6 +40,7 @@ impl VerifierConfig {
             verify: verify(&get)?,
             queue_url: get.required("VERIFIER_QUEUE_URL")?,
             event_bus: get.set("EVENT_BUS_NAME"),
+            receipts: receipts(&get)?,
         })
     }
 }

@@ -56,6 +56,11 @@ pub fn router(uploads: Arc<Uploads>, callers: CallerPolicy) -> Router {
             "/uploads/{upload_id}/object",
             get(handlers::download::download),
         )
+        .route(
+            "/uploads/{upload_id}/receipt",
+            get(handlers::receipts::receipt),
+        )
+        .route("/.well-known/jwks.json", get(handlers::receipts::jwks))
         .route("/s3/params", get(companion::form::params))
         .route("/s3/multipart", post(companion::sessions::create))
         .route(

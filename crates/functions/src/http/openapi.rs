@@ -33,6 +33,8 @@ use super::{companion, handlers, pages};
         handlers::parts::list_parts,
         handlers::completion::complete,
         handlers::download::download,
+        handlers::receipts::receipt,
+        handlers::receipts::jwks,
         companion::form::params,
         companion::sessions::create,
         companion::parts::sign_part,
@@ -58,6 +60,7 @@ const UPLOAD_OPS: &[&str] = &[
     "listParts",
     "completeUpload",
     "downloadUpload",
+    "getReceipt",
     "abortUpload",
 ];
 const COMPANION_OPS: &[&str] = &[
@@ -68,8 +71,12 @@ const COMPANION_OPS: &[&str] = &[
     "companionAbort",
 ];
 
-/// Routes that take no caller and touch no storage: the router answers them no 401 and no 5xx.
-const STATIC_OPS: &[&str] = &["healthz", "openapi", "problemPage"];
+/// Routes that take no caller: the router answers them no 401, and no 5xx but those they document
+/// (the keys: KMS failing).
+const STATIC_OPS: &[&str] = &["healthz", "openapi", "problemPage", "jwks"];
+
+/// Routes anyone may call, token or not (the template exempts them from the authorizer).
+const PUBLIC_OPS: &[&str] = &["jwks"];
 
 fn problem_schema() -> Value {
     let types: Vec<String> = Slug::ALL
@@ -145,8 +152,12 @@ pub fn document() -> Value {
             for op in item.values_mut() {
                 let id = op["operationId"].as_str().unwrap_or_default().to_owned();
                 let caller = !STATIC_OPS.contains(&id.as_str());
-                // The authorizer guards every route of a stack deployed with one.
-                op["security"] = json!([{ "jwt": [] }]);
+                // The authorizer guards every route of a stack deployed with one, but the keys.
+                op["security"] = if PUBLIC_OPS.contains(&id.as_str()) {
+                    json!([])
+                } else {
+                    json!([{ "jwt": [] }])
+                };
                 let Some(responses) = op["responses"].as_object_mut() else {
                     continue;
                 };
@@ -255,6 +266,8 @@ mod tests {
             "/uploads/{upload_id}/parts",
             "/uploads/{upload_id}/complete",
             "/uploads/{upload_id}/object",
+            "/uploads/{upload_id}/receipt",
+            "/.well-known/jwks.json",
             "/s3/params",
             "/s3/multipart",
             "/s3/multipart/{upload_id}",

@@ -20,6 +20,7 @@ use tracing::Instrument as _;
 use vu_contract::Record;
 use vu_core::domain::{Status, UploadId, UploadRecord};
 use vu_core::ports::SessionStore;
+use vu_core::receipt::Receipts;
 
 /// The signing secret, `whsec_<base64>` (the prefix is optional, as in the spec's libraries).
 #[derive(Clone)]
@@ -134,12 +135,20 @@ impl Message {
     /// The webhook for a stored final record: `{"type": "upload.verified", "timestamp": when the
     /// verdict was written, "data": the record as `GET /uploads/{id}` answers it}`.
     pub fn of(record: &UploadRecord) -> Self {
+        Self::with_receipt(record, None)
+    }
+
+    /// `of`, and for a verified upload its signed `receipt` beside `data`.
+    pub fn with_receipt(record: &UploadRecord, receipt: Option<&str>) -> Self {
         let status = record.status().as_str();
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "type": format!("upload.{status}"),
             "timestamp": record.updated_at,
             "data": Record::from(record),
         });
+        if let (Some(receipt), Some(fields)) = (receipt, body.as_object_mut()) {
+            fields.insert("receipt".into(), receipt.into());
+        }
         Self {
             id: format!("{}:{status}", record.upload_id),
             body: body.to_string().into_bytes(),
@@ -159,6 +168,9 @@ pub enum DeliveryError {
     NotYetFinal,
     #[error("could not read the record")]
     Store(#[source] vu_core::ports::PortError),
+    /// KMS did not sign the receipt: retried like any other failed attempt.
+    #[error("could not sign the receipt")]
+    Receipt(#[source] vu_core::ports::PortError),
     #[error("the subscriber answered {0}")]
     Refused(u16),
     /// Without the URL: a subscriber's URL may carry a credential (`?token=`).
@@ -180,6 +192,8 @@ pub struct Deliverer {
     secret: Secret,
     /// The verdicts' table: what is signed is what the service recorded, not what the event says.
     sessions: Arc<dyn SessionStore>,
+    /// Verified uploads' webhooks carry their receipt (`None`: no receipts).
+    receipts: Option<Receipts>,
 }
 
 /// SQS refuses a visibility timeout past 12 hours from the receive; a delay is set after an
@@ -202,7 +216,14 @@ impl Deliverer {
             config,
             secret,
             sessions,
+            receipts: None,
         })
+    }
+
+    /// The same deliverer, putting each verified upload's receipt in its webhook.
+    pub fn with_receipts(mut self, receipts: Option<Receipts>) -> Self {
+        self.receipts = receipts;
+        self
     }
 
     pub fn config(&self) -> &WebhookConfig {
@@ -213,7 +234,16 @@ impl Deliverer {
     pub async fn message_for(&self, event: &str) -> Result<Message, DeliveryError> {
         let claim = Claim::from_event(event)?;
         match self.sessions.get(claim.upload_id).await {
-            Ok(Some(record)) if record.status() == claim.status => Ok(Message::of(&record)),
+            Ok(Some(record)) if record.status() == claim.status => {
+                let receipt = match &self.receipts {
+                    Some(receipts) => receipts
+                        .issue(&record)
+                        .await
+                        .map_err(DeliveryError::Receipt)?,
+                    None => None,
+                };
+                Ok(Message::with_receipt(&record, receipt.as_deref()))
+            }
             Ok(Some(record)) if !record.status().is_final() => Err(DeliveryError::NotYetFinal),
             Ok(_) => Err(DeliveryError::NotOurs(claim.status)),
             Err(e) => Err(DeliveryError::Store(e)),

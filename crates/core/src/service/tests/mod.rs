@@ -251,6 +251,7 @@ mod completion;
 mod faults;
 mod guarantees;
 mod limits;
+mod receipts;
 mod recovery;
 mod reservations;
 mod sessions;

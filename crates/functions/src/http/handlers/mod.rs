@@ -1,10 +1,11 @@
 //! Thin handlers: parse the edge's JSON into domain values, call the use case, shape the answer.
 //! One module per route group: `sessions` (create, list, read, abort), `parts` (sign, list),
-//! `completion`, `download`; liveness here.
+//! `completion`, `download`, `receipts` (and the published keys); liveness here.
 
 pub(super) mod completion;
 pub(super) mod download;
 pub(super) mod parts;
+pub(super) mod receipts;
 pub(super) mod sessions;
 
 use std::sync::Arc;
