@@ -230,6 +230,7 @@ fn states() -> Vec<(&'static str, UploadRecord)> {
             verified_at: NOW.into(),
             bytes: 7 << 20,
             announced: false,
+            receipt: Some(RECEIPT.into()),
         }),
         ..verifying.clone()
     };
@@ -288,8 +289,19 @@ fn verified(version_id: Option<&str>) -> Change {
             segments: 5,
             mismatch_part: None,
         },
+        // Present when the upload has a version (what a versioned bucket gets), so both the
+        // write and its absence go through DynamoDB.
+        receipt: version_id.map(|_| RECEIPT.to_owned()),
     }
 }
+
+/// A receipt's shape and length (a compact JWS of about 800 characters), stored as DynamoDB
+/// stores it.
+const RECEIPT: &str = concat!(
+    "eyJhbGciOiJFUzI1NiIsInR5cCI6InZ1LXJlY2VpcHQrand0Iiwia2lkIjoiT2ZXVkVjLTdfVFNxVmxVVnFQTGVSTXRBNGFiaHV3SmRfT2ZSR1ZPY01zayJ9",
+    ".eyJpc3MiOiJ2ZXJpZmllZC11cGxvYWRzIiwic3ViIjoiMDFKRFo0UThYNk0zVjlUMks3UjVOMUIwQ0QiLCJpYXQiOjE3NjUwMDAwMDB9",
+    ".MEUCIQDx7m4_signature_bytes_in_base64url_000000000000000000000000000000000000000000000000000"
+);
 
 /// Every variant, with the field values that take different paths.
 fn changes() -> Vec<Change> {

@@ -2,7 +2,8 @@
 //! answers verifies with jwcrypto (scripts/check_receipt.py, a library this project did not
 //! write) and with the CLI against the published keys; a changed field, another key or another
 //! file is refused by both; a failed or pending upload has no receipt; after a rotation the
-//! receipts signed before still verify.
+//! receipts signed before still verify; KMS failing at the verdict is no verdict; the receipt is
+//! the one signed with the verdict, wherever it shows.
 
 use std::path::Path;
 use std::process::Command;
@@ -260,7 +261,15 @@ async fn after_a_rotation_receipts_signed_before_still_verify() {
         .map(|k| k["kid"].as_str().unwrap())
         .collect();
     assert_eq!(kids.len(), 2, "{jwks}");
-    let new_receipt = receipt_of(&after, &id).await.body["receipt"]
+    // The receipt signed before is stored: served as it was signed, not signed again.
+    let served = receipt_of(&after, &id).await.body["receipt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(served, old_receipt);
+    // A verdict reached after the rotation is signed by the new key.
+    let id2 = verified(&after, &data(6000, 66)).await;
+    let new_receipt = receipt_of(&after, &id2).await.body["receipt"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -272,22 +281,82 @@ async fn after_a_rotation_receipts_signed_before_still_verify() {
     assert_eq!(kids, [kid(&new_receipt), kid(&old_receipt)]);
 
     let dir = tempfile::tempdir().unwrap();
-    for receipt in [&old_receipt, &new_receipt] {
+    for (receipt, upload) in [(&old_receipt, &id), (&new_receipt, &id2)] {
         let claims = jwcrypto(dir.path(), &jwks, receipt).expect("jwcrypto verifies it");
-        assert_eq!(claims["upload_id"], id.as_str());
+        assert_eq!(claims["upload_id"], upload.as_str());
         assert_eq!(cli_check(dir.path(), &jwks, receipt, None), 0);
     }
+}
+
+#[tokio::test]
+async fn kms_failing_at_the_verdict_is_no_verdict_and_the_retry_verifies_with_a_receipt() {
+    // A key KMS does not have (a key policy without the grant answers alike): every signing
+    // fails. The verdict waits; nothing is deleted.
+    let broken = api_signing_with("alias/verified-uploads-no-such-key", &[]).await;
+    let file = data(7000, 67);
+    let c = broken
+        .create(json!({"filename": "f.bin", "size": file.len(), "sha256": sha256_hex(&file)}))
+        .await;
+    assert_eq!(c.status, 201, "{}", c.body);
+    put_all(&c.body, &file, file.len()).await;
+    let id = c.body["upload_id"].as_str().unwrap().to_owned();
+    let done = broken.complete(&id).await;
+    assert_eq!(done.status, 502, "{}", done.body);
+    assert_eq!(done.body["type"], "/problems/upstream-unavailable");
+    assert!(
+        !done.body.to_string().contains("no-such-key"),
+        "no internals: {}",
+        done.body
+    );
+    let record = broken.record(&id).await.body;
+    assert_eq!(record["status"], "completing", "{record}");
+    assert_eq!(record["attempts"], 1, "{record}");
+    assert!(record["last_error"].is_string(), "{record}");
+    let s3 = aws_sdk_s3::Client::new(&sdk().await);
+    let key = record["key"].as_str().unwrap();
+    s3.head_object()
+        .bucket(bucket())
+        .key(key)
+        .send()
+        .await
+        .expect("the object is kept");
+
+    // The key fixed (a new cold start): the retry verifies, with a receipt that checks.
+    let fixed = api_signing_with(&new_key().await, &[]).await;
+    let done = fixed.complete_settled(&id).await;
+    assert_eq!(done.body["status"], "verified", "{}", done.body);
+    let answer = receipt_of(&fixed, &id).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let dir = tempfile::tempdir().unwrap();
+    let claims = jwcrypto(
+        dir.path(),
+        &jwks_of(&fixed).await,
+        answer.body["receipt"].as_str().unwrap(),
+    )
+    .expect("jwcrypto verifies it");
+    assert_eq!(claims["sha256"], sha256_hex(&file).as_str());
+}
+
+#[tokio::test]
+async fn an_upload_verified_without_receipts_has_none_later() {
+    let plain = Client::over(Arc::new(service_with(test_limits(), small_ranges()).await));
+    let id = verified(&plain, &data(800, 68)).await;
+    // The service issues receipts now: that verdict was not signed, and is not signed now.
+    let signing = api_signing_with(&new_key().await, &[]).await;
+    let answer = receipt_of(&signing, &id).await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    assert_eq!(answer.body["type"], "/problems/no-receipt");
 }
 
 #[tokio::test]
 async fn the_verified_event_and_webhook_carry_a_receipt_that_checks() {
     let receipts = receipts_with(&new_key().await).await;
     let route = crate::verdicts::Route::new("receipts").await;
-    let bus = vu_aws::EventBus::new(&sdk().await, &route.bus).with_receipts(Some(receipts.clone()));
+    let bus = vu_aws::EventBus::new(&sdk().await, &route.bus);
     let uploads = service_with(test_limits(), small_ranges())
         .await
         .with_announcer(Arc::new(bus))
-        .with_receipts(receipts.clone());
+        .with_receipts(receipts);
     let client = Client::over(Arc::new(uploads));
     let file = data(4321, 65);
     let id = verified(&client, &file).await;
@@ -306,8 +375,12 @@ async fn the_verified_event_and_webhook_carry_a_receipt_that_checks() {
         (id.as_str(), 4321)
     );
     assert_eq!(claims.sha256.to_hex(), sha256_hex(&file));
+    // The receipt stored with the verdict, not one signed for the event.
+    let stored = receipt_of(&client, &id).await;
+    assert_eq!(event["detail"]["receipt"], stored.body["receipt"]);
 
-    // The webhook made from that event carries it too (signed from the record as stored).
+    // The webhook made from that event carries the stored one too (the webhooks function signs
+    // nothing).
     let config = vu_functions::webhooks::WebhookConfig {
         url: "http://127.0.0.1:9/unused".into(),
         timeout: std::time::Duration::from_secs(1),
@@ -319,12 +392,12 @@ async fn the_verified_event_and_webhook_carry_a_receipt_that_checks() {
         vu_functions::webhooks::Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
         Arc::new(vu_aws::DynamoSessions::new(&sdk().await, table())),
     )
-    .unwrap()
-    .with_receipts(Some(receipts));
+    .unwrap();
     let message = deliverer.message_for(&event.to_string()).await.unwrap();
     let body: Value = serde_json::from_slice(&message.body).unwrap();
     assert_eq!(body["type"], "upload.verified");
     let claims = vu_cli::receipt::check(body["receipt"].as_str().unwrap(), &jwks)
         .expect("the webhook's receipt checks");
     assert_eq!(claims.upload_id, id);
+    assert_eq!(body["receipt"], stored.body["receipt"]);
 }

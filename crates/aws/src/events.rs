@@ -1,6 +1,6 @@
 //! The `Announcer` on EventBridge: one event per verdict on the configured bus, its `detail` the
-//! record exactly as `GET /uploads/{id}` answers it, and for a verified upload its `receipt` when
-//! the service issues receipts.
+//! record exactly as `GET /uploads/{id}` answers it, and for a verified upload the `receipt`
+//! signed with its verdict, when one was.
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
@@ -10,12 +10,10 @@ use vu_contract::Record;
 use vu_contract::events::{SOURCE, detail_type};
 use vu_core::domain::UploadRecord;
 use vu_core::ports::{Announcer, PortError, Upstream};
-use vu_core::receipt::Receipts;
 
 pub struct EventBus {
     client: Client,
     bus: String,
-    receipts: Option<Receipts>,
 }
 
 impl EventBus {
@@ -23,16 +21,7 @@ impl EventBus {
         Self {
             client: Client::new(sdk),
             bus: bus.into(),
-            receipts: None,
         }
-    }
-
-    /// Verified uploads' events carry their receipt. A receipt that cannot be signed (KMS
-    /// failing) fails the announcement, which the sweep retries: an event of a verified upload
-    /// never goes out without it.
-    pub fn with_receipts(mut self, receipts: Option<Receipts>) -> Self {
-        self.receipts = receipts;
-        self
     }
 }
 
@@ -44,9 +33,8 @@ impl Announcer for EventBus {
         };
         let mut detail = serde_json::to_value(Record::from(record))
             .map_err(|e| PortError::unavailable(Upstream::Events, e))?;
-        if let (Some(receipts), Some(fields)) = (&self.receipts, detail.as_object_mut())
-            && let Some(receipt) = receipts.issue(record).await?
-        {
+        // The receipt signed with the verdict, as stored: never signed here from the table.
+        if let (Some(receipt), Some(fields)) = (record.receipt(), detail.as_object_mut()) {
             fields.insert("receipt".into(), receipt.into());
         }
         let detail = detail.to_string();

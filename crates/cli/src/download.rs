@@ -119,8 +119,8 @@ pub async fn download(api: &Api, id: &str, output: Option<&Path>) -> Result<Down
 }
 
 /// Checks the upload's receipt against the API's keys, and that it names the bytes the download
-/// is then held to. `false` when the service issues no receipts (its receipt route is 404
-/// `no-route`).
+/// is then held to. `false` when there is none to check: the service issues no receipts (404
+/// `no-route`), or issued none when this upload was verified (404 `no-receipt`).
 async fn check_receipt(api: &Api, id: &str, d: &super::api::Download) -> Result<bool, Error> {
     let receipt = match api.receipt(id).await {
         Ok(r) => r,
@@ -128,7 +128,11 @@ async fn check_receipt(api: &Api, id: &str, d: &super::api::Download) -> Result<
             status: 404,
             ref body,
             ..
-        }) if body["type"].as_str().and_then(ProblemType::parse) == Some(ProblemType::NoRoute) => {
+        }) if matches!(
+            body["type"].as_str().and_then(ProblemType::parse),
+            Some(ProblemType::NoRoute | ProblemType::NoReceipt)
+        ) =>
+        {
             return Ok(false);
         }
         Err(e) => return Err(e.into()),

@@ -50,6 +50,9 @@ slugs! {
     NoRoute => "no-route", "No such route",
         "The API serves nothing at this path.",
         "See /openapi.json (or /docs under `make dev`) for the routes.";
+    NoReceipt => "no-receipt", "No receipt for this upload",
+        "The upload is `verified`, but no receipt was signed with its verdict: the service issued none when it was verified (`RECEIPT_KEY_ID` was unset). A receipt is signed only with the verdict, by the process that hashed the bytes, never later from the stored record.",
+        "Check the file against the record's `sha256` and `size` (`GET /uploads/{id}`), or upload it again to get a verdict with a receipt.";
     MethodNotAllowed => "method-not-allowed", "Method not allowed",
         "The route exists but does not take this HTTP method.",
         "Use one of the methods the route documents.";

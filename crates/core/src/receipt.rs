@@ -1,8 +1,8 @@
-//! Receipts: a verified record signed as a compact JWS (ES256), checkable offline by anyone with
-//! the published keys. A receipt is a pure function of the verified record, the issuer and the
-//! key, so it is signed on demand (`GET /uploads/{id}/receipt`, the verdict's event and webhook)
-//! rather than stored: nothing to migrate, and a rotated key signs new requests at once while
-//! the retired key stays published for the receipts it signed.
+//! Receipts: a verdict `verified` signed as a compact JWS (ES256), checkable offline by anyone
+//! with the published keys. It is signed once, when the verdict is reached, by the process that
+//! hashed the bytes (`service::receipt::sign_verdict`), and stored with the verdict; everything
+//! after serves the stored one. Signing on demand from the table would let anyone who can write
+//! the table get a forged record signed. A retired key stays published for what it signed.
 
 use std::sync::Arc;
 

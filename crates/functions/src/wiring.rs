@@ -23,8 +23,8 @@ pub struct Service<'a> {
     pub verifier_queue_url: Option<&'a str>,
     /// The bus verdicts are announced on; `None`: they are not.
     pub event_bus: Option<&'a str>,
-    /// What signs verified uploads' receipts (`GET /uploads/{id}/receipt`, the verdict event);
-    /// `None`: no receipts.
+    /// What signs each verdict `verified` this service reaches (the receipt is stored with it,
+    /// then served by `GET /uploads/{id}/receipt` and carried by the event); `None`: no receipts.
     pub receipts: Option<Receipts>,
 }
 
@@ -60,9 +60,7 @@ pub fn uploads(
         None => uploads,
     };
     let uploads = match event_bus {
-        Some(bus) => uploads.with_announcer(Arc::new(
-            EventBus::new(sdk, bus).with_receipts(receipts.clone()),
-        )),
+        Some(bus) => uploads.with_announcer(Arc::new(EventBus::new(sdk, bus))),
         None => uploads,
     };
     Ok(match receipts {

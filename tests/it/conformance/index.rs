@@ -132,6 +132,7 @@ async fn the_sweep_reads_every_shard_and_the_keys_written_before_sharding() {
             verified_at: "2030-03-17T17:00:00.000Z".into(),
             bytes: 1,
             announced: false,
+            receipt: None,
         }),
         ..fresh(&completing)
     };

@@ -118,6 +118,7 @@ pub mod attr {
     pub const PART_STATES: &str = "part_states";
     pub const SEGMENTS: &str = "segments";
     pub const MISMATCH_PART: &str = "mismatch_part";
+    pub const RECEIPT: &str = "receipt";
 }
 
 // The encodings of the record's values, each defined once for `to_item` and `Change::writes`.
@@ -201,6 +202,7 @@ pub fn to_item(r: &UploadRecord) -> Item {
         (attr::ETAG, r.etag().map(text)),
         (attr::VERSION_ID, r.version_id().map(text)),
         (attr::VERIFIED_AT, r.verified_at().map(text)),
+        (attr::RECEIPT, r.receipt().map(text)),
         (attr::ERROR, r.error().map(text)),
         (attr::EXPIRES_AT, r.expires_at().map(number)),
         (attr::LEASE_TOKEN, r.lease_token().map(token)),

@@ -189,6 +189,9 @@ pub struct Verified {
     pub bytes: u64,
     /// The verdict went out (events, webhooks); until then the sweep announces it.
     pub announced: bool,
+    /// The receipt signed when the verdict was reached, by the process that hashed the bytes
+    /// (`None`: receipts were off then). Never signed later from what the table says.
+    pub receipt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,6 +316,14 @@ impl UploadRecord {
     pub fn failing(&self) -> Option<&Failing> {
         match &self.state {
             State::Completing { failing, .. } => failing.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The receipt signed with the verdict, when one was.
+    pub fn receipt(&self) -> Option<&str> {
+        match &self.state {
+            State::Verified(v) => v.receipt.as_deref(),
             _ => None,
         }
     }

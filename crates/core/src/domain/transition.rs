@@ -108,6 +108,8 @@ pub enum Change {
         verified_at: String,
         bytes: u64,
         chained: Chained,
+        /// Signed from these very fields before the write (`None`: receipts are off).
+        receipt: Option<String>,
     },
     /// Still `completing`, lease kept: the verdict `failed` is decided and recorded before the
     /// object is deleted, so a holder that dies in between leaves it for the next to finish.
@@ -242,12 +244,14 @@ impl Change {
                 verified_at,
                 bytes,
                 chained,
+                receipt,
             } => {
                 w.chained(*chained);
                 w.set(attr::SHA256, item::digest(*sha256));
                 w.object(etag, version_id.as_deref());
                 w.set(attr::VERIFIED_AT, item::text(verified_at));
                 w.set(attr::VERIFIED_BYTES, item::number(*bytes));
+                w.put(attr::RECEIPT, receipt.as_deref().map(item::text));
             }
             Self::Failing {
                 sha256,

@@ -284,6 +284,14 @@ impl Uploads {
                 .await;
         }
         let now = timestamp_now();
+        let receipt = match self.sign_verdict(&record, digest, &info, &now).await {
+            Ok(receipt) => receipt,
+            Err(e) => {
+                let err = Error::from(e);
+                self.release(&record, &err).await;
+                return Err(err);
+            }
+        };
         let verified = Change::Verified {
             sha256: digest,
             etag: info.etag,
@@ -294,6 +302,7 @@ impl Uploads {
                 mismatch_part: None,
                 ..chained
             },
+            receipt,
         };
         let written = self.try_write_held(&record, verified, &now).await;
         let verified = match self.or_release(&record, written).await? {

@@ -56,9 +56,7 @@ async fn main() -> Result<(), BoxError> {
                 let deliverer =
                     wiring::deliverer(&sdk, webhooks.webhook, webhooks.secret, sessions);
                 let queue = Arc::new(aws::SqsQueue::new(&sdk, url));
-                let deliverer = deliverer
-                    .await?
-                    .with_receipts(wiring::receipts(&sdk, config.receipts.as_ref()));
+                let deliverer = deliverer.await?;
                 tokio::spawn(local::run_webhooks(Arc::new(deliverer), queue));
             }
             None => tracing::warn!("WEBHOOK_URL is set but WEBHOOK_QUEUE_URL is not: no webhooks"),

@@ -13,8 +13,6 @@ async fn main() -> Result<(), BoxError> {
     let sdk = aws::load_sdk_config().await;
     // What is signed is re-read from the sessions table, never taken from the event.
     let sessions = std::sync::Arc::new(aws::DynamoSessions::new(&sdk, config.table));
-    let deliverer = wiring::deliverer(&sdk, config.webhook, config.secret, sessions)
-        .await?
-        .with_receipts(wiring::receipts(&sdk, config.receipts.as_ref()));
+    let deliverer = wiring::deliverer(&sdk, config.webhook, config.secret, sessions).await?;
     lambda::webhooks::run(deliverer, aws::SqsQueue::new(&sdk, config.queue_url)).await
 }

@@ -23,7 +23,7 @@ pub struct VerifierConfig {
     pub queue_url: String,
     /// `EVENT_BUS_NAME`; unset: verdicts are not announced.
     pub event_bus: Option<String>,
-    /// `RECEIPT_*`: verdict events of verified uploads carry their receipt.
+    /// `RECEIPT_*`: the key that signs the receipt of each verdict `verified` it reaches.
     pub receipts: Option<ReceiptSettings>,
 }
 

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use super::receipts::{ReceiptSettings, receipts};
 use super::{ConfigError, Lookup, env, store};
 use crate::webhooks::{Secret, WebhookConfig};
 
@@ -84,8 +83,6 @@ pub struct WebhooksConfig {
     /// `TABLE_NAME`: what is signed is re-read from the sessions table, never taken from the
     /// event.
     pub table: String,
-    /// `RECEIPT_*`: webhooks of verified uploads carry their receipt.
-    pub receipts: Option<ReceiptSettings>,
 }
 
 impl WebhooksConfig {
@@ -104,7 +101,6 @@ impl WebhooksConfig {
             secret,
             queue_url: queue_url.ok_or(ConfigError::Missing("WEBHOOK_QUEUE_URL"))?,
             table: store::table(&get)?,
-            receipts: receipts(&get)?,
         })
     }
 }

@@ -20,7 +20,6 @@ use tracing::Instrument as _;
 use vu_contract::Record;
 use vu_core::domain::{Status, UploadId, UploadRecord};
 use vu_core::ports::SessionStore;
-use vu_core::receipt::Receipts;
 
 /// The signing secret, `whsec_<base64>` (the prefix is optional, as in the spec's libraries).
 #[derive(Clone)]
@@ -168,9 +167,6 @@ pub enum DeliveryError {
     NotYetFinal,
     #[error("could not read the record")]
     Store(#[source] vu_core::ports::PortError),
-    /// KMS did not sign the receipt: retried like any other failed attempt.
-    #[error("could not sign the receipt")]
-    Receipt(#[source] vu_core::ports::PortError),
     #[error("the subscriber answered {0}")]
     Refused(u16),
     /// Without the URL: a subscriber's URL may carry a credential (`?token=`).
@@ -192,8 +188,6 @@ pub struct Deliverer {
     secret: Secret,
     /// The verdicts' table: what is signed is what the service recorded, not what the event says.
     sessions: Arc<dyn SessionStore>,
-    /// Verified uploads' webhooks carry their receipt (`None`: no receipts).
-    receipts: Option<Receipts>,
 }
 
 /// SQS refuses a visibility timeout past 12 hours from the receive; a delay is set after an
@@ -216,14 +210,7 @@ impl Deliverer {
             config,
             secret,
             sessions,
-            receipts: None,
         })
-    }
-
-    /// The same deliverer, putting each verified upload's receipt in its webhook.
-    pub fn with_receipts(mut self, receipts: Option<Receipts>) -> Self {
-        self.receipts = receipts;
-        self
     }
 
     pub fn config(&self) -> &WebhookConfig {
@@ -235,14 +222,9 @@ impl Deliverer {
         let claim = Claim::from_event(event)?;
         match self.sessions.get(claim.upload_id).await {
             Ok(Some(record)) if record.status() == claim.status => {
-                let receipt = match &self.receipts {
-                    Some(receipts) => receipts
-                        .issue(&record)
-                        .await
-                        .map_err(DeliveryError::Receipt)?,
-                    None => None,
-                };
-                Ok(Message::with_receipt(&record, receipt.as_deref()))
+                // The receipt signed with the verdict, as stored: the webhooks function signs
+                // nothing (it holds no signing permission).
+                Ok(Message::with_receipt(&record, record.receipt()))
             }
             Ok(Some(record)) if !record.status().is_final() => Err(DeliveryError::NotYetFinal),
             Ok(_) => Err(DeliveryError::NotOurs(claim.status)),

@@ -166,6 +166,7 @@ impl Reader<'_> {
                 verified_at: self.req(attr::VERIFIED_AT)?.to_owned(),
                 bytes: self.unsigned(attr::VERIFIED_BYTES)?,
                 announced,
+                receipt: self.owned(attr::RECEIPT),
             }),
             Status::Failed => State::Failed(FailedVerdict {
                 error: self.req(attr::ERROR)?.to_owned(),

@@ -90,6 +90,7 @@ fn every_state() -> Vec<UploadRecord> {
                 verified_at: NOW.into(),
                 bytes: 12,
                 announced,
+                receipt: version.map(|_| "h.c.s".to_owned()),
             }));
             for sha256 in [None, Some(digest(b"bad"))] {
                 states.push(State::Failed(FailedVerdict {

@@ -129,6 +129,7 @@ pub(super) fn states() -> Vec<UploadRecord> {
             verified_at: NOW.into(),
             bytes: 7,
             announced: false,
+            receipt: Some("header.claims.signature".into()),
         }),
         ..verifying.clone()
     };
@@ -226,6 +227,7 @@ pub(super) fn changes() -> Vec<Change> {
                 segments: 6,
                 mismatch_part: None,
             },
+            receipt: Some("header.claims.signature".into()),
         },
         Change::Verified {
             sha256: digest(b"verified"),
@@ -234,6 +236,7 @@ pub(super) fn changes() -> Vec<Change> {
             verified_at: NOW.into(),
             bytes: 0,
             chained: Chained::SEQUENTIAL,
+            receipt: None,
         },
         Change::Failing {
             sha256: None,
@@ -338,6 +341,7 @@ fn oracle(change: &Change, record: &UploadRecord, now: &str) -> UploadRecord {
             verified_at,
             bytes,
             chained,
+            receipt,
         } => {
             r.chained = chained;
             State::Verified(Verified {
@@ -346,6 +350,7 @@ fn oracle(change: &Change, record: &UploadRecord, now: &str) -> UploadRecord {
                 verified_at,
                 bytes,
                 announced: false,
+                receipt,
             })
         }
         Change::Failing {

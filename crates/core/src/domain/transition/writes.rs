@@ -59,6 +59,7 @@ impl Writes {
             attr::ERROR,
             attr::SHA256,
             attr::VERIFIED_AT,
+            attr::RECEIPT,
         ] {
             let kept = was.contains(&a) && is.contains(&a);
             if !kept && !self.written(a) {
@@ -113,6 +114,7 @@ pub(super) fn has(status: Status) -> &'static [&'static str] {
             attr::ETAG,
             attr::VERSION_ID,
             attr::VERIFIED_AT,
+            attr::RECEIPT,
         ],
         S::Failed => &[attr::ERROR, attr::SHA256, attr::ETAG, attr::VERSION_ID],
         S::Aborted => &[],

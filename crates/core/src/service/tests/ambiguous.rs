@@ -377,6 +377,7 @@ async fn a_decided_failure_can_only_be_carried_out() {
             verified_at: "2030-01-01T00:00:00.000Z".into(),
             bytes: data.len() as u64,
             chained: crate::domain::Chained::SEQUENTIAL,
+            receipt: None,
         },
         Change::Failing {
             sha256: None,

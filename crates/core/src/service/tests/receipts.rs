@@ -8,6 +8,7 @@ use p256::ecdsa::{Signature, VerifyingKey};
 use vu_contract::receipt::{Claims, Header, Jwks};
 
 use super::*;
+use crate::domain::{ObjectVersion, State, Verified};
 use crate::memory::MemorySigner;
 use crate::receipt::Receipts;
 
@@ -200,22 +201,114 @@ async fn without_a_signer_no_receipt_and_no_keys() {
 }
 
 #[tokio::test]
-async fn a_signer_fault_is_an_upstream_error_not_a_verdict() {
+async fn a_signer_fault_at_the_verdict_is_an_upstream_fault_and_the_retry_verifies_with_a_receipt()
+{
     let signer = Arc::new(MemorySigner::from_seed("A"));
     let fx = Fx::new(limits());
-    let uploads = Uploads::new(fx.objects.clone(), fx.sessions.clone(), limits(), VERIFY)
+    let uploads = fx
+        .other(limits())
         .with_receipts(Receipts::new(signer.clone(), ISSUER));
     let data = bytes(10 * KIB, 47);
-    let r = fx.uploaded(&data, None).await;
-    fx.complete(r.upload_id).await.unwrap();
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
     signer.faults.fail(Call::Sign, 1);
-    assert!(matches!(
-        uploads.receipt(OWNER, r.upload_id).await,
-        Err(Error::Upstream(PortError::Unavailable {
-            service: Upstream::Kms,
-            ..
-        }))
-    ));
-    assert_eq!(fx.peek(r.upload_id).status(), Status::Verified);
-    assert!(uploads.receipt(OWNER, r.upload_id).await.unwrap().is_some());
+    let budget = || Budget::request(uploads.limits());
+    let err = uploads
+        .complete(OWNER, r.upload_id, None, None, budget())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Upstream(PortError::Unavailable {
+                service: Upstream::Kms,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // Not a verdict: still in flight, the cause kept, the lease let go, the object kept.
+    let held = fx.peek(r.upload_id);
+    assert_eq!(held.status(), Status::Completing, "{held:?}");
+    assert!(held.fault().is_some(), "{held:?}");
+    assert_eq!(held.lease_until(), 0);
+    assert_eq!(fx.objects.versions(held.key.as_str()), 1);
+    assert!(fx.announcer.of(r.upload_id).is_empty());
+
+    // KMS answers again: the retry verifies, with its receipt.
+    let verified = uploads
+        .complete(OWNER, r.upload_id, None, None, budget())
+        .await
+        .unwrap();
+    assert_verified(&verified, &data);
+    assert!(verified.receipt().is_some());
+    assert_eq!(signer.faults.count(Call::Sign), 2);
+}
+
+#[tokio::test]
+async fn the_receipt_is_signed_once_with_the_verdict_and_the_event_carries_it() {
+    let signer = Arc::new(MemorySigner::from_seed("A"));
+    let fx = Fx::new(limits());
+    let uploads = fx
+        .other(limits())
+        .with_receipts(Receipts::new(signer.clone(), ISSUER));
+    let data = bytes(20 * KIB, 48);
+    let r = fx.uploaded(&data, None).await;
+    let verified = uploads
+        .complete(
+            OWNER,
+            r.upload_id,
+            None,
+            None,
+            Budget::request(uploads.limits()),
+        )
+        .await
+        .unwrap();
+    let stored = verified
+        .receipt()
+        .expect("stored with the verdict")
+        .to_owned();
+    for _ in 0..3 {
+        let served = uploads.receipt(OWNER, r.upload_id).await.unwrap();
+        assert_eq!(served.as_deref(), Some(stored.as_str()));
+    }
+    assert_eq!(
+        signer.faults.count(Call::Sign),
+        1,
+        "served, never signed again"
+    );
+    let sent = fx.announcer.sent();
+    let event = sent.iter().find(|s| s.upload_id == r.upload_id).unwrap();
+    assert_eq!(event.receipt(), Some(stored.as_str()));
+}
+
+#[tokio::test]
+async fn a_record_forged_in_the_table_gets_no_receipt() {
+    let signer = Arc::new(MemorySigner::from_seed("A"));
+    let fx = Fx::new(limits());
+    let uploads = fx
+        .other(limits())
+        .with_receipts(Receipts::new(signer.clone(), ISSUER));
+    // Someone with write access to the table marks a pending upload verified, with a digest of
+    // their choosing: nothing hashed it, so nothing signs it.
+    let pending = fx.create(10 * KIB, None).await;
+    let forged = UploadRecord {
+        state: State::Verified(Verified {
+            sha256: Sha256::of(b"what the forger wants vouched for"),
+            object: ObjectVersion {
+                etag: "\"forged\"".into(),
+                version_id: Some("v-forged".into()),
+            },
+            verified_at: "2026-12-06T00:00:00.000Z".into(),
+            bytes: 10 * KIB,
+            announced: true,
+            receipt: None,
+        }),
+        ..pending
+    };
+    fx.sessions.put(forged);
+    assert_eq!(
+        uploads.receipt(OWNER, pending.upload_id).await.unwrap(),
+        None
+    );
+    assert_eq!(signer.faults.count(Call::Sign), 0);
 }

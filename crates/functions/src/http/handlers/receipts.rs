@@ -35,7 +35,7 @@ pub struct ReceiptResponse {
     responses(
         (status = 200, description = "The upload's receipt", body = ReceiptResponse),
         (status = 400, description = "Not an upload id"),
-        (status = 404, description = "No such upload of the caller's, or this service issues no receipts"),
+        (status = 404, description = "No such upload of the caller's (`not-found`), a verified upload with no receipt (`no-receipt`: verified while the service issued none), or this service issues no receipts (`no-route`)"),
         (status = 409, description = "The upload is not `verified`"),
     ))]
 pub async fn receipt(
@@ -44,7 +44,11 @@ pub async fn receipt(
     PathParams(UploadIdParam { upload_id: id }): PathParams<UploadIdParam>,
 ) -> Result<Response, ApiError> {
     let Some(receipt) = app.receipt(caller.id(), upload_id(&id)?).await? else {
-        return Ok(no_receipts().into_response());
+        return Ok(match app.receipts() {
+            Some(_) => no_receipt(),
+            None => no_receipts(),
+        }
+        .into_response());
     };
     let Some(claims) = decode_claims(&receipt) else {
         return Err(
@@ -59,6 +63,15 @@ pub async fn receipt(
     .into_response())
 }
 
+fn no_receipt() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        Slug::NoReceipt,
+        "No receipt for this upload",
+        "this upload was verified while the service issued no receipts; none is signed afterwards",
+    )
+}
+
 fn no_receipts() -> Problem {
     Problem::new(
         StatusCode::NOT_FOUND,
@@ -68,7 +81,7 @@ fn no_receipts() -> Problem {
     )
 }
 
-/// The payload of a receipt this service just signed.
+/// The payload of a receipt this service signed with the verdict.
 fn decode_claims(receipt: &str) -> Option<Claims> {
     use base64::Engine as _;
     let payload = receipt.split('.').nth(1)?;
