@@ -122,8 +122,9 @@ impl Api {
 }
 
 /// The SDK's per-service variables, set for real on the `api` binary: the shared endpoint is a
-/// closed port, so the upload verifies only if S3, DynamoDB and SQS each take their own (SQS: the
-/// hand-over to the local verifier, as `VERIFY_INLINE_MAX_BYTES=0` sends every object there).
+/// closed port, so the upload verifies only if S3, DynamoDB, SQS and KMS each take their own (SQS:
+/// the hand-over to the local verifier, as `VERIFY_INLINE_MAX_BYTES=0` sends every object there;
+/// KMS: the receipt is signed with the verdict, which is not written without it).
 #[tokio::test]
 async fn the_api_binary_takes_each_services_endpoint_from_its_own_variable() {
     let Some(s) =
@@ -148,6 +149,7 @@ async fn the_api_binary_takes_each_services_endpoint_from_its_own_variable() {
         ("AWS_ENDPOINT_URL_SQS", &moto),
         // Where verdicts are announced (EVENT_BUS_NAME), EventBridge is moto's too.
         ("AWS_ENDPOINT_URL_EVENTBRIDGE", &moto),
+        ("AWS_ENDPOINT_URL_KMS", &moto),
         // Verified by the local server's consumer of this queue, not inline: SQS is used too.
         ("VERIFIER_QUEUE_URL", &queue),
         ("VERIFY_INLINE_MAX_BYTES", "0"),
@@ -202,6 +204,11 @@ async fn the_api_binary_takes_each_services_endpoint_from_its_own_variable() {
     };
     assert_eq!(record["status"], "verified", "{record} {}", api.log());
     assert_eq!(record["sha256"], sha256_hex(&file));
+    // Signed by KMS through its own variable, with the verdict.
+    let (status, _) = api
+        .call(reqwest::Method::GET, &format!("/uploads/{id}/receipt"), None)
+        .await;
+    assert_eq!(status, 200, "the receipt: {}", api.log());
     drop(api);
     sqs.delete_queue().queue_url(queue).send().await.unwrap();
     s.done();
