@@ -217,6 +217,7 @@ fn states() -> Vec<(&'static str, UploadRecord)> {
                 progress: Some(Progress {
                     hashed: 4 << 20,
                     state: (0..=255).collect(),
+                    seal: None,
                 }),
             }),
             resume_by: EPOCH + 900,
@@ -311,6 +312,7 @@ fn changes() -> Vec<Change> {
         progress: Progress {
             hashed: 8 << 20,
             state: vec![7; 112],
+            seal: Some([9; 64]),
         },
     };
     vec![

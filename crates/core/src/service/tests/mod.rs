@@ -251,6 +251,7 @@ mod completion;
 mod faults;
 mod guarantees;
 mod limits;
+mod progress_seal;
 mod receipts;
 mod recovery;
 mod reservations;
