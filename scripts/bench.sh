@@ -74,7 +74,7 @@ rm -rf "$work/s3" && mkdir -p "$work/s3/$BUCKET_NAME"
 $rel/examples/s3_server "$work/s3" "$port" >"$work/server.log" 2>&1 &
 server=$!
 # The objects uploaded here (GiBs) go with the server.
-trap 'kill $server 2>/dev/null; kill $api 2>/dev/null; scripts/stack.sh stop $ddb_port; rm -rf "$work/s3"' EXIT
+trap 'kill $server $api 2>/dev/null || true; scripts/stack.sh stop $ddb_port; rm -rf "$work/s3"' EXIT
 api=
 ddb_port=$((port + 1))
 api_port=$((port + 2))
