@@ -149,7 +149,8 @@ for _ in range(3):
 print(*best)' "$clean; $cli" "$clean; $awscp")
 echo "verified-uploads upload: $(secs "$u") s ($(mib "$u") MiB/s)   aws s3 cp: $(secs "$a") s ($(mib "$a") MiB/s)   CLI/aws throughput: $(ratio "$a" "$u")x (target >= 1.0)"
 # The part of the CLI's time spent by the service reading the object back (its log, last run).
-v=$(grep -o 'verified digest size=1073741824 seconds=[0-9.]*' "$work/api.log" | tail -1 | cut -d= -f3)
+# (The CLI sends part_states: the service logs "verified digest by segments … segments=N".)
+v=$(grep -oE 'verified digest( by segments)? size=1073741824( segments=[0-9]+)? seconds=[0-9.]+' "$work/api.log" | tail -1 | sed 's/.*seconds=//')
 echo "of which the service's read-back verification: $(secs "$v") s; parts sent and completed in the rest"
 eval "$clean"
 r=$(/usr/bin/time -v $cli 2>&1 >/dev/null | awk '/Maximum resident/ {print $6}')
