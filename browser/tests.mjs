@@ -332,6 +332,41 @@ test('complete carries each part boundary\'s SHA-256 chaining value, and the rec
   await context.close();
 });
 
+test('with ?hashing=off (the benchmark\'s baseline) the page sends no checksum, digest or part state it did not compute, and the upload verifies', { timeout: TEST_TIMEOUT }, async () => {
+  const file = makeFile('unhashed.bin', 3 * PART - 4321);
+  const context = await browser.newContext();
+  const page = await openPage(context, '/?hashing=off');
+  const parts = watchParts(page);
+  const bodies = { create: [], sign: [], complete: [] };
+  await page.route((url) => url.pathname.startsWith('/uploads'), async (route) => {
+    const r = route.request();
+    const path = new URL(r.url()).pathname;
+    if (r.method() === 'POST') {
+      const kind = path === '/uploads' ? 'create' : path.endsWith('/parts') ? 'sign' : path.endsWith('/complete') ? 'complete' : null;
+      if (kind) bodies[kind].push(r.postDataJSON() ?? {});
+    }
+    await route.continue();
+  });
+  const workers = [];
+  page.on('worker', (w) => workers.push(w.url()));
+  await page.setInputFiles('#files', file.path);
+  await reach(page, 'verified');
+  assert.equal(bodies.create.length, 1, 'one session');
+  assert.equal(bodies.create[0].part_checksums, false, 'no part checksums asked for');
+  assert.equal(bodies.create[0].sha256, undefined, 'no digest declared at creation');
+  assert.ok(bodies.sign.length >= 3 && bodies.sign.every((b) => b.sha256 === undefined), `no part digest signed: ${JSON.stringify(bodies.sign)}`);
+  assert.equal(parts.checksums, 0, 'PUTs carrying x-amz-checksum-sha256');
+  assert.equal(bodies.complete.length, 1, 'complete calls');
+  assert.equal(bodies.complete[0].part_states, undefined, `no part_states: ${JSON.stringify(bodies.complete[0])}`);
+  assert.equal(bodies.complete[0].sha256, undefined, 'no digest declared at complete');
+  assert.deepEqual(workers.filter((u) => u.includes('hash-worker')), [], 'no hashing worker');
+  const r = await record(await row(page).getAttribute('data-upload-id'));
+  assert.equal(r.status, 'verified', 'status');
+  assert.equal(r.sha256, file.sha256, 'the digest the service computed');
+  assert.equal(r.segments, 1, 'one sequential stream: no states to cut segments at');
+  await context.close();
+});
+
 test('two files dropped on the page upload side by side, each verified', { timeout: TEST_TIMEOUT }, async () => {
   const a = makeFile('dropped-a.bin', PART + 100);
   const b = makeFile('dropped-b.txt', 4096);

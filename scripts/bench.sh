@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: prints the verification, memory, pre-signing and CLI upload figures, each beside its
-# baseline measured in the same run (`scripts/bench.sh PORT cli`: the CLI upload alone;
+# baseline measured in the same run (`scripts/bench.sh PORT cli`: the CLI upload alone, item 5;
+# `scripts/bench.sh PORT page`: the page's 1 GiB upload in Chromium, hashing on vs off, item 6, with
+# item 4's in-browser hashing figures (the same run of browser/bench.mjs); items 5 and 6 use ports
+# PORT to PORT+2: the S3 server, moto, the api;
 # `scripts/bench.sh PORT verify`: the hashing core, verification and verifier memory, items 0-2;
 # `scripts/bench.sh PORT receipt`: the CLI's offline receipt check, item 7;
 # `scripts/bench.sh PORT load`: the load test alone, item 8, on ports PORT to PORT+2).
@@ -71,9 +74,13 @@ rm -rf "$work/s3" && mkdir -p "$work/s3/$BUCKET_NAME"
 $rel/examples/s3_server "$work/s3" "$port" >"$work/server.log" 2>&1 &
 server=$!
 # The objects uploaded here (GiBs) go with the server.
-trap 'kill $server 2>/dev/null; kill $api 2>/dev/null; scripts/stack.sh stop $ddb_port; rm -rf "$work/s3"' EXIT
+trap 'kill $server $api 2>/dev/null || true; scripts/stack.sh stop $ddb_port; rm -rf "$work/s3"' EXIT
 api=
 ddb_port=$((port + 1))
+api_port=$((port + 2))
+# Each run removes what the previous one stored (the same cheap rm in both), so the runs do not
+# pile up GiBs on the disk.
+clean="rm -rf $work/s3/$BUCKET_NAME/uploads $work/s3/$BUCKET_NAME/bench/cp-1g.bin"
 sleep 1
 secs() { python3 -c "import sys; print(f'{float(sys.argv[1]):.3f}')" "$1"; }
 mib() { python3 -c "import sys; print(f'{1024/float(sys.argv[1]):.0f}')" "$1"; }
@@ -89,25 +96,43 @@ for _ in range(int(sys.argv[1])):
 print(best)' "$1" "$2"
 }
 
+# The `api` of items 5 and 6 (started once, for both): its S3 is the s3s server above (the
+# shared AWS_ENDPOINT_URL); every other service it calls is moto on the next port, each through the
+# SDK's per-service variable: DynamoDB; KMS, since the receipt is signed with the verdict and no
+# verdict is written without it (RECEIPT_KEY_ID, env.sh: the alias bootstrap.py creates there);
+# SQS, the verifier queue it consumes and hands large objects over to; EventBridge, where every
+# verdict is announced (EVENT_BUS_NAME). The queue URLs name moto's queues, which stack.sh creates
+# (S3 there is unused).
+start_api() {
+  [ -z "$api" ] || return 0
+  local moto=http://127.0.0.1:$ddb_port
+  local on_moto=(AWS_ENDPOINT_URL_DYNAMODB="$moto" AWS_ENDPOINT_URL_KMS="$moto"
+    AWS_ENDPOINT_URL_SQS="$moto" AWS_ENDPOINT_URL_EVENTBRIDGE="$moto"
+    VERIFIER_QUEUE_URL="$moto/123456789012/$BUCKET_NAME-verifier"
+    WEBHOOK_QUEUE_URL="$moto/123456789012/$BUCKET_NAME-webhooks")
+  env "${on_moto[@]}" scripts/stack.sh start "$ddb_port" >"$work/stack.log" 2>&1 \
+    || { cat "$work/stack.log" >&2; exit 1; }
+  env "${on_moto[@]}" LISTEN_ADDR="127.0.0.1:$api_port" WEB_DIR=web RUST_LOG=info \
+    $rel/api >"$work/api.log" 2>&1 &
+  api=$!
+  for _ in $(seq 1 50); do curl -sf "127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.2; done
+  # Receipts on means the key set is read from KMS: without it no upload would ever verify.
+  if [ -n "${RECEIPT_KEY_ID:-}" ] && ! curl -sf "127.0.0.1:$api_port/.well-known/jwks.json" \
+      | python3 -c 'import json,sys; sys.exit(not json.load(sys.stdin)["keys"])'; then
+    echo "the api has no receipt key (KMS on $moto?):" >&2; tail -20 "$work/api.log" >&2; exit 1
+  fi
+}
+
 cli_upload_bench() { # section 5; alone: scripts/bench.sh PORT cli
 echo "== 5. upload of 1 GiB: the verified-uploads CLI vs aws s3 cp (same server, part size, concurrency)"
-# The API's S3 is the s3s server above; its DynamoDB is moto on the next port (S3 there unused).
+# The API's S3 is the s3s server above; DynamoDB, KMS, SQS and EventBridge are moto (start_api).
 # The CLI's time includes hashing the file whole and per part, and the service reading the object
 # back and verifying it; `aws s3 cp` (awscli from PyPI, .venv) signs each part's SHA-256 in its
 # SigV4 payload hash over http, and verifies nothing after.
-api_port=$((port + 2))
 part=${BENCH_PART_MIB:-16}
 conc=${BENCH_CONCURRENCY:-4}
-# (Its queues and bus are the defaults: the settings above name queues on the s3s port.)
-env -u VERIFIER_QUEUE_URL -u WEBHOOK_QUEUE_URL scripts/stack.sh start "$ddb_port" >/dev/null
-AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port" LISTEN_ADDR="127.0.0.1:$api_port" WEB_DIR=web \
-  RUST_LOG=info $rel/api >"$work/api.log" 2>&1 &
-api=$!
-for _ in $(seq 1 50); do curl -sf "127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.2; done
+start_api
 export XDG_CACHE_HOME=$PWD/$work/cache
-# Each run removes what the previous one stored (the same cheap rm in both), so the runs do not
-# pile up GiBs on the disk.
-clean="rm -rf $work/s3/$BUCKET_NAME/uploads $work/s3/$BUCKET_NAME/bench/cp-1g.bin"
 cli="$rel/verified-uploads upload -q --api http://127.0.0.1:$api_port --part-size ${part}MiB --concurrency $conc $work/1g.bin"
 printf '[default]\ns3 =\n  multipart_chunksize = %sMB\n  max_concurrent_requests = %s\n' "$part" "$conc" >"$work/aws-config"
 awscp="AWS_CONFIG_FILE=$work/aws-config .venv/bin/aws s3 cp --only-show-errors $work/1g.bin s3://$BUCKET_NAME/bench/cp-1g.bin"
@@ -124,12 +149,26 @@ for _ in range(3):
 print(*best)' "$clean; $cli" "$clean; $awscp")
 echo "verified-uploads upload: $(secs "$u") s ($(mib "$u") MiB/s)   aws s3 cp: $(secs "$a") s ($(mib "$a") MiB/s)   CLI/aws throughput: $(ratio "$a" "$u")x (target >= 1.0)"
 # The part of the CLI's time spent by the service reading the object back (its log, last run).
-v=$(grep -o 'verified digest size=1073741824 seconds=[0-9.]*' "$work/api.log" | tail -1 | cut -d= -f3)
+# (The CLI sends part_states: the service logs "verified digest by segments … segments=N".)
+v=$(grep -oE 'verified digest( by segments)? size=1073741824( segments=[0-9]+)? seconds=[0-9.]+' "$work/api.log" | tail -1 | sed 's/.*seconds=//')
 echo "of which the service's read-back verification: $(secs "$v") s; parts sent and completed in the rest"
 eval "$clean"
 r=$(/usr/bin/time -v $cli 2>&1 >/dev/null | awk '/Maximum resident/ {print $6}')
 eval "$clean"
 echo "peak RSS of the CLI upload: $((r / 1024)) MiB (bound: ($conc + 2) x $part MiB = $(((conc + 2) * part)) MiB of parts, plus the runtime)"
+}
+
+page_upload_bench() { # section 6; alone: scripts/bench.sh PORT page
+echo "== 6. the page's upload of 1 GiB in Chromium, hashing on vs off (same API and S3 server as 5)"
+# (Section 4's hashing figures are printed again: the same run of browser/bench.mjs.) The api
+# serves the page (WEB_DIR=web); `/` hashes in its worker, `/?hashing=off` sends the same parts
+# unhashed: no part checksums, digest or part_states (web/app.js).
+start_api
+eval "$clean"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+BENCH_API_URL="http://127.0.0.1:$api_port" node browser/bench.mjs
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+eval "$clean"
 }
 
 receipt_check_bench() { # section 7; alone: scripts/bench.sh PORT receipt
@@ -147,6 +186,7 @@ echo "== fixtures"
 [ -s "$work/1g.bin" ] || head -c 1073741824 /dev/urandom >"$work/1g.bin"
 if [ "${2:-}" = cli ]; then expected=$(sha256sum "$work/1g.bin" | cut -d' ' -f1); cli_upload_bench; exit 0; fi
 if [ "${2:-}" = receipt ]; then receipt_check_bench; exit 0; fi
+if [ "${2:-}" = page ]; then scripts/browser.sh chromium; page_upload_bench; exit 0; fi
 [ -s "$work/4g.bin" ] || cat "$work/1g.bin" "$work/1g.bin" "$work/1g.bin" "$work/1g.bin" >"$work/4g.bin"
 for f in 1g 4g; do $py scripts/bench_helpers.py upload "$work/$f.bin" "bench/$f.bin"; done
 expected=$(sha256sum "$work/1g.bin" | cut -d' ' -f1)
@@ -185,10 +225,7 @@ node browser/bench.mjs
 
 cli_upload_bench
 
-echo "== 6. the page's upload of 1 GiB in Chromium, hashing on vs off (same API and S3 server as 5)"
-# (Section 4's hashing figures are printed again: the same run of browser/bench.mjs.)
-eval "$clean"
-BENCH_API_URL="http://127.0.0.1:$api_port" node browser/bench.mjs
+page_upload_bench
 
 receipt_check_bench
 

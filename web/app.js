@@ -403,8 +403,9 @@ class Upload {
     this.state('completing', 'Verifying…');
     // part n → the SHA-256 chaining value after parts 1..n (issue 24's `part_states`), for
     // every part but the last (whose state is the digest's), sent only where the API takes them
-    // (see PART_STATES).
-    const partStates = PART_STATES
+    // (see PART_STATES), and only when they were computed: with `?hashing=off` there are none
+    // (the API refuses a state that is not 64 hex).
+    const partStates = PART_STATES && HASHING
       ? Object.fromEntries([...parts].filter(([n]) => n < count).map(([n, p]) => [String(n), p.chain]))
       : null;
     await this.complete(this.expected ? null : digest, signal, partStates);

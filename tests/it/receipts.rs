@@ -1,7 +1,8 @@
 //! Receipts against the emulator's KMS (moto signs ECC_NIST_P256 as KMS does): a receipt the API
 //! answers verifies with jwcrypto (scripts/check_receipt.py, a library this project did not
-//! write) and with the CLI against the published keys; a changed field, another key or another
-//! file is refused by both; a failed or pending upload has no receipt; after a rotation the
+//! write), with the CLI, and with docs/receipts.md's own snippets run as written (PyJWT and
+//! jwcrypto: scripts/check_receipt_doc.py; `jose`: browser/receipt-check.mjs) against the
+//! published keys; a changed field, another key or another file is refused by all; a failed or pending upload has no receipt; after a rotation the
 //! receipts signed before still verify; KMS failing at the verdict is no verdict; the receipt is
 //! the one signed with the verdict, wherever it shows.
 
@@ -101,6 +102,38 @@ fn jwcrypto(dir: &Path, jwks: &Value, receipt: &str) -> Option<Value> {
     }
 }
 
+/// docs/receipts.md's "Verify it yourself" snippets, each run as the page shows it (read from the
+/// markdown, not copied): the Python ones (PyJWT, jwcrypto) by scripts/check_receipt_doc.py and
+/// the JavaScript one (`jose`) by browser/receipt-check.mjs, given `jwks` and `receipt`. Each
+/// runner's claims (every snippet agreeing), or `None` when every snippet refused it.
+fn doc_snippets(dir: &Path, jwks: &Value, receipt: &str) -> [Option<Value>; 2] {
+    let (keys, token) = (dir.join("doc-keys.json"), dir.join("doc-receipt.jwt"));
+    std::fs::write(&keys, jwks.to_string()).unwrap();
+    std::fs::write(&token, receipt).unwrap();
+    let python = Command::new(format!("{REPO}/.venv/bin/python"))
+        .arg(format!("{REPO}/scripts/check_receipt_doc.py"))
+        .args([&keys, &token])
+        .output()
+        .expect("the project's venv python (scripts/stack.sh setup installs PyJWT and jwcrypto)");
+    let node = Command::new("node")
+        .arg(format!("{REPO}/browser/receipt-check.mjs"))
+        .args([&keys, &token])
+        .output()
+        .expect("node (scripts/browser.sh deps installs jose into browser/node_modules)");
+    [
+        ("check_receipt_doc.py", python),
+        ("receipt-check.mjs", node),
+    ]
+    .map(|(name, out)| match out.status.code() {
+        Some(0) => Some(serde_json::from_slice(&out.stdout).unwrap()),
+        Some(1) => None,
+        other => panic!(
+            "{name} exited {other:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    })
+}
+
 /// The CLI's exit status for `check RECEIPT [FILE] --keys JWKS`.
 fn cli_check(dir: &Path, jwks: &Value, receipt: &str, file: Option<&Path>) -> i32 {
     let (keys, token) = (dir.join("cli-keys.json"), dir.join("cli-receipt.jwt"));
@@ -164,6 +197,10 @@ async fn a_receipt_verifies_with_jwcrypto_and_the_cli_and_any_change_is_refused(
         assert_eq!(claims[field], record[field], "{field}");
     }
     assert_eq!(claims["iss"], "https://receipts.test");
+    // The docs' snippets (PyJWT, jwcrypto, jose) read the same claims.
+    for doc in doc_snippets(dir.path(), &jwks, &receipt) {
+        assert_eq!(doc.as_ref(), Some(&claims), "docs/receipts.md's snippets");
+    }
 
     let path = dir.path().join("release.tar.gz");
     std::fs::write(&path, &file).unwrap();
@@ -174,7 +211,7 @@ async fn a_receipt_verifies_with_jwcrypto_and_the_cli_and_any_change_is_refused(
         started.elapsed().as_millis()
     );
 
-    // Any field changed, the signature kept: refused by both.
+    // Any field changed, the signature kept: refused by all.
     for (field, value) in [
         ("size", json!(file.len() + 1)),
         ("sha256", json!(sha256_hex(b"another file"))),
@@ -186,6 +223,11 @@ async fn a_receipt_verifies_with_jwcrypto_and_the_cli_and_any_change_is_refused(
         let forged = tampered(&receipt, field, value);
         assert_eq!(jwcrypto(dir.path(), &jwks, &forged), None, "{field}");
         assert_eq!(cli_check(dir.path(), &jwks, &forged, None), 1, "{field}");
+        assert_eq!(
+            doc_snippets(dir.path(), &jwks, &forged),
+            [None, None],
+            "{field}"
+        );
     }
 
     // Another file: the receipt is valid, the file is not the one it names.
@@ -205,11 +247,13 @@ async fn a_receipt_verifies_with_jwcrypto_and_the_cli_and_any_change_is_refused(
         .to_owned();
     assert_eq!(jwcrypto(dir.path(), &jwks, &foreign), None);
     assert_eq!(cli_check(dir.path(), &jwks, &foreign, None), 1);
+    assert_eq!(doc_snippets(dir.path(), &jwks, &foreign), [None, None]);
     let ours_header = receipt.split('.').next().unwrap();
     let (_, rest) = foreign.split_once('.').unwrap();
     let posing = format!("{ours_header}.{rest}");
     assert_eq!(jwcrypto(dir.path(), &jwks, &posing), None);
     assert_eq!(cli_check(dir.path(), &jwks, &posing, None), 1);
+    assert_eq!(doc_snippets(dir.path(), &jwks, &posing), [None, None]);
 }
 
 #[tokio::test]
@@ -285,6 +329,9 @@ async fn after_a_rotation_receipts_signed_before_still_verify() {
         let claims = jwcrypto(dir.path(), &jwks, receipt).expect("jwcrypto verifies it");
         assert_eq!(claims["upload_id"], upload.as_str());
         assert_eq!(cli_check(dir.path(), &jwks, receipt, None), 0);
+        for doc in doc_snippets(dir.path(), &jwks, receipt) {
+            assert_eq!(doc.as_ref(), Some(&claims), "docs/receipts.md's snippets");
+        }
     }
 }
 
