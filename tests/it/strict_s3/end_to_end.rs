@@ -206,7 +206,11 @@ async fn the_api_binary_takes_each_services_endpoint_from_its_own_variable() {
     assert_eq!(record["sha256"], sha256_hex(&file));
     // Signed by KMS through its own variable, with the verdict.
     let (status, _) = api
-        .call(reqwest::Method::GET, &format!("/uploads/{id}/receipt"), None)
+        .call(
+            reqwest::Method::GET,
+            &format!("/uploads/{id}/receipt"),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "the receipt: {}", api.log());
     drop(api);
