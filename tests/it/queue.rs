@@ -365,28 +365,32 @@ async fn the_local_server_bounds_how_many_verifications_run_at_once() {
             .collect();
         keys
     };
+    // Every shard queried at once: one sample costs one round trip, so a sample is short
+    // beside a verification (sequential queries let a whole batch run between two samples on
+    // a loaded machine, and the sampler saw none).
     let in_flight = |status: &'static str| {
         let (ddb, ids, keys) = (ddb.clone(), ids.clone(), shards(status));
         async move {
-            let mut count = 0;
-            for key in keys {
-                let out = ddb
-                    .query()
+            let queries = keys.into_iter().map(|key| {
+                ddb.query()
                     .table_name(table())
                     .index_name("in_flight-lease_until")
                     .key_condition_expression("in_flight = :s")
                     .expression_attribute_values(":s", AttributeValue::S(key))
                     .send()
-                    .await
-                    .unwrap();
-                count += out
-                    .items()
-                    .iter()
-                    .filter_map(|i| i.get("upload_id")?.as_s().ok())
-                    .filter(|id| ids.contains(id))
-                    .count();
-            }
-            count
+            });
+            futures::future::join_all(queries)
+                .await
+                .into_iter()
+                .map(|out| {
+                    out.unwrap()
+                        .items()
+                        .iter()
+                        .filter_map(|i| i.get("upload_id")?.as_s().ok())
+                        .filter(|id| ids.contains(id))
+                        .count()
+                })
+                .sum::<usize>()
         }
     };
     let mut peak = 0;
