@@ -532,6 +532,58 @@ async fn cli_download_verifies_and_refuses_a_tampered_object_leaving_the_target_
     assert_eq!(names, ["good.bin", "target.bin"]);
 }
 
+/// Whoever can write the table can remove a receipt: the download then refuses rather than
+/// skip the check in silence, unless `--allow-unreceipted` says so (and the output says it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_download_refuses_an_upload_whose_receipt_was_removed_unless_allowed() {
+    let stack = Stack::start().await;
+    let (path, bytes) = stack.file(1000, 147);
+    let o = stack.run(&["upload", "--json", s(&path)]).await;
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let id = record(&o)["upload_id"].as_str().unwrap().to_owned();
+    aws_sdk_dynamodb::Client::new(&sdk().await)
+        .update_item()
+        .table_name(table())
+        .key(
+            "upload_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(id.clone()),
+        )
+        .update_expression("REMOVE receipt")
+        .send()
+        .await
+        .unwrap();
+
+    let target = stack.dir.path().join("stripped.bin");
+    let o = stack.run(&["download", &id, "-o", s(&target)]).await;
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(text(&o).contains("--allow-unreceipted"), "{}", text(&o));
+    assert!(!target.exists(), "nothing written");
+
+    let o = stack
+        .run(&["download", &id, "-o", s(&target), "--allow-unreceipted"])
+        .await;
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("NO RECEIPT"), "{}", text(&o));
+    assert!(std::fs::read(&target).unwrap() == bytes);
+    let o = stack
+        .run(&[
+            "--json",
+            "download",
+            &id,
+            "-o",
+            s(&target),
+            "--allow-unreceipted",
+        ])
+        .await;
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let line: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (line["receipt"].as_str(), line["receipt_checked"].as_bool()),
+        (Some("missing"), Some(false)),
+        "{line}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_bad_arguments_are_usage_errors_and_an_unreachable_api_a_service_error() {
     let stack = Stack::start().await;

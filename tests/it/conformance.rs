@@ -218,6 +218,7 @@ fn states() -> Vec<(&'static str, UploadRecord)> {
                 progress: Some(Progress {
                     hashed: 4 << 20,
                     state: (0..=255).collect(),
+                    seal: None,
                 }),
                 fanned: None,
             }),
@@ -339,6 +340,7 @@ fn changes() -> Vec<Change> {
         progress: Progress {
             hashed: 8 << 20,
             state: vec![7; 112],
+            seal: Some([9; 64]),
         },
     };
     vec![

@@ -19,8 +19,29 @@ pub struct Downloaded {
     pub path: PathBuf,
     pub sha256: String,
     pub size: u64,
-    /// The upload's receipt was checked and names these bytes (`false`: the service issues none).
-    pub receipt_checked: bool,
+    pub receipt: ReceiptCheck,
+}
+
+/// What became of the upload's receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptCheck {
+    /// Checked against the published keys, and it names these bytes.
+    Checked,
+    /// The service issues no receipts: nothing to check.
+    NotIssued,
+    /// The service issues receipts but this upload has none (verified before it did, or its
+    /// receipt was removed from the table), and `--allow-unreceipted` accepted that.
+    Missing,
+}
+
+impl ReceiptCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Checked => "checked",
+            Self::NotIssued => "not-issued",
+            Self::Missing => "missing",
+        }
+    }
 }
 
 /// Removes the temporary file unless disarmed (on every early return, error or mismatch).
@@ -34,10 +55,16 @@ impl Drop for TempFile {
     }
 }
 
-/// Downloads upload `id` to `output` (default: its filename in the current directory).
-pub async fn download(api: &Api, id: &str, output: Option<&Path>) -> Result<Downloaded, Error> {
+/// Downloads upload `id` to `output` (default: its filename in the current directory); an
+/// upload without a receipt from a service that issues them only with `allow_unreceipted`.
+pub async fn download(
+    api: &Api,
+    id: &str,
+    output: Option<&Path>,
+    allow_unreceipted: bool,
+) -> Result<Downloaded, Error> {
     let d = api.download(id).await?;
-    let receipt_checked = check_receipt(api, id, &d).await?;
+    let receipt = check_receipt(api, id, &d, allow_unreceipted).await?;
     let target = match output {
         Some(p) => p.to_path_buf(),
         // The API's filename is one path component already; never let it climb out.
@@ -114,28 +141,36 @@ pub async fn download(api: &Api, id: &str, output: Option<&Path>) -> Result<Down
         path: target,
         sha256: got,
         size,
-        receipt_checked,
+        receipt,
     })
 }
 
 /// Checks the upload's receipt against the API's keys, and that it names the bytes the download
-/// is then held to. `false` when there is none to check: the service issues no receipts (404
-/// `no-route`), or issued none when this upload was verified (404 `no-receipt`).
-async fn check_receipt(api: &Api, id: &str, d: &super::api::Download) -> Result<bool, Error> {
+/// is then held to. Nothing to check when the service issues no receipts (404 `no-route`). A
+/// service that issues them but has none for this upload (404 `no-receipt`) is refused unless
+/// `allow_unreceipted`: whoever can write the table can remove a receipt, and a check skipped
+/// in silence would look like one passed.
+async fn check_receipt(
+    api: &Api,
+    id: &str,
+    d: &super::api::Download,
+    allow_unreceipted: bool,
+) -> Result<ReceiptCheck, Error> {
     let receipt = match api.receipt(id).await {
         Ok(r) => r,
-        Err(ApiError::Problem {
-            status: 404,
-            ref body,
-            ..
-        }) if matches!(
-            body["type"].as_str().and_then(ProblemType::parse),
-            Some(ProblemType::NoRoute | ProblemType::NoReceipt)
-        ) =>
-        {
-            return Ok(false);
+        Err(e) => {
+            return match not_found(&e) {
+                Some(ProblemType::NoRoute) => Ok(ReceiptCheck::NotIssued),
+                Some(ProblemType::NoReceipt) if allow_unreceipted => Ok(ReceiptCheck::Missing),
+                Some(ProblemType::NoReceipt) => Err(Error::Mismatch(
+                    "refused: the service issues receipts but this upload has none (verified \
+                     before it issued them, or its receipt was removed); nothing was written. \
+                     Pass --allow-unreceipted to download it on the record's SHA-256 alone"
+                        .into(),
+                )),
+                _ => Err(e.into()),
+            };
         }
-        Err(e) => return Err(e.into()),
     };
     let keys = api.jwks().await?;
     let claims = crate::receipt::check(&receipt, &keys)
@@ -147,5 +182,15 @@ async fn check_receipt(api: &Api, id: &str, d: &super::api::Download) -> Result<
             claims.size, claims.sha256, d.size, d.sha256
         )));
     }
-    Ok(true)
+    Ok(ReceiptCheck::Checked)
+}
+
+/// The problem type of a 404 answer.
+fn not_found(e: &ApiError) -> Option<ProblemType> {
+    match e {
+        ApiError::Problem {
+            status: 404, body, ..
+        } => body["type"].as_str().and_then(ProblemType::parse),
+        _ => None,
+    }
 }

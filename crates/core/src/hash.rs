@@ -124,6 +124,8 @@ pub async fn sha256_object(
     Ok(Hashed::Paused(Progress {
         hashed: total,
         state: h.serialize().to_vec(),
+        // Sealed by the service, which knows the upload and the version.
+        seal: None,
     }))
 }
 
@@ -361,10 +363,15 @@ mod tests {
         let honest = Progress {
             hashed: 100,
             state: state.clone(),
+            seal: None,
         };
         assert!(resume_from(Some(&honest), 200).is_ok());
         for (hashed, state) in [(164, state.clone()), (36, state), (100, vec![0u8; 105])] {
-            let lying = Progress { hashed, state };
+            let lying = Progress {
+                hashed,
+                state,
+                seal: None,
+            };
             assert!(
                 matches!(
                     resume_from(Some(&lying), 200),

@@ -16,6 +16,9 @@ use vu_contract::receipt::{ALG, Claims, Header, Jwk, Jwks, TYPE};
 use crate::domain::{Status, UploadRecord};
 use crate::ports::PortError;
 
+mod progress;
+pub use progress::Sealed;
+
 /// A P-256 public key: the point's affine coordinates, big-endian.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EcPoint {

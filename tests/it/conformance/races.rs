@@ -71,6 +71,7 @@ fn pairs() -> Vec<Race> {
         progress: Progress {
             hashed: 5 << 20,
             state: vec![1; 112],
+            seal: None,
         },
     };
     let reopen = Change::Reopen {

@@ -66,7 +66,8 @@ Examples:
 The file is written under a temporary name and renamed into place only when its SHA-256 is the
 verified upload's; otherwise it is removed, the target is left untouched, and the exit status is 1.
 When the service issues receipts, the upload's receipt is checked first against its published keys,
-and the bytes must be the ones the receipt names.";
+and the bytes must be the ones the receipt names; an upload without one is refused (exit 1) unless
+--allow-unreceipted is given.";
 
 #[derive(Debug, Parser)]
 #[command(name = "verified-uploads", version, about = ABOUT, after_help = EXAMPLES)]
@@ -122,6 +123,10 @@ pub(super) enum Command {
         /// Where to write it (default: the upload's filename, in the current directory).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Download an upload that has no receipt although the service issues them (verified
+        /// before it did), on the record's SHA-256 alone.
+        #[arg(long)]
+        allow_unreceipted: bool,
     },
     /// Save a verified upload's signed receipt.
     #[command(after_help = RECEIPT_EXAMPLES)]

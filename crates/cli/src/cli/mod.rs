@@ -15,7 +15,7 @@ use clap::Parser as _;
 
 use super::Error;
 use super::api::Api;
-use super::download::download;
+use super::download::{ReceiptCheck, download};
 use args::Command;
 pub use args::{Cli, parse_size};
 use commands::{list, print_record, upload};
@@ -82,22 +82,26 @@ async fn run(cli: &Cli, api: &Api) -> u8 {
             Err(e) => fail(&e.into()),
         },
         Command::List { status, limit } => list(cli.json, api, status.as_deref(), *limit).await,
-        Command::Download { id, output } => match download(api, id, output.as_deref()).await {
+        Command::Download {
+            id,
+            output,
+            allow_unreceipted,
+        } => match download(api, id, output.as_deref(), *allow_unreceipted).await {
             Ok(d) => {
                 if cli.json {
-                    let line = serde_json::json!({"upload_id": id, "path": d.path, "sha256": d.sha256, "size": d.size, "receipt_checked": d.receipt_checked});
+                    let line = serde_json::json!({"upload_id": id, "path": d.path, "sha256": d.sha256, "size": d.size, "receipt": d.receipt.as_str(), "receipt_checked": d.receipt == ReceiptCheck::Checked});
                     println!("{line}");
                 } else {
+                    let receipt = match d.receipt {
+                        ReceiptCheck::Checked => "  receipt checked",
+                        ReceiptCheck::NotIssued => "",
+                        ReceiptCheck::Missing => "  NO RECEIPT (--allow-unreceipted)",
+                    };
                     println!(
-                        "verified  {}  sha256 {}  {} bytes{}",
+                        "verified  {}  sha256 {}  {} bytes{receipt}",
                         d.path.display(),
                         d.sha256,
                         d.size,
-                        if d.receipt_checked {
-                            "  receipt checked"
-                        } else {
-                            ""
-                        }
                     );
                 }
                 0

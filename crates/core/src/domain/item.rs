@@ -113,6 +113,7 @@ pub mod attr {
     pub const EXPIRES_AT: &str = "expires_at";
     pub const IN_FLIGHT: &str = "in_flight";
     pub const HASH_STATE: &str = "hash_state";
+    pub const HASH_SEAL: &str = "hash_seal";
     pub const LAST_ERROR: &str = "last_error";
     pub const ATTEMPTS: &str = "attempts";
     pub const PART_STATES: &str = "part_states";
@@ -157,6 +158,10 @@ pub(super) fn token(t: LeaseToken) -> Value {
 
 pub(super) fn hash_state(state: &[u8]) -> Value {
     text(B64.encode(state))
+}
+
+pub(super) fn hash_seal(seal: &[u8; 64]) -> Value {
+    text(B64.encode(seal))
 }
 
 /// The plan's attributes: an unsized session stores zeros and `open_size`.
@@ -221,6 +226,11 @@ pub fn to_item(r: &UploadRecord) -> Item {
         (
             attr::HASH_STATE,
             r.saved_progress().map(|p| hash_state(&p.state)),
+        ),
+        (
+            attr::HASH_SEAL,
+            r.saved_progress()
+                .and_then(|p| p.seal.as_ref().map(hash_seal)),
         ),
         (attr::LAST_ERROR, r.fault().map(|f| text(&f.cause))),
         (attr::ATTEMPTS, r.fault().map(|f| number(f.attempts))),

@@ -40,11 +40,14 @@ impl Kind {
 }
 
 /// Where an unfinished verification stopped: the first `hashed` bytes went through SHA-256,
-/// whose internal state is `state` (sha2's serialized form).
+/// whose internal state is `state` (sha2's serialized form); `seal` is the hashing process's
+/// signature over them (`receipt::Sealed`), without which a service that issues receipts does
+/// not continue from them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
     pub hashed: u64,
     pub state: Vec<u8>,
+    pub seal: Option<[u8; 64]>,
 }
 
 /// The session as stored in DynamoDB: what every session has, and its `state`, whose variants

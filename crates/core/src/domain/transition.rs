@@ -208,6 +208,7 @@ impl Change {
         if self.is_final() {
             w.remove(attr::EXPIRES_AT);
             w.remove(attr::HASH_STATE);
+            w.remove(attr::HASH_SEAL);
         }
         if self.ends_lease() {
             w.set(attr::LEASE_UNTIL, item::number(0));
@@ -260,6 +261,7 @@ impl Change {
                 w.object(etag, version_id.as_deref());
                 w.set(attr::VERIFIED_BYTES, item::number(progress.hashed));
                 w.set(attr::HASH_STATE, item::hash_state(&progress.state));
+                w.put(attr::HASH_SEAL, progress.seal.as_ref().map(item::hash_seal));
             }
             Self::Verified {
                 sha256,

@@ -79,6 +79,7 @@ impl Uploads {
                     size = info.size,
                     "deadline reached; saving progress"
                 );
+                let progress = self.seal_progress(&record, &info, progress).await;
                 let saved = Saved {
                     etag: info.etag,
                     version_id: info.version_id,
@@ -152,7 +153,8 @@ impl Uploads {
         }
         Ok(match (saved, &record.etag()) {
             (Some(progress), Some(etag)) if *etag == info.etag => {
-                Target::Ready(info, Some(progress.clone()))
+                let resume = self.unsealed(record, progress).await?;
+                Target::Ready(info, resume)
             }
             (Some(_), _) => unverifiable(Some(info), CHANGED),
             (None, _) => Target::Ready(info, None),

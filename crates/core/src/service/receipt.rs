@@ -6,10 +6,12 @@ use std::sync::Arc;
 use vu_contract::receipt::Jwks;
 
 use super::Uploads;
-use crate::domain::{ObjectVersion, Sha256, State, Status, UploadId, UploadRecord, Verified};
-use crate::error::{Conflict, Error};
+use crate::domain::{
+    ObjectVersion, Progress, Sha256, State, Status, UploadId, UploadRecord, Verified,
+};
+use crate::error::{Conflict, Error, chain};
 use crate::ports::{ObjectInfo, PortError};
-use crate::receipt::Receipts;
+use crate::receipt::{Receipts, Sealed};
 
 impl Uploads {
     /// The same service, issuing receipts with `receipts`.
@@ -64,9 +66,75 @@ impl Uploads {
                 announced: false,
                 receipt: None,
             }),
+            // The bucket this process read the bytes from, not the one the table names.
+            bucket: self.objects.bucket().to_owned(),
             ..record.clone()
         };
         receipts.issue(&verdict).await
+    }
+
+    /// `progress`, paused on `info`, sealed by this process (which hashed those bytes) when this
+    /// service issues receipts. A signer that fails leaves it unsealed: the next run hashes
+    /// again from byte 0, and no verdict can be signed meanwhile anyway.
+    pub(super) async fn seal_progress(
+        &self,
+        record: &UploadRecord,
+        info: &ObjectInfo,
+        mut progress: Progress,
+    ) -> Progress {
+        let Some(receipts) = &self.receipts else {
+            return progress;
+        };
+        let sealed = Sealed {
+            record,
+            etag: &info.etag,
+            version_id: info.version_id.as_deref(),
+            progress: &progress,
+        };
+        match receipts.seal(&sealed).await {
+            Ok(seal) => progress.seal = Some(seal),
+            Err(e) => tracing::warn!(
+                hashed = progress.hashed,
+                error = chain(&e),
+                "progress saved unsealed: the next run hashes from byte 0"
+            ),
+        }
+        progress
+    }
+
+    /// The saved `progress` of `record` to continue from: `None` (hash from byte 0) when this
+    /// service issues receipts and its seal is missing or not this upload's, version's and
+    /// count's, so a receipt never signs a digest that rests on a state someone wrote into the
+    /// table. Keys that cannot be read are an upstream fault: the lease is released.
+    pub(super) async fn unsealed(
+        &self,
+        record: &UploadRecord,
+        progress: &Progress,
+    ) -> Result<Option<Progress>, Error> {
+        let (Some(receipts), Some(etag)) = (&self.receipts, record.etag()) else {
+            return Ok(Some(progress.clone()));
+        };
+        let sealed = Sealed {
+            record,
+            etag,
+            version_id: record.version_id(),
+            progress,
+        };
+        match receipts.is_sealed(&sealed).await {
+            Ok(true) => Ok(Some(progress.clone())),
+            Ok(false) => {
+                tracing::warn!(
+                    hashed = progress.hashed,
+                    "saved progress without this process's seal: hashing again from byte 0"
+                );
+                Ok(None)
+            }
+            Err(e) => {
+                let err = Error::from(e);
+                self.release(record, &err).await;
+                Err(err)
+            }
+        }
     }
 
     /// The published keys: none when this service issues no receipts.

@@ -219,7 +219,17 @@ impl Reader<'_> {
             .map(|b| {
                 let state = B64.decode(b).map_err(|_| malformed(attr::HASH_STATE))?;
                 let hashed = self.unsigned(attr::VERIFIED_BYTES)?;
-                Ok(Progress { hashed, state })
+                // A seal that is not 64 bytes seals nothing: the progress is read, and not
+                // continued from (`receipt::Sealed`), rather than the record refused.
+                let seal = self
+                    .text(attr::HASH_SEAL)
+                    .and_then(|s| B64.decode(s).ok())
+                    .and_then(|s| <[u8; 64]>::try_from(s).ok());
+                Ok(Progress {
+                    hashed,
+                    state,
+                    seal,
+                })
             })
             .transpose()?;
         Ok(Some(Pinned {

@@ -32,6 +32,7 @@ fn every_state() -> Vec<UploadRecord> {
                 progress: Some(Progress {
                     hashed: 3 << 20,
                     state: vec![7; 12],
+                    seal: Some([5; 64]),
                 }),
                 fanned: None,
             }),

@@ -105,6 +105,7 @@ pub(super) fn states() -> Vec<UploadRecord> {
         progress: Some(Progress {
             hashed: 4 << 20,
             state: vec![0, 1, 2, 255],
+            seal: None,
         }),
         fanned: None,
     });
@@ -168,6 +169,7 @@ pub(super) fn changes() -> Vec<Change> {
         progress: Progress {
             hashed: 8 << 20,
             state: vec![9; 40],
+            seal: Some([3; 64]),
         },
     };
     vec![

@@ -271,3 +271,52 @@ async fn a_retried_completion_that_finds_its_own_object_goes_on_to_verify() {
     let (verified, ()) = tokio::join!(fx.complete(r.upload_id), lost_answer);
     assert_verified(&verified.unwrap(), &data);
 }
+
+/// A `CompleteMultipartUpload` slower than the request's whole inline budget: the budget starts
+/// with the request (not once S3 answered), so the request hashes no further than its deadline
+/// and hands the object to the verifier with what it hashed, lease let go, instead of hashing
+/// on past API Gateway's 29 s with the session leased. Without the delay it verifies inline.
+#[tokio::test]
+async fn a_slow_completion_in_s3_hands_over_at_the_requests_deadline_not_after_it() {
+    let budget = Duration::from_secs(1);
+    let limits = Limits {
+        verify_inline_budget: budget,
+        ..limits()
+    };
+    for slow in [false, true] {
+        let fx = Fx::new(limits.clone());
+        let started = Arc::new(super::verifier::Started::default());
+        let api = fx.other(limits.clone()).with_verifier(started.clone());
+        let data = bytes(4 * MIB, 83);
+        let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+        let park = fx.objects.faults.park(Call::CompleteMultipart);
+        let s3 = async {
+            park.reached().await;
+            if slow {
+                tokio::time::sleep(budget * 2).await;
+            }
+            park.release();
+        };
+        let request = api.complete(
+            OWNER,
+            r.upload_id,
+            None,
+            None,
+            Budget::request(api.limits()),
+        );
+        let (answer, ()) = tokio::join!(request, s3);
+        let record = answer.unwrap();
+        if !slow {
+            assert_verified(&record, &data);
+            continue;
+        }
+        assert_eq!(record.status(), Status::Verifying, "{record:?}");
+        assert!(
+            record.verified_bytes() < data.len() as u64 / 2,
+            "at most the ranges in flight at the deadline: {}",
+            record.verified_bytes()
+        );
+        assert_eq!(*started.0.lock().unwrap(), [r.upload_id]);
+        assert_eq!(fx.peek(r.upload_id).status(), Status::Verifying);
+    }
+}

@@ -253,6 +253,7 @@ mod fanout;
 mod faults;
 mod guarantees;
 mod limits;
+mod progress_seal;
 mod receipts;
 mod recovery;
 mod reservations;

@@ -14,7 +14,7 @@ use crate::receipt::Receipts;
 
 const ISSUER: &str = "https://uploads.example";
 
-fn with_key(fx: Fx, seed: &str) -> Fx {
+pub(super) fn with_key(fx: Fx, seed: &str) -> Fx {
     let uploads = fx.uploads;
     Fx {
         uploads: uploads.with_receipts(Receipts::new(
@@ -25,7 +25,7 @@ fn with_key(fx: Fx, seed: &str) -> Fx {
     }
 }
 
-fn split(receipt: &str) -> (Header, Claims, Signature, String) {
+pub(super) fn split(receipt: &str) -> (Header, Claims, Signature, String) {
     let parts: Vec<&str> = receipt.split('.').collect();
     assert_eq!(parts.len(), 3, "compact JWS: {receipt}");
     let header = serde_json::from_slice(&B64URL.decode(parts[0]).unwrap()).unwrap();

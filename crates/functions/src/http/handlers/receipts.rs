@@ -68,7 +68,7 @@ fn no_receipt() -> Problem {
         StatusCode::NOT_FOUND,
         Slug::NoReceipt,
         "No receipt for this upload",
-        "this upload was verified while the service issued no receipts; none is signed afterwards",
+        "no receipt was signed with this upload's verdict (it was verified before the service signed receipts with its verdicts); none is signed afterwards from the table",
     )
 }
 

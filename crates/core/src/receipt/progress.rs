@@ -1,0 +1,74 @@
+//! Saved hashing progress, sealed: a paused verification stores SHA-256's internal state in the
+//! table, and the next run continues from it. Trusted as read, a table writer could put there
+//! the state of bytes of their choosing and have the receipt sign the digest of *those* bytes
+//! followed by the object's tail. So the process that hashed the bytes signs the state with the
+//! receipt key (which only hashing functions may use), bound to the upload, the pinned version
+//! and the byte count; a run that finds the seal missing or wrong hashes again from byte 0.
+
+use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::{Signature, VerifyingKey};
+use p256::elliptic_curve::sec1::EncodedPoint;
+use p256::{FieldBytes, NistP256};
+
+use super::{EcPoint, Receipts};
+use crate::domain::{Progress, UploadRecord};
+use crate::ports::PortError;
+
+/// What a seal vouches for: this progress of this upload, on this version of its object.
+pub struct Sealed<'a> {
+    pub record: &'a UploadRecord,
+    pub etag: &'a str,
+    pub version_id: Option<&'a str>,
+    pub progress: &'a Progress,
+}
+
+impl Sealed<'_> {
+    /// The signed message. Its line breaks keep it apart from a JWS signing input (base64url
+    /// and one dot), so a seal can never pass for a receipt, nor a receipt for a seal.
+    fn message(&self) -> Vec<u8> {
+        format!(
+            "verified-uploads progress v1\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.record.upload_id,
+            self.record.key.as_str(),
+            self.version_id.unwrap_or(""),
+            self.etag,
+            self.progress.hashed,
+            hex::encode(&self.progress.state),
+        )
+        .into_bytes()
+    }
+}
+
+impl Receipts {
+    /// The seal of `sealed`'s progress: an ES256 signature by the receipt key.
+    pub async fn seal(&self, sealed: &Sealed<'_>) -> Result<[u8; 64], PortError> {
+        self.signer.sign(&sealed.message()).await
+    }
+
+    /// Whether `sealed`'s progress carries a seal made by the signing key or a retired one.
+    /// `Err` only when the keys cannot be read (an upstream fault, not a verdict on the seal).
+    pub async fn is_sealed(&self, sealed: &Sealed<'_>) -> Result<bool, PortError> {
+        let Some(seal) = sealed.progress.seal.as_ref() else {
+            return Ok(false);
+        };
+        let Ok(signature) = Signature::from_slice(seal) else {
+            return Ok(false);
+        };
+        let message = sealed.message();
+        let mut keys = vec![self.signer.public_key().await?];
+        keys.extend(self.signer.retired_keys().await?);
+        Ok(keys
+            .iter()
+            .filter_map(verifying_key)
+            .any(|k| k.verify(&message, &signature).is_ok()))
+    }
+}
+
+fn verifying_key(point: &EcPoint) -> Option<VerifyingKey> {
+    let encoded = EncodedPoint::<NistP256>::from_affine_coordinates(
+        FieldBytes::from_slice(&point.x),
+        FieldBytes::from_slice(&point.y),
+        false,
+    );
+    VerifyingKey::from_encoded_point(&encoded).ok()
+}
