@@ -159,10 +159,22 @@ async fn check_receipt(
     let receipt = match api.receipt(id).await {
         Ok(r) => r,
         Err(e) => {
-            return match not_found(&e) {
-                Some(ProblemType::NoRoute) => Ok(ReceiptCheck::NotIssued),
-                Some(ProblemType::NoReceipt) if allow_unreceipted => Ok(ReceiptCheck::Missing),
-                Some(ProblemType::NoReceipt) => Err(Error::Mismatch(
+            // `no-route` is also any unknown path's answer: it means "no receipts here" only
+            // when the service publishes no keys either.
+            let unissued = match not_found(&e) {
+                Some(ProblemType::NoRoute) => Some(match api.jwks().await {
+                    Ok(keys) => keys.keys.is_empty(),
+                    // A service older than receipts has no key set either.
+                    Err(e) if not_found(&e).is_some() => true,
+                    Err(e) => return Err(e.into()),
+                }),
+                Some(ProblemType::NoReceipt) => Some(false),
+                _ => None,
+            };
+            return match unissued {
+                Some(true) => Ok(ReceiptCheck::NotIssued),
+                Some(false) if allow_unreceipted => Ok(ReceiptCheck::Missing),
+                Some(false) => Err(Error::Mismatch(
                     "refused: the service issues receipts but this upload has none (verified \
                      before it issued them, or its receipt was removed); nothing was written. \
                      Pass --allow-unreceipted to download it on the record's SHA-256 alone"

@@ -23,19 +23,26 @@ pub struct Sealed<'a> {
 }
 
 impl Sealed<'_> {
-    /// The signed message. Its line breaks keep it apart from a JWS signing input (base64url
-    /// and one dot), so a seal can never pass for a receipt, nor a receipt for a seal.
+    /// The signed message: each field prefixed with its length, so no two field lists encode
+    /// alike (keys may hold any character). Its line break keeps it apart from a JWS signing
+    /// input (base64url and one dot), so a seal can never pass for a receipt, nor one for a seal.
     fn message(&self) -> Vec<u8> {
-        format!(
-            "verified-uploads progress v1\n{}\n{}\n{}\n{}\n{}\n{}",
-            self.record.upload_id,
+        let id = self.record.upload_id.to_string();
+        let hashed = self.progress.hashed.to_string();
+        let state = hex::encode(&self.progress.state);
+        let fields = [
+            id.as_str(),
             self.record.key.as_str(),
             self.version_id.unwrap_or(""),
             self.etag,
-            self.progress.hashed,
-            hex::encode(&self.progress.state),
-        )
-        .into_bytes()
+            hashed.as_str(),
+            state.as_str(),
+        ];
+        let mut out = b"verified-uploads progress v2\n".to_vec();
+        for f in fields {
+            out.extend_from_slice(format!("{}:{f};", f.len()).as_bytes());
+        }
+        out
     }
 }
 
@@ -45,8 +52,10 @@ impl Receipts {
         self.signer.sign(&sealed.message()).await
     }
 
-    /// Whether `sealed`'s progress carries a seal made by the signing key or a retired one.
-    /// `Err` only when the keys cannot be read (an upstream fault, not a verdict on the seal).
+    /// Whether `sealed`'s progress carries a seal made by the signing key. Not a retired one:
+    /// whoever may still use a retired key must not steer what the current one signs, and a
+    /// seal only matters between two runs (a rotation costs at most one re-hash). `Err` only
+    /// when the key cannot be read (an upstream fault, not a verdict on the seal).
     pub async fn is_sealed(&self, sealed: &Sealed<'_>) -> Result<bool, PortError> {
         let Some(seal) = sealed.progress.seal.as_ref() else {
             return Ok(false);
@@ -54,13 +63,8 @@ impl Receipts {
         let Ok(signature) = Signature::from_slice(seal) else {
             return Ok(false);
         };
-        let message = sealed.message();
-        let mut keys = vec![self.signer.public_key().await?];
-        keys.extend(self.signer.retired_keys().await?);
-        Ok(keys
-            .iter()
-            .filter_map(verifying_key)
-            .any(|k| k.verify(&message, &signature).is_ok()))
+        let key = self.signer.public_key().await?;
+        Ok(verifying_key(&key).is_some_and(|k| k.verify(&sealed.message(), &signature).is_ok()))
     }
 }
 

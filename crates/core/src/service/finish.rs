@@ -153,7 +153,7 @@ impl Uploads {
         }
         Ok(match (saved, &record.etag()) {
             (Some(progress), Some(etag)) if *etag == info.etag => {
-                let resume = self.unsealed(record, progress).await?;
+                let resume = self.unsealed(record, &info, progress).await?;
                 Target::Ready(info, resume)
             }
             (Some(_), _) => unverifiable(Some(info), CHANGED),

@@ -109,15 +109,17 @@ impl Uploads {
     pub(super) async fn unsealed(
         &self,
         record: &UploadRecord,
+        info: &ObjectInfo,
         progress: &Progress,
     ) -> Result<Option<Progress>, Error> {
-        let (Some(receipts), Some(etag)) = (&self.receipts, record.etag()) else {
+        let Some(receipts) = &self.receipts else {
             return Ok(Some(progress.clone()));
         };
+        // Bound to the object this run reads, as it was sealed over the object that run read.
         let sealed = Sealed {
             record,
-            etag,
-            version_id: record.version_id(),
+            etag: &info.etag,
+            version_id: info.version_id.as_deref(),
             progress,
         };
         match receipts.is_sealed(&sealed).await {

@@ -123,3 +123,33 @@ async fn a_seal_moved_to_another_upload_is_not_continued_from() {
         "read from byte 0"
     );
 }
+
+/// After a rotation, progress sealed by the retired key is hashed again: whoever may still use
+/// a retired key must not steer what the current one signs.
+#[tokio::test]
+async fn progress_sealed_by_a_retired_key_is_hashed_again_from_byte_0() {
+    let fx = with_key(Fx::new(large_limits()), "A");
+    let data = bytes(300 * KIB, 54);
+    let r = fx.uploaded(&data, None).await;
+    fx.complete(r.upload_id).await.unwrap();
+    fx.pause_once(r.upload_id).await;
+    let rotated = fx
+        .other(large_limits())
+        .with_receipts(crate::receipt::Receipts::new(
+            Arc::new(crate::memory::MemorySigner::from_seed("A").rotated("B")),
+            "https://uploads.example",
+        ));
+    let reads_before = fx.s3(Call::GetRange);
+    let record = done(
+        rotated
+            .continue_verification(r.upload_id, Budget::verifier(None))
+            .await
+            .unwrap(),
+    );
+    assert_verified(&record, &data);
+    assert_eq!(
+        fx.s3(Call::GetRange) - reads_before,
+        data.len().div_ceil(RANGE as usize),
+        "read from byte 0"
+    );
+}
