@@ -13,6 +13,7 @@ mod complete;
 mod create;
 mod download;
 mod fanout;
+mod fanout_seal;
 mod finish;
 mod lease;
 mod parts;
