@@ -39,10 +39,8 @@ impl Kind {
     }
 }
 
-/// Where an unfinished verification stopped: the first `hashed` bytes went through SHA-256,
-/// whose internal state is `state` (sha2's serialized form); `seal` is the hashing process's
-/// signature over them (`receipt::Sealed`), without which a service that issues receipts does
-/// not continue from them.
+/// Where a verification stopped: `hashed` bytes in, SHA-256's `state` (sha2's serialized form),
+/// and `seal`, its hashing process's signature (`receipt::Sealed`) a resume requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
     pub hashed: u64,

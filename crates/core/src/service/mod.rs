@@ -10,6 +10,7 @@ mod announce;
 mod budget;
 mod chained;
 mod complete;
+mod complete_s3;
 mod create;
 mod download;
 mod finish;

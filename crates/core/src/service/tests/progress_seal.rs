@@ -26,13 +26,23 @@ fn rewrite_progress(fx: &Fx, id: UploadId, change: impl FnOnce(&mut Progress)) {
     fx.sessions.put(record);
 }
 
-async fn continued(fx: &Fx, id: UploadId) -> UploadRecord {
+/// One verifier run of `id` on `uploads`, to the verdict.
+async fn continued(uploads: &Uploads, id: UploadId) -> UploadRecord {
     done(
-        fx.uploads
+        uploads
             .continue_verification(id, Budget::verifier(None))
             .await
             .unwrap(),
     )
+}
+
+/// The object was read again from its first byte since `reads_before`.
+fn assert_read_from_byte_0(fx: &Fx, reads_before: usize, data: &[u8], what: &str) {
+    assert_eq!(
+        fx.s3(Call::GetRange) - reads_before,
+        data.len().div_ceil(RANGE as usize),
+        "read from byte 0 ({what})"
+    );
 }
 
 #[tokio::test]
@@ -45,7 +55,7 @@ async fn progress_is_sealed_and_continued_from_where_it_stopped() {
     let saved = paused.saved_progress().unwrap();
     assert!(saved.seal.is_some(), "sealed: {saved:?}");
     let reads_before = fx.s3(Call::GetRange);
-    let record = continued(&fx, r.upload_id).await;
+    let record = continued(&fx.uploads, r.upload_id).await;
     assert_verified(&record, &data);
     let rest = (data.len() as u64 - saved.hashed).div_ceil(RANGE) as usize;
     assert_eq!(fx.s3(Call::GetRange) - reads_before, rest, "continued");
@@ -86,13 +96,9 @@ async fn a_state_written_into_the_table_is_hashed_again_from_byte_0_and_the_rece
             p.seal = if keep_seal { seal } else { None };
         });
         let reads_before = fx.s3(Call::GetRange);
-        let record = continued(fx, id).await;
+        let record = continued(&fx.uploads, id).await;
         assert_verified(&record, &data);
-        assert_eq!(
-            fx.s3(Call::GetRange) - reads_before,
-            data.len().div_ceil(RANGE as usize),
-            "read from byte 0 (seal kept: {keep_seal})"
-        );
+        assert_read_from_byte_0(fx, reads_before, &data, &format!("seal kept: {keep_seal}"));
         let receipt = fx.uploads.receipt(OWNER, id).await.unwrap().unwrap();
         let (_, claims, _, _) = split(&receipt);
         assert_eq!(claims.sha256, Sha256::of(&data));
@@ -116,12 +122,8 @@ async fn a_seal_moved_to_another_upload_is_not_continued_from() {
     let from_a = fx.peek(a.upload_id).saved_progress().unwrap().clone();
     rewrite_progress(&fx, b.upload_id, |p| *p = from_a.clone());
     let reads_before = fx.s3(Call::GetRange);
-    assert_verified(&continued(&fx, b.upload_id).await, &data);
-    assert_eq!(
-        fx.s3(Call::GetRange) - reads_before,
-        data.len().div_ceil(RANGE as usize),
-        "read from byte 0"
-    );
+    assert_verified(&continued(&fx.uploads, b.upload_id).await, &data);
+    assert_read_from_byte_0(&fx, reads_before, &data, "a moved seal");
 }
 
 /// After a rotation, progress sealed by the retired key is hashed again: whoever may still use
@@ -140,16 +142,6 @@ async fn progress_sealed_by_a_retired_key_is_hashed_again_from_byte_0() {
             "https://uploads.example",
         ));
     let reads_before = fx.s3(Call::GetRange);
-    let record = done(
-        rotated
-            .continue_verification(r.upload_id, Budget::verifier(None))
-            .await
-            .unwrap(),
-    );
-    assert_verified(&record, &data);
-    assert_eq!(
-        fx.s3(Call::GetRange) - reads_before,
-        data.len().div_ceil(RANGE as usize),
-        "read from byte 0"
-    );
+    assert_verified(&continued(&rotated, r.upload_id).await, &data);
+    assert_read_from_byte_0(&fx, reads_before, &data, "a retired key's seal");
 }
