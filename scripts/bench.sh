@@ -6,7 +6,8 @@
 # PORT to PORT+2: the S3 server, moto, the api;
 # `scripts/bench.sh PORT verify`: the hashing core, verification and verifier memory, items 0-2;
 # `scripts/bench.sh PORT receipt`: the CLI's offline receipt check, item 7;
-# `scripts/bench.sh PORT load`: the load test alone, item 8, on ports PORT to PORT+2).
+# `scripts/bench.sh PORT load`: the load test alone, item 8, on ports PORT to PORT+2;
+# `scripts/bench.sh PORT segments`: time to verdict by segments, item 9, on PORT and PORT+3).
 # Figures and machine go in docs/benchmarks.md.
 #
 # The S3 server here is s3s + s3s-fs (examples/s3_server.rs: real S3 protocol, SigV4 checked,
@@ -181,6 +182,40 @@ file=$(best_of 3 "$rel/verified-uploads check $work/1g.receipt.jwt $work/1g.bin 
 echo "signature against saved keys: $(python3 -c "import sys; print(f'{float(sys.argv[1])*1000:.1f}')" "$sig") ms (target < 100 ms)   with the 1 GiB file hashed: $(secs "$file") s"
 }
 
+segments_bench() { # section 9; alone: scripts/bench.sh PORT segments
+local cap=${BENCH_GET_CAP:-75} cport=$((port + 3)) part=$((64 * 1048576)) cserver f w line
+echo "== 9. time to verdict by segments: W segment workers vs the sequential verifier, every connection capped at $cap MB/s"
+# A second server on the same files, each connection's sending capped at $cap MB/s: one Lambda
+# function's network. The sequential verifier runs on one connection (VERIFY_CONCURRENCY=1: one
+# function); the segment workers (verifier --workers W) each read their segment on their own
+# connection, as W functions each taking one segment message would. The states are the ones
+# the CLI declares for 64 MiB parts (16 segments for 1 GiB, 64 for 4 GiB: the service keeps 64).
+$rel/examples/s3_server "$work/s3" "$cport" --get-cap "$cap" >"$work/capped.log" 2>&1 &
+cserver=$!
+sleep 1
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+for f in 1g 4g; do
+  $rel/verifier --print-part-states "$work/$f.bin" --part-size $part >"$work/$f.states.json"
+  local want; want=$(sha256sum "$work/$f.bin" | cut -d' ' -f1)
+  # "wall user+sys" of one run (its digest checked), from /usr/bin/time.
+  timed() {
+    local out
+    out=$( { AWS_ENDPOINT_URL="http://127.0.0.1:$cport" /usr/bin/time -f 'TIME %e %U %S' "$@" --bucket "$BUCKET_NAME" --key "bench/$f.bin" --expect-sha256 "$want"; } 2>&1 >/dev/null)
+    echo "$out" | awk '/^TIME/ {printf "%s %.2f", $2, $3 + $4}'
+  }
+  read -r sw sc < <(timed env VERIFY_CONCURRENCY=1 $rel/verifier)
+  line="$f sequential: $(secs "$sw") s, $(secs "$sc") CPU-s"
+  for w in 1 4 16; do
+    read -r ww wc < <(timed $rel/verifier --part-size $part --part-states "$work/$f.states.json" --workers $w)
+    line="$line | W=$w: $(secs "$ww") s ($(ratio "$sw" "$ww")x faster), CPU $(ratio "$wc" "$sc")x"
+  done
+  echo "$line"
+done
+echo "(targets: W=16 on 4g >= 8x faster than sequential; CPU <= 1.1x sequential)"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+kill $cserver 2>/dev/null || true
+}
+
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), sha_ni: $(grep -q sha_ni /proc/cpuinfo && echo yes || echo no)"
 echo "== fixtures"
 [ -s "$work/1g.bin" ] || head -c 1073741824 /dev/urandom >"$work/1g.bin"
@@ -190,6 +225,7 @@ if [ "${2:-}" = page ]; then scripts/browser.sh chromium; page_upload_bench; exi
 [ -s "$work/4g.bin" ] || cat "$work/1g.bin" "$work/1g.bin" "$work/1g.bin" "$work/1g.bin" >"$work/4g.bin"
 for f in 1g 4g; do $py scripts/bench_helpers.py upload "$work/$f.bin" "bench/$f.bin"; done
 expected=$(sha256sum "$work/1g.bin" | cut -d' ' -f1)
+if [ "${2:-}" = segments ]; then segments_bench; exit 0; fi
 
 echo "== 0. hashing core: SHA-256 of a 1 GiB file in the page cache (best of 3)"
 ours=$($rel/examples/bench_hash "$work/1g.bin" 3 | python3 -c "import json,sys; print(json.load(sys.stdin)['seconds'])")
@@ -228,6 +264,8 @@ cli_upload_bench
 page_upload_bench
 
 receipt_check_bench
+
+segments_bench
 
 # Section 8 needs the ports of the servers above: they go first.
 kill $server $api 2>/dev/null || true

@@ -7,11 +7,11 @@ use crate::helpers::*;
 use serde_json::{Value, json};
 use vu_contract::Chain;
 
-const PART: usize = 5 * MIB;
+pub(crate) const PART: usize = 5 * MIB;
 
 /// The chaining value (64 hex) after each of the first `n` parts of `file`, as a client that
 /// hashes while it reads declares them.
-fn part_states(file: &[u8], parts: &[usize]) -> Value {
+pub(crate) fn part_states(file: &[u8], parts: &[usize]) -> Value {
     let mut states = serde_json::Map::new();
     for &n in parts {
         let mut c = Chain::new();
@@ -22,7 +22,7 @@ fn part_states(file: &[u8], parts: &[usize]) -> Value {
 }
 
 /// A 4-part session (the last short) declaring `file`'s digest, with `landed` PUT as its parts.
-async fn uploaded(client: &Client, file: &[u8], landed: &[u8]) -> String {
+pub(crate) async fn uploaded(client: &Client, file: &[u8], landed: &[u8]) -> String {
     let c = client
         .create(
             json!({"filename": "chain.bin", "size": file.len(), "part_size": PART,

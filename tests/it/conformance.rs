@@ -18,7 +18,7 @@ use futures::StreamExt as _;
 use vu_aws::DynamoSessions;
 use vu_core::domain::{ChainState, Chained, Fault, Hold, PartStates};
 use vu_core::domain::{
-    Change, ContentType, FailedVerdict, Failing, Filename, Guard, Kind, Lease, LeaseToken,
+    Change, ContentType, FailedVerdict, Failing, Fanned, Filename, Guard, Kind, Lease, LeaseToken,
     Metadata, ObjectKey, ObjectVersion, PartPlan, Pinned, Progress, Saved, Sha256, State, Status,
     UploadId, UploadRecord, Value, Verified, to_item,
 };
@@ -205,6 +205,7 @@ fn states() -> Vec<(&'static str, UploadRecord)> {
             Some(Pinned {
                 object: object("\"etag-1-2\"", Some("v1")),
                 progress: None,
+                fanned: None,
             }),
             Some(verdict.clone()),
         ),
@@ -219,9 +220,24 @@ fn states() -> Vec<(&'static str, UploadRecord)> {
                     state: (0..=255).collect(),
                     seal: None,
                 }),
+                fanned: None,
             }),
             resume_by: EPOCH + 900,
         },
+        ..completing.clone()
+    };
+    // A fan-out by segments with two ends found (`segment_ends`, its own binary attribute).
+    let fanned_out = UploadRecord {
+        part_states: two_states(),
+        state: holding(
+            EPOCH + 60,
+            Some(Pinned {
+                object: object("\"etag-6\"", Some("v6")),
+                progress: None,
+                fanned: Some(fan_out_ends()),
+            }),
+            None,
+        ),
         ..completing.clone()
     };
     let verified = UploadRecord {
@@ -254,6 +270,7 @@ fn states() -> Vec<(&'static str, UploadRecord)> {
         ("completing", completing),
         ("completing, lease run out", expired),
         ("completing, failing", failing),
+        ("completing, fanned out by segments", fanned_out),
         ("verifying with saved progress", verifying),
         ("verified, unannounced", verified),
         ("failed, announced", failed),
@@ -303,6 +320,17 @@ const RECEIPT: &str = concat!(
     ".eyJpc3MiOiJ2ZXJpZmllZC11cGxvYWRzIiwic3ViIjoiMDFKRFo0UThYNk0zVjlUMks3UjVOMUIwQ0QiLCJpYXQiOjE3NjUwMDAwMDB9",
     ".MEUCIQDx7m4_signature_bytes_in_base64url_000000000000000000000000000000000000000000000000000"
 );
+
+/// Two segments' ends found, over 10 MiB.
+fn fan_out_ends() -> Fanned {
+    let mut f = Fanned {
+        hashed: 10 << 20,
+        ..Fanned::default()
+    };
+    f.ends.insert(0, [0xA5; 32]);
+    f.ends.insert(2, [0x3C; 32]);
+    f
+}
 
 /// Every variant, with the field values that take different paths.
 fn changes() -> Vec<Change> {
@@ -382,6 +410,37 @@ fn changes() -> Vec<Change> {
             sha256: Some(Sha256::of(b"found")),
         },
         Change::Aborted,
+        Change::FanOut {
+            etag: "\"etag-6\"".into(),
+            version_id: Some("v6".into()),
+            lease_until: EPOCH + 300,
+        },
+        Change::FanOut {
+            etag: "\"etag-7\"".into(),
+            version_id: None,
+            lease_until: EPOCH + 300,
+        },
+        // Over exactly the ends the fanned-out state holds (written there), and over none
+        // (refused there: another worker wrote first).
+        Change::SegmentDone {
+            etag: "\"etag-6\"".into(),
+            version_id: Some("v6".into()),
+            before: fan_out_ends(),
+            after: {
+                let mut f = fan_out_ends();
+                f.ends.insert(1, [0x77; 32]);
+                f.hashed += 5 << 20;
+                f
+            },
+            lease_until: EPOCH + 360,
+        },
+        Change::SegmentDone {
+            etag: "\"etag-6\"".into(),
+            version_id: Some("v6".into()),
+            before: Fanned::default(),
+            after: fan_out_ends(),
+            lease_until: EPOCH + 360,
+        },
     ]
 }
 

@@ -112,6 +112,7 @@ pub fn small_ranges() -> VerifyConfig {
         range_bytes: 1024 * 1024 + 17,
         prefetch: 1,
         stall_timeout: Duration::from_secs(2),
+        fan_out: true,
     }
 }
 

@@ -13,6 +13,7 @@ mod companion;
 mod conformance;
 mod contract;
 mod events;
+mod fanout;
 mod faults;
 mod hostile;
 mod lambda;

@@ -16,7 +16,7 @@ use vu_functions::lambda::verifier::{Invocation, Verifier};
 use vu_functions::local;
 
 /// The local server over `stack`: the API, and the verifier consuming the stack's queue.
-async fn local_server(stack: &EventsStack, limits: Limits) -> (Arc<Uploads>, Client) {
+pub(crate) async fn local_server(stack: &EventsStack, limits: Limits) -> (Arc<Uploads>, Client) {
     let queue = Arc::new(SqsQueue::new(&sdk().await, &stack.queue_url));
     let uploads = Arc::new(
         service_on(&stack.bucket, limits, small_ranges())
@@ -33,7 +33,7 @@ async fn local_server(stack: &EventsStack, limits: Limits) -> (Arc<Uploads>, Cli
 }
 
 /// Polls `check` every 100 ms for up to 20 s; the last value it returned.
-async fn eventually<T, F, Fut>(mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = (bool, T)>,

@@ -5,11 +5,11 @@
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 
 use vu_contract::queue::{QueueMessage, continuation};
 use vu_core::domain::UploadId;
-use vu_core::ports::{Continuation, PortError, Upstream};
+use vu_core::ports::{Continuation, PortError, SegmentMessage, Upstream};
 
 pub struct SqsQueue {
     client: Client,
@@ -108,6 +108,44 @@ impl Continuation for SqsQueue {
             .send()
             .await
             .map_err(|e| PortError::unavailable(Upstream::Queue, e))?;
+        Ok(())
+    }
+
+    fn carries_segments(&self) -> bool {
+        true
+    }
+
+    /// Ten messages a request (SQS's batch limit); any entry refused fails the whole send, and
+    /// the holder's next run sends the missing segments again (a duplicate is recorded once).
+    async fn send_segments(&self, segments: &[SegmentMessage]) -> Result<(), PortError> {
+        for batch in segments.chunks(10) {
+            let entries = batch
+                .iter()
+                .map(|m| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(m.index.to_string())
+                        .message_body(m.body().to_string())
+                        .build()
+                        .map_err(|e| PortError::unavailable(Upstream::Queue, e))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| PortError::unavailable(Upstream::Queue, e))?;
+            if let Some(refused) = out.failed().first() {
+                let why = format!(
+                    "segment message {} refused: {}",
+                    refused.id(),
+                    refused.code()
+                );
+                return Err(PortError::unavailable(Upstream::Queue, why));
+            }
+        }
         Ok(())
     }
 }

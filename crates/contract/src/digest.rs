@@ -17,6 +17,10 @@ impl Sha256 {
         Self(bytes)
     }
 
+    pub fn to_bytes(self) -> [u8; 32] {
+        self.0
+    }
+
     pub fn parse_hex(s: &str) -> Result<Self, Invalid> {
         let mut out = [0u8; 32];
         hex::decode_to_slice(s, &mut out).map_err(|_| {

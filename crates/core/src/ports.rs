@@ -10,6 +10,7 @@ use bytes::Bytes;
 pub use crate::domain::{Change, Guard, ListedPart};
 use crate::domain::{ContentType, Metadata, PartNumber, Sha256, Status, UploadId, UploadRecord};
 pub use crate::receipt::{EcPoint, ReceiptSigner};
+pub use vu_contract::queue::SegmentMessage;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -177,6 +178,18 @@ pub trait ObjectStore: Send + Sync {
 #[async_trait]
 pub trait Continuation: Send + Sync {
     async fn schedule(&self, id: UploadId) -> Result<(), PortError>;
+
+    /// Whether this queue carries segment messages (`send_segments`): without it, the holder
+    /// hashes every segment itself.
+    fn carries_segments(&self) -> bool {
+        false
+    }
+
+    /// Sends one message per segment of a verification fanned out.
+    async fn send_segments(&self, segments: &[SegmentMessage]) -> Result<(), PortError> {
+        let _ = segments;
+        Err(PortError::Rejected("this queue carries no segments".into()))
+    }
 }
 
 /// Tells the rest of the system that a record reached its final status. At-least-once: the same

@@ -20,10 +20,11 @@ use crate::ports::{ObjectInfo, ObjectStore, Pin, PortError, Upstream};
 use crate::settings::VerifyConfig;
 use vu_contract::{Chain, ChainState, PartPlan, PartStates, Sha256};
 
-/// At most this many states are kept with a claim: more segments than one verifier hashes at
-/// once only cost storage (the record stays a few KB, far from DynamoDB's 400 KB item limit;
-/// 10,000 states would be 340 KB even in binary).
-pub const MAX_KEPT_STATES: usize = 64;
+/// At most this many states are kept with a claim: at most 128 segments, so that fanned out one
+/// per verifier function (~75 MB/s each) a 1 TiB object verifies in ~2 minutes, and a 5 TiB one's
+/// segments (~40 GiB) each fit in one 15-minute invocation. The record stays a few KB (far
+/// from DynamoDB's 400 KB item limit; 10,000 states would be 340 KB even in binary).
+pub const MAX_KEPT_STATES: usize = 127;
 
 /// Bytes `[start, end)`: parts `first_part..` of the object, hashed from the declared state
 /// before them; `declared_end` is the state declared after them (`None` for the last segment,
@@ -99,7 +100,6 @@ pub async fn verify_by_segments(
     deadline: Option<Instant>,
 ) -> Result<Option<ChainVerdict>, VerifyError> {
     let segs = segments(claimed.plan, claimed.states);
-    let expected = claimed.expected;
     let span = |s: &Segment, from: ChainState| {
         // Boxed as `Send`: the futures are polled together from a stream.
         hash_span(store, key, object, cfg, s.start, s.end, from, deadline).boxed()
@@ -111,21 +111,62 @@ pub async fn verify_by_segments(
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
+    let mut ends = Vec::with_capacity(segs.len());
+    for (seg, chain) in segs.iter().zip(hashed) {
+        match chain {
+            Some(chain) => ends.push(end_of(seg, chain)?),
+            None => return Ok(None),
+        }
+    }
+    walk(&segs, &ends, claimed.expected, span).await
+}
+
+/// The 32 bytes a segment hashed from its declared start ends in: the chaining value after it
+/// (a part boundary, whole blocks), or, for the last segment, the digest (padded with the whole
+/// length). What a fanned-out segment records.
+pub fn end_of(seg: &Segment, chain: Chain) -> Result<[u8; 32], VerifyError> {
+    match seg.declared_end {
+        None => Ok(chain.finish().to_bytes()),
+        Some(_) => chain
+            .state()
+            .map(ChainState::to_bytes)
+            .ok_or(VerifyError::CorruptProgress(
+                "a segment ended mid-block: the part size is not whole blocks",
+            )),
+    }
+}
+
+/// Walks the chain over every segment's end (`ends[i]`: what segment `i` gave from its declared
+/// start, `end_of`): where a segment's declared start is not the true state, it is hashed
+/// again from the true one (`rehash`), so the digest is the object's whatever was declared.
+/// One walk for segments hashed in one process and for segments fanned out over the queue:
+/// the same verdict, bit for bit. `None` when a re-hash met its deadline.
+pub async fn walk<F, Fut>(
+    segs: &[Segment],
+    ends: &[[u8; 32]],
+    expected: Option<Sha256>,
+    mut rehash: F,
+) -> Result<Option<ChainVerdict>, VerifyError>
+where
+    F: FnMut(&Segment, ChainState) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Chain>, VerifyError>>,
+{
+    if ends.len() != segs.len() {
+        return Err(VerifyError::CorruptProgress("not one end per segment"));
+    }
     let mut first_break = None;
     let mut truth = ChainState::INITIAL;
-    for (seg, chain) in segs.iter().zip(hashed) {
-        let Some(mut chain) = chain else {
-            return Ok(None);
-        };
+    for (seg, &end) in segs.iter().zip(ends) {
+        let mut end = end;
         // This segment started from a false state: only now is the true one known.
         if seg.declared_start != truth {
-            match span(seg, truth).await? {
-                Some(again) => chain = again,
+            match rehash(seg, truth).await? {
+                Some(again) => end = end_of(seg, again)?,
                 None => return Ok(None),
             }
         }
         let Some(declared_end) = seg.declared_end else {
-            let digest = chain.finish();
+            let digest = Sha256::from_bytes(end);
             let mismatch = expected.is_some_and(|e| e != digest);
             let mismatch_part = mismatch.then(|| first_break.unwrap_or(seg.first_part));
             return Ok(Some(ChainVerdict {
@@ -134,10 +175,7 @@ pub async fn verify_by_segments(
                 mismatch_part,
             }));
         };
-        // Every segment but the last ends on a part boundary, a whole number of blocks.
-        truth = chain.state().ok_or(VerifyError::CorruptProgress(
-            "a segment ended mid-block: the part size is not whole blocks",
-        ))?;
+        truth = ChainState::from_bytes(end);
         if truth != declared_end && first_break.is_none() {
             first_break = Some(seg.first_part);
         }
@@ -148,7 +186,7 @@ pub async fn verify_by_segments(
 /// Bytes `[start, end)` absorbed into a SHA-256 holding `from` after `start` bytes, range by
 /// range (each hashed off the tokio workers). `None` when the deadline passed first.
 #[allow(clippy::too_many_arguments)]
-async fn hash_span(
+pub async fn hash_span(
     store: &dyn ObjectStore,
     key: &str,
     object: &ObjectInfo,

@@ -73,6 +73,9 @@ pub struct VerifyConfig {
     pub prefetch: usize,
     /// A ranged GET whose body sends nothing for this long is resumed on a new connection.
     pub stall_timeout: Duration,
+    /// Verifier runs fan a claim's segments (`part_states`) out over the verifier's queue, one
+    /// message each, rather than hashing them all in one run (`VERIFY_FAN_OUT`).
+    pub fan_out: bool,
 }
 
 impl Default for VerifyConfig {
@@ -85,6 +88,7 @@ impl Default for VerifyConfig {
             range_bytes: 3 * MIB,
             prefetch: 1,
             stall_timeout: Duration::from_secs(20),
+            fan_out: true,
         }
     }
 }

@@ -23,6 +23,7 @@ const VERIFY: VerifyConfig = VerifyConfig {
     range_bytes: RANGE,
     prefetch: 1,
     stall_timeout: Duration::from_secs(2),
+    fan_out: true,
 };
 /// Long enough for every waiter to see the verdict: no 202 expected.
 const WAIT: Duration = Duration::from_secs(30);

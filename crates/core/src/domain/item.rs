@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::{Kind, LeaseToken, PartPlan, PartStates, Sha256, Status, UploadRecord};
+use super::{Fanned, Kind, LeaseToken, PartPlan, PartStates, Sha256, Status, UploadRecord};
 
 /// One session as stored: attribute name → value.
 pub type Item = BTreeMap<String, Value>;
@@ -120,6 +120,8 @@ pub mod attr {
     pub const SEGMENTS: &str = "segments";
     pub const MISMATCH_PART: &str = "mismatch_part";
     pub const RECEIPT: &str = "receipt";
+    /// A fan-out's segment ends (binary, base64), present from the fan-out on.
+    pub const SEGMENT_ENDS: &str = "segment_ends";
 }
 
 // The encodings of the record's values, each defined once for `to_item` and `Change::writes`.
@@ -140,9 +142,14 @@ pub(super) fn digest(d: Sha256) -> Value {
     text(d.to_hex())
 }
 
-/// Binary, 34 bytes a state, base64 in a string: 64 states are under 3 KB.
+/// Binary, 34 bytes a state, base64 in a string: 127 states are under 6 KB.
 pub(super) fn part_states(s: &PartStates) -> Value {
     text(B64.encode(s.to_stored()))
+}
+
+/// Binary (a header, then 34 bytes an end), base64 in a string: 128 ends are under 6 KB.
+pub(super) fn fanned(f: &Fanned) -> Value {
+    text(B64.encode(f.to_stored()))
 }
 
 pub(super) fn token(t: LeaseToken) -> Value {
@@ -198,7 +205,8 @@ pub fn to_item(r: &UploadRecord) -> Item {
             attr::LEASE_UNTIL,
             number(r.expires_at().unwrap_or(r.lease_until())),
         ),
-        (attr::VERIFIED_BYTES, number(r.verified_bytes())),
+        // A fan-out's progress is in its own attribute (`segment_ends`).
+        (attr::VERIFIED_BYTES, number(r.stored_bytes())),
         (attr::METADATA, Value::M(r.metadata.as_map().clone())),
     ];
     let optional = [
@@ -235,6 +243,7 @@ pub fn to_item(r: &UploadRecord) -> Item {
             (r.chained.segments > 0).then(|| number(r.chained.segments)),
         ),
         (attr::MISMATCH_PART, r.chained.mismatch_part.map(number)),
+        (attr::SEGMENT_ENDS, r.fanned().map(fanned)),
     ];
     required
         .into_iter()

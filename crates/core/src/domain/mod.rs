@@ -3,6 +3,7 @@
 //! on what S3 holds (`parts`), the record (`record`), the record as stored (`item`) and its state
 //! changes (`transition`).
 
+mod fanned;
 mod ids;
 mod item;
 mod parts;
@@ -10,6 +11,7 @@ mod record;
 mod transition;
 mod values;
 
+pub use fanned::{Fanned, SegmentEnds};
 pub use ids::{LeaseToken, ObjectKey, UploadId};
 pub use item::{
     ANNOUNCE, Cond, IN_FLIGHT_SHARDS, Item, Malformed, Value, Write, attr, from_item, in_flight,

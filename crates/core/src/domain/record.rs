@@ -166,11 +166,13 @@ impl Chained {
     };
 }
 
-/// The version a verification pinned, and its saved progress when it paused.
+/// The version a verification pinned, and its saved progress when it paused (or what the
+/// segments of a fan-out found on it: only while `completing`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pinned {
     pub object: ObjectVersion,
     pub progress: Option<Progress>,
+    pub fanned: Option<super::Fanned>,
 }
 
 /// A `failed` verdict decided by a holder that has not carried it out yet.
@@ -338,6 +340,18 @@ impl UploadRecord {
 
     /// Bytes hashed so far (the whole object once verified): progress for clients polling.
     pub fn verified_bytes(&self) -> u64 {
+        match &self.state {
+            State::Verified(v) => v.bytes,
+            _ => match self.fanned() {
+                Some(f) => f.hashed,
+                None => self.saved_progress().map_or(0, |p| p.hashed),
+            },
+        }
+    }
+
+    /// What the item's `verified_bytes` holds: a verdict's byte count, or a paused run's
+    /// progress (a fan-out keeps its own with its ends).
+    pub fn stored_bytes(&self) -> u64 {
         match &self.state {
             State::Verified(v) => v.bytes,
             _ => self.saved_progress().map_or(0, |p| p.hashed),

@@ -5,7 +5,7 @@
 
 use super::item::{self, Cond, Item, Malformed, Write, attr, from_item, to_item};
 use super::{
-    Chained, Fault, LeaseToken, PartPlan, PartStates, Progress, Sha256, Status, UploadId,
+    Chained, Fanned, Fault, LeaseToken, PartPlan, PartStates, Progress, Sha256, Status, UploadId,
     UploadRecord,
 };
 
@@ -101,6 +101,26 @@ pub enum Change {
         saved: Option<Saved>,
         resume_by: i64,
     },
+    /// Still `completing`, lease extended to `lease_until`: the holder fans the verification
+    /// out (one segment per queue message) on the version pinned here, with no end found yet
+    /// (any found on another object go, as does a sequential run's saved state).
+    FanOut {
+        etag: String,
+        version_id: Option<String>,
+        lease_until: i64,
+    },
+    /// Still `completing`: a segment's end recorded. `after` is the whole fan-out after it (its
+    /// ends, and the bytes of their segments: progress), written only over exactly `before` on
+    /// the object `etag` pinned, so workers finishing together never lose each other's ends;
+    /// the lease runs on to `lease_until` (the fan-out is alive). The pinned version is written
+    /// again as it is: ends never stand without the object they are about.
+    SegmentDone {
+        etag: String,
+        version_id: Option<String>,
+        before: Fanned,
+        after: Fanned,
+        lease_until: i64,
+    },
     Verified {
         sha256: Sha256,
         etag: String,
@@ -139,7 +159,11 @@ pub struct Saved {
 impl Change {
     pub fn status(&self) -> Status {
         match self {
-            Self::Claim { .. } | Self::Release { .. } | Self::Failing { .. } => Status::Completing,
+            Self::Claim { .. }
+            | Self::Release { .. }
+            | Self::Failing { .. }
+            | Self::FanOut { .. }
+            | Self::SegmentDone { .. } => Status::Completing,
             Self::Reopen { .. } | Self::Declare { .. } => Status::Pending,
             Self::HandOver { .. } => Status::Verifying,
             Self::Verified { .. } => Status::Verified,
@@ -288,6 +312,21 @@ impl Change {
                 saved: None,
                 resume_by,
             } => w.set(attr::LEASE_UNTIL, item::number(*resume_by)),
+            Self::FanOut {
+                etag,
+                version_id,
+                lease_until,
+            } => w.fan_out(etag, version_id.as_deref(), *lease_until),
+            Self::SegmentDone {
+                etag,
+                version_id,
+                after,
+                lease_until,
+                ..
+            } => {
+                w.object(etag, version_id.as_deref());
+                w.segment_done(after, *lease_until);
+            }
             Self::Aborted => {}
         }
         w.clean(from, status);
@@ -303,7 +342,15 @@ impl Change {
             Self::HandOver { .. }
             | Self::Reopen { .. }
             | Self::Verified { .. }
-            | Self::Failing { .. } => vec![Cond::Absent(attr::ERROR)],
+            | Self::Failing { .. }
+            | Self::FanOut { .. } => vec![Cond::Absent(attr::ERROR)],
+            // On the fan-out's pinned object, over exactly the ends read (another worker's
+            // write in between makes this one re-read and merge).
+            Self::SegmentDone { etag, before, .. } => vec![
+                Cond::Absent(attr::ERROR),
+                Cond::Eq(attr::ETAG, item::text(etag)),
+                Cond::Eq(attr::SEGMENT_ENDS, item::fanned(before)),
+            ],
             Self::Claim { .. }
             | Self::Release { .. }
             | Self::Declare { .. }
@@ -332,6 +379,8 @@ impl Change {
             | Self::HandOver { .. }
             | Self::Verified { .. }
             | Self::Failing { .. }
+            | Self::FanOut { .. }
+            | Self::SegmentDone { .. }
             | Self::Failed { .. } => from == S::Completing,
         }
     }

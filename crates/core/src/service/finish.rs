@@ -15,7 +15,7 @@ use crate::error::{Error, chain};
 use crate::hash::{self, Hashed, Progress, VerifyError};
 use crate::ports::{ObjectInfo, PortError};
 
-const CHANGED: &str = "the object changed during verification";
+pub(super) const CHANGED: &str = "the object changed during verification";
 
 /// The object a completion verifies.
 enum Target {
@@ -65,6 +65,9 @@ impl Uploads {
             (None, true) => None,
             _ => budget.deadline,
         };
+        if let Some(segs) = self.fans_out(&record, &plan, resume.as_ref(), budget) {
+            return self.fan_out(record, &info, &segs, budget).await;
+        }
         let (hashed, chained) = self
             .hash_chained(&record, &info, &plan, resume, deadline)
             .await;
@@ -217,7 +220,7 @@ impl Uploads {
     }
 
     /// `verified` when the digest is the declared one (or none was declared), else `failed`.
-    async fn record_verdict(
+    pub(super) async fn record_verdict(
         &self,
         record: UploadRecord,
         digest: Sha256,
@@ -321,7 +324,7 @@ impl Uploads {
     /// Records a failed verification: the verdict first (under the lease), then the object is
     /// deleted, then the record says `failed`, so that no unverified bytes stay under the key
     /// once it does, and a holder dying in between leaves the verdict to be carried out.
-    async fn fail(
+    pub(super) async fn fail(
         &self,
         record: UploadRecord,
         sha256: Option<Sha256>,

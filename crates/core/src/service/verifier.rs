@@ -15,13 +15,18 @@ pub enum EventOutcome {
     Done(Box<UploadRecord>),
     /// The deadline came first; the record (`verifying`) holds the progress to continue from.
     Paused(Box<UploadRecord>),
+    /// Fanned out by segments, or one segment's end recorded: the record (`completing`, its
+    /// ends so far) waits for the rest.
+    Segments(Box<UploadRecord>),
     Ignored(&'static str),
 }
 
 impl EventOutcome {
-    fn of(finished: Result<UploadRecord, Error>) -> Result<Self, Error> {
+    pub(super) fn of(finished: Result<UploadRecord, Error>) -> Result<Self, Error> {
         match finished {
             Ok(r) if r.status() == Status::Verifying => Ok(Self::Paused(Box::new(r))),
+            // Held, and fanned out: its segments finish it.
+            Ok(r) if r.fanned().is_some() && r.lease().is_some() => Ok(Self::Segments(Box::new(r))),
             // Taken over while this run held it: the new holder records the verdict (or S3
             // refused the parts and the session is the client's again); nothing to redeliver.
             Ok(r) if matches!(r.status(), Status::Completing | Status::Pending) => Ok(

@@ -140,7 +140,7 @@ fn allowed_content_types(get: &impl Lookup) -> Result<AllowedContentTypes, Confi
 }
 
 /// How the verifier reads objects back: `VERIFY_CONCURRENCY`, `VERIFY_RANGE_BYTES`,
-/// `VERIFY_PREFETCH`, `VERIFY_STALL_SECONDS`.
+/// `VERIFY_PREFETCH`, `VERIFY_STALL_SECONDS`, `VERIFY_FAN_OUT` (on unless `false`).
 pub(super) fn verify(get: &impl Lookup) -> Result<VerifyConfig, ConfigError> {
     let v = VerifyConfig::default();
     Ok(VerifyConfig {
@@ -148,5 +148,9 @@ pub(super) fn verify(get: &impl Lookup) -> Result<VerifyConfig, ConfigError> {
         range_bytes: get.number("VERIFY_RANGE_BYTES", v.range_bytes, 64 * 1024, 256 * MIB)?,
         prefetch: get.number("VERIFY_PREFETCH", v.prefetch as u64, 1, 64)? as usize,
         stall_timeout: get.secs("VERIFY_STALL_SECONDS", v.stall_timeout, 1, 600)?,
+        fan_out: match get("VERIFY_FAN_OUT").as_deref().map(str::trim) {
+            None | Some("") => v.fan_out,
+            _ => get.flag("VERIFY_FAN_OUT")?,
+        },
     })
 }

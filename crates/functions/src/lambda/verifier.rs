@@ -9,7 +9,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
-use vu_contract::queue::{QueueMessage, S3Notification, decode_key};
+use vu_contract::queue::{QueueMessage, S3Notification, SegmentMessage, decode_key};
 use vu_core::domain::{Invalid, UploadId};
 use vu_core::error::{Error, chain};
 use vu_core::ports::{BoxError, Continuation};
@@ -19,6 +19,8 @@ use vu_core::service::{Budget, EventOutcome, Uploads};
 pub enum Invocation {
     ObjectsCreated(S3Notification),
     Continue(UploadId),
+    /// One segment of a verification fanned out (`{"segment": {...}}`).
+    Segment(SegmentMessage),
     /// Re-drive the sessions whose lease ran out (the schedule's event).
     Sweep,
     /// A batch from the verifier's queue: each body is one of the others.
@@ -34,6 +36,11 @@ impl Invocation {
     pub fn parse(payload: Value) -> Result<Self, Invalid> {
         if let Some(id) = payload.get("continue").and_then(Value::as_str) {
             return UploadId::parse(id).map(Self::Continue);
+        }
+        if let Some(segment) = payload.get("segment") {
+            return serde_json::from_value(segment.clone())
+                .map(Self::Segment)
+                .map_err(|e| Invalid::new("segment", format!("not a segment message: {e}")));
         }
         if payload.get("sweep").is_some() {
             return Ok(Self::Sweep);
@@ -178,6 +185,16 @@ impl Verifier<'_> {
                 .await;
                 Ok(vec![self.report(&id.to_string(), outcome).await?])
             }
+            Invocation::Segment(msg) => {
+                let span =
+                    tracing::info_span!("segment", upload_id = %msg.upload_id, index = msg.index);
+                let outcome = tracing::Instrument::instrument(
+                    self.uploads.on_segment(&msg, Budget::verifier(deadline)),
+                    span,
+                )
+                .await;
+                Ok(vec![self.report(&msg.upload_id, outcome).await?])
+            }
             Invocation::ObjectsCreated(event) => {
                 let mut lines = Vec::with_capacity(event.records.len());
                 for record in event.records {
@@ -222,6 +239,11 @@ impl Verifier<'_> {
                     "verified_bytes": r.verified_bytes(), "size": r.size(),
                 })
             }
+            Ok(EventOutcome::Segments(r)) => json!({
+                "subject": subject, "outcome": "segments", "upload_id": r.upload_id,
+                "segments_done": r.fanned().map_or(0, |f| f.ends.len()),
+                "verified_bytes": r.verified_bytes(), "size": r.size(),
+            }),
             Ok(EventOutcome::Ignored(why)) => {
                 json!({ "subject": subject, "outcome": "ignored", "reason": why })
             }
@@ -258,6 +280,18 @@ mod tests {
             Ok(Invocation::ObjectsCreated(_))
         ));
         assert!(Invocation::parse(json!({"continue": "nope"})).is_err());
+        let segment = SegmentMessage {
+            upload_id: id.to_string(),
+            token: "01JF0000000000000000000000".into(),
+            index: 3,
+            start: 64,
+            end: 128,
+            from: vu_contract::ChainState::INITIAL,
+        };
+        assert!(
+            matches!(Invocation::parse(segment.body()), Ok(Invocation::Segment(m)) if m == segment)
+        );
+        assert!(Invocation::parse(json!({"segment": {"index": 1}})).is_err());
         assert!(Invocation::parse(json!(42)).is_err());
     }
 }

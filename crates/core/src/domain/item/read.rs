@@ -5,9 +5,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{Item, Malformed, Value, attr, marks_unannounced};
 use crate::domain::{
-    Chained, ContentType, FailedVerdict, Failing, Fault, Filename, Hold, Kind, Lease, LeaseToken,
-    Metadata, ObjectKey, ObjectVersion, PartPlan, PartStates, Pinned, Progress, Sha256, State,
-    Status, UploadId, UploadRecord, Verified,
+    Chained, ContentType, FailedVerdict, Failing, Fanned, Fault, Filename, Hold, Kind, Lease,
+    LeaseToken, Metadata, ObjectKey, ObjectVersion, PartPlan, PartStates, Pinned, Progress, Sha256,
+    State, Status, UploadId, UploadRecord, Verified,
 };
 
 fn malformed(what: &str) -> Malformed {
@@ -144,7 +144,7 @@ impl Reader<'_> {
                         Ok(Fault { cause, attempts })
                     })
                     .transpose()?,
-                pinned: self.pinned()?,
+                pinned: self.pinned(true)?,
                 failing: self
                     .owned(attr::ERROR)
                     .map(|error| {
@@ -154,7 +154,7 @@ impl Reader<'_> {
                     .transpose()?,
             },
             Status::Verifying => State::Verifying {
-                pinned: self.pinned()?,
+                pinned: self.pinned(false)?,
                 // Missing or 0 (items from before hand-overs set it): due at once.
                 resume_by: self.num(attr::LEASE_UNTIL)?.unwrap_or(0),
             },
@@ -200,9 +200,19 @@ impl Reader<'_> {
         }))
     }
 
-    fn pinned(&self) -> Result<Option<Pinned>, Malformed> {
+    /// The pinned version and its progress; a fan-out's ends only where it may run
+    /// (`completing`).
+    fn pinned(&self, fans_out: bool) -> Result<Option<Pinned>, Malformed> {
         let Some(object) = self.object()? else {
             return Ok(None);
+        };
+        let fanned = match self.text(attr::SEGMENT_ENDS).filter(|_| fans_out) {
+            None => None,
+            Some(b64) => {
+                let bad = || malformed(attr::SEGMENT_ENDS);
+                let bytes = B64.decode(b64).map_err(|_| bad())?;
+                Some(Fanned::from_stored(&bytes).ok_or_else(bad)?)
+            }
         };
         let progress = self
             .text(attr::HASH_STATE)
@@ -222,6 +232,10 @@ impl Reader<'_> {
                 })
             })
             .transpose()?;
-        Ok(Some(Pinned { object, progress }))
+        Ok(Some(Pinned {
+            object,
+            progress,
+            fanned,
+        }))
     }
 }

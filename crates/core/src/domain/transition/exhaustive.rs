@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::tests::{NOW, changes, digest, multipart, object, pending, states};
+use super::tests::{NOW, changes, digest, fanned, multipart, object, pending, states};
 use super::*;
 use crate::domain::item::Value;
 use crate::domain::{FailedVerdict, Failing, Kind, Lease, Pinned, State, Verified};
@@ -25,6 +25,7 @@ fn every_state() -> Vec<UploadRecord> {
             Some(Pinned {
                 object: object(etag, None),
                 progress: None,
+                fanned: None,
             }),
             Some(Pinned {
                 object: object(etag, Some("v9")),
@@ -33,8 +34,19 @@ fn every_state() -> Vec<UploadRecord> {
                     state: vec![7; 12],
                     seal: Some([5; 64]),
                 }),
+                fanned: None,
             }),
         ]
+    };
+    // Fan-outs (ends only while `completing`), with and without ends found.
+    let fan_outs = |etag: &str| {
+        [fanned(&[], 0), fanned(&[(0, 1), (5, 2)], 9 << 20)].map(|f| {
+            Some(Pinned {
+                object: object(etag, Some("v8")),
+                progress: None,
+                fanned: Some(f),
+            })
+        })
     };
     let failings = [
         None,
@@ -62,7 +74,7 @@ fn every_state() -> Vec<UploadRecord> {
             until: 1_800_000_300,
         },
     ] {
-        for pinned in pins("\"p\"") {
+        for pinned in pins("\"p\"").into_iter().chain(fan_outs("\"p\"")) {
             for failing in failings.clone() {
                 for fault in faults.clone() {
                     states.push(State::Completing {

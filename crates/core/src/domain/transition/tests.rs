@@ -91,6 +91,7 @@ pub(super) fn states() -> Vec<UploadRecord> {
             pinned: Some(Pinned {
                 object: object("\"etag-1\"", Some("v1")),
                 progress: None,
+                fanned: None,
             }),
             failing: Some(Failing {
                 error: "digest mismatch".into(),
@@ -106,6 +107,7 @@ pub(super) fn states() -> Vec<UploadRecord> {
             state: vec![0, 1, 2, 255],
             seal: None,
         }),
+        fanned: None,
     });
     let verifying = UploadRecord {
         state: State::Verifying {
@@ -265,8 +267,49 @@ pub(super) fn changes() -> Vec<Change> {
             error: "S3 holds no parts".into(),
             sha256: None,
         },
+        Change::FanOut {
+            etag: "\"etag-5\"".into(),
+            version_id: Some("v5".into()),
+            lease_until: 1_800_000_180,
+        },
+        Change::FanOut {
+            etag: "\"etag-5\"".into(),
+            version_id: None,
+            lease_until: 1_800_000_180,
+        },
+        Change::SegmentDone {
+            etag: "\"etag-5\"".into(),
+            version_id: Some("v5".into()),
+            before: Fanned::default(),
+            after: fanned(&[(2, 9)], 64 << 20),
+            lease_until: 1_800_000_240,
+        },
         Change::Aborted,
     ]
+}
+
+/// A fan-out that found `ends` (index, fill byte) over `hashed` bytes.
+pub(super) fn fanned(ends: &[(u16, u8)], hashed: u64) -> Fanned {
+    let mut f = Fanned {
+        hashed,
+        ..Fanned::default()
+    };
+    for &(i, b) in ends {
+        f.ends.insert(i, [b; 32]);
+    }
+    f
+}
+
+/// The hold once `lease_until` is written and the token kept (none: a back-off until then).
+fn held_until(record: &UploadRecord, lease_until: i64) -> Hold {
+    match record.lease() {
+        Some(lease) => Hold::Leased(Lease {
+            until: lease_until,
+            ..lease
+        }),
+        None if lease_until > 0 => Hold::BackingOff { until: lease_until },
+        None => Hold::Released,
+    }
 }
 
 /// What each change does to the record, said on the record's states (the oracle `apply`,
@@ -332,8 +375,10 @@ fn oracle(change: &Change, record: &UploadRecord, now: &str) -> UploadRecord {
                 Some(s) => Some(Pinned {
                     object: object(&s.etag, s.version_id.as_deref()),
                     progress: Some(s.progress),
+                    fanned: None,
                 }),
-                None => pinned,
+                // A fan-out's ends are the holder's, on `completing` only.
+                None => pinned.map(|p| Pinned { fanned: None, ..p }),
             },
         },
         Change::Verified {
@@ -372,7 +417,8 @@ fn oracle(change: &Change, record: &UploadRecord, now: &str) -> UploadRecord {
                 pinned: match etag {
                     Some(etag) => Some(Pinned {
                         object: object(&etag, version_id.as_deref()),
-                        progress: pinned.and_then(|p| p.progress),
+                        progress: pinned.clone().and_then(|p| p.progress),
+                        fanned: pinned.and_then(|p| p.fanned),
                     }),
                     None => pinned,
                 },
@@ -382,6 +428,36 @@ fn oracle(change: &Change, record: &UploadRecord, now: &str) -> UploadRecord {
                 }),
             }
         }
+        Change::FanOut {
+            etag,
+            version_id,
+            lease_until,
+        } => State::Completing {
+            hold: held_until(record, lease_until),
+            fault: record.fault().cloned(),
+            pinned: Some(Pinned {
+                object: object(&etag, version_id.as_deref()),
+                progress: None,
+                fanned: Some(Fanned::default()),
+            }),
+            failing,
+        },
+        Change::SegmentDone {
+            etag,
+            version_id,
+            after,
+            lease_until,
+            ..
+        } => State::Completing {
+            hold: held_until(record, lease_until),
+            fault: record.fault().cloned(),
+            pinned: Some(Pinned {
+                object: object(&etag, version_id.as_deref()),
+                progress: pinned.and_then(|p| p.progress),
+                fanned: Some(after),
+            }),
+            failing,
+        },
         Change::Failed { error, sha256 } => State::Failed(FailedVerdict {
             error,
             sha256,

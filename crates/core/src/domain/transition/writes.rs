@@ -2,7 +2,7 @@
 //! clean-up that leaves exactly the item the new state encodes.
 
 use super::item::{self, Value, Write, attr};
-use super::{Chained, PartPlan, Status};
+use super::{Chained, Fanned, PartPlan, Status};
 
 /// A transition's writes, one per attribute: a later write of an attribute replaces an earlier
 /// one, as it would have overwritten it (DynamoDB refuses an expression naming one twice).
@@ -61,6 +61,7 @@ impl Writes {
             attr::SHA256,
             attr::VERIFIED_AT,
             attr::RECEIPT,
+            attr::SEGMENT_ENDS,
         ] {
             let kept = was.contains(&a) && is.contains(&a);
             if !kept && !self.written(a) {
@@ -88,6 +89,20 @@ impl Writes {
         self.put(attr::MISMATCH_PART, c.mismatch_part.map(item::number));
     }
 
+    /// A fan-out starts on the version pinned, no end found yet, no sequential state kept.
+    pub(super) fn fan_out(&mut self, etag: &str, version_id: Option<&str>, lease_until: i64) {
+        self.set(attr::LEASE_UNTIL, item::number(lease_until));
+        self.object(etag, version_id);
+        self.set(attr::SEGMENT_ENDS, item::fanned(&Fanned::default()));
+        self.remove(attr::HASH_STATE);
+        self.set(attr::VERIFIED_BYTES, item::number(0));
+    }
+
+    pub(super) fn segment_done(&mut self, after: &Fanned, lease_until: i64) {
+        self.set(attr::SEGMENT_ENDS, item::fanned(after));
+        self.set(attr::LEASE_UNTIL, item::number(lease_until));
+    }
+
     pub(super) fn object(&mut self, etag: &str, version_id: Option<&str>) {
         self.set(attr::ETAG, item::text(etag));
         self.put(attr::VERSION_ID, version_id.map(item::text));
@@ -109,6 +124,7 @@ pub(super) fn has(status: Status) -> &'static [&'static str] {
             attr::HASH_SEAL,
             attr::ERROR,
             attr::SHA256,
+            attr::SEGMENT_ENDS,
         ],
         S::Verifying => &[
             attr::ETAG,

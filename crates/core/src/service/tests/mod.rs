@@ -33,6 +33,7 @@ const VERIFY: VerifyConfig = VerifyConfig {
     range_bytes: RANGE,
     prefetch: 1,
     stall_timeout: Duration::from_secs(1),
+    fan_out: true,
 };
 
 fn limits() -> Limits {
@@ -248,6 +249,7 @@ mod ambiguous;
 mod announcements;
 mod chained;
 mod completion;
+mod fanout;
 mod faults;
 mod guarantees;
 mod limits;
