@@ -235,6 +235,7 @@ pub async fn main(
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
