@@ -196,17 +196,18 @@ sleep 1
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for f in 1g 4g; do
   $rel/verifier --print-part-states "$work/$f.bin" --part-size $part >"$work/$f.states.json"
-  local want; want=$(sha256sum "$work/$f.bin" | cut -d' ' -f1)
-  # "wall user+sys" of one run (its digest checked), from /usr/bin/time.
+  local want sw sc ww wc
+  want=$(sha256sum "$work/$f.bin" | cut -d' ' -f1)
+  # One run's "wall user+sys" (/usr/bin/time; the digest checked by --expect-sha256).
   timed() {
-    local out
-    out=$( { AWS_ENDPOINT_URL="http://127.0.0.1:$cport" /usr/bin/time -f 'TIME %e %U %S' "$@" --bucket "$BUCKET_NAME" --key "bench/$f.bin" --expect-sha256 "$want"; } 2>&1 >/dev/null)
-    echo "$out" | awk '/^TIME/ {printf "%s %.2f", $2, $3 + $4}'
+    AWS_ENDPOINT_URL="http://127.0.0.1:$cport" /usr/bin/time -f 'TIME %e %U %S' "$@" \
+      --bucket "$BUCKET_NAME" --key "bench/$f.bin" --expect-sha256 "$want" 2>&1 >/dev/null |
+      awk '/^TIME/ {printf "%s %.2f\n", $2, $3 + $4}'
   }
-  read -r sw sc < <(timed env VERIFY_CONCURRENCY=1 $rel/verifier)
+  read -r sw sc <<<"$(timed env VERIFY_CONCURRENCY=1 $rel/verifier)" || true
   line="$f sequential: $(secs "$sw") s, $(secs "$sc") CPU-s"
-  for w in 1 4 16; do
-    read -r ww wc < <(timed $rel/verifier --part-size $part --part-states "$work/$f.states.json" --workers $w)
+  for w in 16 4 1; do
+    read -r ww wc <<<"$(timed $rel/verifier --part-size $part --part-states "$work/$f.states.json" --workers $w)" || true
     line="$line | W=$w: $(secs "$ww") s ($(ratio "$sw" "$ww")x faster), CPU $(ratio "$wc" "$sc")x"
   done
   echo "$line"
