@@ -18,6 +18,8 @@ use crate::ports::PortError;
 
 mod progress;
 pub use progress::Sealed;
+pub use segment::SealedEnd;
+mod segment;
 
 /// A P-256 public key: the point's affine coordinates, big-endian.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

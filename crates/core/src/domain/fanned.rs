@@ -7,17 +7,36 @@ use std::collections::BTreeMap;
 
 use super::{State, UploadRecord};
 
-/// Segment index (from 0, in object order) → the 32 bytes it ended in: the chaining value after
-/// it, or, for the last segment, the digest.
+/// What one segment ended in: the chaining value after it (or, for the last segment, the
+/// digest), and the seal the worker that hashed it made with the receipt key (`None` when the
+/// service issues no receipts). The walk trusts an end only with a seal that checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentEnd {
+    pub end: [u8; 32],
+    pub seal: Option<[u8; 64]>,
+}
+
+/// Segment index (from 0, in object order) → what it ended in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SegmentEnds(BTreeMap<u16, [u8; 32]>);
+pub struct SegmentEnds(BTreeMap<u16, SegmentEnd>);
 
 impl SegmentEnds {
+    /// The end recorded for segment `index`, sealed or not.
     pub fn get(&self, index: u16) -> Option<[u8; 32]> {
-        self.0.get(&index).copied()
+        self.0.get(&index).map(|e| e.end)
     }
 
+    /// The end recorded for segment `index`, with its seal.
+    pub fn entry(&self, index: u16) -> Option<&SegmentEnd> {
+        self.0.get(&index)
+    }
+
+    /// Records an unsealed end (a service that issues no receipts).
     pub fn insert(&mut self, index: u16, end: [u8; 32]) {
+        self.insert_sealed(index, SegmentEnd { end, seal: None });
+    }
+
+    pub fn insert_sealed(&mut self, index: u16, end: SegmentEnd) {
         self.0.insert(index, end);
     }
 
@@ -39,37 +58,59 @@ pub struct Fanned {
 }
 
 /// The stored form's first byte, so the attribute is never empty (a fan-out that found nothing
-/// yet is still told from none) and a later form can be told from this one.
-const STORED_FORM: u8 = 1;
+/// yet is still told from none) and a later form can be told from this one. Form 1 held ends
+/// without seals (read still: its ends are unsealed); form 2 is written.
+const FORM_UNSEALED: u8 = 1;
+const STORED_FORM: u8 = 2;
 /// The form byte and `hashed` (u64, big-endian).
 const HEADER: usize = 1 + 8;
-/// One stored end: the index (u16, big-endian) and the 32 bytes.
-const ENTRY: usize = 2 + 32;
+/// One form-1 end: the index (u16, big-endian) and the 32 bytes.
+const ENTRY_V1: usize = 2 + 32;
+/// One form-2 end: the index, the 32 bytes, a flag (0: unsealed, 1: sealed) and, when sealed,
+/// the 64-byte seal.
+const ENTRY: usize = 2 + 32 + 1;
+const SEAL: usize = 64;
 
 impl Fanned {
     pub fn to_stored(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER + self.ends.len() * ENTRY);
+        let mut out = Vec::with_capacity(HEADER + self.ends.len() * (ENTRY + SEAL));
         out.push(STORED_FORM);
         out.extend_from_slice(&self.hashed.to_be_bytes());
-        for (i, end) in &self.ends.0 {
+        for (i, e) in &self.ends.0 {
             out.extend_from_slice(&i.to_be_bytes());
-            out.extend_from_slice(end);
+            out.extend_from_slice(&e.end);
+            match &e.seal {
+                Some(seal) => {
+                    out.push(1);
+                    out.extend_from_slice(seal);
+                }
+                None => out.push(0),
+            }
         }
         out
     }
 
     pub fn from_stored(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() < HEADER || bytes[0] != STORED_FORM {
+        if bytes.len() < HEADER || !matches!(bytes[0], FORM_UNSEALED | STORED_FORM) {
             return None;
         }
-        let (header, entries) = bytes.split_at(HEADER);
-        if !entries.len().is_multiple_of(ENTRY) {
-            return None;
-        }
+        let (header, mut entries) = bytes.split_at(HEADER);
         let hashed = u64::from_be_bytes(header[1..].try_into().ok()?);
         let mut ends = BTreeMap::new();
-        for e in entries.chunks_exact(ENTRY) {
-            ends.insert(u16::from_be_bytes([e[0], e[1]]), e[2..].try_into().ok()?);
+        while !entries.is_empty() {
+            let (e, rest) = entries.split_at_checked(ENTRY_V1)?;
+            let end: [u8; 32] = e[2..].try_into().ok()?;
+            let (seal, rest) = match (header[0], rest.split_first()) {
+                (FORM_UNSEALED, _) => (None, rest),
+                (_, Some((0, rest))) => (None, rest),
+                (_, Some((1, rest))) => {
+                    let (seal, rest) = rest.split_at_checked(SEAL)?;
+                    (Some(seal.try_into().ok()?), rest)
+                }
+                _ => return None,
+            };
+            ends.insert(u16::from_be_bytes([e[0], e[1]]), SegmentEnd { end, seal });
+            entries = rest;
         }
         Some(Self {
             ends: SegmentEnds(ends),
@@ -102,13 +143,36 @@ mod tests {
             Some(fanned.clone())
         );
         fanned.ends.insert(3, [7; 32]);
-        fanned.ends.insert(0, [1; 32]);
+        let sealed = SegmentEnd {
+            end: [1; 32],
+            seal: Some([9; 64]),
+        };
+        fanned.ends.insert_sealed(0, sealed);
         fanned.hashed = 5 << 30;
         let stored = fanned.to_stored();
-        assert_eq!(stored.len(), HEADER + 2 * ENTRY);
-        assert_eq!(Fanned::from_stored(&stored), Some(fanned));
+        assert_eq!(stored.len(), HEADER + 2 * ENTRY + SEAL);
+        assert_eq!(Fanned::from_stored(&stored), Some(fanned.clone()));
+        assert_eq!(fanned.ends.entry(0), Some(&sealed));
         assert_eq!(Fanned::from_stored(&stored[..stored.len() - 1]), None);
         assert_eq!(Fanned::from_stored(&[]), None);
-        assert_eq!(Fanned::from_stored(&[2; HEADER]), None);
+        assert_eq!(Fanned::from_stored(&[3; HEADER]), None);
+        let mut bad_flag = stored.clone();
+        bad_flag[HEADER + ENTRY - 1] = 2;
+        assert_eq!(Fanned::from_stored(&bad_flag), None);
+    }
+
+    #[test]
+    fn a_form_one_fan_out_reads_as_unsealed_ends() {
+        let mut v1 = vec![FORM_UNSEALED];
+        v1.extend_from_slice(&7u64.to_be_bytes());
+        v1.extend_from_slice(&2u16.to_be_bytes());
+        v1.extend_from_slice(&[4; 32]);
+        let mut unsealed = Fanned {
+            hashed: 7,
+            ..Fanned::default()
+        };
+        unsealed.ends.insert(2, [4; 32]);
+        assert_eq!(Fanned::from_stored(&v1), Some(unsealed));
+        assert_eq!(Fanned::from_stored(&v1[..v1.len() - 1]), None);
     }
 }

@@ -11,7 +11,7 @@ mod record;
 mod transition;
 mod values;
 
-pub use fanned::{Fanned, SegmentEnds};
+pub use fanned::{Fanned, SegmentEnd, SegmentEnds};
 pub use ids::{LeaseToken, ObjectKey, UploadId};
 pub use item::{
     ANNOUNCE, Cond, IN_FLIGHT_SHARDS, Item, Malformed, Value, Write, attr, from_item, in_flight,

@@ -68,7 +68,7 @@ impl Receipts {
     }
 }
 
-fn verifying_key(point: &EcPoint) -> Option<VerifyingKey> {
+pub(super) fn verifying_key(point: &EcPoint) -> Option<VerifyingKey> {
     let encoded = EncodedPoint::<NistP256>::from_affine_coordinates(
         FieldBytes::from_slice(&point.x),
         FieldBytes::from_slice(&point.y),

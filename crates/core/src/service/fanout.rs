@@ -18,8 +18,8 @@ use sha2::digest::common::hazmat::SerializableState as _;
 use super::finish::CHANGED;
 use super::{Budget, Uploads, secs};
 use crate::domain::{
-    Chained, Change, Guard, LeaseToken, PartPlan, Progress, Saved, Status, UploadId, UploadRecord,
-    timestamp_now,
+    Chained, Change, Guard, LeaseToken, PartPlan, Progress, Saved, SegmentEnd, Status, UploadId,
+    UploadRecord, timestamp_now,
 };
 use crate::error::{Error, chain};
 use crate::hash::VerifyError;
@@ -75,37 +75,25 @@ impl Uploads {
                 self.write_held(&record, fan_out, &timestamp_now()).await?
             }
         };
-        let (Some(fanned), Some(token)) = (record.fanned(), record.lease_token()) else {
+        let (Some(_), Some(token)) = (record.fanned(), record.lease_token()) else {
             // Taken over between the write and now: the new holder goes on.
             return Ok(record);
         };
-        if fanned.ends.len() == segs.len() {
-            return self.conclude(record, info, segs, budget).await;
-        }
-        let messages: Vec<SegmentMessage> = segs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                let index = u16::try_from(i).ok()?;
-                fanned.ends.get(index).is_none().then(|| SegmentMessage {
-                    upload_id: record.upload_id.to_string(),
-                    token: token.to_string(),
-                    index,
-                    start: s.start,
-                    end: s.end,
-                    from: s.declared_start,
-                })
-            })
-            .collect();
-        let sent = match &self.verifier {
-            Some(queue) => queue.send_segments(&messages).await,
-            None => Err(PortError::Rejected("no verifier queue".into())),
+        let trusted = match self.trusted_ends(&record, info, segs).await {
+            Ok(t) => t,
+            Err(e) => {
+                self.release(&record, &e).await;
+                return Err(e);
+            }
         };
-        match sent {
-            Ok(()) => {
+        if let Some(ends) = all_found(&trusted) {
+            return self.conclude(record, info, segs, &ends, budget).await;
+        }
+        match self.send_missing(&record, token, segs, &trusted).await {
+            Ok(sent) => {
                 tracing::info!(
                     segments = segs.len(),
-                    sent = messages.len(),
+                    sent,
                     size = info.size,
                     "verification fanned out by segments"
                 );
@@ -115,6 +103,40 @@ impl Uploads {
                 self.release(&record, &e).await;
                 Err(e.into())
             }
+        }
+    }
+
+    /// Sends the segments whose end is not found (`trusted[i]` is `None`) under `token`'s
+    /// lease; how many.
+    async fn send_missing(
+        &self,
+        record: &UploadRecord,
+        token: LeaseToken,
+        segs: &[Segment],
+        trusted: &[Option<[u8; 32]>],
+    ) -> Result<usize, PortError> {
+        let messages: Vec<SegmentMessage> = segs
+            .iter()
+            .zip(trusted)
+            .enumerate()
+            .filter_map(|(i, (s, end))| {
+                let index = u16::try_from(i).ok()?;
+                end.is_none().then(|| SegmentMessage {
+                    upload_id: record.upload_id.to_string(),
+                    token: token.to_string(),
+                    index,
+                    start: s.start,
+                    end: s.end,
+                    from: s.declared_start,
+                })
+            })
+            .collect();
+        match &self.verifier {
+            Some(queue) => queue
+                .send_segments(&messages)
+                .await
+                .map(|()| messages.len()),
+            None => Err(PortError::Rejected("no verifier queue".into())),
         }
     }
 
@@ -137,8 +159,7 @@ impl Uploads {
         if record.status() != Status::Completing || record.lease_token() != Some(token) {
             return Ok(Outcome::Ignored(stale));
         }
-        let (Some(fanned), Some(object), Some(plan)) =
-            (record.fanned(), record.object(), record.plan)
+        let (Some(_), Some(object), Some(plan)) = (record.fanned(), record.object(), record.plan)
         else {
             return Ok(Outcome::Ignored(stale));
         };
@@ -159,7 +180,8 @@ impl Uploads {
             etag: object.etag.clone(),
             version_id: object.version_id.clone(),
         };
-        let record = match fanned.ends.get(msg.index) {
+        let found = self.trusted_ends(&record, &info, &segs).await?;
+        let record = match found[index] {
             // Delivered again: recorded already; only the verdict may be left to write.
             Some(_) => record,
             None => {
@@ -191,6 +213,7 @@ impl Uploads {
                     seconds = started.elapsed().as_secs_f64(),
                     "segment hashed"
                 );
+                let end = self.sealed_end(&record, &info, msg.index, seg, end).await?;
                 match self.record_end(record, token, msg.index, seg, end).await? {
                     Some(r) => r,
                     None => return Ok(Outcome::Ignored(stale)),
@@ -198,7 +221,13 @@ impl Uploads {
             }
         };
         if record.fanned().is_some_and(|f| f.ends.len() == segs.len()) {
-            return super::EventOutcome::of(self.conclude(record, &info, &segs, budget).await);
+            let trusted = self.trusted_ends(&record, &info, &segs).await?;
+            if let Some(ends) = all_found(&trusted) {
+                let verdict = self.conclude(record, &info, &segs, &ends, budget).await;
+                return super::EventOutcome::of(verdict);
+            }
+            // Every end recorded, not every one sealed: those segments are hashed again.
+            self.send_missing(&record, token, &segs, &trusted).await?;
         }
         Ok(Outcome::Segments(Box::new(record)))
     }
@@ -211,7 +240,7 @@ impl Uploads {
         token: LeaseToken,
         index: u16,
         seg: &Segment,
-        end: [u8; 32],
+        end: SegmentEnd,
     ) -> Result<Option<UploadRecord>, Error> {
         let guard = Guard {
             status: Status::Completing,
@@ -223,12 +252,21 @@ impl Uploads {
             let (Some(before), Some(etag)) = (record.fanned().cloned(), record.etag()) else {
                 return Ok(None);
             };
-            if before.ends.get(index).is_some() {
+            // An end recorded already is kept when this service seals none (as ever) or when it
+            // is this very one; any other (unsealed, planted, or another worker's seal of the
+            // same end) is replaced by this one, whose seal checks.
+            if before
+                .ends
+                .entry(index)
+                .is_some_and(|e| end.seal.is_none() || *e == end)
+            {
                 return Ok(Some(record));
             }
             let mut after = before.clone();
-            after.ends.insert(index, end);
-            after.hashed = after.hashed.saturating_add(seg.end - seg.start);
+            if before.ends.get(index).is_none() {
+                after.hashed = after.hashed.saturating_add(seg.end - seg.start);
+            }
+            after.ends.insert_sealed(index, end);
             let done = Change::SegmentDone {
                 etag: etag.to_owned(),
                 version_id: record.version_id().map(str::to_owned),
@@ -255,24 +293,18 @@ impl Uploads {
         ))
     }
 
-    /// Every end is known: walks the chain (re-hashing from the true state after a broken link,
-    /// as the in-process path does) and writes the verdict under the fan-out's lease. A
-    /// re-hash that meets the run's deadline hands the object over to a sequential run.
+    /// Every end is known and trusted (`ends`): walks the chain (re-hashing from the true state
+    /// after a broken link, as the in-process path does) and writes the verdict under the
+    /// fan-out's lease. A re-hash that meets the run's deadline hands the object over to a
+    /// sequential run.
     async fn conclude(
         &self,
         record: UploadRecord,
         info: &ObjectInfo,
         segs: &[Segment],
+        ends: &[[u8; 32]],
         budget: Budget,
     ) -> Result<UploadRecord, Error> {
-        let ends: Option<Vec<[u8; 32]>> = record.fanned().and_then(|f| {
-            (0..segs.len())
-                .map(|i| f.ends.get(u16::try_from(i).ok()?))
-                .collect()
-        });
-        let Some(ends) = ends else {
-            return Ok(record);
-        };
         let key = record.key.as_str();
         let rehash = |s: &Segment, from| {
             let (objects, cfg) = (self.objects.as_ref(), self.verify);
@@ -288,7 +320,7 @@ impl Uploads {
             )
             .boxed()
         };
-        match walk(segs, &ends, record.expected_sha256, rehash).await {
+        match walk(segs, ends, record.expected_sha256, rehash).await {
             Ok(Some(v)) => {
                 tracing::info!(
                     segments = v.segments,
@@ -323,6 +355,7 @@ impl Uploads {
             progress: Progress {
                 hashed: 0,
                 state: sha2::Sha256::new().serialize().to_vec(),
+                seal: None,
             },
         };
         self.hand_to_verifier(record, Some(saved)).await
@@ -352,4 +385,9 @@ impl Uploads {
         self.fail(record, None, Some(info), why.into(), Chained::default())
             .await
     }
+}
+
+/// Every end, when every one is found.
+fn all_found(trusted: &[Option<[u8; 32]>]) -> Option<Vec<[u8; 32]>> {
+    trusted.iter().copied().collect()
 }

@@ -95,6 +95,7 @@ impl Writes {
         self.object(etag, version_id);
         self.set(attr::SEGMENT_ENDS, item::fanned(&Fanned::default()));
         self.remove(attr::HASH_STATE);
+        self.remove(attr::HASH_SEAL);
         self.set(attr::VERIFIED_BYTES, item::number(0));
     }
 

@@ -11,11 +11,11 @@ use super::*;
 use crate::domain::Chained;
 
 /// Four parts of 5 MiB (the last 1000 bytes): past `large_limits`' inline bound.
-const SIZE: u64 = 15 * MIB + 1000;
+pub(super) const SIZE: u64 = 15 * MIB + 1000;
 
 /// A verifier queue that carries segments: what was sent, for the test to deliver.
 #[derive(Default)]
-struct Queue {
+pub(super) struct Queue {
     segments: Mutex<Vec<SegmentMessage>>,
     continued: Mutex<Vec<UploadId>>,
 }
@@ -38,13 +38,13 @@ impl crate::ports::Continuation for Queue {
 }
 
 impl Queue {
-    fn take(&self) -> Vec<SegmentMessage> {
+    pub(super) fn take(&self) -> Vec<SegmentMessage> {
         std::mem::take(&mut *self.segments.lock().unwrap())
     }
 }
 
 /// The chaining value after each of `parts`, from `data` in parts of 5 MiB.
-fn states_of(data: &[u8], parts: &[u16]) -> PartStates {
+pub(super) fn states_of(data: &[u8], parts: &[u16]) -> PartStates {
     let mut states = PartStates::default();
     for &n in parts {
         let mut chain = Chain::new();
@@ -83,7 +83,7 @@ async fn fanned_out(
     (svc, queue, *record, sent)
 }
 
-async fn deliver(svc: &Uploads, msg: &SegmentMessage) -> EventOutcome {
+pub(super) async fn deliver(svc: &Uploads, msg: &SegmentMessage) -> EventOutcome {
     svc.on_segment(msg, Budget::verifier(None)).await.unwrap()
 }
 

@@ -250,6 +250,7 @@ mod announcements;
 mod chained;
 mod completion;
 mod fanout;
+mod fanout_seal;
 mod faults;
 mod guarantees;
 mod limits;
