@@ -19,8 +19,8 @@ use vu_aws::DynamoSessions;
 use vu_core::domain::{ChainState, Chained, Fault, Hold, PartStates};
 use vu_core::domain::{
     Change, ContentType, FailedVerdict, Failing, Fanned, Filename, Guard, Kind, Lease, LeaseToken,
-    Metadata, ObjectKey, ObjectVersion, PartPlan, Pinned, Progress, Saved, Sha256, State, Status,
-    UploadId, UploadRecord, Value, Verified, to_item,
+    Metadata, ObjectKey, ObjectVersion, PartPlan, Pinned, Progress, Saved, SegmentEnd, Sha256,
+    State, Status, UploadId, UploadRecord, Value, Verified, to_item,
 };
 use vu_core::memory::MemorySessions;
 use vu_core::ports::{PortError, SessionStore};
@@ -321,14 +321,19 @@ const RECEIPT: &str = concat!(
     ".MEUCIQDx7m4_signature_bytes_in_base64url_000000000000000000000000000000000000000000000000000"
 );
 
-/// Two segments' ends found, over 10 MiB.
+/// Two segments' ends found, over 10 MiB: one unsealed (a service without receipts), one
+/// sealed.
 fn fan_out_ends() -> Fanned {
     let mut f = Fanned {
         hashed: 10 << 20,
         ..Fanned::default()
     };
     f.ends.insert(0, [0xA5; 32]);
-    f.ends.insert(2, [0x3C; 32]);
+    let sealed = SegmentEnd {
+        end: [0x3C; 32],
+        seal: Some([0x5E; 64]),
+    };
+    f.ends.insert_sealed(2, sealed);
     f
 }
 
@@ -428,7 +433,11 @@ fn changes() -> Vec<Change> {
             before: fan_out_ends(),
             after: {
                 let mut f = fan_out_ends();
-                f.ends.insert(1, [0x77; 32]);
+                let sealed = SegmentEnd {
+                    end: [0x77; 32],
+                    seal: Some([0x61; 64]),
+                };
+                f.ends.insert_sealed(1, sealed);
                 f.hashed += 5 << 20;
                 f
             },
