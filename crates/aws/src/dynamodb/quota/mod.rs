@@ -26,6 +26,44 @@ pub const MAX_SHARDS: u64 = 100;
 /// expired entries collected) that landed between a refused write and the read after it.
 const RESERVE_ATTEMPTS: usize = 10;
 
+/// How long a refusal caused only by sessions spread over shards waits to see them hold still
+/// (a spread take or take-back is a few writes apart).
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// What the sessions spread over shards (those with a pointer) hold, as one read shows it:
+/// every entry, in order, and the slots and bytes in all.
+#[derive(Debug, PartialEq, Eq)]
+struct Spread {
+    entries: Vec<(u32, String, u64, bool)>,
+    slots: u64,
+    bytes: u64,
+}
+
+impl Spread {
+    fn of(shards: &[Shard]) -> Self {
+        let spread: std::collections::BTreeSet<&String> =
+            shards.iter().flat_map(|s| s.spill.keys()).collect();
+        let mut entries: Vec<(u32, String, u64, bool)> = (0u32..)
+            .zip(shards)
+            .flat_map(|(k, s)| {
+                spread.iter().flat_map(move |id| {
+                    s.of(id)
+                        .into_iter()
+                        .map(move |(part, id, b)| (k, id, b, part == Part::Slot))
+                })
+            })
+            .collect();
+        entries.sort();
+        let slots = entries.iter().filter(|e| e.3).count() as u64;
+        let bytes = entries.iter().map(|e| e.2).sum();
+        Self {
+            entries,
+            slots,
+            bytes,
+        }
+    }
+}
+
 /// How many shards hold an owner's reservations under `limits`.
 pub fn shards_for(limits: OwnerLimits) -> u32 {
     let shards = limits
@@ -124,10 +162,10 @@ impl DynamoSessions {
         now: i64,
         limits: OwnerLimits,
     ) -> Result<Option<OwnerLimit>, PortError> {
-        let over_bytes = Ok(Some(OwnerLimit::PendingBytes(limits.pending_bytes)));
-        let over_open = Ok(Some(OwnerLimit::OpenSessions(limits.open_sessions)));
+        let over_bytes = OwnerLimit::PendingBytes(limits.pending_bytes);
+        let over_open = OwnerLimit::OpenSessions(limits.open_sessions);
         if r.bytes > limits.pending_bytes {
-            return over_bytes;
+            return Ok(Some(over_bytes));
         }
         let layout = Layout::new(limits, self.legacy_holdings(owner, now).await?);
         let id = r.id.to_string();
@@ -150,6 +188,7 @@ impl DynamoSessions {
         {
             return Ok(None);
         }
+        let mut settled: Option<Spread> = None;
         for _ in 0..RESERVE_ATTEMPTS {
             let shards = self.read_shards(owner, layout.shards).await?;
             let missing: Vec<u32> = (0..layout.shards)
@@ -169,11 +208,26 @@ impl DynamoSessions {
             }
             let open: u64 = shards.iter().map(|s| s.slots.len() as u64).sum();
             let held: u64 = shards.iter().map(|s| s.pending).sum();
-            if open >= layout.open {
-                return over_open;
-            }
-            if held.saturating_add(r.bytes) > layout.bytes {
-                return over_bytes;
+            let refusal = if open >= layout.open {
+                Some(over_open)
+            } else if held.saturating_add(r.bytes) > layout.bytes {
+                Some(over_bytes)
+            } else {
+                None
+            };
+            if let Some(refusal) = refusal {
+                // A session spread over shards takes its parts one write at a time and gives
+                // them back when one is refused, so what it holds may be in flight: a refusal
+                // that only they cause waits for them to hold still over one pause.
+                let spread = Spread::of(&shards);
+                let fits_without = open.saturating_sub(spread.slots) < layout.open
+                    && held.saturating_sub(spread.bytes).saturating_add(r.bytes) <= layout.bytes;
+                if fits_without && settled.as_ref() != Some(&spread) {
+                    settled = Some(spread);
+                    tokio::time::sleep(SETTLE).await;
+                    continue;
+                }
+                return Ok(Some(refusal));
             }
             let Some(plan) = plan(&layout, &shards, home, r.bytes) else {
                 continue;
@@ -190,9 +244,9 @@ impl DynamoSessions {
         let shards = self.read_shards(owner, layout.shards).await?;
         let held: u64 = shards.iter().map(|s| s.pending).sum();
         if held.saturating_add(r.bytes) > layout.bytes {
-            return over_bytes;
+            return Ok(Some(over_bytes));
         }
-        over_open
+        Ok(Some(over_open))
     }
 
     /// Gives back every entry (and pointer) whose session expired before `now`; whether any
