@@ -55,9 +55,10 @@ cat .local/conformance-output.log >>.local/test-output.log
 grep '^conformance: .* compared' .local/conformance-output.log >/dev/null ||
   { echo "conformance: nothing compared (did the test skip?)" >&2; exit 1; }
 # One figure line per race: reservations, creates, sharded creates, completes fresh and after a
-# dead holder; and the figures of one owner holding 10,000 open sessions.
+# dead holder, segment results of a fan-out; and the figures of one owner holding 10,000 open
+# sessions.
 races=$(grep -c '^races: [0-9]* concurrent' .local/conformance-output.log || true)
-[ "$races" -eq 5 ] || { echo "races: $races of 5 figure lines (did a test skip?)" >&2; exit 1; }
+[ "$races" -eq 6 ] || { echo "races: $races of 6 figure lines (did a test skip?)" >&2; exit 1; }
 grep '^quota: [0-9]* open sessions' .local/conformance-output.log >/dev/null ||
   { echo "quota: no figure line (did the test skip?)" >&2; exit 1; }
 scripts/dynalite.sh stop "$dynalite_port"

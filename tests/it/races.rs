@@ -10,6 +10,9 @@
 //! - Concurrent `complete`s of one session, fresh and after its holder died: one claim (or one
 //!   take-over) is written, the object is completed and hashed once, and every caller answers
 //!   the one verified record.
+//! - Segment results landing at once on one record fanned out by segments, through the verifier
+//!   worker (`Uploads::on_segment`, S3 in memory): each delivered twice, and from a holder that
+//!   was taken over; each end is recorded once, none by the old holder, one verdict.
 //!
 //! Each test prints a `races:` line with its figures before it asserts (so a run pointed at
 //! another DynamoDB, moto say, shows what it did), and without `DYNALITE_ENDPOINT` prints that
@@ -35,6 +38,7 @@ use crate::helpers::table;
 mod giveback;
 mod leases;
 mod quota;
+mod segments;
 mod sharded;
 
 use quota::Quota;

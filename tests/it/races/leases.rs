@@ -28,21 +28,39 @@ const VERIFY: VerifyConfig = VerifyConfig {
 /// Long enough for every waiter to see the verdict: no 202 expected.
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The adapter, logging each transition written through it: its change, and whether written.
-struct Counted {
+/// One transition tried through `Counted`: its guard and change, and whether it was written or
+/// refused by its condition.
+pub(super) struct Logged {
+    pub guard: Guard,
+    pub change: Change,
+    pub written: bool,
+    pub refused: bool,
+}
+
+/// The adapter, logging each transition tried through it (`segments` reads the log too).
+pub(super) struct Counted {
     inner: Arc<DynamoSessions>,
-    log: Mutex<Vec<(Status, bool, bool)>>,
+    pub log: Mutex<Vec<Logged>>,
 }
 
 impl Counted {
+    pub(super) fn new(inner: Arc<DynamoSessions>) -> Self {
+        Self {
+            inner,
+            log: Mutex::default(),
+        }
+    }
+
     /// (claims tried, claims written, verdicts written).
     fn counts(&self) -> (usize, usize, usize) {
         let log = self.log.lock().unwrap();
-        let claims = log.iter().filter(|(_, claim, _)| *claim);
-        let written = claims.clone().filter(|(_, _, w)| *w).count();
+        let claims = log
+            .iter()
+            .filter(|l| matches!(l.change, Change::Claim { .. }));
+        let written = claims.clone().filter(|l| l.written).count();
         let verdicts = log
             .iter()
-            .filter(|(s, _, w)| *w && *s == Status::Verified)
+            .filter(|l| l.written && l.change.status() == Status::Verified)
             .count();
         (claims.count(), written, verdicts)
     }
@@ -75,10 +93,14 @@ impl SessionStore for Counted {
         change: Change,
         now: &str,
     ) -> Result<UploadRecord, PortError> {
-        let (status, claim) = (change.status(), matches!(change, Change::Claim { .. }));
+        let logged = change.clone();
         let written = self.inner.transition(id, guard, change, now).await;
-        let entry = (status, claim, written.is_ok());
-        self.log.lock().unwrap().push(entry);
+        self.log.lock().unwrap().push(Logged {
+            guard,
+            change: logged,
+            written: written.is_ok(),
+            refused: matches!(written, Err(PortError::PreconditionFailed)),
+        });
         written
     }
 
@@ -143,10 +165,7 @@ impl SessionStore for Counted {
 /// line and what went wrong.
 async fn race(db: &Db, dead_holder: bool) -> (String, Vec<String>) {
     let objects = MemoryObjects::new();
-    let sessions = Arc::new(Counted {
-        inner: db.sessions.clone(),
-        log: Mutex::default(),
-    });
+    let sessions = Arc::new(Counted::new(db.sessions.clone()));
     let limits = Limits {
         completion_wait: WAIT,
         ..Limits::default()
