@@ -4,10 +4,14 @@
 // bytes, and Node's OpenSSL SHA-256. With BENCH_API_URL (an API serving the page, `make bench`
 // starts one against its S3 server), also the page's end-to-end upload of a BENCH_UPLOAD_MIB
 // (1024) file, hashing on vs off (`?hashing=off`), interleaved, best of BENCH_RUNS (2), and the
-// longest main-thread task during the hashed uploads. `make bench` prints these figures.
+// longest main-thread task during the hashed uploads, and each upload's CPU-seconds: Chromium's
+// (its whole process tree) and those of the processes named in BENCH_PIDS ("s3-server=PID api=PID
+// …", set by scripts/bench.sh), utime+stime from /proc. BENCH_UPLOAD_ONLY=1: the upload alone,
+// without the hashing figures. `make bench` prints these figures.
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeSync, openSync, closeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -42,9 +46,10 @@ const browser = await chromium.launch({
     ...(process.env.BENCH_API_URL ? ['--disable-web-security'] : [])],
 });
 const version = browser.version();
+const uploadOnly = Boolean(process.env.BENCH_API_URL) && process.env.BENCH_UPLOAD_ONLY === '1';
 const page = await browser.newPage();
 await page.goto(origin);
-const figures = await page.evaluate(async ([total, part]) => {
+const figures = uploadOnly ? null : await page.evaluate(async ([total, part]) => {
   const data = new Uint8Array(total);
   let x = 2463534242;
   for (let i = 0; i < total; i += 4) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; data[i] = x; data[i + 1] = x >> 8; data[i + 2] = x >> 16; data[i + 3] = x >> 24; }
@@ -85,6 +90,38 @@ const figures = await page.evaluate(async ([total, part]) => {
   return { oneShot, streaming, page, worker, same: d1 === d2 && d2 === d3 && d3 === d4, digest: d1 };
 }, [TOTAL, PART]);
 
+// CPU-seconds so far of a process and every descendant (utime+stime+cutime+cstime from /proc: a
+// descendant that exited, once reaped by its parent, counts in that parent's cutime+cstime).
+const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
+const procStat = (pid) => {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
+  } catch { return null; } // exited
+};
+const treeCpu = (root) => {
+  const children = new Map();
+  for (const d of readdirSync('/proc')) {
+    const st = /^\d+$/.test(d) ? procStat(d) : null;
+    if (st) children.set(st.ppid, [...(children.get(st.ppid) ?? []), [Number(d), st.ticks]]);
+  }
+  let ticks = procStat(root)?.ticks ?? 0;
+  for (let todo = [root]; todo.length;) {
+    for (const [pid, t] of children.get(todo.pop()) ?? []) { ticks += t; todo.push(pid); }
+  }
+  return ticks / TICK;
+};
+// Chromium: the children of this process (playwright's client exposes no pid for a launched
+// browser; the browser is the only process this one starts), and the processes of BENCH_PIDS.
+const chromiumCpu = () => {
+  let s = 0;
+  for (const d of readdirSync('/proc')) if (/^\d+$/.test(d) && procStat(d)?.ppid === process.pid) s += treeCpu(Number(d));
+  return s;
+};
+const watched = (process.env.BENCH_PIDS ?? '').split(/\s+/).filter(Boolean).map((w) => w.split('='));
+const cpuNow = () => ({ chromium: chromiumCpu(), ...Object.fromEntries(watched.map(([n, pid]) => [n, treeCpu(Number(pid))])) });
+
 // The page end to end: a file on disk uploaded through the API, hashing on and off.
 let upload = null;
 const API = process.env.BENCH_API_URL?.replace(/\/+$/, '');
@@ -110,13 +147,16 @@ if (API) {
     const p = await context.newPage();
     await p.goto(`${API}/${hashing ? '' : '?hashing=off'}`);
     const before = await p.evaluate(() => window.longTasks.length);
+    const cpuBefore = cpuNow();
     const t = performance.now();
     await p.setInputFiles('#files', path);
     await p.locator('#uploads li[data-state="verified"]').waitFor({ timeout: 30 * 60_000 });
     const seconds = (performance.now() - t) / 1000;
+    const cpuAfter = cpuNow();
+    const cpu = Object.fromEntries(Object.keys(cpuAfter).map((n) => [n, cpuAfter[n] - (cpuBefore[n] ?? 0)]));
     const longest = Math.max(0, ...(await p.evaluate((b) => window.longTasks.slice(b), before)));
     await context.close();
-    return { seconds, longest };
+    return { seconds, longest, cpu };
   };
   const runs = Number(process.env.BENCH_RUNS ?? 2);
   const on = [];
@@ -124,15 +164,15 @@ if (API) {
   for (let i = 0; i < runs; i += 1) { on.push(await once(true)); off.push(await once(false)); }
   rmSync(dir, { recursive: true, force: true });
   const bestOf = (xs) => Math.min(...xs.map((x) => x.seconds));
-  upload = { size, on: bestOf(on), off: bestOf(off), longest: Math.max(...on.map((x) => x.longest)) };
+  upload = { size, on: bestOf(on), off: bestOf(off), longest: Math.max(...on.map((x) => x.longest)), runs: { on, off } };
 }
 await browser.close();
 server.close();
 
 // The same bytes through Node's OpenSSL, for a baseline outside the browser.
-const data = new Uint8Array(TOTAL);
+const data = new Uint8Array(figures ? TOTAL : 0);
 let x = 2463534242;
-for (let i = 0; i < TOTAL; i += 4) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; data[i] = x; data[i + 1] = x >> 8; data[i + 2] = x >> 16; data[i + 3] = x >> 24; }
+for (let i = 0; i < data.length; i += 4) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; data[i] = x; data[i + 1] = x >> 8; data[i + 2] = x >> 16; data[i + 3] = x >> 24; }
 let openssl = Infinity;
 let nodeDigest = '';
 for (let i = 0; i < 3; i += 1) {
@@ -140,18 +180,30 @@ for (let i = 0; i < 3; i += 1) {
   nodeDigest = createHash('sha256').update(data).digest('hex');
   openssl = Math.min(openssl, (performance.now() - t) / 1000);
 }
-if (!figures.same || nodeDigest !== figures.digest) throw new Error('the digests disagree');
+if (figures && (!figures.same || nodeDigest !== figures.digest)) throw new Error('the digests disagree');
 
 const mibs = (s) => (TOTAL / MIB / s).toFixed(0);
-console.log(`browser hashing, ${TOTAL / MIB} MiB in ${PART / MIB} MiB parts (best of 3, Chromium ${version})`);
-console.log(`  WebCrypto one-shot SHA-256 (baseline)     ${mibs(figures.oneShot)} MiB/s`);
-console.log(`  Node/OpenSSL SHA-256 (baseline)           ${mibs(openssl)} MiB/s`);
-console.log(`  hash-wasm streaming SHA-256 (whole file)  ${mibs(figures.streaming)} MiB/s  = ${(figures.oneShot / figures.streaming).toFixed(2)}x WebCrypto one-shot's speed`);
-console.log(`  the page per part: streaming + part digest ${mibs(figures.page)} MiB/s  = ${(figures.oneShot / figures.page).toFixed(2)}x WebCrypto one-shot's speed, ${(openssl / figures.page).toFixed(2)}x OpenSSL's`);
-console.log(`  the page's worker (reads a Blob per part)  ${mibs(figures.worker)} MiB/s  = ${(figures.oneShot / figures.worker).toFixed(2)}x WebCrypto one-shot's speed`);
+if (figures) {
+  console.log(`browser hashing, ${TOTAL / MIB} MiB in ${PART / MIB} MiB parts (best of 3, Chromium ${version})`);
+  console.log(`  WebCrypto one-shot SHA-256 (baseline)     ${mibs(figures.oneShot)} MiB/s`);
+  console.log(`  Node/OpenSSL SHA-256 (baseline)           ${mibs(openssl)} MiB/s`);
+  console.log(`  hash-wasm streaming SHA-256 (whole file)  ${mibs(figures.streaming)} MiB/s  = ${(figures.oneShot / figures.streaming).toFixed(2)}x WebCrypto one-shot's speed`);
+  console.log(`  the page per part: streaming + part digest ${mibs(figures.page)} MiB/s  = ${(figures.oneShot / figures.page).toFixed(2)}x WebCrypto one-shot's speed, ${(openssl / figures.page).toFixed(2)}x OpenSSL's`);
+  console.log(`  the page's worker (reads a Blob per part)  ${mibs(figures.worker)} MiB/s  = ${(figures.oneShot / figures.worker).toFixed(2)}x WebCrypto one-shot's speed`);
+}
 if (upload) {
   const rate = (s) => (upload.size / MIB / s).toFixed(0);
   console.log(`the page's upload of ${upload.size / MIB} MiB, to verified (best of ${process.env.BENCH_RUNS ?? 2}, interleaved)`);
   console.log(`  hashing on: ${upload.on.toFixed(1)} s (${rate(upload.on)} MiB/s)   hashing off: ${upload.off.toFixed(1)} s (${rate(upload.off)} MiB/s)   on/off throughput: ${(upload.off / upload.on).toFixed(2)}x (target >= 0.9)`);
   console.log(`  longest main-thread task while hashing: ${upload.longest ? `${upload.longest.toFixed(0)} ms` : 'none over 50 ms'}`);
+  // Each run: its wall time and the CPU-seconds each process spent during it (utime+stime).
+  const cpuLine = (c) => Object.entries(c).map(([n, s]) => `${n} ${s.toFixed(1)}`).join('  ');
+  const cpuRatio = (a, b) => Object.keys(a.cpu).map((n) => `${n} ${(a.cpu[n] / b.cpu[n]).toFixed(2)}x`).join('  ');
+  console.log('  per run, CPU-seconds during the upload (chromium: its whole process tree):');
+  upload.runs.on.forEach((on, i) => {
+    const off = upload.runs.off[i];
+    console.log(`  run ${i + 1} hashing on:  ${on.seconds.toFixed(1)} s (${rate(on.seconds)} MiB/s)   CPU-s: ${cpuLine(on.cpu)}`);
+    console.log(`  run ${i + 1} hashing off: ${off.seconds.toFixed(1)} s (${rate(off.seconds)} MiB/s)   CPU-s: ${cpuLine(off.cpu)}`);
+    console.log(`  run ${i + 1} on/off: throughput ${(off.seconds / on.seconds).toFixed(2)}x   CPU ${cpuRatio(on, off)}`);
+  });
 }

@@ -3,7 +3,8 @@
 # baseline measured in the same run (`scripts/bench.sh PORT cli`: the CLI upload alone, item 5;
 # `scripts/bench.sh PORT page`: the page's 1 GiB upload in Chromium, hashing on vs off, item 6, with
 # item 4's in-browser hashing figures (the same run of browser/bench.mjs); items 5 and 6 use ports
-# PORT to PORT+2: the S3 server, moto, the api;
+# PORT to PORT+2: the S3 server, moto, the api; item 6's run with the uplink capped, PORT+4 and
+# PORT+5: a second S3 server (--link-cap) and a second api;
 # `scripts/bench.sh PORT verify`: the hashing core, verification and verifier memory, items 0-2;
 # `scripts/bench.sh PORT receipt`: the CLI's offline receipt check, item 7;
 # `scripts/bench.sh PORT load`: the load test alone, item 8, on ports PORT to PORT+2;
@@ -75,8 +76,8 @@ rm -rf "$work/s3" && mkdir -p "$work/s3/$BUCKET_NAME"
 $rel/examples/s3_server "$work/s3" "$port" >"$work/server.log" 2>&1 &
 server=$!
 # The objects uploaded here (GiBs) go with the server.
-trap 'kill $server $api 2>/dev/null || true; scripts/stack.sh stop $ddb_port; rm -rf "$work/s3"' EXIT
-api=
+trap 'kill $server $api $link_server $link_api 2>/dev/null || true; scripts/stack.sh stop $ddb_port; rm -rf "$work/s3"' EXIT
+api= link_server= link_api=
 ddb_port=$((port + 1))
 api_port=$((port + 2))
 # Each run removes what the previous one stored (the same cheap rm in both), so the runs do not
@@ -103,24 +104,28 @@ print(best)' "$1" "$2"
 # verdict is written without it (RECEIPT_KEY_ID, env.sh: the alias bootstrap.py creates there);
 # SQS, the verifier queue it consumes and hands large objects over to; EventBridge, where every
 # verdict is announced (EVENT_BUS_NAME). The queue URLs name moto's queues, which stack.sh creates
-# (S3 there is unused).
+# (S3 there is unused). The api of item 6's capped run (launch_api) differs only in its S3.
+moto=http://127.0.0.1:$ddb_port
+on_moto=(AWS_ENDPOINT_URL_DYNAMODB="$moto" AWS_ENDPOINT_URL_KMS="$moto"
+  AWS_ENDPOINT_URL_SQS="$moto" AWS_ENDPOINT_URL_EVENTBRIDGE="$moto"
+  VERIFIER_QUEUE_URL="$moto/123456789012/$BUCKET_NAME-verifier"
+  WEBHOOK_QUEUE_URL="$moto/123456789012/$BUCKET_NAME-webhooks")
 start_api() {
   [ -z "$api" ] || return 0
-  local moto=http://127.0.0.1:$ddb_port
-  local on_moto=(AWS_ENDPOINT_URL_DYNAMODB="$moto" AWS_ENDPOINT_URL_KMS="$moto"
-    AWS_ENDPOINT_URL_SQS="$moto" AWS_ENDPOINT_URL_EVENTBRIDGE="$moto"
-    VERIFIER_QUEUE_URL="$moto/123456789012/$BUCKET_NAME-verifier"
-    WEBHOOK_QUEUE_URL="$moto/123456789012/$BUCKET_NAME-webhooks")
   env "${on_moto[@]}" scripts/stack.sh start "$ddb_port" >"$work/stack.log" 2>&1 \
     || { cat "$work/stack.log" >&2; exit 1; }
-  env "${on_moto[@]}" LISTEN_ADDR="127.0.0.1:$api_port" WEB_DIR=web RUST_LOG=info \
-    $rel/api >"$work/api.log" 2>&1 &
-  api=$!
-  for _ in $(seq 1 50); do curl -sf "127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.2; done
+  launch_api "$api_port" "$AWS_ENDPOINT_URL" "$work/api.log"
+  api=$launched
+}
+launch_api() { # PORT S3_URL LOG: a release api on PORT whose S3 is S3_URL (the rest moto); its pid in $launched
+  env "${on_moto[@]}" AWS_ENDPOINT_URL_S3="$2" LISTEN_ADDR="127.0.0.1:$1" WEB_DIR=web RUST_LOG=info \
+    $rel/api >"$3" 2>&1 &
+  launched=$!
+  for _ in $(seq 1 50); do curl -sf "127.0.0.1:$1/healthz" >/dev/null && break; sleep 0.2; done
   # Receipts on means the key set is read from KMS: without it no upload would ever verify.
-  if [ -n "${RECEIPT_KEY_ID:-}" ] && ! curl -sf "127.0.0.1:$api_port/.well-known/jwks.json" \
+  if [ -n "${RECEIPT_KEY_ID:-}" ] && ! curl -sf "127.0.0.1:$1/.well-known/jwks.json" \
       | python3 -c 'import json,sys; sys.exit(not json.load(sys.stdin)["keys"])'; then
-    echo "the api has no receipt key (KMS on $moto?):" >&2; tail -20 "$work/api.log" >&2; exit 1
+    echo "the api has no receipt key (KMS on $moto?):" >&2; tail -20 "$3" >&2; exit 1
   fi
 }
 
@@ -165,11 +170,32 @@ echo "== 6. the page's upload of 1 GiB in Chromium, hashing on vs off (same API 
 # serves the page (WEB_DIR=web); `/` hashes in its worker, `/?hashing=off` sends the same parts
 # unhashed: no part checksums, digest or part_states (web/app.js).
 start_api
-eval "$clean"
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-BENCH_API_URL="http://127.0.0.1:$api_port" node browser/bench.mjs
-echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-eval "$clean"
+echo "-- uncapped (2 shared cores: server and browser compete)"
+page_run "$api_port" "$server" "$api"
+# Then the same comparison with the client's uplink emulated: a second S3 server over the same
+# files receives at most $cap MB/s over all its connections together (--link-cap), as a browser
+# uploading parts on several connections at once shares its uplink; a second api (same moto) uses
+# it. The first api stops meanwhile: both consume the same verifier queue.
+local cap=${BENCH_LINK_CAP:-100} lport=$((port + 4)) laport=$((port + 5))
+kill $api 2>/dev/null || true; wait $api 2>/dev/null || true; api=
+$rel/examples/s3_server "$work/s3" "$lport" --link-cap "$cap" >"$work/link-capped.log" 2>&1 &
+link_server=$!
+sleep 1
+launch_api "$laport" "http://127.0.0.1:$lport" "$work/api-link-capped.log"
+link_api=$launched
+echo "-- uplink capped at $cap MB/s ($(python3 -c "print(f'{$cap * 8 / 1000:g}')") Gbit/s, shared by all connections)"
+BENCH_UPLOAD_ONLY=1 page_run "$laport" "$link_server" "$link_api"
+kill $link_server $link_api 2>/dev/null || true
+wait $link_server $link_api 2>/dev/null || true
+link_server= link_api=
+}
+page_run() { # API_PORT S3_SERVER_PID API_PID: browser/bench.mjs's upload through that api
+  eval "$clean"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  BENCH_API_URL="http://127.0.0.1:$1" BENCH_PIDS="s3-server=$2 api=$3 moto=$(cat ".local/moto-$ddb_port.pid")" \
+    node browser/bench.mjs
+  echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  eval "$clean"
 }
 
 receipt_check_bench() { # section 7; alone: scripts/bench.sh PORT receipt

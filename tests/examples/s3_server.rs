@@ -1,12 +1,17 @@
 //! A file-backed S3 server on loopback for benchmarks (s3s + s3s-fs, SigV4 checked): unlike the
 //! moto emulator, it serves a ranged GET by seeking the file rather than copying the object.
 //!   cargo run --release --example s3_server -- ROOT_DIR PORT [--get-cap MB_PER_S]
-//!   (credentials: test / test)
+//!       [--link-cap MB_PER_S]   (flags in any order; credentials: test / test)
 //!
 //! `--get-cap` limits what each connection sends to that many MB/s (10^6 bytes): one verifier
 //! connection then reads as one Lambda function's network would (~75 MB/s), so N segment workers,
 //! each on its own connection, read N times as fast as one, and the sequential verifier (run with
 //! one connection) as fast as one function. Only responses are paced, so in practice GET bodies.
+//!
+//! `--link-cap` limits what the server receives, over all its connections together, to that many
+//! MB/s: one token bucket shared by every connection, as a client's uplink is shared by all of its
+//! connections (the upload page sends several parts at once). Only requests are paced, so in
+//! practice PUT bodies: an upload then runs at most at that rate, whatever the client's CPU.
 //!
 //! Every operation is s3s-fs's own, except that a GET's body is read from the file in 1 MiB
 //! blocks: s3s-fs streams it in 4 KiB reads, each a round trip through tokio's blocking pool,
@@ -17,7 +22,7 @@
 use std::os::unix::fs::FileExt as _;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -120,49 +125,92 @@ delegate! {
     abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput,
 }
 
-/// A connection whose writes are paced to `rate` bytes a second (a token bucket holding at most
-/// `BURST` bytes, so an idle connection saves up no more than that).
-struct Paced<S> {
-    inner: S,
+/// A token bucket: `rate` bytes a second, holding at most `BURST` bytes, so an idle link saves
+/// up no more than that. Tokens are taken before a read or write and what it did not use is given
+/// back, so connections sharing one bucket cannot overdraw it together.
+struct Bucket {
     rate: f64,
     tokens: f64,
     last: Instant,
-    sleep: Option<Pin<Box<Sleep>>>,
 }
 
-/// The most a paced connection sends at once after a pause: small against the ranges read.
+/// The most a paced link passes at once after a pause: small against the ranges read.
 const BURST: f64 = 256.0 * 1024.0;
 
-impl<S> Paced<S> {
-    fn new(inner: S, rate: f64) -> Self {
-        Self {
-            inner,
+impl Bucket {
+    fn shared(rate: f64) -> Arc<Mutex<Self>> {
+        Arc::new(Mutex::new(Self {
             rate,
             tokens: BURST,
             last: Instant::now(),
+        }))
+    }
+
+    /// Up to `want` bytes taken now, or how long to wait: for 16 KiB (or `want`, if less) at once
+    /// rather than waking, and passing, a few bytes at a time.
+    fn take(&mut self, want: usize) -> Result<usize, Duration> {
+        let now = Instant::now();
+        let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(BURST);
+        self.last = now;
+        let least = want.clamp(1, 16_384) as f64;
+        if self.tokens < least {
+            return Err(Duration::from_secs_f64((least - self.tokens) / self.rate));
+        }
+        let n = want.min(self.tokens as usize);
+        self.tokens -= n as f64;
+        Ok(n)
+    }
+}
+
+/// The bucket; a panic while it was held left no state worth refusing.
+fn lock(bucket: &Mutex<Bucket>) -> MutexGuard<'_, Bucket> {
+    bucket.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One direction of a connection paced by a bucket (its own, or one shared by all connections),
+/// with the timer that wakes it when the bucket has refilled.
+struct Pace {
+    bucket: Arc<Mutex<Bucket>>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Pace {
+    fn new(bucket: Arc<Mutex<Bucket>>) -> Self {
+        Self {
+            bucket,
             sleep: None,
         }
     }
 
-    /// Bytes this connection may send now; when none, a timer that wakes it when it may.
-    fn allowance(&mut self, cx: &mut Context<'_>) -> Poll<usize> {
+    /// Up to `want` bytes this direction may pass now; when none, a timer wakes it when it may.
+    fn allowance(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<usize> {
         loop {
             if let Some(sleep) = self.sleep.as_mut() {
                 ready!(sleep.as_mut().poll(cx));
                 self.sleep = None;
             }
-            let now = Instant::now();
-            let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
-            self.tokens = (self.tokens + earned).min(BURST);
-            self.last = now;
-            if self.tokens >= 1.0 {
-                return Poll::Ready(self.tokens as usize);
+            let taken = lock(&self.bucket).take(want);
+            match taken {
+                Ok(n) => return Poll::Ready(n),
+                Err(wait) => self.sleep = Some(Box::pin(tokio::time::sleep(wait))),
             }
-            // Wait for 16 KiB at once rather than waking per byte.
-            let wait = (16_384.0 - self.tokens) / self.rate;
-            self.sleep = Some(Box::pin(tokio::time::sleep(Duration::from_secs_f64(wait))));
         }
     }
+
+    /// Gives back the tokens taken for bytes that did not pass.
+    fn refund(&self, unused: usize) {
+        if unused > 0 {
+            lock(&self.bucket).tokens += unused as f64;
+        }
+    }
+}
+
+/// A connection whose reads (`--link-cap`) and writes (`--get-cap`) may be paced.
+struct Paced<S> {
+    inner: S,
+    read: Option<Pace>,
+    write: Option<Pace>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Paced<S> {
@@ -171,7 +219,22 @@ impl<S: AsyncRead + Unpin> AsyncRead for Paced<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let this = &mut *self;
+        let Some(pace) = this.read.as_mut() else {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        };
+        let want = buf.remaining();
+        let allowed = ready!(pace.allowance(cx, want));
+        // Read into at most `allowed` bytes of the buffer (zeroed first if never written).
+        let mut part = ReadBuf::new(buf.initialize_unfilled_to(allowed));
+        let polled = Pin::new(&mut this.inner).poll_read(cx, &mut part);
+        let n = match polled {
+            Poll::Ready(Ok(())) => part.filled().len(),
+            _ => 0,
+        };
+        pace.refund(allowed - n);
+        buf.advance(n);
+        polled
     }
 }
 
@@ -181,11 +244,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Paced<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let allowed = ready!(self.allowance(cx));
-        let n = buf.len().min(allowed);
-        let written = ready!(Pin::new(&mut self.inner).poll_write(cx, &buf[..n]))?;
-        self.tokens -= written as f64;
-        Poll::Ready(Ok(written))
+        let this = &mut *self;
+        let Some(pace) = this.write.as_mut() else {
+            return Pin::new(&mut this.inner).poll_write(cx, buf);
+        };
+        let allowed = ready!(pace.allowance(cx, buf.len()));
+        let polled = Pin::new(&mut this.inner).poll_write(cx, &buf[..allowed]);
+        let written = match polled {
+            Poll::Ready(Ok(n)) => n,
+            _ => 0,
+        };
+        pace.refund(allowed - written);
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -197,18 +267,23 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Paced<S> {
     }
 }
 
-const USAGE: &str = "usage: s3_server ROOT_DIR PORT [--get-cap MB_PER_S]";
+const USAGE: &str = "usage: s3_server ROOT_DIR PORT [--get-cap MB_PER_S] [--link-cap MB_PER_S]";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let root = args.next().ok_or(USAGE)?;
     let port: u16 = args.next().ok_or(USAGE)?.parse()?;
-    let cap: Option<f64> = match (args.next().as_deref(), args.next()) {
-        (None, _) => None,
-        (Some("--get-cap"), Some(mb)) => Some(mb.parse::<f64>()? * 1e6).filter(|r| *r > 0.0),
-        _ => return Err(USAGE.into()),
-    };
+    // Bytes a second: each connection's sending, and all connections' receiving together.
+    let (mut get_cap, mut link_cap) = (None, None);
+    while let Some(flag) = args.next() {
+        let cap = match flag.as_str() {
+            "--get-cap" => &mut get_cap,
+            "--link-cap" => &mut link_cap,
+            _ => return Err(USAGE.into()),
+        };
+        *cap = Some(args.next().ok_or(USAGE)?.parse::<f64>()? * 1e6).filter(|r: &f64| *r > 0.0);
+    }
     std::fs::create_dir_all(&root)?;
     let fs = s3s_fs::FileSystem::new(&root).map_err(|e| format!("{e:?}"))?;
     let root = std::fs::canonicalize(&root)?;
@@ -219,26 +294,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     builder.set_auth(SimpleAuth::from_single("test", "test"));
     let service = builder.build();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let mb = |cap: Option<f64>, what: &str| {
+        cap.map_or(String::new(), |r| {
+            format!(", {what} capped at {} MB/s", r / 1e6)
+        })
+    };
     println!(
-        "s3 server on http://{} serving {}{}",
+        "s3 server on http://{} serving {}{}{}",
         listener.local_addr()?,
         root.display(),
-        cap.map_or(String::new(), |r| format!(
-            ", each connection capped at {} MB/s",
-            r / 1e6
-        ))
+        mb(get_cap, "each connection's sending"),
+        mb(link_cap, "all connections' receiving together"),
     );
+    // The uplink: one bucket for every connection.
+    let link = link_cap.map(Bucket::shared);
     loop {
         let (stream, _) = listener.accept().await?;
         let service = service.clone();
         let http = hyper::server::conn::http1::Builder::new();
+        let read = link.clone().map(Pace::new);
+        let write = get_cap.map(|rate| Pace::new(Bucket::shared(rate)));
         tokio::spawn(async move {
-            let _ = match cap {
-                Some(rate) => {
-                    let paced = TokioIo::new(Paced::new(stream, rate));
-                    http.serve_connection(paced, service).await
-                }
-                None => http.serve_connection(TokioIo::new(stream), service).await,
+            let _ = if read.is_none() && write.is_none() {
+                http.serve_connection(TokioIo::new(stream), service).await
+            } else {
+                let paced = TokioIo::new(Paced {
+                    inner: stream,
+                    read,
+                    write,
+                });
+                http.serve_connection(paced, service).await
             };
         });
     }
