@@ -244,6 +244,7 @@ fn assert_verified(record: &UploadRecord, data: &[u8]) {
     assert!(record.error().is_none() && record.verified_at().is_some());
 }
 
+mod attack;
 mod abandoned;
 mod ambiguous;
 mod announcements;

@@ -1,0 +1,106 @@
+//! Hostile review of the fan-out by segments (issue 24): failing tests for the findings.
+
+use super::fanout::{Queue, SIZE, deliver, states_of};
+use super::*;
+use crate::domain::{Change, Chained, Guard, timestamp_now};
+use crate::ports::SessionStore as _;
+
+/// Finding: `part_states` kept by a completion S3 refused survive the reopening (nothing removes
+/// `part_states`; a claim with no states writes none), and are cut against the re-measured plan
+/// of the fixed parts. When the new part size is not whole blocks every run fails with
+/// `CorruptProgress` (not a verdict, released, retried with back-off for ever).
+#[tokio::test]
+async fn attack_states_kept_from_a_refused_completion_do_not_strand_a_remeasured_session() {
+    let fx = Fx::new(unsized_allowed(limits()));
+    let r = fx
+        .uploads
+        .create_unsized(OWNER, declared(None))
+        .await
+        .unwrap();
+    let upload = s3_upload_id(&r);
+    let first = bytes(10 * MIB + 100, 1);
+    fx.objects.put_part(&upload, part(1), &first[..5 * MIB as usize], None).unwrap();
+    fx.objects
+        .put_part(&upload, part(2), &first[5 * MIB as usize..10 * MIB as usize], None)
+        .unwrap();
+    fx.objects.put_part(&upload, part(3), &first[10 * MIB as usize..], None).unwrap();
+    let states = states_of(&first, &[1, 2]);
+    fx.objects
+        .faults
+        .fail_with(Call::CompleteMultipart, PortError::Rejected("InvalidPart".into()));
+    let budget = Budget::request(fx.uploads.limits());
+    let refused = fx
+        .uploads
+        .complete_chained(OWNER, r.upload_id, None, None, &states, budget)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::Conflict(Conflict::PartRejected)), "{refused:?}");
+    assert_eq!(fx.peek(r.upload_id).status(), Status::Pending);
+
+    // The client fixes its parts: 5 MiB + 1 each (any size S3 accepts), and completes without
+    // states this time.
+    let p = (5 * MIB + 1) as usize;
+    let second = bytes(2 * (5 * MIB + 1) + 100, 2);
+    fx.objects.put_part(&upload, part(1), &second[..p], None).unwrap();
+    fx.objects.put_part(&upload, part(2), &second[p..2 * p], None).unwrap();
+    fx.objects.put_part(&upload, part(3), &second[2 * p..], None).unwrap();
+    let answer = fx.complete(r.upload_id).await;
+    let now = fx.peek(r.upload_id);
+    assert!(
+        answer.is_ok(),
+        "{answer:?}; record {:?}, last error {:?}, states {:?}",
+        now.status(),
+        now.fault(),
+        now.part_states
+    );
+    assert_verified(&answer.unwrap(), &second);
+}
+
+/// Finding: a segment delivered after a `Failing` verdict was written (the deciding worker is
+/// deleting the object, or died doing so) is hashed in full, then its `SegmentDone` (which
+/// requires no `error`) is refused, re-read, and retried 129 times in a row with no pause: the
+/// token has not changed, so `record_end` never sees that it cannot win.
+#[tokio::test]
+async fn attack_a_segment_after_a_decided_failure_neither_hashes_nor_spins() {
+    let fx = Fx::new(large_limits());
+    let data = bytes(SIZE, 61);
+    let queue = Arc::new(Queue::default());
+    let svc = fx.other(large_limits()).with_verifier(queue.clone());
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    let states = states_of(&data, &[1, 2, 3]);
+    let budget = Budget::request(svc.limits());
+    svc.complete_chained(OWNER, r.upload_id, None, None, &states, budget)
+        .await
+        .unwrap();
+    let out = svc
+        .continue_verification(r.upload_id, Budget::verifier(None))
+        .await
+        .unwrap();
+    let EventOutcome::Segments(record) = out else {
+        panic!("{out:?}")
+    };
+    let sent = queue.take();
+    assert_eq!(sent.len(), 4);
+    assert!(matches!(deliver(&svc, &sent[0]).await, EventOutcome::Segments(_)));
+    let record = fx.peek(record.upload_id);
+    // Another worker's read found the object changed: `Failing` is written under the lease.
+    let failing = Change::Failing {
+        sha256: None,
+        etag: None,
+        version_id: None,
+        error: "the object changed during verification".into(),
+        chained: Chained::default(),
+    };
+    fx.sessions
+        .transition(record.upload_id, Guard::held(&record), failing, &timestamp_now())
+        .await
+        .unwrap();
+    let (reads, writes) = (fx.s3(Call::GetRange), fx.db(Call::Transition(Status::Completing)));
+    let out = svc.on_segment(&sent[1], Budget::verifier(None)).await;
+    let spent = fx.db(Call::Transition(Status::Completing)) - writes;
+    let read = fx.s3(Call::GetRange) - reads;
+    assert!(
+        spent <= 1 && read == 0,
+        "a segment of a decided failure: {read} ranged GETs, {spent} refused writes in a row; {out:?}"
+    );
+}
