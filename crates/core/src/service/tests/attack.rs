@@ -104,3 +104,55 @@ async fn attack_a_segment_after_a_decided_failure_neither_hashes_nor_spins() {
         "a segment of a decided failure: {read} ranged GETs, {spent} refused writes in a row; {out:?}"
     );
 }
+
+/// Finding: a fan-out written in form 1 (`d1273e4`, before the seals) and still in flight when
+/// this version is deployed can never record another end: `SegmentDone` requires the stored
+/// `segment_ends` to equal `item::fanned(before)`, which re-encodes what was read in form 2.
+/// Every worker's write is refused (129 times, then the message fails; the take-over keeps the
+/// same form-1 attribute as `same_object`): the session never gets a verdict.
+#[tokio::test]
+async fn attack_a_form_one_fan_out_in_flight_at_the_upgrade_can_record_an_end() {
+    use base64::Engine as _;
+    use crate::domain::{Value, attr, from_item, to_item};
+    let fx = Fx::new(large_limits());
+    let data = bytes(SIZE, 62);
+    let queue = Arc::new(Queue::default());
+    let svc = fx.other(large_limits()).with_verifier(queue.clone());
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    let states = states_of(&data, &[1, 2, 3]);
+    let budget = Budget::request(svc.limits());
+    svc.complete_chained(OWNER, r.upload_id, None, None, &states, budget)
+        .await
+        .unwrap();
+    svc.continue_verification(r.upload_id, Budget::verifier(None))
+        .await
+        .unwrap();
+    // The item as the previous version wrote it: form 1, no end yet.
+    let mut item = to_item(&fx.peek(r.upload_id));
+    let mut v1 = vec![1u8];
+    v1.extend_from_slice(&0u64.to_be_bytes());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&v1);
+    item.insert(attr::SEGMENT_ENDS.into(), Value::S(b64));
+    let read = from_item(&item).unwrap();
+    let before = read.fanned().expect("form 1 reads").clone();
+    let mut after = before.clone();
+    after.ends.insert(1, [7; 32]);
+    let done = Change::SegmentDone {
+        etag: read.etag().unwrap().to_owned(),
+        version_id: read.version_id().map(str::to_owned),
+        before,
+        after,
+        lease_until: 0,
+    };
+    let guard = Guard {
+        status: Status::Completing,
+        lease_expired_by: None,
+        holder: read.lease_token(),
+    };
+    let refused: Vec<_> = done
+        .condition(&guard)
+        .into_iter()
+        .filter(|c| !c.holds(&item))
+        .collect();
+    assert!(refused.is_empty(), "never holds on a form-1 item: {refused:?}");
+}
