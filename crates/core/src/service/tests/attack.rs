@@ -156,3 +156,57 @@ async fn attack_a_form_one_fan_out_in_flight_at_the_upgrade_can_record_an_end() 
         .collect();
     assert!(refused.is_empty(), "never holds on a form-1 item: {refused:?}");
 }
+
+/// Finding: once every end is recorded but some are untrusted (a receipt key rotated mid
+/// fan-out, or ends planted), *every* worker that records an end re-sends every segment still
+/// untrusted, not only the one that completed the set: k untrusted ends cost k(k+1)/2 messages
+/// (8,128 for 127), each a worker that hashes its whole segment (≤ 48 GiB) when it arrives
+/// before the first copy's end is recorded.
+#[tokio::test]
+async fn attack_a_key_rotated_mid_fan_out_resends_each_segment_once() {
+    use crate::receipt::Receipts;
+    let fx = Fx::new(large_limits());
+    let data = bytes(SIZE, 63);
+    let queue = Arc::new(Queue::default());
+    let signer = |seed| {
+        Receipts::new(
+            Arc::new(crate::memory::MemorySigner::from_seed(seed)),
+            "https://uploads.example",
+        )
+    };
+    let svc = fx
+        .other(large_limits())
+        .with_verifier(queue.clone())
+        .with_receipts(signer("A"));
+    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
+    let states = states_of(&data, &[1, 2, 3]);
+    let budget = Budget::request(svc.limits());
+    svc.complete_chained(OWNER, r.upload_id, None, None, &states, budget)
+        .await
+        .unwrap();
+    svc.continue_verification(r.upload_id, Budget::verifier(None))
+        .await
+        .unwrap();
+    let sent = queue.take();
+    assert_eq!(sent.len(), 4);
+    for m in &sent[..3] {
+        deliver(&svc, m).await;
+    }
+    // The receipt key rotates: the last worker runs with the new one.
+    let rotated = fx
+        .other(large_limits())
+        .with_verifier(queue.clone())
+        .with_receipts(signer("B"));
+    deliver(&rotated, &sent[3]).await;
+    let mut queued = queue.take();
+    let mut total = queued.len();
+    while !queued.is_empty() && fx.peek(r.upload_id).status() == Status::Completing {
+        let m = queued.remove(0);
+        deliver(&rotated, &m).await;
+        let more = queue.take();
+        total += more.len();
+        queued.extend(more);
+    }
+    assert_eq!(fx.peek(r.upload_id).status(), Status::Verified);
+    assert!(total <= 3, "{total} segment messages queued for 3 untrusted ends");
+}
