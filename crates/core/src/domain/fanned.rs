@@ -58,14 +58,13 @@ pub struct Fanned {
 }
 
 /// The stored form's first byte, so the attribute is never empty (a fan-out that found nothing
-/// yet is still told from none) and a later form can be told from this one. Form 1 held ends
-/// without seals (read still: its ends are unsealed); form 2 is written.
-const FORM_UNSEALED: u8 = 1;
+/// yet is still told from none) and a later form can be told from this one. Form 1 (ends without
+/// seals) was never released: only form 2 is read.
 const STORED_FORM: u8 = 2;
 /// The form byte and `hashed` (u64, big-endian).
 const HEADER: usize = 1 + 8;
-/// One form-1 end: the index (u16, big-endian) and the 32 bytes.
-const ENTRY_V1: usize = 2 + 32;
+/// One end without its seal: the index (u16, big-endian) and the 32 bytes.
+const END: usize = 2 + 32;
 /// One form-2 end: the index, the 32 bytes, a flag (0: unsealed, 1: sealed) and, when sealed,
 /// the 64-byte seal.
 const ENTRY: usize = 2 + 32 + 1;
@@ -91,19 +90,18 @@ impl Fanned {
     }
 
     pub fn from_stored(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() < HEADER || !matches!(bytes[0], FORM_UNSEALED | STORED_FORM) {
+        if bytes.len() < HEADER || bytes[0] != STORED_FORM {
             return None;
         }
         let (header, mut entries) = bytes.split_at(HEADER);
         let hashed = u64::from_be_bytes(header[1..].try_into().ok()?);
         let mut ends = BTreeMap::new();
         while !entries.is_empty() {
-            let (e, rest) = entries.split_at_checked(ENTRY_V1)?;
+            let (e, rest) = entries.split_at_checked(END)?;
             let end: [u8; 32] = e[2..].try_into().ok()?;
-            let (seal, rest) = match (header[0], rest.split_first()) {
-                (FORM_UNSEALED, _) => (None, rest),
-                (_, Some((0, rest))) => (None, rest),
-                (_, Some((1, rest))) => {
+            let (seal, rest) = match rest.split_first() {
+                Some((0, rest)) => (None, rest),
+                Some((1, rest)) => {
                     let (seal, rest) = rest.split_at_checked(SEAL)?;
                     (Some(seal.try_into().ok()?), rest)
                 }
@@ -156,6 +154,8 @@ mod tests {
         assert_eq!(Fanned::from_stored(&stored[..stored.len() - 1]), None);
         assert_eq!(Fanned::from_stored(&[]), None);
         assert_eq!(Fanned::from_stored(&[3; HEADER]), None);
+        // Form 1 (ends without seals) was never released.
+        assert_eq!(Fanned::from_stored(&[1; HEADER]), None);
         let mut bad_flag = stored.clone();
         bad_flag[HEADER + ENTRY - 1] = 2;
         assert_eq!(Fanned::from_stored(&bad_flag), None);
@@ -176,20 +176,5 @@ mod tests {
         }
         // Base64 of 99 bytes an end: under 17 KB of the item's 400 KB.
         assert!(fanned.to_stored().len().div_ceil(3) * 4 < 17_000);
-    }
-
-    #[test]
-    fn a_form_one_fan_out_reads_as_unsealed_ends() {
-        let mut v1 = vec![FORM_UNSEALED];
-        v1.extend_from_slice(&7u64.to_be_bytes());
-        v1.extend_from_slice(&2u16.to_be_bytes());
-        v1.extend_from_slice(&[4; 32]);
-        let mut unsealed = Fanned {
-            hashed: 7,
-            ..Fanned::default()
-        };
-        unsealed.ends.insert(2, [4; 32]);
-        assert_eq!(Fanned::from_stored(&v1), Some(unsealed));
-        assert_eq!(Fanned::from_stored(&v1[..v1.len() - 1]), None);
     }
 }

@@ -241,6 +241,9 @@ impl Change {
             } => {
                 w.set(attr::EXPIRES_AT, item::number(*expires_at));
                 w.set(attr::LEASE_UNTIL, item::number(*expires_at));
+                // The states described the parts S3 refused: the fixed parts may be cut
+                // differently, and the next `complete` declares its own.
+                w.remove(attr::PART_STATES);
                 if *unmeasure {
                     w.plan(None, false);
                 }

@@ -159,6 +159,10 @@ impl Uploads {
         if record.status() != Status::Completing || record.lease_token() != Some(token) {
             return Ok(Outcome::Ignored(stale));
         }
+        if record.error().is_some() {
+            // A worker found the object changed or gone: the failure is being carried out.
+            return Ok(Outcome::Ignored("a fan-out whose verdict is decided"));
+        }
         let (Some(_), Some(object), Some(plan)) = (record.fanned(), record.object(), record.plan)
         else {
             return Ok(Outcome::Ignored(stale));
@@ -181,9 +185,13 @@ impl Uploads {
             version_id: object.version_id.clone(),
         };
         let found = self.trusted_ends(&record, &info, &segs).await?;
-        let record = match found[index] {
+        // Whether this delivery is the one to re-send the segments whose ends are recorded but
+        // not trusted (once every end is recorded): the worker whose write completed the set,
+        // or a delivery again of an end recorded already (its first run may have died before
+        // sending). Any other worker leaves them be, so k untrusted ends cost k messages.
+        let (record, resends) = match found[index] {
             // Delivered again: recorded already; only the verdict may be left to write.
-            Some(_) => record,
+            Some(_) => (record, true),
             None => {
                 let started = Instant::now();
                 let key = record.key.as_str();
@@ -214,8 +222,12 @@ impl Uploads {
                     "segment hashed"
                 );
                 let end = self.sealed_end(&record, &info, msg.index, seg, end).await?;
-                match self.record_end(record, token, msg.index, seg, end).await? {
-                    Some(r) => r,
+                let total = segs.len();
+                match self
+                    .record_end(record, token, msg.index, seg, end, total)
+                    .await?
+                {
+                    Some(written) => written,
                     None => return Ok(Outcome::Ignored(stale)),
                 }
             }
@@ -227,13 +239,16 @@ impl Uploads {
                 return super::EventOutcome::of(verdict);
             }
             // Every end recorded, not every one sealed: those segments are hashed again.
-            self.send_missing(&record, token, &segs, &trusted).await?;
+            if resends {
+                self.send_missing(&record, token, &segs, &trusted).await?;
+            }
         }
         Ok(Outcome::Segments(Box::new(record)))
     }
 
     /// Records segment `index`'s end over the ends read, re-reading and merging when another
-    /// worker wrote first. `None`: the lease is no longer `token`'s (or the fan-out is over).
+    /// worker wrote first; with whether this write completed the set of `total` ends. `None`:
+    /// the lease is no longer `token`'s, or the fan-out is over or its failure decided.
     async fn record_end(
         &self,
         mut record: UploadRecord,
@@ -241,7 +256,8 @@ impl Uploads {
         index: u16,
         seg: &Segment,
         end: SegmentEnd,
-    ) -> Result<Option<UploadRecord>, Error> {
+        total: usize,
+    ) -> Result<Option<(UploadRecord, bool)>, Error> {
         let guard = Guard {
             status: Status::Completing,
             lease_expired_by: None,
@@ -260,8 +276,9 @@ impl Uploads {
                 .entry(index)
                 .is_some_and(|e| end.seal.is_none() || *e == end)
             {
-                return Ok(Some(record));
+                return Ok(Some((record, false)));
             }
+            let completes = before.ends.get(index).is_none() && before.ends.len() + 1 == total;
             let mut after = before.clone();
             if before.ends.get(index).is_none() {
                 after.hashed = after.hashed.saturating_add(seg.end - seg.start);
@@ -280,9 +297,9 @@ impl Uploads {
                 .transition(id, guard, done, &timestamp_now())
                 .await
             {
-                Ok(written) => return Ok(Some(written)),
+                Ok(written) => return Ok(Some((written, completes))),
                 Err(PortError::PreconditionFailed) => match self.sessions.get(id).await? {
-                    Some(r) if r.lease_token() == Some(token) => record = r,
+                    Some(r) if r.lease_token() == Some(token) && r.error().is_none() => record = r,
                     _ => return Ok(None),
                 },
                 Err(e) => return Err(e.into()),

@@ -131,7 +131,12 @@ impl Uploads {
             why: why.to_owned(),
         };
         let saved = record.saved_progress();
-        let pinned = saved.as_ref().and(record.version_id());
+        // A run resumed from saved progress, or a fan-out's take-over, stays on the version it
+        // started on.
+        let fanned = record.fanned().is_some();
+        let pinned = (saved.is_some() || fanned)
+            .then_some(())
+            .and(record.version_id());
         let info = match self.objects.head(record.key.as_str(), pinned).await {
             Ok(Some(info)) => info,
             Ok(None) => {
@@ -157,6 +162,7 @@ impl Uploads {
                 Target::Ready(info, resume)
             }
             (Some(_), _) => unverifiable(Some(info), CHANGED),
+            (None, Some(etag)) if fanned && *etag != info.etag => unverifiable(Some(info), CHANGED),
             (None, _) => Target::Ready(info, None),
         })
     }

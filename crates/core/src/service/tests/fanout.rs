@@ -57,7 +57,7 @@ pub(super) fn states_of(data: &[u8], parts: &[u16]) -> PartStates {
 /// A session of `data` with `states` declared, handed to the verifier by the API (too large to
 /// verify inline), and the verifier run that fans it out: the service on a queue that carries
 /// segments, the queue, and the segments it sent.
-async fn fanned_out(
+pub(super) async fn fanned_out(
     fx: &Fx,
     data: &[u8],
     states: &PartStates,

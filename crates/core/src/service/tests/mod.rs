@@ -244,13 +244,13 @@ fn assert_verified(record: &UploadRecord, data: &[u8]) {
     assert!(record.error().is_none() && record.verified_at().is_some());
 }
 
-mod attack;
 mod abandoned;
 mod ambiguous;
 mod announcements;
 mod chained;
 mod completion;
 mod fanout;
+mod fanout_review;
 mod fanout_seal;
 mod faults;
 mod guarantees;
