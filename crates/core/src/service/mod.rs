@@ -14,6 +14,7 @@ mod complete_s3;
 mod create;
 mod download;
 mod fanout;
+mod fanout_end;
 mod fanout_seal;
 mod finish;
 mod lease;
