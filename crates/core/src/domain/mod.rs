@@ -8,6 +8,7 @@ mod ids;
 mod item;
 mod parts;
 mod record;
+mod stamps;
 mod transition;
 mod values;
 
@@ -20,8 +21,9 @@ pub use item::{
 pub use parts::{ClaimedPart, ListedPart, PartsError, check_parts, measure, multipart_etag};
 pub use record::{
     Chained, FailedVerdict, Failing, Fault, Hold, Kind, Lease, ObjectVersion, Pinned, Progress,
-    State, UploadRecord, Verified, rfc3339, timestamp, timestamp_now,
+    State, UploadRecord, Verified,
 };
+pub use stamps::{rfc3339, timestamp, timestamp_now};
 pub use transition::{Change, Guard, Saved};
 pub use values::{AllowedContentTypes, ContentType, Filename, Metadata};
 /// The values the wire carries as they are: the contract defines them once for the service and

@@ -9,6 +9,7 @@
 
 mod legacy;
 mod shard;
+mod shard_io;
 
 use shard::{Entry, Part, Pointer, Shard, Within};
 

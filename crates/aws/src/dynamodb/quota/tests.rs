@@ -99,33 +99,27 @@ fn what_sessions_spread_over_shards_hold_is_told_apart_from_the_rest() {
         bytes,
         expires_at: 9,
     };
-    let (mut home, mut other) = (ready(2, 0), ready(0, 0));
-    // "big" holds its slot and 300 bytes at home, 700 more in the other shard (its pointer at
-    // home); "s0" and "s1" are single-shard sessions.
-    home.slots.insert("big".into(), entry(300));
-    home.spill.insert(
-        "big".into(),
-        Pointer {
+    // "big" holds its slot and 300 bytes at home (its pointer there), and `extra` bytes in the
+    // other shard; "s0" and "s1" are single-shard sessions.
+    let spread_over = |extra: Option<u64>| {
+        let (mut home, mut other) = (ready(2, 0), ready(0, 0));
+        home.slots.insert("big".into(), entry(300));
+        let pointer = Pointer {
             expires_at: 9,
             shards: vec![1],
-        },
-    );
-    other.extra.insert("big".into(), entry(700));
-    let spread = Spread::of(&[home, other]);
+        };
+        home.spill.insert("big".into(), pointer);
+        if let Some(b) = extra {
+            other.extra.insert("big".into(), entry(b));
+        }
+        Spread::of(&[home, other])
+    };
+    let spread = spread_over(Some(700));
     assert_eq!((spread.slots, spread.bytes), (1, 1000));
     assert_eq!(
         spread.entries,
         vec![(0, "big".into(), 300, true), (1, "big".into(), 700, false)]
     );
     // A part given back (or taken) between two reads is a change: the refusal waits again.
-    let (mut home, other) = (ready(2, 0), ready(0, 0));
-    home.slots.insert("big".into(), entry(300));
-    home.spill.insert(
-        "big".into(),
-        Pointer {
-            expires_at: 9,
-            shards: vec![1],
-        },
-    );
-    assert_ne!(Spread::of(&[home, other]), spread);
+    assert_ne!(spread_over(None), spread);
 }

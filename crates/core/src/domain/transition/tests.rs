@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::domain::item::Value;
+use crate::domain::item::{Value, Write};
 use crate::domain::{
     ANNOUNCE, ContentType, FailedVerdict, Failing, Filename, Kind, Lease, Metadata, ObjectKey,
     ObjectVersion, Pinned, State, UploadId, Verified,

@@ -1,8 +1,8 @@
-//! The writes of one transition, built attribute by attribute (each attribute once), and the
-//! clean-up that leaves exactly the item the new state encodes.
+//! The writes of one transition (`Change::writes`), built attribute by attribute (each attribute
+//! once), and the clean-up that leaves exactly the item the new state encodes.
 
 use super::item::{self, Value, Write, attr};
-use super::{Chained, Fanned, PartPlan, Status};
+use super::{Chained, Change, Fanned, PartPlan, Saved, Status, UploadId};
 
 /// A transition's writes, one per attribute: a later write of an attribute replaces an earlier
 /// one, as it would have overwritten it (DynamoDB refuses an expression naming one twice).
@@ -142,5 +142,151 @@ pub(super) fn has(status: Status) -> &'static [&'static str] {
         ],
         S::Failed => &[attr::ERROR, attr::SHA256, attr::ETAG, attr::VERSION_ID],
         S::Aborted => &[],
+    }
+}
+
+impl Change {
+    /// Every attribute the write sets or removes, each once, from a record in status `from`
+    /// (the guard's): the one definition of the transition, which the in-memory store applies
+    /// to its item and the DynamoDB adapter translates into one `UpdateItem`.
+    pub fn writes(&self, from: Status, id: UploadId, now: &str) -> Vec<Write> {
+        let mut w = Writes::default();
+        let status = self.status();
+        w.set(attr::STATUS, item::status(status));
+        w.set(attr::UPDATED_AT, item::text(now));
+        // A final record is unannounced until its verdict went out (`announced` clears it).
+        w.put(
+            attr::IN_FLIGHT,
+            item::in_flight(status, self.is_final(), id),
+        );
+        if self.is_final() {
+            w.remove(attr::EXPIRES_AT);
+            w.remove(attr::HASH_STATE);
+            w.remove(attr::HASH_SEAL);
+        }
+        if self.ends_lease() {
+            w.set(attr::LEASE_UNTIL, item::number(0));
+            w.remove(attr::LEASE_TOKEN);
+        }
+        match self {
+            Self::Claim {
+                lease_until,
+                token,
+                sized,
+                expected_sha256,
+                part_states,
+            } => {
+                w.set(attr::LEASE_UNTIL, item::number(*lease_until));
+                w.set(attr::LEASE_TOKEN, item::token(*token));
+                w.remove(attr::EXPIRES_AT);
+                if sized.is_some() {
+                    w.plan(*sized, true);
+                }
+                if let Some(d) = expected_sha256 {
+                    w.set(attr::EXPECTED_SHA256, item::digest(*d));
+                }
+                if let Some(s) = part_states.as_ref().filter(|s| !s.is_empty()) {
+                    w.set(attr::PART_STATES, item::part_states(s));
+                }
+            }
+            Self::Reopen {
+                expires_at,
+                unmeasure,
+            } => {
+                w.set(attr::EXPIRES_AT, item::number(*expires_at));
+                w.set(attr::LEASE_UNTIL, item::number(*expires_at));
+                // The states described the parts S3 refused: the fixed parts may be cut
+                // differently, and the next `complete` declares its own.
+                w.remove(attr::PART_STATES);
+                if *unmeasure {
+                    w.plan(None, false);
+                }
+            }
+            Self::Declare { expected_sha256 } => {
+                w.set(attr::EXPECTED_SHA256, item::digest(*expected_sha256));
+            }
+            Self::HandOver {
+                saved:
+                    Some(Saved {
+                        etag,
+                        version_id,
+                        progress,
+                    }),
+                resume_by,
+            } => {
+                w.set(attr::LEASE_UNTIL, item::number(*resume_by));
+                w.object(etag, version_id.as_deref());
+                w.set(attr::VERIFIED_BYTES, item::number(progress.hashed));
+                w.set(attr::HASH_STATE, item::hash_state(&progress.state));
+                w.put(attr::HASH_SEAL, progress.seal.as_ref().map(item::hash_seal));
+            }
+            Self::Verified {
+                sha256,
+                etag,
+                version_id,
+                verified_at,
+                bytes,
+                chained,
+                receipt,
+            } => {
+                w.chained(*chained);
+                w.set(attr::SHA256, item::digest(*sha256));
+                w.object(etag, version_id.as_deref());
+                w.set(attr::VERIFIED_AT, item::text(verified_at));
+                w.set(attr::VERIFIED_BYTES, item::number(*bytes));
+                w.put(attr::RECEIPT, receipt.as_deref().map(item::text));
+            }
+            Self::Failing {
+                sha256,
+                etag,
+                version_id,
+                error,
+                chained,
+            } => {
+                w.chained(*chained);
+                if let Some(d) = sha256 {
+                    w.set(attr::SHA256, item::digest(*d));
+                }
+                if let Some(etag) = etag {
+                    w.object(etag, version_id.as_deref());
+                }
+                w.set(attr::ERROR, item::text(error));
+            }
+            Self::Failed { error, sha256 } => {
+                w.set(attr::ERROR, item::text(error));
+                w.put(attr::SHA256, sha256.map(item::digest));
+            }
+            Self::Release { fault, retry_at } => {
+                if let Some(at) = retry_at {
+                    w.set(attr::LEASE_UNTIL, item::number(*at));
+                }
+                if let Some(f) = fault {
+                    w.set(attr::LAST_ERROR, item::text(&f.cause));
+                    w.set(attr::ATTEMPTS, item::number(f.attempts));
+                }
+            }
+            Self::HandOver {
+                saved: None,
+                resume_by,
+            } => w.set(attr::LEASE_UNTIL, item::number(*resume_by)),
+            Self::FanOut {
+                etag,
+                version_id,
+                lease_until,
+            } => w.fan_out(etag, version_id.as_deref(), *lease_until),
+            Self::SegmentDone {
+                etag,
+                version_id,
+                after,
+                lease_until,
+                ..
+            } => {
+                w.object(etag, version_id.as_deref());
+                w.segment_done(after, *lease_until);
+            }
+            Self::Aborted => {}
+        }
+        w.clean(from, status);
+        w.0
     }
 }

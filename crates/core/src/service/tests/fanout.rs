@@ -64,6 +64,17 @@ pub(super) async fn fanned_out(
 ) -> (Uploads, Arc<Queue>, UploadRecord, Vec<SegmentMessage>) {
     let queue = Arc::new(Queue::default());
     let svc = fx.other(large_limits()).with_verifier(queue.clone());
+    fanned_out_by(fx, svc, queue, data, states).await
+}
+
+/// As `fanned_out`, by `svc` (on `queue`).
+pub(super) async fn fanned_out_by(
+    fx: &Fx,
+    svc: Uploads,
+    queue: Arc<Queue>,
+    data: &[u8],
+    states: &PartStates,
+) -> (Uploads, Arc<Queue>, UploadRecord, Vec<SegmentMessage>) {
     let r = fx.uploaded(data, Some(Sha256::of(data))).await;
     let budget = Budget::request(svc.limits());
     let handed = svc

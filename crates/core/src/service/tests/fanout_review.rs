@@ -2,7 +2,8 @@
 //! refused completion outliving its reopening, a segment arriving after a decided failure, re-sends
 //! of untrusted ends growing quadratically, and a take-over leaving the fan-out's version.
 
-use super::fanout::{Queue, SIZE, deliver, fanned_out, states_of};
+use super::fanout::{SIZE, deliver, fanned_out, states_of};
+use super::fanout_seal::{sealed_fan_out, sealing};
 use super::*;
 use crate::domain::{Chained, Change, Guard, timestamp_now};
 use crate::ports::SessionStore as _;
@@ -85,22 +86,7 @@ async fn states_declared_at_a_refused_completion_go_with_its_reopening() {
 async fn a_segment_after_a_decided_failure_neither_hashes_nor_spins() {
     let fx = Fx::new(large_limits());
     let data = bytes(SIZE, 61);
-    let queue = Arc::new(Queue::default());
-    let svc = fx.other(large_limits()).with_verifier(queue.clone());
-    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
-    let states = states_of(&data, &[1, 2, 3]);
-    let budget = Budget::request(svc.limits());
-    svc.complete_chained(OWNER, r.upload_id, None, None, &states, budget)
-        .await
-        .unwrap();
-    let out = svc
-        .continue_verification(r.upload_id, Budget::verifier(None))
-        .await
-        .unwrap();
-    let EventOutcome::Segments(record) = out else {
-        panic!("{out:?}")
-    };
-    let sent = queue.take();
+    let (svc, _, record, sent) = fanned_out(&fx, &data, &states_of(&data, &[1, 2, 3])).await;
     assert_eq!(sent.len(), 4);
     assert!(matches!(
         deliver(&svc, &sent[0]).await,
@@ -144,39 +130,14 @@ async fn a_segment_after_a_decided_failure_neither_hashes_nor_spins() {
 /// before the first copy's end is recorded.
 #[tokio::test]
 async fn a_key_rotated_mid_fan_out_resends_each_untrusted_segment_once() {
-    use crate::receipt::Receipts;
     let fx = Fx::new(large_limits());
     let data = bytes(SIZE, 63);
-    let queue = Arc::new(Queue::default());
-    let signer = |seed| {
-        Receipts::new(
-            Arc::new(crate::memory::MemorySigner::from_seed(seed)),
-            "https://uploads.example",
-        )
-    };
-    let svc = fx
-        .other(large_limits())
-        .with_verifier(queue.clone())
-        .with_receipts(signer("A"));
-    let r = fx.uploaded(&data, Some(Sha256::of(&data))).await;
-    let states = states_of(&data, &[1, 2, 3]);
-    let budget = Budget::request(svc.limits());
-    svc.complete_chained(OWNER, r.upload_id, None, None, &states, budget)
-        .await
-        .unwrap();
-    svc.continue_verification(r.upload_id, Budget::verifier(None))
-        .await
-        .unwrap();
-    let sent = queue.take();
-    assert_eq!(sent.len(), 4);
+    let (svc, queue, r, sent) = sealed_fan_out(&fx, &data).await;
     for m in &sent[..3] {
         deliver(&svc, m).await;
     }
     // The receipt key rotates: the last worker runs with the new one.
-    let rotated = fx
-        .other(large_limits())
-        .with_verifier(queue.clone())
-        .with_receipts(signer("B"));
+    let rotated = sealing(&fx, &queue, "B");
     deliver(&rotated, &sent[3]).await;
     let mut queued = queue.take();
     let mut total = queued.len();

@@ -5,42 +5,33 @@
 
 use vu_contract::queue::SegmentMessage;
 
-use super::fanout::{Queue, SIZE, deliver, states_of};
+use super::fanout::{Queue, SIZE, deliver, fanned_out_by, states_of};
 use super::receipts::split;
 use super::*;
 use crate::domain::SegmentEnd;
 use crate::receipt::Receipts;
 
+/// A service that issues receipts, signing with the key of `seed`, on `queue`.
+pub(super) fn sealing(fx: &Fx, queue: &Arc<Queue>, seed: &str) -> Uploads {
+    fx.other(large_limits())
+        .with_verifier(queue.clone())
+        .with_receipts(Receipts::new(
+            Arc::new(crate::memory::MemorySigner::from_seed(seed)),
+            "https://uploads.example",
+        ))
+}
+
 /// A session of `data` (parts of 5 MiB, every state declared) fanned out by a service that
-/// issues receipts: the service, its queue, the record and the segments sent.
-async fn sealed_fan_out(
+/// issues receipts (key "A"): the service, its queue, the record and the segments sent.
+pub(super) async fn sealed_fan_out(
     fx: &Fx,
     data: &[u8],
 ) -> (Uploads, Arc<Queue>, UploadRecord, Vec<SegmentMessage>) {
     let queue = Arc::new(Queue::default());
-    let svc = fx
-        .other(large_limits())
-        .with_verifier(queue.clone())
-        .with_receipts(Receipts::new(
-            Arc::new(crate::memory::MemorySigner::from_seed("A")),
-            "https://uploads.example",
-        ));
-    let r = fx.uploaded(data, Some(Sha256::of(data))).await;
-    let states = states_of(data, &[1, 2, 3]);
-    let budget = Budget::request(svc.limits());
-    svc.complete_chained(OWNER, r.upload_id, None, None, &states, budget)
-        .await
-        .unwrap();
-    let out = svc
-        .continue_verification(r.upload_id, Budget::verifier(None))
-        .await
-        .unwrap();
-    let EventOutcome::Segments(record) = out else {
-        panic!("expected the verification fanned out, got {out:?}");
-    };
-    let sent = queue.take();
-    assert_eq!(sent.len(), 4);
-    (svc, queue, *record, sent)
+    let svc = sealing(fx, &queue, "A");
+    let out = fanned_out_by(fx, svc, queue, data, &states_of(data, &[1, 2, 3])).await;
+    assert_eq!(out.3.len(), 4);
+    out
 }
 
 /// Writes `end` as segment `index`'s end of `id` in the table, as a table writer could.
